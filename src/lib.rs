@@ -1,0 +1,12 @@
+//! Flotilla: a GitOps sync engine for fleets of Kubernetes clusters.
+//!
+//! The library is a functional core with an imperative shell; see
+//! `ARCHITECTURE.md` for the code map and the invariants.
+
+pub mod diagnostic;
+pub mod load;
+pub mod model;
+pub mod render;
+pub mod snapshot;
+pub mod source;
+pub mod yaml;

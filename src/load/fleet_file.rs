@@ -1,0 +1,410 @@
+//! `fleet.yaml`: its schema as written by users, and its validation into the
+//! fleet model. Every semantic error names the field and the line of the
+//! list entry it is in.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use crate::diagnostic::Diagnostic;
+use crate::model::{Cluster, Connection, LabelSelector, Placement, Rollout, Wave};
+use crate::snapshot::Snapshot;
+
+/// The path of the fleet file at the repository root.
+pub const FLEET_FILE: &str = "fleet.yaml";
+/// The apiVersion of every Flotilla document.
+pub const API_VERSION: &str = "flotilla.dev/v1alpha1";
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct FleetFile {
+    pub api_version: String,
+    pub kind: String,
+    pub metadata: Metadata,
+    pub spec: FleetSpec,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct Metadata {
+    pub name: String,
+    #[serde(default)]
+    #[allow(dead_code)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    pub annotations: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct FleetSpec {
+    pub clusters: Vec<Spanned<ClusterSpec>>,
+    #[serde(default)]
+    pub bases: Vec<Spanned<BaseSpec>>,
+    #[serde(default)]
+    pub overlays: Vec<Spanned<OverlaySpec>>,
+    #[serde(default)]
+    pub rollout: Option<Spanned<RolloutSpec>>,
+    #[serde(default)]
+    pub prune: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct ClusterSpec {
+    pub name: String,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    pub connection: Option<ConnectionSpec>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct ConnectionSpec {
+    pub mode: Option<String>,
+    pub kubeconfig: Option<String>,
+    pub context: Option<String>,
+    pub directory: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct BaseSpec {
+    pub name: String,
+    pub path: String,
+    pub placement: Option<PlacementSpec>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct PlacementSpec {
+    pub cluster_selector: Option<LabelSelector>,
+    pub clusters: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct OverlaySpec {
+    pub name: String,
+    pub path: String,
+    pub cluster_selector: Option<LabelSelector>,
+    pub clusters: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct RolloutSpec {
+    #[serde(default)]
+    pub waves: Vec<Spanned<WaveSpec>>,
+    pub health_gate: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct WaveSpec {
+    pub name: String,
+    pub cluster_selector: Option<LabelSelector>,
+    pub clusters: Option<Vec<String>>,
+}
+
+/// Collects diagnostics about fleet.yaml, each with a field and a line.
+pub(crate) struct Checker {
+    pub diags: Vec<Diagnostic>,
+}
+
+impl Checker {
+    pub fn error(&mut self, line: usize, field: impl Into<String>, message: impl Into<String>) {
+        self.diags.push(
+            Diagnostic::new(FLEET_FILE, message)
+                .document(1)
+                .at(line, None)
+                .context(field),
+        );
+    }
+}
+
+/// The line of a spanned list entry.
+pub(crate) fn line_of<T>(s: &Spanned<T>) -> usize {
+    s.referenced.line() as usize
+}
+
+/// Whether `name` is a DNS-1123 label (`[a-z0-9]([-a-z0-9]*[a-z0-9])?`, at most 63).
+pub fn is_dns1123_label(name: &str) -> bool {
+    let b = name.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b[0] != b'-'
+        && b[b.len() - 1] != b'-'
+}
+
+fn is_label_name(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b[0].is_ascii_alphanumeric()
+        && b[b.len() - 1].is_ascii_alphanumeric()
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+}
+
+/// Checks a label key and value against the Kubernetes rules.
+pub fn check_label(key: &str, value: &str) -> Result<(), String> {
+    let (prefix, name) = match key.rsplit_once('/') {
+        Some((p, n)) => (Some(p), n),
+        None => (None, key),
+    };
+    if let Some(p) = prefix
+        && (p.is_empty() || p.len() > 253 || !p.split('.').all(is_dns1123_label))
+    {
+        return Err(format!("label key {key:?}: prefix must be a DNS subdomain"));
+    }
+    if !is_label_name(name) {
+        return Err(format!(
+            "label key {key:?}: name must be 1-63 characters of [A-Za-z0-9_.-], starting and ending alphanumeric"
+        ));
+    }
+    if !value.is_empty() && !is_label_name(value) {
+        return Err(format!(
+            "label {key}={value:?}: value must be empty or 1-63 characters of [A-Za-z0-9_.-], starting and ending alphanumeric"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a repository-relative folder path: relative, inside the repository,
+/// and holding at least one YAML file.
+pub(crate) fn check_folder(snapshot: &Snapshot, path: &str) -> Result<String, String> {
+    if path.starts_with('/') || path.contains('\\') {
+        return Err(format!(
+            "{path:?} must be a relative path with / separators"
+        ));
+    }
+    if path.split('/').any(|s| s == "..") {
+        return Err(format!("{path:?} must stay inside the repository (no ..)"));
+    }
+    let norm = crate::snapshot::normalise(path);
+    if norm.is_empty() {
+        return Err("must name a folder, not the repository root".into());
+    }
+    if !snapshot.exists(&norm) {
+        return Err(format!("folder {norm:?} does not exist in the repository"));
+    }
+    if !super::documents::yaml_files(snapshot, &norm).any(|_| true) {
+        return Err(format!("folder {norm:?} holds no .yaml or .yml file"));
+    }
+    Ok(norm)
+}
+
+pub(crate) fn check_clusters(spec: &[Spanned<ClusterSpec>], ck: &mut Checker) -> Vec<Cluster> {
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    if spec.is_empty() {
+        ck.error(1, "spec.clusters", "a fleet needs at least one cluster");
+    }
+    for (i, entry) in spec.iter().enumerate() {
+        let line = line_of(entry);
+        let c = &entry.value;
+        let field = format!("spec.clusters[{i}]");
+        if !is_dns1123_label(&c.name) {
+            ck.error(
+                line,
+                format!("{field}.name"),
+                format!(
+                    "{:?} is not a DNS-1123 label (lower case letters, digits and -, at most 63)",
+                    c.name
+                ),
+            );
+        }
+        if !seen.insert(c.name.clone()) {
+            ck.error(
+                line,
+                format!("{field}.name"),
+                format!("cluster {:?} is declared twice", c.name),
+            );
+        }
+        for (k, v) in &c.labels {
+            if let Err(e) = check_label(k, v) {
+                ck.error(line, format!("{field}.labels"), e);
+            }
+        }
+        let connection = match check_connection(c.connection.as_ref()) {
+            Ok(conn) => conn,
+            Err(e) => {
+                ck.error(line, format!("{field}.connection"), e);
+                Connection::Agent
+            }
+        };
+        out.push(Cluster {
+            name: c.name.clone(),
+            labels: c.labels.clone(),
+            connection,
+        });
+    }
+    out
+}
+
+fn check_connection(spec: Option<&ConnectionSpec>) -> Result<Connection, String> {
+    let Some(c) = spec else {
+        return Err(
+            "required: give kubeconfig (and optional context), directory, or mode: agent".into(),
+        );
+    };
+    let mode = c
+        .mode
+        .as_deref()
+        .unwrap_or(match (&c.kubeconfig, &c.directory) {
+            (Some(_), None) => "kubeconfig",
+            (None, Some(_)) => "directory",
+            (None, None) => "",
+            (Some(_), Some(_)) => "both",
+        });
+    match mode {
+        "kubeconfig" => match (&c.kubeconfig, &c.directory) {
+            (Some(path), None) if !path.is_empty() => Ok(Connection::Kubeconfig {
+                path: path.clone(),
+                context: c.context.clone(),
+            }),
+            _ => Err("mode kubeconfig needs kubeconfig: <path> and no directory".into()),
+        },
+        "directory" => match (&c.directory, &c.kubeconfig, &c.context) {
+            (Some(path), None, None) if !path.is_empty() => {
+                Ok(Connection::Directory { path: path.clone() })
+            }
+            _ => {
+                Err("mode directory needs directory: <folder> and no kubeconfig or context".into())
+            }
+        },
+        "agent" => match (&c.directory, &c.kubeconfig, &c.context) {
+            (None, None, None) => Ok(Connection::Agent),
+            _ => Err("mode agent takes no kubeconfig, context or directory".into()),
+        },
+        "both" => Err("give either kubeconfig or directory, not both".into()),
+        "" => Err("give kubeconfig (and optional context), directory, or mode: agent".into()),
+        other => Err(format!(
+            "unknown mode {other:?}: use kubeconfig, directory or agent"
+        )),
+    }
+}
+
+/// Builds a placement, checking the selector and that named clusters exist.
+pub(crate) fn check_placement(
+    selector: Option<&LabelSelector>,
+    clusters: Option<&Vec<String>>,
+    known: &BTreeSet<&str>,
+    field: &str,
+    line: usize,
+    ck: &mut Checker,
+) -> Placement {
+    if let Some(sel) = selector
+        && let Err((f, e)) = sel.validate()
+    {
+        ck.error(line, format!("{field}.clusterSelector.{f}"), e);
+    }
+    for (j, name) in clusters.into_iter().flatten().enumerate() {
+        if !known.contains(name.as_str()) {
+            ck.error(
+                line,
+                format!("{field}.clusters[{j}]"),
+                format!("unknown cluster {name:?}: no cluster of that name in spec.clusters"),
+            );
+        }
+    }
+    Placement {
+        selector: selector.cloned(),
+        clusters: clusters.cloned().unwrap_or_default(),
+    }
+}
+
+pub(crate) fn check_rollout(
+    spec: Option<&Spanned<RolloutSpec>>,
+    clusters: &[Cluster],
+    known: &BTreeSet<&str>,
+    ck: &mut Checker,
+) -> Rollout {
+    let all = || clusters.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
+    let Some(spanned) = spec else {
+        return Rollout {
+            waves: vec![Wave {
+                name: "all".into(),
+                clusters: all(),
+            }],
+            health_gate: true,
+        };
+    };
+    let spec = &spanned.value;
+    let health_gate = spec.health_gate.unwrap_or(true);
+    if spec.waves.is_empty() {
+        return Rollout {
+            waves: vec![Wave {
+                name: "all".into(),
+                clusters: all(),
+            }],
+            health_gate,
+        };
+    }
+    let mut placed: BTreeSet<&str> = BTreeSet::new();
+    let mut names = BTreeSet::new();
+    let mut waves = Vec::new();
+    let last = spec.waves.len() - 1;
+    for (i, entry) in spec.waves.iter().enumerate() {
+        let w = &entry.value;
+        let line = line_of(entry);
+        let field = format!("spec.rollout.waves[{i}]");
+        if !names.insert(w.name.as_str()) {
+            ck.error(
+                line,
+                format!("{field}.name"),
+                format!("wave {:?} is declared twice", w.name),
+            );
+        }
+        let catch_all = w.cluster_selector.is_none() && w.clusters.is_none();
+        if catch_all && i != last {
+            ck.error(
+                line,
+                field.clone(),
+                "only the last wave may omit clusterSelector and clusters (it takes every cluster not in an earlier wave)",
+            );
+        }
+        let placement = if catch_all {
+            Placement::everywhere()
+        } else {
+            check_placement(
+                w.cluster_selector.as_ref(),
+                w.clusters.as_ref(),
+                known,
+                &field,
+                line,
+                ck,
+            )
+        };
+        let members: Vec<&Cluster> = clusters
+            .iter()
+            .filter(|c| !placed.contains(c.name.as_str()) && placement.selects(c))
+            .collect();
+        placed.extend(members.iter().map(|c| c.name.as_str()));
+        waves.push(Wave {
+            name: w.name.clone(),
+            clusters: members.iter().map(|c| c.name.clone()).collect(),
+        });
+    }
+    let missing: Vec<&str> = clusters
+        .iter()
+        .map(|c| c.name.as_str())
+        .filter(|n| !placed.contains(n))
+        .collect();
+    if !missing.is_empty() {
+        ck.error(
+            line_of(spanned),
+            "spec.rollout.waves",
+            format!(
+                "clusters in no wave: {}; add a last wave without a selector to take the rest",
+                missing.join(", ")
+            ),
+        );
+    }
+    Rollout { waves, health_gate }
+}

@@ -1,0 +1,234 @@
+//! The validated fleet: clusters, bases, overlays and rollout waves.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::patch::Patch;
+use super::selector::LabelSelector;
+
+/// A whole fleet, as declared by `fleet.yaml` and the folders it names.
+#[derive(Clone, Debug)]
+pub struct Fleet {
+    /// `metadata.name` of the Fleet; written on every object it renders.
+    pub name: String,
+    /// Member clusters, in the order of `fleet.yaml`.
+    pub clusters: Vec<Cluster>,
+    /// Bases, in the order of `fleet.yaml`.
+    pub bases: Vec<Base>,
+    /// Group overlays, in the order they are applied.
+    pub overlays: Vec<Overlay>,
+    /// Per-cluster overlays from `clusters/<name>/`, by cluster name.
+    pub cluster_layers: BTreeMap<String, Layer>,
+    /// Rollout waves; every cluster is in exactly one.
+    pub rollout: Rollout,
+    /// Whether objects that left Git are deleted from clusters.
+    pub prune: bool,
+    /// The commit the fleet was read from, where it came from Git.
+    pub revision: Option<String>,
+}
+
+impl Fleet {
+    /// The cluster with this name, if it is a member.
+    pub fn cluster(&self, name: &str) -> Option<&Cluster> {
+        self.clusters.iter().find(|c| c.name == name)
+    }
+}
+
+/// One member cluster.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Cluster {
+    /// DNS-1123 label, unique in the fleet.
+    pub name: String,
+    /// Labels that selectors and `${cluster.labels.<key>}` read.
+    pub labels: BTreeMap<String, String>,
+    /// How Flotilla reaches the cluster.
+    pub connection: Connection,
+}
+
+/// How Flotilla reaches a cluster. Paths are kept as written: environment
+/// variables in them expand only where a connection is opened, never here.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase", tag = "mode")]
+pub enum Connection {
+    /// Push mode through a kubeconfig file (and optional context).
+    Kubeconfig {
+        /// Path of the kubeconfig, `${ENV}` variables not yet expanded.
+        path: String,
+        /// The context to use; the file's current context otherwise.
+        context: Option<String>,
+    },
+    /// Pull mode: an agent inside the cluster syncs it.
+    Agent,
+    /// Hydrated manifests written to a folder.
+    Directory {
+        /// The folder, relative to where Flotilla runs unless absolute.
+        path: String,
+    },
+}
+
+/// Which clusters something lands on: the union of the clusters a selector
+/// matches and the clusters named.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Placement {
+    /// Clusters whose labels match; `None` selects none by labels.
+    pub selector: Option<LabelSelector>,
+    /// Clusters named outright.
+    pub clusters: Vec<String>,
+}
+
+impl Placement {
+    /// A placement on every cluster.
+    pub fn everywhere() -> Self {
+        Self {
+            selector: Some(LabelSelector::default()),
+            clusters: Vec::new(),
+        }
+    }
+
+    /// Whether the placement includes `cluster`.
+    pub fn selects(&self, cluster: &Cluster) -> bool {
+        self.clusters.iter().any(|n| *n == cluster.name)
+            || self
+                .selector
+                .as_ref()
+                .is_some_and(|s| s.matches(&cluster.labels))
+    }
+}
+
+/// A base: plain manifests placed on some clusters.
+#[derive(Clone, Debug)]
+pub struct Base {
+    /// Unique name of the base.
+    pub name: String,
+    /// Repository-relative folder the documents were read from.
+    pub path: String,
+    /// The clusters the base lands on.
+    pub placement: Placement,
+    /// Its manifests and KubeFed objects, in file then document order.
+    pub documents: Vec<Document>,
+}
+
+/// A group overlay: manifests and patches for the clusters it selects.
+#[derive(Clone, Debug)]
+pub struct Overlay {
+    /// Unique name of the overlay.
+    pub name: String,
+    /// Repository-relative folder.
+    pub path: String,
+    /// The clusters it applies to.
+    pub placement: Placement,
+    /// What it adds and changes.
+    pub layer: Layer,
+}
+
+/// The contents of an overlay folder or of `clusters/<name>/`: manifests
+/// are added first, then patches are applied in order.
+#[derive(Clone, Debug, Default)]
+pub struct Layer {
+    /// Extra manifests the layer adds.
+    pub manifests: Vec<Document>,
+    /// Patches, in file then document order.
+    pub patches: Vec<Patch>,
+}
+
+/// Where a document came from: file and position, for error messages and
+/// the ownership annotations.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Origin {
+    /// Repository-relative path of the file.
+    pub file: Arc<str>,
+    /// 1-based position of the document in the file.
+    pub document: usize,
+    /// 1-based line the document starts on.
+    pub line: usize,
+}
+
+impl Origin {
+    /// A diagnostic pointing at this document.
+    pub fn diagnostic(&self, message: impl Into<String>) -> crate::diagnostic::Diagnostic {
+        crate::diagnostic::Diagnostic::new(&*self.file, message)
+            .document(self.document)
+            .at(self.line, None)
+    }
+}
+
+/// A document of a base or a layer that contributes an object.
+#[derive(Clone, Debug)]
+pub struct Document {
+    /// Where it was read from.
+    pub origin: Origin,
+    /// What it holds.
+    pub body: DocumentBody,
+}
+
+/// What a contributing document holds.
+#[derive(Clone, Debug)]
+pub enum DocumentBody {
+    /// A plain Kubernetes object.
+    Manifest(Template),
+    /// A KubeFed `Federated<Kind>` object, already converted.
+    Federated(Federated),
+}
+
+/// A JSON value that may hold `${...}` substitutions. Values without any
+/// `${` are never walked at render time.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Template {
+    /// The value as parsed.
+    pub value: Value,
+    /// Whether any string in it holds `${` (and so needs substitution).
+    pub substitutes: bool,
+}
+
+impl Template {
+    /// Wraps a parsed value, noting whether it holds substitutions.
+    pub fn new(value: Value) -> Self {
+        let substitutes = has_substitution(&value);
+        Self { value, substitutes }
+    }
+}
+
+fn has_substitution(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains("${"),
+        Value::Array(a) => a.iter().any(has_substitution),
+        Value::Object(m) => m
+            .iter()
+            .any(|(k, v)| k.contains("${") || has_substitution(v)),
+        _ => false,
+    }
+}
+
+/// A KubeFed object converted to Flotilla's terms.
+#[derive(Clone, Debug)]
+pub struct Federated {
+    /// The object `spec.template` describes, with apiVersion, kind, name and
+    /// namespace filled in.
+    pub object: Template,
+    /// KubeFed placement: the named clusters if any are named, otherwise the
+    /// selector; no placement selects no cluster.
+    pub placement: Placement,
+    /// `spec.overrides` as RFC 6902 operations per cluster name.
+    pub overrides: BTreeMap<String, json_patch::Patch>,
+}
+
+/// Rollout waves: clusters are synced wave by wave.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Rollout {
+    /// The waves in order, each with the clusters it holds.
+    pub waves: Vec<Wave>,
+    /// Whether a wave waits for the previous one to be healthy.
+    pub health_gate: bool,
+}
+
+/// One rollout wave.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Wave {
+    /// Name of the wave.
+    pub name: String,
+    /// Names of the clusters in the wave, in fleet order.
+    pub clusters: Vec<String>,
+}

@@ -1,0 +1,15 @@
+//! The fleet model: plain data that the loader builds from a repository
+//! snapshot and the renderer reads. Nothing here does I/O.
+
+mod fleet;
+mod object;
+mod patch;
+mod selector;
+
+pub use fleet::{
+    Base, Cluster, Connection, Document, DocumentBody, Federated, Fleet, Layer, Origin, Overlay,
+    Placement, Rollout, Template, Wave,
+};
+pub use object::{ObjectKey, group_of, is_cluster_scoped_kind};
+pub use patch::{Patch, PatchAction, Target};
+pub use selector::{LabelSelector, Operator, Requirement};

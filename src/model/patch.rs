@@ -1,0 +1,85 @@
+//! Patch documents: what an overlay changes on objects already placed.
+
+use globset::GlobMatcher;
+
+use super::fleet::{Origin, Template};
+use super::object::group_of;
+use serde_json::Value;
+
+/// A parsed `flotilla.dev/v1alpha1` `Patch` document.
+#[derive(Clone, Debug)]
+pub struct Patch {
+    /// Where it was read from.
+    pub origin: Origin,
+    /// The objects it changes.
+    pub target: Target,
+    /// What it does to them.
+    pub action: PatchAction,
+    /// Whether matching nothing is fine (otherwise an error).
+    pub optional: bool,
+    /// The document as parsed, kept when it holds `${...}` so the action can
+    /// be rebuilt per cluster after substitution.
+    pub template: Option<Template>,
+}
+
+/// What a patch does to each object it targets.
+#[derive(Clone, Debug)]
+pub enum PatchAction {
+    /// An RFC 7386 JSON merge patch.
+    Merge(Value),
+    /// RFC 6902 operations.
+    Json(json_patch::Patch),
+    /// The object is not placed on the cluster.
+    Delete,
+}
+
+/// Which objects a patch applies to.
+#[derive(Clone, Debug)]
+pub struct Target {
+    /// The kind, matched exactly.
+    pub kind: String,
+    /// The name as written (a glob).
+    pub name: String,
+    /// Compiled form of `name`.
+    pub name_matcher: GlobMatcher,
+    /// If given, the namespace must equal it.
+    pub namespace: Option<String>,
+    /// If given, the apiVersion must equal it.
+    pub api_version: Option<String>,
+    /// If given, the API group must equal it.
+    pub group: Option<String>,
+}
+
+impl Target {
+    /// Whether the target selects `object`.
+    pub fn matches(&self, object: &Value) -> bool {
+        let str_at = |ptr: &str| object.pointer(ptr).and_then(Value::as_str);
+        let api_version = str_at("/apiVersion").unwrap_or("");
+        str_at("/kind") == Some(self.kind.as_str())
+            && str_at("/metadata/name").is_some_and(|n| self.name_matcher.is_match(n))
+            && self
+                .namespace
+                .as_deref()
+                .is_none_or(|ns| str_at("/metadata/namespace").unwrap_or("") == ns)
+            && self.api_version.as_deref().is_none_or(|v| v == api_version)
+            && self
+                .group
+                .as_deref()
+                .is_none_or(|g| g == group_of(api_version))
+    }
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(v) = &self.api_version {
+            write!(f, "{v} ")?;
+        } else if let Some(g) = &self.group {
+            write!(f, "{g} ")?;
+        }
+        write!(f, "{}", self.kind)?;
+        match &self.namespace {
+            Some(ns) => write!(f, " {ns}/{}", self.name),
+            None => write!(f, " {}", self.name),
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Where fleet repositories come from: local folders and Git remotes.
