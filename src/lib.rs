@@ -4,9 +4,11 @@
 //! `ARCHITECTURE.md` for the code map and the invariants.
 
 pub mod diagnostic;
+pub mod diff;
 pub mod load;
 pub mod model;
 pub mod render;
+pub mod report;
 pub mod snapshot;
 pub mod source;
 pub mod yaml;

@@ -144,9 +144,19 @@ pub(crate) fn convert(
             .to_string(),
     };
     let group = group_of(&api_version).to_string();
-    let obj = template.as_object_mut().expect("checked to be a mapping");
-    obj.insert("apiVersion".into(), Value::String(api_version));
-    obj.insert("kind".into(), Value::String(kind.clone()));
+    // apiVersion and kind first, then the template's own fields, as in any manifest.
+    let mut ordered = Map::new();
+    ordered.insert("apiVersion".into(), Value::String(api_version));
+    ordered.insert("kind".into(), Value::String(kind.clone()));
+    if let Value::Object(fields) = std::mem::take(&mut template) {
+        for (k, v) in fields {
+            if k != "apiVersion" && k != "kind" {
+                ordered.insert(k, v);
+            }
+        }
+    }
+    template = Value::Object(ordered);
+    let obj = template.as_object_mut().expect("built as a mapping");
     let meta = obj
         .entry("metadata")
         .or_insert_with(|| Value::Object(Map::new()));

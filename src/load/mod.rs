@@ -23,8 +23,28 @@ use fleet_file::{
 /// The folder whose sub-folders are per-cluster overlays.
 pub const CLUSTERS_DIR: &str = "clusters";
 
-/// Loads and validates the fleet in `snapshot`.
+/// Loads and validates the fleet in `snapshot`: the fleet, or every problem
+/// found. A fleet with any problem is never returned, so nothing downstream
+/// can act on half a repository.
 pub fn load(snapshot: &Snapshot) -> Result<Fleet, Diagnostics> {
+    match load_partial(snapshot) {
+        (Some(fleet), diags) if diags.is_empty() => Ok(fleet),
+        (_, diags) => Err(diags),
+    }
+}
+
+/// Like [`load`], but also returns the fleet built from the documents that
+/// did load, whenever `fleet.yaml` itself parsed, so that `validate` can
+/// render the clusters and report render errors too. The partial fleet must
+/// only ever be used to find more errors, never to apply anything.
+pub fn load_partial(snapshot: &Snapshot) -> (Option<Fleet>, Diagnostics) {
+    match load_inner(snapshot) {
+        Ok((fleet, diags)) => (Some(fleet), diags),
+        Err(diags) => (None, diags),
+    }
+}
+
+fn load_inner(snapshot: &Snapshot) -> Result<(Fleet, Diagnostics), Diagnostics> {
     let Some(bytes) = snapshot.get(FLEET_FILE) else {
         let hint = if snapshot.get("fleet.yml").is_some() {
             "not found (found fleet.yml: rename it to fleet.yaml)"
@@ -167,7 +187,7 @@ pub fn load(snapshot: &Snapshot) -> Result<Fleet, Diagnostics> {
     let cluster_layers = read_cluster_layers(snapshot, &known, &mut ck.diags);
     let rollout = check_rollout(spec.rollout.as_ref(), &clusters, &known, &mut ck);
 
-    Diagnostics(ck.diags).coalesce().into_result(Fleet {
+    let fleet = Fleet {
         name: file.metadata.name,
         clusters,
         bases,
@@ -176,7 +196,8 @@ pub fn load(snapshot: &Snapshot) -> Result<Fleet, Diagnostics> {
         rollout,
         prune: spec.prune.unwrap_or(true),
         revision: snapshot.revision().map(str::to_string),
-    })
+    };
+    Ok((fleet, Diagnostics(ck.diags).coalesce()))
 }
 
 fn read_layer(snapshot: &Snapshot, path: &str, diags: &mut Vec<Diagnostic>) -> Layer {

@@ -217,6 +217,7 @@ pub struct Federated {
 
 /// Rollout waves: clusters are synced wave by wave.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Rollout {
     /// The waves in order, each with the clusters it holds.
     pub waves: Vec<Wave>,

@@ -37,6 +37,26 @@ impl ObjectKey {
     }
 }
 
+impl ObjectKey {
+    /// A stable file name for the object, unique within one cluster:
+    /// `<group>_<kind>_<namespace>_<name>.yaml`, with `core` for the core
+    /// group and an empty namespace for cluster-scoped objects. `_` cannot
+    /// occur in groups, kinds, namespaces or names, so names never collide.
+    pub fn file_name(&self) -> String {
+        let group = if self.group.is_empty() {
+            "core"
+        } else {
+            &self.group
+        };
+        format!(
+            "{group}_{}_{}_{}.yaml",
+            self.kind.to_lowercase(),
+            self.namespace,
+            self.name
+        )
+    }
+}
+
 impl fmt::Display for ObjectKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let kind = if self.group.is_empty() {

@@ -1,1 +1,70 @@
-fn main() {}
+//! `flotilla`: the command-line edge of the engine. Argument parsing, logs,
+//! output files and exit codes live here; everything else is the library.
+//!
+//! Exit codes follow `diff(1)`: 0 nothing wrong (or nothing differs), 1 the
+//! fleet is invalid (or something differs), 2 or more an error.
+
+mod diff;
+mod render;
+mod repo;
+mod validate;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// GitOps sync engine for fleets of Kubernetes clusters.
+#[derive(Parser)]
+#[command(name = "flotilla", version, about, propagate_version = true)]
+struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "FLOTILLA_LOG_FORMAT")]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Load and render every cluster; report every error found (exit 1 on any).
+    Validate(validate::Args),
+    /// Print, or write to a folder, the desired state of one or all clusters.
+    Render(render::Args),
+    /// The rendered change between two commits, per cluster (exit 1 when something changes).
+    Diff(diff::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logs(cli.log_format);
+    let result = match cli.command {
+        Command::Validate(a) => validate::run(a),
+        Command::Render(a) => render::run(a),
+        Command::Diff(a) => diff::run(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FLOTILLA_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}

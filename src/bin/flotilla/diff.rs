@@ -1,0 +1,65 @@
+//! `flotilla diff --from REV --to REV`: the rendered change between two
+//! commits, per cluster, for pull-request review. Needs no cluster access.
+
+use std::process::ExitCode;
+
+use anyhow::bail;
+use clap::ValueEnum;
+
+use crate::repo::RepoArgs;
+
+/// Arguments of `flotilla diff`.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    repo: RepoArgs,
+    /// The base revision (branch, tag or commit), e.g. `main`.
+    #[arg(long, value_name = "REV")]
+    from: Option<String>,
+    /// The revision under review, e.g. `HEAD`.
+    #[arg(long, value_name = "REV")]
+    to: Option<String>,
+    /// Output format; markdown is fit for a pull-request comment.
+    #[arg(short = 'o', long, value_enum, default_value_t = Format::Text)]
+    output: Format,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+    Markdown,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let (Some(from), Some(to)) = (&args.from, &args.to) else {
+        bail!("give --from REV and --to REV (the live diff against clusters is not built yet)");
+    };
+    let mut source = args.repo.open()?;
+    let old = source.snapshot(Some(from))?;
+    let new = source.snapshot(Some(to))?;
+    let label = |rev: &str, snap: &flotilla::snapshot::Snapshot| match snap.revision() {
+        Some(id) if !id.starts_with(rev) => format!("{rev} ({})", &id[..id.len().min(12)]),
+        _ => rev.to_string(),
+    };
+    let old_fleet = flotilla::load::load(&old);
+    let new_fleet = flotilla::load::load(&new);
+    let report = flotilla::diff::diff_fleets(
+        &label(from, &old),
+        old_fleet.as_ref(),
+        &label(to, &new),
+        new_fleet.as_ref(),
+    );
+    match args.output {
+        Format::Text => print!("{}", flotilla::report::diff_text(&report)),
+        Format::Markdown => print!("{}", flotilla::report::diff_markdown(&report)),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+    }
+    Ok(ExitCode::from(if report.to_failed() {
+        2
+    } else if report.has_changes() {
+        1
+    } else {
+        0
+    }))
+}

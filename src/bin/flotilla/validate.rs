@@ -1,0 +1,82 @@
+//! `flotilla validate`: load and render every cluster, report every error.
+
+use std::process::ExitCode;
+
+use clap::ValueEnum;
+use serde_json::json;
+
+use crate::repo::RepoArgs;
+
+/// Arguments of `flotilla validate`.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    repo: RepoArgs,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = Format::Text)]
+    output: Format,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let snapshot = args.repo.snapshot(None)?;
+    // Render even after load errors, to report render errors too; the
+    // partial fleet is used for nothing else.
+    let (fleet, mut errors) = flotilla::load::load_partial(&snapshot);
+    let mut summary = Vec::new();
+    if let Some(fleet) = &fleet {
+        for (cluster, result) in flotilla::render::render_fleet(fleet) {
+            match result {
+                Ok(state) => summary.push((cluster.name.clone(), Some(state.objects.len()))),
+                Err(e) => {
+                    summary.push((cluster.name.clone(), None));
+                    errors.extend(e);
+                }
+            }
+        }
+    }
+    let errors = errors.coalesce();
+    let revision = snapshot.revision().unwrap_or("work tree").to_string();
+    match args.output {
+        Format::Json => {
+            let clusters: Vec<_> = summary
+                .iter()
+                .map(|(n, count)| json!({"name": n, "rendered": count.is_some(), "objects": count}))
+                .collect();
+            let out = json!({
+                "valid": errors.is_empty(),
+                "revision": revision,
+                "clusters": clusters,
+                "errors": errors,
+            });
+            println!("{}", serde_json::to_string_pretty(&out)?);
+        }
+        Format::Text => {
+            for e in errors.iter() {
+                println!("{e}");
+            }
+            if errors.is_empty() {
+                let objects: usize = summary.iter().filter_map(|(_, c)| *c).sum();
+                println!(
+                    "ok: {} clusters rendered, {objects} objects ({revision})",
+                    summary.len()
+                );
+            } else {
+                let files: std::collections::BTreeSet<_> = errors.iter().map(|e| &e.file).collect();
+                println!(
+                    "{} error{} in {} file{} ({revision})",
+                    errors.len(),
+                    if errors.len() == 1 { "" } else { "s" },
+                    files.len(),
+                    if files.len() == 1 { "" } else { "s" },
+                );
+            }
+        }
+    }
+    Ok(ExitCode::from(if errors.is_empty() { 0 } else { 1 }))
+}

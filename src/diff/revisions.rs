@@ -1,0 +1,263 @@
+//! The rendered change between two commits: per cluster, the objects added,
+//! removed and changed, each with a unified diff of its YAML.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::text::{Side, redact_secret, unified_diff};
+use crate::diagnostic::Diagnostics;
+use crate::model::{Fleet, ObjectKey};
+use crate::render::{DesiredState, render_cluster};
+
+/// How an object differs between the two commits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ObjectChangeKind {
+    /// Only in `--to`.
+    Added,
+    /// Only in `--from`.
+    Removed,
+    /// In both, with different content.
+    Changed,
+}
+
+/// One object that differs.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ObjectChange {
+    /// Its identity.
+    pub key: ObjectKey,
+    /// How it differs.
+    pub change: ObjectChangeKind,
+    /// Unified diff of its YAML (Secret values hidden).
+    pub diff: String,
+}
+
+/// What happened to one cluster between the two commits.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "status", rename_all = "camelCase")]
+pub enum ClusterOutcome {
+    /// Both commits rendered; these objects differ (possibly none).
+    Compared {
+        /// The differing objects, in render order of `--to` then removals.
+        changes: Vec<ObjectChange>,
+    },
+    /// The cluster is new in `--to`; every object is added.
+    ClusterAdded {
+        /// Its objects, all added.
+        changes: Vec<ObjectChange>,
+    },
+    /// The cluster left the fleet in `--to`; every object would go.
+    ClusterRemoved {
+        /// Its objects, all removed.
+        changes: Vec<ObjectChange>,
+    },
+    /// `--from` did not render for this cluster; `--to` did, and every
+    /// object of `--to` is shown as added.
+    FromFailed {
+        /// Why `--from` failed.
+        errors: Diagnostics,
+        /// The objects of `--to`.
+        changes: Vec<ObjectChange>,
+    },
+    /// `--to` did not render for this cluster: the change must not land.
+    ToFailed {
+        /// Why `--to` failed.
+        errors: Diagnostics,
+    },
+}
+
+/// One cluster's part of the diff.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ClusterDiff {
+    /// The cluster's name.
+    pub cluster: String,
+    /// What changed.
+    #[serde(flatten)]
+    pub outcome: ClusterOutcome,
+}
+
+impl ClusterDiff {
+    /// The object changes of this cluster (none where `--to` failed).
+    pub fn changes(&self) -> &[ObjectChange] {
+        match &self.outcome {
+            ClusterOutcome::Compared { changes }
+            | ClusterOutcome::ClusterAdded { changes }
+            | ClusterOutcome::ClusterRemoved { changes }
+            | ClusterOutcome::FromFailed { changes, .. } => changes,
+            ClusterOutcome::ToFailed { .. } => &[],
+        }
+    }
+
+    /// Counts of added, removed and changed objects.
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let c = self.changes();
+        let n = |k| c.iter().filter(|o| o.change == k).count();
+        (
+            n(ObjectChangeKind::Added),
+            n(ObjectChangeKind::Removed),
+            n(ObjectChangeKind::Changed),
+        )
+    }
+}
+
+/// The rendered change of the whole fleet between two commits.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FleetDiff {
+    /// The `--from` revision as given, and the commit it resolved to.
+    pub from: String,
+    /// The `--to` revision as given, and the commit it resolved to.
+    pub to: String,
+    /// Why the whole fleet failed to load at `--from`, if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from_errors: Option<Diagnostics>,
+    /// Why the whole fleet failed to load at `--to`, if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to_errors: Option<Diagnostics>,
+    /// Every cluster of either commit, in `--to`'s fleet order then removed ones.
+    pub clusters: Vec<ClusterDiff>,
+}
+
+impl FleetDiff {
+    /// Whether any object of any cluster differs.
+    pub fn has_changes(&self) -> bool {
+        self.clusters.iter().any(|c| !c.changes().is_empty())
+    }
+
+    /// Whether `--to` failed to load or render anywhere.
+    pub fn to_failed(&self) -> bool {
+        self.to_errors.is_some()
+            || self
+                .clusters
+                .iter()
+                .any(|c| matches!(c.outcome, ClusterOutcome::ToFailed { .. }))
+    }
+}
+
+/// Renders both fleets and compares them cluster by cluster.
+pub fn diff_fleets(
+    from_label: &str,
+    from: Result<&Fleet, &Diagnostics>,
+    to_label: &str,
+    to: Result<&Fleet, &Diagnostics>,
+) -> FleetDiff {
+    let render_all =
+        |f: Result<&Fleet, &Diagnostics>| -> BTreeMap<String, Result<DesiredState, Diagnostics>> {
+            match f {
+                Ok(fleet) => fleet
+                    .clusters
+                    .iter()
+                    .map(|c| (c.name.clone(), render_cluster(fleet, c)))
+                    .collect(),
+                Err(_) => BTreeMap::new(),
+            }
+        };
+    let mut from_states = render_all(from);
+    let to_states = render_all(to);
+    let to_order: Vec<String> = match to {
+        Ok(f) => f.clusters.iter().map(|c| c.name.clone()).collect(),
+        Err(_) => Vec::new(),
+    };
+    let from_loaded = from.is_ok();
+
+    let mut clusters = Vec::new();
+    for name in &to_order {
+        let to_state = &to_states[name];
+        let outcome = match (from_states.remove(name), to_state) {
+            (_, Err(e)) => ClusterOutcome::ToFailed { errors: e.clone() },
+            (Some(Ok(a)), Ok(b)) => ClusterOutcome::Compared {
+                changes: compare(Some(&a), b),
+            },
+            (Some(Err(e)), Ok(b)) => ClusterOutcome::FromFailed {
+                errors: e,
+                changes: compare(None, b),
+            },
+            (None, Ok(b)) if from_loaded => ClusterOutcome::ClusterAdded {
+                changes: compare(None, b),
+            },
+            (None, Ok(b)) => ClusterOutcome::FromFailed {
+                errors: from.err().cloned().unwrap_or_default(),
+                changes: compare(None, b),
+            },
+        };
+        clusters.push(ClusterDiff {
+            cluster: name.clone(),
+            outcome,
+        });
+    }
+    if to.is_ok() {
+        let from_order: Vec<String> = match from {
+            Ok(f) => f.clusters.iter().map(|c| c.name.clone()).collect(),
+            Err(_) => Vec::new(),
+        };
+        for name in from_order {
+            if let Some(Ok(state)) = from_states.remove(&name) {
+                let changes = state
+                    .objects
+                    .iter()
+                    .map(|o| change(&o.key, Some(&o.object), None))
+                    .collect();
+                clusters.push(ClusterDiff {
+                    cluster: name,
+                    outcome: ClusterOutcome::ClusterRemoved { changes },
+                });
+            }
+        }
+    }
+    FleetDiff {
+        from: from_label.to_string(),
+        to: to_label.to_string(),
+        from_errors: from.err().cloned(),
+        to_errors: to.err().cloned(),
+        clusters,
+    }
+}
+
+/// The objects that differ between two renders of one cluster.
+fn compare(from: Option<&DesiredState>, to: &DesiredState) -> Vec<ObjectChange> {
+    let before: BTreeMap<&ObjectKey, &Value> = from
+        .map(|s| s.objects.iter().map(|o| (&o.key, &o.object)).collect())
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    for o in &to.objects {
+        match before.get(&o.key) {
+            Some(old) if *old == &o.object => {}
+            old => out.push(change(&o.key, old.copied(), Some(&o.object))),
+        }
+    }
+    if let Some(from) = from {
+        let after: std::collections::HashSet<&ObjectKey> =
+            to.objects.iter().map(|o| &o.key).collect();
+        for o in &from.objects {
+            if !after.contains(&o.key) {
+                out.push(change(&o.key, Some(&o.object), None));
+            }
+        }
+    }
+    out
+}
+
+fn change(key: &ObjectKey, old: Option<&Value>, new: Option<&Value>) -> ObjectChange {
+    let text = |v: Option<&Value>, other: Option<&Value>, side| {
+        v.map(|v| crate::yaml::to_string(&redact_secret(v, other, side)))
+            .unwrap_or_default()
+    };
+    let kind = match (old, new) {
+        (None, _) => ObjectChangeKind::Added,
+        (_, None) => ObjectChangeKind::Removed,
+        _ => ObjectChangeKind::Changed,
+    };
+    let label = key.file_name();
+    ObjectChange {
+        key: key.clone(),
+        change: kind,
+        diff: unified_diff(
+            &text(old, new, Side::Before),
+            &text(new, old, Side::After),
+            &format!("a/{label}"),
+            &format!("b/{label}"),
+        ),
+    }
+}

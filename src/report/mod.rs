@@ -1,0 +1,7 @@
+//! Reports for people: the rendered change between two commits as plain
+//! text or as markdown fit for a pull-request comment. JSON output is the
+//! serde form of the same data, so all three say the same thing.
+
+mod revisions;
+
+pub use revisions::{diff_markdown, diff_text};

@@ -1,0 +1,415 @@
+//! The `flotilla` binary end to end, as a user runs it: exit codes, output,
+//! files written, and `diff --from/--to` over a real Git repository.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/fleet-repo");
+
+fn flotilla(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_flotilla"))
+        .args(args)
+        .env_remove("FLOTILLA_REPO")
+        .env_remove("FLOTILLA_REV")
+        .output()
+        .expect("the flotilla binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let status = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOME", dir)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .status()
+        .expect("git runs");
+    assert!(status.success(), "git {args:?}");
+}
+
+fn write(dir: &Path, path: &str, text: &str) {
+    let p = dir.join(path);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, text).unwrap();
+}
+
+const FLEET: &str = "apiVersion: flotilla.dev/v1alpha1
+kind: Fleet
+metadata: {name: demo}
+spec:
+  clusters:
+    - {name: eu-1, labels: {region: eu}, connection: {directory: out/eu-1}}
+    - {name: us-1, labels: {region: us}, connection: {directory: out/us-1}}
+  bases:
+    - {name: web, path: bases/web}
+  overlays:
+    - {name: eu, path: overlays/eu, clusterSelector: {matchLabels: {region: eu}}}
+";
+
+const WEB: &str = "apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec:
+  replicas: 2
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: creds, namespace: shop}
+stringData: {password: hunter2-old}
+";
+
+const EU: &str = "apiVersion: flotilla.dev/v1alpha1
+kind: Patch
+target: {kind: Deployment, name: web}
+merge: {spec: {replicas: 3}}
+";
+
+fn demo_repo() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "fleet.yaml", FLEET);
+    write(dir.path(), "bases/web/web.yaml", WEB);
+    write(dir.path(), "overlays/eu/replicas.yaml", EU);
+    dir
+}
+
+#[test]
+fn validate_the_example_fleet_succeeds() {
+    let o = flotilla(&["validate", "--repo", EXAMPLE]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert!(out.starts_with("ok: "), "{out}");
+    let clusters: usize = out[4..].split_whitespace().next().unwrap().parse().unwrap();
+    assert!(clusters >= 5, "{out}");
+}
+
+#[test]
+fn validate_reports_every_error_with_position_and_exit_1() {
+    let dir = demo_repo();
+    write(
+        dir.path(),
+        "overlays/eu/bad.yaml",
+        "apiVersion: flotilla.dev/v1alpha1\nkind: Patch\ntarget: {kind: Deployment, name: web}\njsonPatch:\n  - {op: test, path: /spec/replicas, value: 7}\n",
+    );
+    write(
+        dir.path(),
+        "bases/web/broken.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x\n",
+    );
+    let o = flotilla(&["validate", "--repo", dir.path().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let out = stdout(&o);
+    assert!(out.contains("bases/web/broken.yaml:3:"), "{out}");
+    assert!(
+        out.contains(
+            "overlays/eu/bad.yaml:1: document 1: jsonPatch[0] (test /spec/replicas): test failed"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("2 errors in 2 files"), "{out}");
+
+    let o = flotilla(&[
+        "validate",
+        "--repo",
+        dir.path().to_str().unwrap(),
+        "-o",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["valid"], false);
+    assert_eq!(v["errors"].as_array().unwrap().len(), 2);
+    assert_eq!(v["errors"][0]["file"], "bases/web/broken.yaml");
+}
+
+#[test]
+fn validate_a_missing_repository_is_an_error_exit_2() {
+    let o = flotilla(&["validate", "--repo", "/nonexistent/flotilla-repo"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("/nonexistent/flotilla-repo"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn render_prints_one_cluster_in_apply_order_with_ownership() {
+    let dir = demo_repo();
+    let o = flotilla(&[
+        "render",
+        "--repo",
+        dir.path().to_str().unwrap(),
+        "--cluster",
+        "eu-1",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("replicas: 3"), "{out}");
+    assert!(
+        out.contains("app.kubernetes.io/managed-by: flotilla"),
+        "{out}"
+    );
+    assert!(out.contains("flotilla.dev/source: base/web"), "{out}");
+    assert!(!out.contains("# cluster:"), "{out}");
+    // Secrets come before Deployments? No: v1 sorts before apps/v1 within a tier.
+    let secret = out.find("kind: Secret").unwrap();
+    let deploy = out.find("kind: Deployment").unwrap();
+    assert!(deploy < secret, "apps/v1 sorts before v1:\n{out}");
+}
+
+#[test]
+fn render_is_byte_identical_across_runs() {
+    let a = flotilla(&["render", "--repo", EXAMPLE]);
+    let b = flotilla(&["render", "--repo", EXAMPLE]);
+    assert!(a.status.success());
+    assert_eq!(a.stdout, b.stdout);
+    assert!(stdout(&a).contains("# cluster: "));
+}
+
+#[test]
+fn render_unknown_cluster_is_an_error() {
+    let dir = demo_repo();
+    let o = flotilla(&[
+        "render",
+        "--repo",
+        dir.path().to_str().unwrap(),
+        "--cluster",
+        "mars-1",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("unknown cluster \"mars-1\"; the fleet has: eu-1, us-1"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn render_out_writes_one_file_per_object_and_removes_stale_ones() {
+    let dir = demo_repo();
+    let out = tempfile::tempdir().unwrap();
+    let repo = dir.path().to_str().unwrap();
+    let o = flotilla(&[
+        "render",
+        "--repo",
+        repo,
+        "--out",
+        out.path().to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let deploy = out.path().join("eu-1/apps_deployment_shop_web.yaml");
+    assert!(
+        std::fs::read_to_string(&deploy)
+            .unwrap()
+            .contains("replicas: 3")
+    );
+    assert!(out.path().join("us-1/core_secret_shop_creds.yaml").exists());
+
+    // Drop the Secret from the base: its file goes on the next render.
+    write(
+        dir.path(),
+        "bases/web/web.yaml",
+        WEB.split("---").next().unwrap(),
+    );
+    let o = flotilla(&[
+        "render",
+        "--repo",
+        repo,
+        "--out",
+        out.path().to_str().unwrap(),
+    ]);
+    assert!(o.status.success());
+    assert!(!out.path().join("us-1/core_secret_shop_creds.yaml").exists());
+    assert!(deploy.exists());
+}
+
+#[test]
+fn render_json_is_a_list_per_cluster() {
+    let dir = demo_repo();
+    let o = flotilla(&[
+        "render",
+        "--repo",
+        dir.path().to_str().unwrap(),
+        "--cluster",
+        "us-1",
+        "-o",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["kind"], "List");
+    assert_eq!(v["items"].as_array().unwrap().len(), 2);
+    assert_eq!(v["items"][0]["spec"]["replicas"], 2);
+}
+
+/// A Git repository with three commits: `good`, `more` (eu replicas 3 -> 5,
+/// a changed Secret, a new ConfigMap), `broken` (a patch with a bad path).
+fn history() -> tempfile::TempDir {
+    let dir = demo_repo();
+    let d = dir.path();
+    git(d, &["init", "-q", "-b", "main"]);
+    git(d, &["add", "."]);
+    git(d, &["commit", "-qm", "good"]);
+    git(d, &["tag", "good"]);
+    write(
+        d,
+        "overlays/eu/replicas.yaml",
+        &EU.replace("replicas: 3", "replicas: 5"),
+    );
+    write(
+        d,
+        "bases/web/web.yaml",
+        &WEB.replace("hunter2-old", "hunter2-new"),
+    );
+    write(
+        d,
+        "bases/web/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: flags, namespace: shop}\ndata: {x: '1'}\n",
+    );
+    git(d, &["add", "."]);
+    git(d, &["commit", "-qm", "more"]);
+    git(d, &["tag", "more"]);
+    write(
+        d,
+        "overlays/eu/broken.yaml",
+        "apiVersion: flotilla.dev/v1alpha1\nkind: Patch\ntarget: {kind: Deployment, name: web}\njsonPatch: [{op: remove, path: /spec/nothing}]\n",
+    );
+    git(d, &["add", "."]);
+    git(d, &["commit", "-qm", "broken"]);
+    git(d, &["tag", "broken"]);
+    dir
+}
+
+#[test]
+fn diff_between_commits_shows_per_cluster_changes_and_exits_1() {
+    let dir = history();
+    let repo = dir.path().to_str().unwrap();
+    let o = flotilla(&["diff", "--repo", repo, "--from", "good", "--to", "more"]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("cluster eu-1: changed (1 added, 2 changed, 0 removed)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("cluster us-1: changed (1 added, 1 changed, 0 removed)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("-  replicas: 3") && out.contains("+  replicas: 5"),
+        "{out}"
+    );
+    assert!(!out.contains("hunter2"), "a Secret value leaked:\n{out}");
+    assert!(
+        out.contains("-  password: \"<hidden: value before>\""),
+        "{out}"
+    );
+    assert!(
+        out.contains("+  password: \"<hidden: value after>\""),
+        "{out}"
+    );
+
+    let o = flotilla(&[
+        "diff", "--repo", repo, "--from", "good", "--to", "more", "-o", "markdown",
+    ]);
+    let md = stdout(&o);
+    assert!(md.contains("| `eu-1` | 1 | 2 | 0 | changed |"), "{md}");
+    assert!(md.contains("<details><summary><b>eu-1</b>"), "{md}");
+    assert!(md.contains("```diff"), "{md}");
+
+    let o = flotilla(&[
+        "diff", "--repo", repo, "--from", "good", "--to", "more", "-o", "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["clusters"][0]["cluster"], "eu-1");
+    assert_eq!(v["clusters"][0]["status"], "compared");
+}
+
+#[test]
+fn diff_of_identical_trees_exits_0() {
+    let dir = history();
+    let o = flotilla(&[
+        "diff",
+        "--repo",
+        dir.path().to_str().unwrap(),
+        "--from",
+        "more",
+        "--to",
+        "more",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("No cluster changes."));
+}
+
+#[test]
+fn diff_to_a_broken_commit_shows_the_error_and_exits_2() {
+    let dir = history();
+    let o = flotilla(&[
+        "diff",
+        "--repo",
+        dir.path().to_str().unwrap(),
+        "--from",
+        "more",
+        "--to",
+        "broken",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    let out = stdout(&o);
+    assert!(out.contains("cluster eu-1: render error in --to"), "{out}");
+    assert!(
+        out.contains("overlays/eu/broken.yaml:1: document 1: jsonPatch[0] (remove /spec/nothing)"),
+        "{out}"
+    );
+    assert!(out.contains("cluster us-1: no change"), "{out}");
+}
+
+#[test]
+fn diff_from_a_broken_commit_still_shows_to() {
+    let dir = history();
+    let d = dir.path();
+    // A fix on top of the broken commit.
+    std::fs::remove_file(d.join("overlays/eu/broken.yaml")).unwrap();
+    git(d, &["add", "-A"]);
+    git(d, &["commit", "-qm", "fix"]);
+    let o = flotilla(&[
+        "diff",
+        "--repo",
+        d.to_str().unwrap(),
+        "--from",
+        "broken",
+        "--to",
+        "HEAD",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("cluster eu-1: --from did not render; showing --to (3 added"),
+        "{out}"
+    );
+    assert!(out.contains("error: overlays/eu/broken.yaml"), "{out}");
+}
+
+#[test]
+fn diff_with_an_unknown_revision_is_an_error() {
+    let dir = history();
+    let o = flotilla(&[
+        "diff",
+        "--repo",
+        dir.path().to_str().unwrap(),
+        "--from",
+        "nope",
+        "--to",
+        "more",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("nope"), "{}", stderr(&o));
+}
