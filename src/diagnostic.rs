@@ -17,13 +17,13 @@ pub struct Diagnostic {
     pub file: String,
     /// 1-based position of the YAML document within the file, where known.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub document: Option<usize>,
+    pub document: Option<u32>,
     /// 1-based line in the file, where known.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub line: Option<usize>,
+    pub line: Option<u32>,
     /// 1-based column in the file, where known.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub column: Option<usize>,
+    pub column: Option<u32>,
     /// The field (`spec.clusters[2].name`) or patch operation
     /// (`jsonPatch[1] (replace /spec/replicas)`) at fault, where there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -52,14 +52,14 @@ impl Diagnostic {
 
     /// Sets the 1-based document position.
     pub fn document(mut self, document: usize) -> Self {
-        self.document = Some(document);
+        self.document = Some(saturate(document));
         self
     }
 
     /// Sets the 1-based line (and column, where known).
     pub fn at(mut self, line: usize, column: Option<usize>) -> Self {
-        self.line = Some(line);
-        self.column = column;
+        self.line = Some(saturate(line));
+        self.column = column.map(saturate);
         self
     }
 
@@ -74,6 +74,12 @@ impl Diagnostic {
         self.clusters = vec![cluster.into()];
         self
     }
+}
+
+/// Positions are stored as `u32` to keep diagnostics small; no YAML file
+/// has four billion lines.
+fn saturate(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 impl fmt::Display for Diagnostic {

@@ -38,7 +38,6 @@ pub fn split_documents(text: &str) -> Vec<RawDocument<'_>> {
     let mut start = 0usize;
     let mut start_line = 1usize;
     let mut offset = 0usize;
-    let mut line_no = 1usize;
     fn push<'t>(body: &'t str, line: usize, docs: &mut Vec<RawDocument<'t>>) {
         if !is_blank(body) {
             docs.push(RawDocument {
@@ -48,7 +47,7 @@ pub fn split_documents(text: &str) -> Vec<RawDocument<'_>> {
             });
         }
     }
-    for line in text.split_inclusive('\n') {
+    for (line_no, line) in (1usize..).zip(text.split_inclusive('\n')) {
         let content = line.trim_end_matches(['\n', '\r']);
         let marker = if content == "---" || content == "..." {
             Some(line.len())
@@ -68,7 +67,6 @@ pub fn split_documents(text: &str) -> Vec<RawDocument<'_>> {
             };
         }
         offset += line.len();
-        line_no += 1;
     }
     push(&text[start..], start_line, &mut docs);
     docs

@@ -113,7 +113,7 @@ fn required_str<'v>(value: &'v Value, field: &str, origin: &Origin) -> Result<&'
 /// Checks that a plain manifest has what GitOps needs: a fixed name.
 fn check_manifest(value: &Value, origin: &Origin) -> Result<(), Diagnostic> {
     let kind = value["kind"].as_str().unwrap_or_default();
-    if kind == "List" || kind.ends_with("List") && value.get("items").is_some() {
+    if kind == "List" || (kind.ends_with("List") && value.get("items").is_some()) {
         return Err(origin
             .diagnostic("a List cannot be placed: write one object per document, separated by ---")
             .context("kind"));
@@ -134,7 +134,7 @@ fn check_manifest(value: &Value, origin: &Origin) -> Result<(), Diagnostic> {
         None => return Err(origin.diagnostic("is required").context("metadata.name")),
     }
     if let Some(ns) = meta.and_then(|m| m.get("namespace"))
-        && !ns.as_str().is_some_and(|s| !s.is_empty())
+        && ns.as_str().is_none_or(str::is_empty)
     {
         return Err(origin
             .diagnostic("must be a non-empty string when given")

@@ -90,7 +90,7 @@ impl Placement {
 
     /// Whether the placement includes `cluster`.
     pub fn selects(&self, cluster: &Cluster) -> bool {
-        self.clusters.iter().any(|n| *n == cluster.name)
+        self.clusters.contains(&cluster.name)
             || self
                 .selector
                 .as_ref()
