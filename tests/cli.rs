@@ -413,3 +413,56 @@ fn diff_with_an_unknown_revision_is_an_error() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("nope"), "{}", stderr(&o));
 }
+
+#[test]
+fn validate_watch_revalidates_when_a_file_changes() {
+    use std::io::{BufRead, BufReader};
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    let dir = demo_repo();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_flotilla"))
+        .args([
+            "validate",
+            "--watch",
+            "--repo",
+            dir.path().to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let wait_for = |fragment: &str| -> bool {
+        // Bounded: at most 20 s for the line to appear.
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+            match rx.recv_timeout(left) {
+                Ok(line) if line.contains(fragment) => return true,
+                Ok(_) => {}
+                Err(_) => return false,
+            }
+        }
+        false
+    };
+    assert!(wait_for("ok: 2 clusters rendered"));
+    write(
+        dir.path(),
+        "overlays/eu/bad.yaml",
+        "apiVersion: flotilla.dev/v1alpha1\nkind: Patch\ntarget: {kind: Service, name: web}\ndelete: true\n",
+    );
+    let saw_error = wait_for(
+        "overlays/eu/bad.yaml:1: document 1: target: target Service web matches no object",
+    );
+    std::fs::remove_file(dir.path().join("overlays/eu/bad.yaml")).unwrap();
+    let saw_fix = saw_error && wait_for("ok: 2 clusters rendered");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(saw_error, "the edit was not re-validated");
+    assert!(saw_fix, "the fix was not re-validated");
+}

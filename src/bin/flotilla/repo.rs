@@ -40,6 +40,22 @@ impl RepoArgs {
         Ok(Source::open(spec)?)
     }
 
+    /// The local folder `--repo` names, for watching; an error for a URL or
+    /// with `--rev` (a commit does not change).
+    pub fn local_folder(&self) -> anyhow::Result<PathBuf> {
+        anyhow::ensure!(
+            self.rev.is_none(),
+            "--watch reads the work tree: drop --rev"
+        );
+        let path = PathBuf::from(&self.repo);
+        anyhow::ensure!(
+            path.is_dir(),
+            "--watch needs a local folder, not {:?}",
+            self.repo
+        );
+        Ok(path)
+    }
+
     /// The snapshot at `rev`, or at `--rev` when `rev` is `None`.
     pub fn snapshot(&self, rev: Option<&str>) -> anyhow::Result<Snapshot> {
         let mut source = self.open()?;

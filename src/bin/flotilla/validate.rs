@@ -15,6 +15,10 @@ pub struct Args {
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value_t = Format::Text)]
     output: Format,
+    /// Keep running: validate again whenever a file of the local folder
+    /// changes (the local development loop). Stop with Ctrl-C.
+    #[arg(long)]
+    watch: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -24,6 +28,33 @@ enum Format {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if !args.watch {
+        return validate_once(&args);
+    }
+    let folder = args.repo.local_folder()?;
+    let watcher = flotilla::source::FolderWatcher::new(&folder)?;
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let mut last = validate_once(&args)?;
+    watcher.run(&stop, |change| {
+        println!(
+            "\n# changed: {}",
+            change
+                .paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        match validate_once(&args) {
+            Ok(code) => last = code,
+            Err(e) => eprintln!("error: {e:#}"),
+        }
+        true
+    })?;
+    Ok(last)
+}
+
+fn validate_once(args: &Args) -> anyhow::Result<ExitCode> {
     let snapshot = args.repo.snapshot(None)?;
     // Render even after load errors, to report render errors too; the
     // partial fleet is used for nothing else.
