@@ -23,6 +23,13 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// `flotilla diff --repo REPO --from FROM --to TO EXTRA...`.
+fn diff(repo: &str, from: &str, to: &str, extra: &[&str]) -> Output {
+    let mut args = vec!["diff", "--repo", repo, "--from", from, "--to", to];
+    args.extend_from_slice(extra);
+    flotilla(&args)
+}
+
 fn git(dir: &Path, args: &[&str]) {
     let status = Command::new("git")
         .args(args)
@@ -293,7 +300,7 @@ fn history() -> tempfile::TempDir {
 fn diff_between_commits_shows_per_cluster_changes_and_exits_1() {
     let dir = history();
     let repo = dir.path().to_str().unwrap();
-    let o = flotilla(&["diff", "--repo", repo, "--from", "good", "--to", "more"]);
+    let o = diff(repo, "good", "more", &[]);
     assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
     let out = stdout(&o);
     assert!(
@@ -318,17 +325,13 @@ fn diff_between_commits_shows_per_cluster_changes_and_exits_1() {
         "{out}"
     );
 
-    let o = flotilla(&[
-        "diff", "--repo", repo, "--from", "good", "--to", "more", "-o", "markdown",
-    ]);
+    let o = diff(repo, "good", "more", &["-o", "markdown"]);
     let md = stdout(&o);
     assert!(md.contains("| `eu-1` | 1 | 2 | 0 | changed |"), "{md}");
     assert!(md.contains("<details><summary><b>eu-1</b>"), "{md}");
     assert!(md.contains("```diff"), "{md}");
 
-    let o = flotilla(&[
-        "diff", "--repo", repo, "--from", "good", "--to", "more", "-o", "json",
-    ]);
+    let o = diff(repo, "good", "more", &["-o", "json"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["clusters"][0]["cluster"], "eu-1");
     assert_eq!(v["clusters"][0]["status"], "compared");
@@ -337,15 +340,7 @@ fn diff_between_commits_shows_per_cluster_changes_and_exits_1() {
 #[test]
 fn diff_of_identical_trees_exits_0() {
     let dir = history();
-    let o = flotilla(&[
-        "diff",
-        "--repo",
-        dir.path().to_str().unwrap(),
-        "--from",
-        "more",
-        "--to",
-        "more",
-    ]);
+    let o = diff(dir.path().to_str().unwrap(), "more", "more", &[]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(stdout(&o).contains("No cluster changes."));
 }
@@ -353,15 +348,7 @@ fn diff_of_identical_trees_exits_0() {
 #[test]
 fn diff_to_a_broken_commit_shows_the_error_and_exits_2() {
     let dir = history();
-    let o = flotilla(&[
-        "diff",
-        "--repo",
-        dir.path().to_str().unwrap(),
-        "--from",
-        "more",
-        "--to",
-        "broken",
-    ]);
+    let o = diff(dir.path().to_str().unwrap(), "more", "broken", &[]);
     assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
     let out = stdout(&o);
     assert!(out.contains("cluster eu-1: render error in --to"), "{out}");
@@ -380,15 +367,7 @@ fn diff_from_a_broken_commit_still_shows_to() {
     std::fs::remove_file(d.join("overlays/eu/broken.yaml")).unwrap();
     git(d, &["add", "-A"]);
     git(d, &["commit", "-qm", "fix"]);
-    let o = flotilla(&[
-        "diff",
-        "--repo",
-        d.to_str().unwrap(),
-        "--from",
-        "broken",
-        "--to",
-        "HEAD",
-    ]);
+    let o = diff(d.to_str().unwrap(), "broken", "HEAD", &[]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let out = stdout(&o);
     assert!(
@@ -401,15 +380,7 @@ fn diff_from_a_broken_commit_still_shows_to() {
 #[test]
 fn diff_with_an_unknown_revision_is_an_error() {
     let dir = history();
-    let o = flotilla(&[
-        "diff",
-        "--repo",
-        dir.path().to_str().unwrap(),
-        "--from",
-        "nope",
-        "--to",
-        "more",
-    ]);
+    let o = diff(dir.path().to_str().unwrap(), "nope", "more", &[]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("nope"), "{}", stderr(&o));
 }
