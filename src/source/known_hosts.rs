@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use super::SourceError;
-use super::digest::{base64_decode, hmac_sha1};
+use crate::digest::{base64_decode, hmac_sha1};
 
 /// The parsed lines of a `known_hosts` file.
 #[derive(Debug, Clone)]
@@ -183,7 +183,7 @@ fn glob(pattern: &[u8], text: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source::digest::base64_encode as encode;
+    use crate::digest::base64_encode as encode;
 
     const KEY_A: &[u8] = b"key-a-bytes";
     const KEY_B: &[u8] = b"key-b-bytes";

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use super::SourceError;
 use super::redact::redact_url;
-use super::digest::sha1_hex;
+use crate::digest::sha1_hex;
 
 /// Where a fleet repository lives.
 #[derive(Clone, PartialEq, Eq)]

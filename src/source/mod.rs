@@ -35,7 +35,7 @@
 mod cache;
 mod callbacks;
 mod credentials;
-mod digest;
+
 mod error;
 mod fetch;
 mod known_hosts;

@@ -7,6 +7,7 @@
 mod diff;
 mod render;
 mod repo;
+mod sync;
 mod validate;
 
 use std::process::ExitCode;
@@ -38,6 +39,8 @@ enum Command {
     Render(render::Args),
     /// The rendered change between two commits, per cluster (exit 1 when something changes).
     Diff(diff::Args),
+    /// Apply desired state to clusters: ordered server-side apply, safe prune (exit 2 on any failure).
+    Sync(sync::Args),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +50,7 @@ fn main() -> ExitCode {
         Command::Validate(a) => validate::run(a),
         Command::Render(a) => render::run(a),
         Command::Diff(a) => diff::run(a),
+        Command::Sync(a) => sync::run(a),
     };
     match result {
         Ok(code) => code,

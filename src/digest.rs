@@ -1,5 +1,5 @@
-//! Hashing and encoding for the source layer, over the RustCrypto and
-//! `base64` crates: SHA-1 names cache folders, HMAC-SHA1 checks hashed
+//! Hashing and encoding, over the RustCrypto and
+//! `base64` crates: SHA-1 names cache folders and fingerprints applied objects, HMAC-SHA1 checks hashed
 //! `known_hosts` entries, base64 decodes host keys and salts.
 
 use base64::Engine;
@@ -9,7 +9,10 @@ use sha1::{Digest, Sha1};
 
 /// The SHA-1 of `data`, as lower-case hex.
 pub(crate) fn sha1_hex(data: &[u8]) -> String {
-    Sha1::digest(data).iter().map(|b| format!("{b:02x}")).collect()
+    Sha1::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// HMAC-SHA1 of `message` under `key` (as OpenSSH hashes known host names).
@@ -45,7 +48,10 @@ mod tests {
 
     #[test]
     fn base64_round_trips_and_rejects_garbage() {
-        assert_eq!(base64_decode(&base64_encode(b"host key")).unwrap(), b"host key");
+        assert_eq!(
+            base64_decode(&base64_encode(b"host key")).unwrap(),
+            b"host key"
+        );
         assert_eq!(base64_decode("not base64!"), None);
     }
 }

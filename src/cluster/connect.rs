@@ -1,0 +1,140 @@
+//! From a cluster's `connection` in fleet.yaml to a [`Target`]. Environment
+//! variables in paths expand here, at the edge, and nowhere else.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::directory::DirectoryTarget;
+use super::kube::KubeTarget;
+use super::{Applied, ApplyOptions, ClusterError, Target};
+use crate::model::{Cluster, Connection, ObjectKey};
+use crate::sync::{Inventory, InventoryEntry};
+
+/// Overrides given on the command line for one run.
+#[derive(Clone, Debug, Default)]
+pub struct ConnectOptions {
+    /// Use this kubeconfig for clusters connected by kubeconfig.
+    pub kubeconfig: Option<PathBuf>,
+    /// Use this context.
+    pub context: Option<String>,
+}
+
+/// Any kind of target, so one sync loop can drive them all.
+pub enum AnyTarget {
+    /// A Kubernetes API server.
+    Kube(Box<KubeTarget>),
+    /// A folder of hydrated manifests.
+    Directory(DirectoryTarget),
+}
+
+/// Opens the target of `cluster`.
+pub async fn connect(
+    cluster: &Cluster,
+    options: &ConnectOptions,
+) -> Result<AnyTarget, ClusterError> {
+    match &cluster.connection {
+        Connection::Kubeconfig { path, context } => {
+            let path = match &options.kubeconfig {
+                Some(p) => p.clone(),
+                None => PathBuf::from(expand_env(path)?),
+            };
+            let context = options.context.as_deref().or(context.as_deref());
+            Ok(AnyTarget::Kube(Box::new(KubeTarget::from_kubeconfig(&path, context).await?)))
+        }
+        Connection::Directory { path } => Ok(AnyTarget::Directory(DirectoryTarget::new(expand_env(path)?))),
+        Connection::Agent => Err(ClusterError::Config(
+            "connection mode agent is not supported yet: the agent (pull mode) is not built; use kubeconfig or directory".into(),
+        )),
+    }
+}
+
+/// Expands `${VAR}` from the environment; an unset variable is an error
+/// naming it (never its value).
+pub fn expand_env(text: &str) -> Result<String, ClusterError> {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(pos) = rest.find("${") {
+        out.push_str(&rest[..pos]);
+        let after = &rest[pos + 2..];
+        let end = after
+            .find('}')
+            .ok_or_else(|| ClusterError::Config(format!("unclosed ${{ in path {text:?}")))?;
+        let name = &after[..end];
+        let value = std::env::var(name).map_err(|_| {
+            ClusterError::Config(format!(
+                "environment variable {name} is not set (used in {text:?})"
+            ))
+        })?;
+        out.push_str(&value);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+macro_rules! each {
+    ($self:ident, $t:ident => $e:expr) => {
+        match $self {
+            AnyTarget::Kube($t) => $e,
+            AnyTarget::Directory($t) => $e,
+        }
+    };
+}
+
+impl AnyTarget {
+    /// Where the target is, for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            AnyTarget::Kube(k) => format!("API server {}", k.server()),
+            AnyTarget::Directory(d) => format!("directory {}", d.root().display()),
+        }
+    }
+
+    /// The folder, for a directory target.
+    pub fn directory(&self) -> Option<&Path> {
+        match self {
+            AnyTarget::Directory(d) => Some(d.root()),
+            AnyTarget::Kube(_) => None,
+        }
+    }
+}
+
+impl Target for AnyTarget {
+    async fn live(
+        &mut self,
+        objects: &[(&str, &ObjectKey)],
+    ) -> Result<HashMap<ObjectKey, Value>, ClusterError> {
+        each!(self, t => t.live(objects).await)
+    }
+    async fn apply(
+        &mut self,
+        object: &Value,
+        live: Option<&Value>,
+        options: ApplyOptions,
+    ) -> Result<Applied, ClusterError> {
+        each!(self, t => t.apply(object, live, options).await)
+    }
+    async fn wait_established(
+        &mut self,
+        crd: &Value,
+        timeout: Duration,
+    ) -> Result<(), ClusterError> {
+        each!(self, t => t.wait_established(crd, timeout).await)
+    }
+    async fn delete(
+        &mut self,
+        entry: &InventoryEntry,
+        dry_run: bool,
+    ) -> Result<bool, ClusterError> {
+        each!(self, t => t.delete(entry, dry_run).await)
+    }
+    async fn read_inventory(&mut self, fleet: &str) -> Result<Option<Inventory>, ClusterError> {
+        each!(self, t => t.read_inventory(fleet).await)
+    }
+    async fn write_inventory(&mut self, inventory: &Inventory) -> Result<(), ClusterError> {
+        each!(self, t => t.write_inventory(inventory).await)
+    }
+}

@@ -1,0 +1,87 @@
+//! A Kubernetes cluster reached through the kube client: server-side apply
+//! with field manager `flotilla`, discovery cached per kind, one labelled
+//! LIST per kind to read live state, and the inventory in a ConfigMap.
+
+mod discovery;
+mod inventory;
+mod ops;
+mod retry;
+
+use std::path::Path;
+use std::time::Duration;
+
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+
+use super::error::ClusterError;
+
+pub use retry::RetryPolicy;
+
+/// A Kubernetes API server.
+pub struct KubeTarget {
+    client: Client,
+    discovery: discovery::Cache,
+    retry: RetryPolicy,
+    /// Where the server is, for messages (never credentials).
+    server: String,
+}
+
+impl KubeTarget {
+    /// Connects through a kubeconfig file and optional context. Nothing is
+    /// sent yet; the first request tells whether the cluster is reachable.
+    pub async fn from_kubeconfig(path: &Path, context: Option<&str>) -> Result<Self, ClusterError> {
+        let kubeconfig = Kubeconfig::read_from(path)
+            .map_err(|e| ClusterError::Config(format!("kubeconfig {}: {e}", path.display())))?;
+        let options = KubeConfigOptions {
+            context: context.map(str::to_string),
+            ..Default::default()
+        };
+        let config = Config::from_custom_kubeconfig(kubeconfig, &options)
+            .await
+            .map_err(|e| ClusterError::Config(format!("kubeconfig {}: {e}", path.display())))?;
+        Self::from_config(config)
+    }
+
+    /// Connects with a ready kube [`Config`].
+    pub fn from_config(mut config: Config) -> Result<Self, ClusterError> {
+        config.connect_timeout = Some(Duration::from_secs(10));
+        config.read_timeout = Some(Duration::from_secs(60));
+        config.write_timeout = Some(Duration::from_secs(60));
+        let server = config.cluster_url.to_string();
+        let client = Client::try_from(config)
+            .map_err(|e| ClusterError::Config(format!("client for {server}: {e}")))?;
+        Ok(Self {
+            client,
+            discovery: discovery::Cache::default(),
+            retry: RetryPolicy::default(),
+            server,
+        })
+    }
+
+    /// Sets how transient failures are retried.
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// The API server's URL.
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+}
+
+/// Turns a kube error into a cluster error with the server's message.
+pub(crate) fn api_error(what: &str, e: kube::Error) -> ClusterError {
+    match e {
+        kube::Error::Api(s) if s.is_conflict() && s.message.contains("conflict") => {
+            ClusterError::Conflict(format!("{what}: {}", s.message))
+        }
+        kube::Error::Api(s) => {
+            ClusterError::Api(format!("{what}: {} ({} {})", s.message, s.code, s.reason))
+        }
+        other if retry::is_connection(&other) => {
+            ClusterError::Unreachable(format!("{what}: {other}"))
+        }
+        other => ClusterError::Api(format!("{what}: {other}")),
+    }
+}
