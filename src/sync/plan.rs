@@ -166,26 +166,25 @@ mod tests {
                 .unwrap()
                 .contains("refusing to prune 2 of 3")
         );
-        let half = plan(
-            &state(&["a", "b"]),
-            Some(&inventory(&["a", "b", "c", "d"])),
-            PlanOptions::default(),
-        );
+        let (two, four) = (state(&["a", "b"]), inventory(&["a", "b", "c", "d"]));
+        let half = plan(&two, Some(&four), PlanOptions::default());
         assert_eq!(half.prune_refused, None, "exactly 50% is allowed");
     }
 
     #[test]
     fn no_prune_keeps_everything_and_first_sync_prunes_nothing() {
+        let (none, one) = (state(&[]), inventory(&["a"]));
         let p = plan(
-            &state(&[]),
-            Some(&inventory(&["a"])),
+            &none,
+            Some(&one),
             PlanOptions {
                 prune: false,
                 ..Default::default()
             },
         );
         assert!(p.prune.is_empty() && p.prune_refused.is_none());
-        let first = plan(&state(&["a"]), None, PlanOptions::default());
+        let a = state(&["a"]);
+        let first = plan(&a, None, PlanOptions::default());
         assert!(first.prune.is_empty());
         assert_eq!(first.apply[0].applied_hash, None);
     }
