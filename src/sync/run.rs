@@ -109,7 +109,11 @@ pub async fn sync_cluster<T: Target>(
                 Err(e) => (Action::Failed, Some(e.to_string())),
             }
         };
-        if is_crd(object) && action != Action::Failed && !options.dry_run {
+        // A CRD just created or changed must be Established before use.
+        if is_crd(object)
+            && matches!(action, Action::Created | Action::Configured)
+            && !options.dry_run
+        {
             pending_crds.push(object);
         }
         let hash = if action == Action::Failed {

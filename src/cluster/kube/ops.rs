@@ -69,7 +69,7 @@ impl Target for KubeTarget {
         let selector = format!("{MANAGED_BY_LABEL}={MANAGED_BY}");
         let mut live = HashMap::new();
         for ((api_version, kind), wanted) in by_kind {
-            let (resource, _) = match self
+            let (resource, namespaced) = match self
                 .discovery
                 .resolve(&self.client, &self.retry, api_version, kind)
                 .await
@@ -86,6 +86,19 @@ impl Target for KubeTarget {
                 .run(|| api.list(&params))
                 .await
                 .map_err(|e| api_error(&format!("listing {kind}"), e))?;
+            // A namespaced object given without a namespace lives in the
+            // client's default namespace.
+            let default_ns = self.client.default_namespace().to_string();
+            let wanted: HashMap<ObjectKey, &ObjectKey> = wanted
+                .into_iter()
+                .map(|k| {
+                    let mut found = k.clone();
+                    if namespaced && found.namespace.is_empty() {
+                        found.namespace = default_ns.clone();
+                    }
+                    (found, k)
+                })
+                .collect();
             for item in &list.items {
                 let value = to_value(item, &resource);
                 let key = ObjectKey {
@@ -94,8 +107,8 @@ impl Target for KubeTarget {
                     namespace: str_at(&value, "/metadata/namespace").to_string(),
                     name: str_at(&value, "/metadata/name").to_string(),
                 };
-                if wanted.contains(&key) {
-                    live.insert(key, value);
+                if let Some(original) = wanted.get(&key) {
+                    live.insert((*original).clone(), value);
                 }
             }
         }
