@@ -1,7 +1,10 @@
-//! Diffs between desired states. [`revisions`] compares the rendered fleet
-//! at two commits, for pull-request review; it is a pure function of two
-//! loaded (or failed) fleets.
+//! Diffs, all pure. [`revisions`] compares the rendered fleet at two commits,
+//! for pull-request review; [`live`] compares a desired object with its live
+//! copy field by field, with [`normalize`] deciding what the server treats as
+//! equal.
 
+pub mod live;
+pub mod normalize;
 pub mod revisions;
 mod text;
 

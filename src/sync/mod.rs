@@ -10,7 +10,6 @@
 //!   applied there, so that prune deletes only what Flotilla owns.
 
 pub mod changeset;
-pub mod compare;
 pub mod inventory;
 pub mod plan;
 pub mod run;

@@ -10,10 +10,10 @@
 use std::time::Duration;
 
 use super::changeset::{Action, ChangeSet};
-use super::compare::is_subset;
 use super::inventory::{Inventory, InventoryEntry};
 use super::plan::{PlanOptions, plan};
 use crate::cluster::{Applied, ApplyOptions, Target};
+use crate::diff::live::field_diffs;
 use crate::render::DesiredState;
 
 /// Options of one sync.
@@ -98,7 +98,7 @@ pub async fn sync_cluster<T: Target>(
         }
         let live_object = live.get(&step.object.key);
         let unchanged = step.applied_hash == Some(step.hash.as_str())
-            && live_object.is_some_and(|l| is_subset(object, l));
+            && live_object.is_some_and(|l| field_diffs(object, l, &[]).is_empty());
         let (action, message) = if unchanged {
             (Action::Unchanged, None)
         } else {
