@@ -1,0 +1,273 @@
+//! A test Kubernetes API server for Flotilla's tests.
+//!
+//! [`TestApiServer::start`] listens on `127.0.0.1:<random port>` (plain
+//! HTTP/1.1) and speaks enough of the Kubernetes API, following the API
+//! conventions and the real server's messages, for the real `kube` client
+//! (typed `Api<K>`, `Api<DynamicObject>`, `Discovery`, `kube_runtime::watcher`)
+//! to drive it. Make a client with
+//! `kube::Client::try_from(kube::Config::new(server.url().parse()?))`, or load
+//! [`TestApiServer::kubeconfig_yaml`] with `Kubeconfig::from_yaml` +
+//! `Config::from_custom_kubeconfig`.
+//!
+//! # What it models
+//!
+//! **Discovery.** `/version` (reports [`KUBERNETES_VERSION`]), `/api`
+//! (`APIVersions`), `/api/v1` and `/apis/{group}/{version}`
+//! (`APIResourceList` with `namespaced`, `kind`, `verbs`, `singularName`,
+//! `shortNames`, `categories`, and `…/status` subresource entries), `/apis`
+//! (`APIGroupList`, versions in Kubernetes priority order, preferred first),
+//! `/apis/{group}` (`APIGroup`), aggregated discovery (`apidiscovery.k8s.io/v2`
+//! `APIGroupDiscoveryList`) on `/api` and `/apis` when `Accept` asks for it
+//! first, and `/healthz` `/readyz` `/livez`. Built in at start: v1 Namespace,
+//! ConfigMap, Secret, Service, ServiceAccount, PersistentVolumeClaim, Pod;
+//! apps/v1 Deployment, StatefulSet, DaemonSet; batch/v1 Job; autoscaling/v2
+//! HorizontalPodAutoscaler; networking.k8s.io/v1 NetworkPolicy, Ingress;
+//! policy/v1 PodDisruptionBudget; rbac.authorization.k8s.io/v1 ClusterRole,
+//! ClusterRoleBinding, Role, RoleBinding; storage.k8s.io/v1 StorageClass;
+//! apiextensions.k8s.io/v1 CustomResourceDefinition. Nothing else (no
+//! gateway.networking.k8s.io: it comes as CRDs). Tests can serve more with
+//! [`TestApiServer::register_kind`]. Namespaces `default`, `kube-system`,
+//! `kube-public`, `kube-node-lease` exist at start.
+//!
+//! **CustomResourceDefinitions.** A created/updated CRD (validated: name is
+//! `plural.group`, scope, exactly one storage version, schemas present) gets
+//! the status the apiextensions controllers write (`NamesAccepted`,
+//! `Established`, `acceptedNames`, `storedVersions`, as an `Update` by
+//! `kube-apiserver` on `status`) and its served versions are registered
+//! (scope, plural, singular, kind, short names, categories, status
+//! subresource per version). With [`TestApiServer::set_crd_establish_delay`]
+//! it is first `NamesAccepted` with `Established=False` (`Installing`) and
+//! only established and served after the delay. A plural or kind already
+//! served in the group gives `NamesAccepted=False`. Deleting the CRD deletes
+//! its custom resources and stops serving its kinds. Versions share one
+//! store (conversion strategy `None`: only `apiVersion` changes).
+//!
+//! **CRUD** for every served kind, namespaced and cluster-scoped: GET; LIST
+//! with `labelSelector` (`=`, `==`, `!=`, `in`, `notin`, `key`, `!key`, `>`,
+//! `<`), `fieldSelector` (`metadata.name`, `metadata.namespace` for all
+//! kinds, plus Secret `type`, Pod `spec.nodeName`/`status.phase`/…, Namespace
+//! `status.phase`, Job `status.successful`; others are rejected with 400 as
+//! the real server does), `limit`/`continue` (opaque token,
+//! `remainingItemCount`), `resourceVersion` + `resourceVersionMatch`
+//! (`0` = any, ignores `limit` like the watch cache; a future version → 504
+//! "Too large resource version"; `Exact` other than the current → 410);
+//! items of built-in lists carry no `apiVersion`/`kind` (custom resource
+//! lists do); POST (201; 409 `AlreadyExists`; `generateName`); PUT (409
+//! `Conflict` on a stale `metadata.resourceVersion`; 404 if absent — no
+//! create-on-update); PATCH as `application/merge-patch+json`,
+//! `application/json-patch+json`, `application/strategic-merge-patch+json`
+//! (**treated as a JSON merge patch**: lists are replaced, not merged by
+//! patch merge key, and `$patch` directives are not interpreted; refused with
+//! 415 for custom resources, like the real server) and
+//! `application/apply-patch+yaml` (server-side apply; body JSON or YAML);
+//! other content types → 415; DELETE (body `DeleteOptions` honoured for
+//! `dryRun` and `preconditions`); DELETE on a collection (deletecollection,
+//! with selectors; returns the deleted items). Namespaced writes need the
+//! namespace to exist (404 `namespaces "x" not found`) and creates are
+//! refused in a namespace being deleted (403); deleting a Namespace
+//! deletes everything in it; `default`, `kube-system`, `kube-public` cannot be
+//! deleted (403). `Accept: application/json;as=PartialObjectMetadata[List]`
+//! returns metadata-only objects (get, list, watch, writes).
+//!
+//! **Deletion.** Without finalizers an object is removed at once and the
+//! response is the real registry's: the object for Namespace, Pod,
+//! ServiceAccount, StorageClass and CRD, a `Status` `Success` otherwise. With
+//! `metadata.finalizers` the object gets `deletionTimestamp` (and
+//! `deletionGracePeriodSeconds: 0`), is returned, and disappears when an
+//! update removes the last finalizer; new finalizers cannot be added then.
+//!
+//! **Metadata.** `uid`, `resourceVersion` (one global counter, as a string,
+//! starting above 1000; every change bumps it by one and emits one watch
+//! event), `creationTimestamp`, `generation` (for kinds that have it in the
+//! real API: workloads, Job, HPA, PDB, NetworkPolicy, Ingress, Pod, CRD and
+//! all custom resources; starts at 1 and is bumped by changes outside
+//! `metadata` and, with a status subresource, `status`), `managedFields`;
+//! `metadata.namespace` from the URL (cleared for cluster-scoped kinds).
+//! Client-supplied system fields are ignored, except that a `uid` or
+//! `resourceVersion` in a PUT/PATCH body must match (409). A
+//! `resourceVersion` on create is a 400. Body/URL mismatches: apiVersion or
+//! kind → 400, name → 400, namespace → 400. Output key order is the real
+//! server's (`kind`, `apiVersion`, `metadata` in `ObjectMeta` order, …).
+//!
+//! **Validation** (422 `Invalid` with `details.causes`, or 400 for decode
+//! errors): names (DNS subdomain; DNS label for Namespace, DNS-1035 for
+//! Service, path segment for RBAC), label keys/values, annotation keys,
+//! non-string label/annotation/ConfigMap data values and invalid Secret
+//! base64 (400), ConfigMap keys, workload selector presence and
+//! selector/template-label agreement, containers with name and image, Job
+//! `restartPolicy`, Service ports, RoleBinding `roleRef`; immutable fields
+//! (workload `spec.selector`, Job selector/template/completions, StatefulSet
+//! spec outside the mutable fields, Service `clusterIP`, immutable
+//! ConfigMap/Secret data, Secret `type`, PVC spec, `roleRef`, CRD `scope`).
+//!
+//! **Defaulting** of the fields a GitOps engine meets in live objects:
+//! Namespace `spec.finalizers`/`status.phase` and the
+//! `kubernetes.io/metadata.name` label, Pod `status.phase`, Secret `type` (and
+//! `stringData` folded into `data`), Service type/sessionAffinity/ports
+//! (protocol, targetPort)/cluster IP allocation (`10.96.x.y`, kept across
+//! updates)/ipFamilies/…, PVC `volumeMode`, Deployment/StatefulSet/DaemonSet
+//! replicas, strategies, revisionHistoryLimit, progressDeadlineSeconds, Job
+//! parallelism/completions/backoffLimit/…, pod template defaults
+//! (restartPolicy, dnsPolicy, schedulerName, terminationGracePeriodSeconds,
+//! securityContext, container imagePullPolicy/terminationMessagePath/…),
+//! NetworkPolicy `policyTypes`, StorageClass reclaim/binding mode, CRD
+//! conversion and names. Defaults are not owned by an applier, as on the
+//! real server.
+//!
+//! **Field management.** `managedFields` entries with `manager`,
+//! `operation` (`Apply`/`Update`), `apiVersion`, `time`, `fieldsType:
+//! FieldsV1`, `fieldsV1` in the real `f:`/`k:`/`v:`/`.` encoding and
+//! `subresource`, sorted like the real server. Non-apply writes (POST, PUT,
+//! merge/JSON/strategic patch) are recorded as `Update` by `fieldManager`
+//! (default: the User-Agent up to the first `/`; kube sends no User-Agent,
+//! which gives an entry without `manager`, as on the real server): fields
+//! they add or change become theirs and leave other managers; removed fields
+//! leave every manager. A non-apply write whose body carries non-empty,
+//! decodable `managedFields` starts from those instead of the stored ones
+//! (how the real server lets clients rewrite ownership); otherwise the
+//! stored entries are kept.
+//!
+//! **Server-side apply** (`?fieldManager=` required, 422 otherwise; `force`
+//! only for apply, 422 otherwise): creates if absent (201); merges the
+//! configuration (objects by field, associative lists by key, sets by value,
+//! other lists replaced); a field another manager owns that the apply would
+//! change is a 409 `Conflict` whose message is the real one (`Apply failed
+//! with 1 conflict: conflict with "m" using apps/v1: .spec.replicas`) and
+//! whose `details.causes` list each field (`reason: FieldManagerConflict`,
+//! `field: .spec.replicas`); with `force=true` ownership moves instead;
+//! applying the same value as another manager shares ownership; fields the
+//! manager applied before and omits now are removed unless another manager
+//! owns them; an apply that changes neither the object nor ownership is a
+//! no-op (no resourceVersion bump, no event, `time` kept). A
+//! `resourceVersion` in the configuration is a precondition;
+//! `managedFields` in it is a 400.
+//!
+//! The simplification: there are no OpenAPI schemas, so values are typed by
+//! shape: every JSON object is a struct (its non-empty self is not owned by an applier;
+//! only its leaves are), lists are associative when their field name is a
+//! well-known keyed list (`containers`, `initContainers`, `env`, `volumes`,
+//! `imagePullSecrets` by `name`; `volumeMounts` by `mountPath`; container
+//! `ports` by `containerPort`+`protocol` and Service `ports` by
+//! `port`+`protocol`, protocol defaulting to `TCP`; `conditions` by `type`;
+//! `ownerReferences` by `uid`; …) or when every item is an object with a
+//! unique string `name`; `finalizers` are a set; all other lists are atomic.
+//! Merged associative lists put the applied items first (in applied order),
+//! then items only others own. `null` in an applied configuration removes
+//! the field.
+//!
+//! **Dry run.** `dryRun=All` (or `"dryRun": ["All"]` in DeleteOptions) on
+//! every write: the full pipeline runs (validation, conflicts, defaults) and
+//! the would-be result is returned (no `resourceVersion` for a create), but
+//! nothing is stored, no resourceVersion is consumed and no event is sent;
+//! other values are a 422.
+//!
+//! **Status subresource** (`/status`: GET, PUT, PATCH incl. apply) for
+//! kinds that have it (Namespace, Service, PVC, Pod, workloads, Job, HPA,
+//! Ingress, PDB, CRD, and CRD versions declaring `subresources.status`):
+//! main-resource writes keep the stored `.status`, status writes change only
+//! `.status` (recorded with `subresource: status`). On create, `.status` is
+//! dropped (custom resources) or reset to `{}` (built-ins) before defaults.
+//! Tests set status directly with [`TestApiServer::set_status`] or
+//! [`TestApiServer::mark_rolled_out`].
+//!
+//! **Watch.** `?watch=true` / `watch=1` on any collection (namespaced or
+//! across namespaces) streams newline-delimited `WatchEvent`s: from
+//! `resourceVersion` unset or `0`, synthetic `ADDED` for the current objects
+//! then changes; from `N`, every change after `N` replayed from a bounded
+//! history (default 10 000 events; a compacted `N` gets an `ERROR` event with
+//! 410 `Expired`, as the real server does; a future `N` a 504). Label and
+//! field selectors apply, and objects entering/leaving the selection arrive
+//! as `ADDED`/`DELETED`. `allowWatchBookmarks=true` adds periodic
+//! `BOOKMARK`s ([`TestApiServer::set_bookmark_interval`]) and one when the
+//! watch ends at `timeoutSeconds` (default 1800). `sendInitialEvents=true`
+//! (requires `resourceVersionMatch=NotOlderThan`) sends the current objects
+//! then a `BOOKMARK` annotated `k8s.io/initial-events-end`, so
+//! `watcher::Config::streaming_lists()` works. Slow watchers are closed.
+//!
+//! **Errors** are `Status` bodies (`kind: Status`, `apiVersion: v1`,
+//! `status: Failure`, `message`, `reason`, `details {name, group, kind,
+//! causes, retryAfterSeconds}`, `code`) with the real reasons and codes: 400
+//! BadRequest, 403 Forbidden, 404 NotFound, 405 MethodNotAllowed, 409
+//! AlreadyExists/Conflict, 410 Expired, 415 UnsupportedMediaType, 422
+//! Invalid, 429 TooManyRequests, 500 InternalError, 503 ServiceUnavailable,
+//! 504 Timeout.
+//!
+//! **Counters and request log** ([`TestApiServer::counters`],
+//! [`Counters`]): total requests, writes (POST/PUT/PATCH/DELETE that are not
+//! dry runs), changes (committed mutations), per verb, per path, faults;
+//! resettable. [`TestApiServer::request_log`] lists method, path, query,
+//! verb, dry-run flag, response status and fault of each request.
+//!
+//! **Fault injection** ([`Fault`], [`TestApiServer::inject`]): the next N
+//! requests (optionally only a path prefix / verb / method) answered with a
+//! `Status` of a given code, delayed, or dropped (connection closed without a
+//! response); a delay on every response
+//! ([`TestApiServer::set_response_delay`]); a down switch
+//! ([`TestApiServer::set_down`]) closing all connections (watches included)
+//! and every new one until turned back up. Note that kube 5's default
+//! client retries 429/503/504 by itself (up to 15 times, backoff from 5 ms,
+//! honouring `Retry-After`, which this server sends with 429 and 504) unless
+//! its `Config` has `default_retry = false`.
+//!
+//! # What it does not model
+//!
+//! * No authentication or authorization: every request is allowed;
+//!   credentials are ignored. No admission webhooks, no API priority and
+//!   fairness, no audit.
+//! * No controllers: nothing schedules Pods, creates ReplicaSets/Pods for
+//!   workloads, runs Jobs, binds PVCs, fills Service endpoints or load
+//!   balancers, creates the `default` ServiceAccount or `kube-root-ca.crt`
+//!   ConfigMap in namespaces, or garbage-collects by `ownerReferences`
+//!   (`propagationPolicy` is ignored). Status changes only through writes to
+//!   `/status` or the helpers.
+//! * Namespace deletion is immediate (no namespace controller; the
+//!   `kubernetes` entry of `spec.finalizers` is not honoured, only
+//!   `metadata.finalizers` delay it, with `status.phase: Terminating`);
+//!   objects inside are removed even if they carry finalizers. CRD deletion
+//!   is immediate too (no `customresourcecleanup` finalizer).
+//! * No OpenAPI schemas: unknown fields are stored as sent (the real server
+//!   drops them, warning or failing per `fieldValidation`, which is
+//!   ignored), custom resources are not validated or pruned against their
+//!   CRD schema, there is no `/openapi/v2` or `/openapi/v3`, and no CRD
+//!   conversion webhooks. Field typing for managedFields is by shape (above).
+//! * Strategic merge patch is a plain JSON merge patch (above).
+//! * Only a subset of validation and defaulting (above); no `scale`,
+//!   `ephemeralcontainers`, `log`, `exec`, `eviction` or other subresources;
+//!   no `Table` output, no protobuf, no YAML responses; the deprecated
+//!   `/watch/` path prefix is not served.
+//! * `resourceVersion` on GET is ignored (the latest object is served); list
+//!   pages after the first are read from the current state, not a snapshot
+//!   at the first page's resourceVersion.
+//! * Graceful deletion (`gracePeriodSeconds`) is not modelled; objects
+//!   without finalizers disappear at once.
+//! * HTTP/1.1 only, plain text; no TLS, no HTTP/2, no compression.
+
+#![warn(missing_docs)]
+
+mod apply;
+mod counters;
+mod crd;
+mod defaults;
+mod discovery;
+mod faults;
+mod handlers;
+mod managed_fields;
+mod meta;
+mod patch;
+mod registry;
+mod route;
+mod selector;
+mod server;
+mod state;
+mod status;
+mod store;
+mod validation;
+mod watch;
+mod writes;
+
+pub use counters::{Counters, RequestRecord};
+pub use discovery::KUBERNETES_VERSION;
+pub use faults::{Fault, FaultAction};
+pub use registry::ResourceKind;
+pub use server::TestApiServer;
+pub use status::{ApiError, StatusCause, StatusDetails};

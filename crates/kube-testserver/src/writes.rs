@@ -1,0 +1,797 @@
+//! The write verbs: create, update (PUT), patch, server-side apply, delete
+//! and deletecollection, sharing one pipeline for system metadata, status
+//! subresource scoping, defaulting, validation, generation, managedFields,
+//! no-op detection, dry run and commit.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::apply::{ApplyRequest, apply, scope_config};
+use crate::managed_fields::{self, ManagedEntry};
+use crate::meta::{
+    finalizers, generate_name_suffix, meta_str, metadata, new_uid, normalize_order, now_rfc3339,
+    set_meta,
+};
+use crate::patch::{PatchType, apply_patch, unsupported};
+use crate::registry::ResourceKind;
+use crate::state::{State, present};
+use crate::status::{ApiError, FieldError, success_status};
+use crate::store::ObjectKey;
+
+/// Main resource or `/status`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Sub {
+    Main,
+    Status,
+}
+
+/// What a write is aimed at.
+#[derive(Clone, Debug)]
+pub(crate) struct Target {
+    pub kind: ResourceKind,
+    /// Namespace from the URL; empty for cluster-scoped kinds.
+    pub namespace: String,
+    pub sub: Sub,
+}
+
+impl Target {
+    fn key(&self, name: &str) -> ObjectKey {
+        State::key(&self.kind, &self.namespace, name)
+    }
+
+    fn subresource(&self) -> &'static str {
+        match self.sub {
+            Sub::Main => "",
+            Sub::Status => "status",
+        }
+    }
+}
+
+/// Write options from the query string.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct WriteOpts {
+    pub dry_run: bool,
+    /// The resolved field manager.
+    pub manager: String,
+    pub force: bool,
+}
+
+/// Options of a DELETE.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct DeleteOpts {
+    pub dry_run: bool,
+    pub uid: Option<String>,
+    pub resource_version: Option<String>,
+}
+
+/// Work to do after the lock is released.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Followup {
+    /// Establish the named CRD after the delay.
+    EstablishCrd { name: String, delay: Duration },
+}
+
+/// A successful write.
+#[derive(Clone, Debug)]
+pub(crate) struct WriteResult {
+    /// The object as stored (or as it would be, for a dry run).
+    pub object: Value,
+    /// Whether the write created the object.
+    pub created: bool,
+    pub followups: Vec<Followup>,
+}
+
+/// How managedFields are maintained by a write.
+enum Tracking {
+    /// A non-apply write by the manager in [`WriteOpts`].
+    Update(Option<Vec<ManagedEntry>>),
+    /// The entries computed by server-side apply.
+    Apply(Vec<ManagedEntry>),
+    /// Leave `metadata.managedFields` as given (test helpers).
+    Keep,
+}
+
+fn body_entries(obj: &Value) -> Option<Vec<ManagedEntry>> {
+    managed_fields::decode(obj).ok().filter(|e| !e.is_empty())
+}
+
+/// Checks `apiVersion`/`kind` of a body against the URL's kind. Missing
+/// values are defaulted from the URL for built-ins (as the real decoder
+/// does) and required for custom resources and apply.
+fn check_type_meta(kind: &ResourceKind, obj: &Value, required: bool) -> Result<(), ApiError> {
+    let av = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+    let k = obj.get("kind").and_then(Value::as_str).unwrap_or("");
+    let compact = || {
+        let s = obj.to_string();
+        if s.len() > 200 {
+            format!("{}...", &s[..200])
+        } else {
+            s
+        }
+    };
+    if k.is_empty() && (required || kind.custom) {
+        return Err(ApiError::bad_request(format!(
+            "Object 'Kind' is missing in '{}'",
+            compact()
+        )));
+    }
+    if av.is_empty() && (required || kind.custom) {
+        return Err(ApiError::bad_request(format!(
+            "Object 'apiVersion' is missing in '{}'",
+            compact()
+        )));
+    }
+    if !av.is_empty() && av != kind.api_version() {
+        return Err(ApiError::bad_request(format!(
+            "the API version in the data ({av}) does not match the expected API version ({})",
+            kind.api_version()
+        )));
+    }
+    if !k.is_empty() && k != kind.kind {
+        return Err(ApiError::bad_request(format!(
+            "the kind in the data ({k}) does not match the expected kind ({})",
+            kind.kind
+        )));
+    }
+    Ok(())
+}
+
+/// Checks the body's name and namespace against the URL on update/patch.
+fn check_name_namespace(
+    t: &Target,
+    obj: &Value,
+    name: &str,
+    fill_empty_name: bool,
+) -> Result<(), ApiError> {
+    let body_name = meta_str(obj, "name");
+    if !(body_name.is_empty() && fill_empty_name) && body_name != name {
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({body_name}) does not match the name on the URL ({name})"
+        )));
+    }
+    let body_ns = meta_str(obj, "namespace");
+    if t.kind.namespaced && !body_ns.is_empty() && body_ns != t.namespace {
+        return Err(ApiError::bad_request(format!(
+            "the namespace of the object ({body_ns}) does not match the namespace on the request ({})",
+            t.namespace
+        )));
+    }
+    Ok(())
+}
+
+fn require_object(body: &Value) -> Result<(), ApiError> {
+    if body.is_object() {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(
+            "the body of the request was not a JSON object",
+        ))
+    }
+}
+
+/// Everything except metadata (and status, with a status subresource):
+/// changes here bump `metadata.generation`.
+fn generation_part(obj: &Value, status_sub: bool) -> Value {
+    let mut v = obj.clone();
+    if let Some(m) = v.as_object_mut() {
+        m.remove("metadata");
+        m.remove("apiVersion");
+        m.remove("kind");
+        if status_sub {
+            m.remove("status");
+        }
+    }
+    v
+}
+
+impl State {
+    /// The stored object as served at the target's version.
+    fn current(&self, t: &Target, name: &str) -> Option<Value> {
+        self.store.get(&t.key(name)).map(|o| present(&t.kind, o))
+    }
+
+    fn namespace_must_exist(&self, t: &Target) -> Result<(), ApiError> {
+        if t.kind.namespaced && !self.namespace_exists(&t.namespace) {
+            return Err(ApiError::not_found("", "namespaces", &t.namespace));
+        }
+        Ok(())
+    }
+
+    /// New objects cannot be created in a namespace being deleted.
+    fn namespace_must_accept_new(&self, t: &Target, name: &str) -> Result<(), ApiError> {
+        self.namespace_must_exist(t)?;
+        if t.kind.namespaced
+            && let Some(ns) = self.store.get(&State::namespace_key(&t.namespace))
+            && !meta_str(ns, "deletionTimestamp").is_empty()
+        {
+            return Err(ApiError::forbidden(
+                &t.kind.group,
+                &t.kind.plural,
+                name,
+                &format!(
+                    "unable to create new content in namespace {} because it is being terminated",
+                    t.namespace
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The shared tail of every write.
+    fn finish(
+        &mut self,
+        t: &Target,
+        name: &str,
+        old: Option<Value>,
+        mut new: Value,
+        tracking: Tracking,
+        o: &WriteOpts,
+    ) -> Result<WriteResult, ApiError> {
+        let kind = &t.kind;
+        let now = now_rfc3339();
+        crate::validation::check_decodable(kind, &new)?;
+
+        // Identity.
+        if let Some(m) = new.as_object_mut() {
+            m.insert("apiVersion".into(), json!(kind.api_version()));
+            m.insert("kind".into(), json!(kind.kind));
+        }
+        set_meta(&mut new, "name", Some(json!(name)));
+        set_meta(
+            &mut new,
+            "namespace",
+            kind.namespaced.then(|| json!(t.namespace)),
+        );
+        set_meta(&mut new, "selfLink", None);
+
+        // System fields.
+        const SYSTEM: &[&str] = &[
+            "uid",
+            "creationTimestamp",
+            "generation",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "resourceVersion",
+        ];
+        match &old {
+            Some(old) => {
+                for f in SYSTEM {
+                    let v = metadata(old).and_then(|m| m.get(*f)).cloned();
+                    set_meta(&mut new, f, v);
+                }
+            }
+            None => {
+                for f in SYSTEM {
+                    set_meta(&mut new, f, None);
+                }
+                set_meta(&mut new, "uid", Some(json!(new_uid())));
+                set_meta(&mut new, "creationTimestamp", Some(json!(now)));
+                if kind.tracks_generation {
+                    set_meta(&mut new, "generation", Some(json!(1)));
+                }
+            }
+        }
+
+        // Status subresource scoping.
+        if kind.status_subresource {
+            match (t.sub, &old) {
+                (Sub::Main, Some(old)) => match old.get("status") {
+                    Some(s) => {
+                        new["status"] = s.clone();
+                    }
+                    None => {
+                        new.as_object_mut().map(|m| m.remove("status"));
+                    }
+                },
+                (Sub::Main, None) => {
+                    if kind.custom {
+                        new.as_object_mut().map(|m| m.remove("status"));
+                    } else {
+                        new["status"] = json!({});
+                    }
+                }
+                (Sub::Status, Some(old)) => {
+                    let status = new.get("status").cloned();
+                    let managed = metadata(&new).and_then(|m| m.get("managedFields")).cloned();
+                    new = old.clone();
+                    match status {
+                        Some(s) => new["status"] = s,
+                        None => {
+                            new.as_object_mut().map(|m| m.remove("status"));
+                        }
+                    }
+                    set_meta(&mut new, "managedFields", managed);
+                }
+                (Sub::Status, None) => {
+                    return Err(ApiError::not_found(&kind.group, &kind.plural, name));
+                }
+            }
+        }
+
+        // Defaults (cluster IPs carry over or get allocated).
+        {
+            let mut alloc = || self.allocate_ip();
+            crate::defaults::apply_defaults(kind, &mut new, old.as_ref(), &mut alloc);
+        }
+
+        crate::validation::validate(kind, &new, old.as_ref())?;
+
+        // Generation.
+        if let Some(old) = &old
+            && kind.tracks_generation
+            && generation_part(old, kind.status_subresource)
+                != generation_part(&new, kind.status_subresource)
+        {
+            let g = metadata(old)
+                .and_then(|m| m.get("generation"))
+                .and_then(Value::as_i64)
+                .unwrap_or(0);
+            set_meta(&mut new, "generation", Some(json!(g + 1)));
+        }
+
+        // managedFields.
+        let entries = match tracking {
+            Tracking::Update(from_body) => {
+                let baseline = from_body.unwrap_or_else(|| {
+                    old.as_ref()
+                        .and_then(|o| managed_fields::decode(o).ok())
+                        .unwrap_or_default()
+                });
+                let before = old.clone().unwrap_or_else(|| json!({}));
+                Some(managed_fields::track_update(
+                    &before,
+                    &new,
+                    baseline,
+                    &o.manager,
+                    &kind.api_version(),
+                    t.subresource(),
+                    &now,
+                ))
+            }
+            Tracking::Apply(e) => Some(e),
+            Tracking::Keep => None,
+        };
+        if let Some(entries) = entries {
+            set_meta(
+                &mut new,
+                "managedFields",
+                (!entries.is_empty()).then(|| managed_fields::encode(&entries)),
+            );
+        }
+        normalize_order(&mut new);
+
+        // No-op: nothing stored, resourceVersion unchanged.
+        if let Some(old) = &old
+            && &new == old
+        {
+            return Ok(WriteResult {
+                object: present(kind, old),
+                created: false,
+                followups: vec![],
+            });
+        }
+
+        let key = t.key(name);
+        // Last finalizer removed from an object being deleted: it goes away.
+        if old.is_some()
+            && !meta_str(&new, "deletionTimestamp").is_empty()
+            && finalizers(&new).is_empty()
+        {
+            if o.dry_run {
+                return Ok(WriteResult {
+                    object: present(kind, &new),
+                    created: false,
+                    followups: vec![],
+                });
+            }
+            let last = self.remove_with_cascade(kind, &key, new);
+            return Ok(WriteResult {
+                object: present(kind, &last),
+                created: false,
+                followups: vec![],
+            });
+        }
+
+        if o.dry_run {
+            return Ok(WriteResult {
+                object: present(kind, &new),
+                created: old.is_none(),
+                followups: vec![],
+            });
+        }
+        let stored = self.store.put(key, new);
+        let mut followups = Vec::new();
+        if kind.group == "apiextensions.k8s.io" && kind.kind == "CustomResourceDefinition" {
+            followups = self.crd_after_write(name);
+        }
+        let stored = self.store.get(&t.key(name)).cloned().unwrap_or(stored);
+        Ok(WriteResult {
+            object: present(kind, &stored),
+            created: old.is_none(),
+            followups,
+        })
+    }
+
+    /// POST: create.
+    pub(crate) fn create(
+        &mut self,
+        t: &Target,
+        mut body: Value,
+        o: &WriteOpts,
+    ) -> Result<WriteResult, ApiError> {
+        require_object(&body)?;
+        check_type_meta(&t.kind, &body, false)?;
+        let body_ns = meta_str(&body, "namespace").to_string();
+        if t.kind.namespaced {
+            if !body_ns.is_empty() && body_ns != t.namespace {
+                return Err(ApiError::bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request",
+                ));
+            }
+        } else {
+            set_meta(&mut body, "namespace", None);
+        }
+        if !meta_str(&body, "resourceVersion").is_empty() {
+            return Err(ApiError::bad_request(
+                "resourceVersion can not be set for Create requests",
+            ));
+        }
+        let mut name = meta_str(&body, "name").to_string();
+        if name.is_empty() {
+            let prefix = meta_str(&body, "generateName").to_string();
+            if prefix.is_empty() {
+                return Err(ApiError::invalid(
+                    &t.kind.group,
+                    &t.kind.kind,
+                    "",
+                    vec![FieldError::required(
+                        "metadata.name",
+                        "name or generateName is required",
+                    )],
+                ));
+            }
+            // Bounded retry on the (unlikely) collision, like the real server's
+            // generated-name retries.
+            for _ in 0..8 {
+                name = format!("{prefix}{}", generate_name_suffix());
+                if self.store.get(&t.key(&name)).is_none() {
+                    break;
+                }
+            }
+        }
+        self.namespace_must_accept_new(t, &name)?;
+        if self.store.get(&t.key(&name)).is_some() {
+            return Err(ApiError::already_exists(
+                &t.kind.group,
+                &t.kind.plural,
+                &name,
+            ));
+        }
+        let from_body = body_entries(&body);
+        self.finish(t, &name, None, body, Tracking::Update(from_body), o)
+    }
+
+    /// PUT: replace (main resource or status).
+    pub(crate) fn replace(
+        &mut self,
+        t: &Target,
+        name: &str,
+        body: Value,
+        o: &WriteOpts,
+    ) -> Result<WriteResult, ApiError> {
+        require_object(&body)?;
+        check_type_meta(&t.kind, &body, false)?;
+        check_name_namespace(t, &body, name, false)?;
+        let Some(old) = self.current(t, name) else {
+            return Err(ApiError::not_found(&t.kind.group, &t.kind.plural, name));
+        };
+        self.check_preconditions(t, name, &old, &body)?;
+        let from_body = body_entries(&body);
+        self.finish(t, name, Some(old), body, Tracking::Update(from_body), o)
+    }
+
+    /// UID and resourceVersion carried by a written object must match.
+    fn check_preconditions(
+        &self,
+        t: &Target,
+        name: &str,
+        old: &Value,
+        new: &Value,
+    ) -> Result<(), ApiError> {
+        let uid = meta_str(new, "uid");
+        if !uid.is_empty() && uid != meta_str(old, "uid") {
+            return Err(ApiError::conflict(
+                &t.kind.group,
+                &t.kind.plural,
+                name,
+                &format!(
+                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                    meta_str(old, "uid")
+                ),
+            ));
+        }
+        let rv = meta_str(new, "resourceVersion");
+        if !rv.is_empty() && rv != meta_str(old, "resourceVersion") {
+            return Err(ApiError::stale_resource_version(
+                &t.kind.group,
+                &t.kind.plural,
+                name,
+            ));
+        }
+        Ok(())
+    }
+
+    /// PATCH with a merge, JSON or strategic patch.
+    pub(crate) fn patch(
+        &mut self,
+        t: &Target,
+        name: &str,
+        pt: PatchType,
+        body: &[u8],
+        o: &WriteOpts,
+    ) -> Result<WriteResult, ApiError> {
+        if pt == PatchType::Strategic && t.kind.custom {
+            return Err(unsupported(true));
+        }
+        let Some(old) = self.current(t, name) else {
+            return Err(ApiError::not_found(&t.kind.group, &t.kind.plural, name));
+        };
+        let patched = apply_patch(&old, pt, body)?;
+        require_object(&patched)?;
+        check_type_meta(&t.kind, &patched, false)?;
+        check_name_namespace(t, &patched, name, false)?;
+        self.check_preconditions(t, name, &old, &patched)?;
+        let from_body = body_entries(&patched);
+        self.finish(t, name, Some(old), patched, Tracking::Update(from_body), o)
+    }
+
+    /// PATCH with `application/apply-patch+yaml`: server-side apply.
+    pub(crate) fn apply(
+        &mut self,
+        t: &Target,
+        name: &str,
+        cfg: Value,
+        o: &WriteOpts,
+    ) -> Result<WriteResult, ApiError> {
+        require_object(&cfg)?;
+        check_type_meta(&t.kind, &cfg, true)?;
+        check_name_namespace(t, &cfg, name, true)?;
+        if metadata(&cfg).is_some_and(|m| m.get("managedFields").is_some_and(|v| !v.is_null())) {
+            return Err(ApiError::bad_request("metadata.managedFields must be nil"));
+        }
+        crate::validation::check_decodable(&t.kind, &cfg)?;
+        let old = self.current(t, name);
+        match &old {
+            Some(old) => self.check_preconditions(t, name, old, &cfg)?,
+            None => {
+                if t.sub == Sub::Status {
+                    return Err(ApiError::not_found(&t.kind.group, &t.kind.plural, name));
+                }
+                if !meta_str(&cfg, "resourceVersion").is_empty() {
+                    return Err(ApiError::not_found(&t.kind.group, &t.kind.plural, name));
+                }
+                self.namespace_must_accept_new(t, name)?;
+            }
+        }
+        let scoped = scope_config(&cfg, t.kind.status_subresource, t.sub == Sub::Status);
+        let live = old.clone().unwrap_or_else(|| json!({}));
+        let entries = old
+            .as_ref()
+            .and_then(|o| managed_fields::decode(o).ok())
+            .unwrap_or_default();
+        let now = now_rfc3339();
+        let api_version = t.kind.api_version();
+        let applied = apply(ApplyRequest {
+            live: &live,
+            entries,
+            config: &scoped,
+            manager: &o.manager,
+            api_version: &api_version,
+            subresource: t.subresource(),
+            force: o.force,
+            now: &now,
+        })?;
+        self.finish(
+            t,
+            name,
+            old,
+            applied.object,
+            Tracking::Apply(applied.entries),
+            o,
+        )
+    }
+
+    /// DELETE of one object. Returns the object (pending deletion, or
+    /// deleted for kinds that return it) or a `Status` Success.
+    pub(crate) fn delete(
+        &mut self,
+        t: &Target,
+        name: &str,
+        d: &DeleteOpts,
+    ) -> Result<Value, ApiError> {
+        let kind = &t.kind;
+        let key = t.key(name);
+        let Some(old) = self.current(t, name) else {
+            return Err(ApiError::not_found(&kind.group, &kind.plural, name));
+        };
+        if let Some(uid) = &d.uid
+            && uid != meta_str(&old, "uid")
+        {
+            return Err(ApiError::conflict(
+                &kind.group,
+                &kind.plural,
+                name,
+                &format!(
+                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                    meta_str(&old, "uid")
+                ),
+            ));
+        }
+        if let Some(rv) = &d.resource_version
+            && rv != meta_str(&old, "resourceVersion")
+        {
+            return Err(ApiError::conflict(
+                &kind.group,
+                &kind.plural,
+                name,
+                &format!(
+                    "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
+                    meta_str(&old, "resourceVersion")
+                ),
+            ));
+        }
+        if kind.group.is_empty()
+            && kind.kind == "Namespace"
+            && ["default", "kube-system", "kube-public"].contains(&name)
+        {
+            return Err(ApiError::forbidden(
+                "",
+                "namespaces",
+                name,
+                "this namespace may not be deleted",
+            ));
+        }
+        if !finalizers(&old).is_empty() {
+            if !meta_str(&old, "deletionTimestamp").is_empty() {
+                return Ok(present(kind, &old));
+            }
+            let mut new = old.clone();
+            set_meta(&mut new, "deletionTimestamp", Some(json!(now_rfc3339())));
+            set_meta(&mut new, "deletionGracePeriodSeconds", Some(json!(0)));
+            if kind.group.is_empty() && kind.kind == "Namespace" {
+                new["status"]["phase"] = json!("Terminating");
+            }
+            normalize_order(&mut new);
+            if d.dry_run {
+                return Ok(present(kind, &new));
+            }
+            let stored = self.store.put(key, new);
+            return Ok(present(kind, &stored));
+        }
+        let uid = meta_str(&old, "uid").to_string();
+        let mut last = old.clone();
+        if kind.group.is_empty() && kind.kind == "Namespace" {
+            set_meta(&mut last, "deletionTimestamp", Some(json!(now_rfc3339())));
+            last["status"]["phase"] = json!("Terminating");
+            normalize_order(&mut last);
+        }
+        if d.dry_run {
+            return Ok(if kind.return_deleted_object {
+                present(kind, &last)
+            } else {
+                success_status(&kind.group, &kind.plural, name, &uid)
+            });
+        }
+        let last = self.remove_with_cascade(kind, &key, last);
+        Ok(if kind.return_deleted_object {
+            present(kind, &last)
+        } else {
+            success_status(&kind.group, &kind.plural, name, &uid)
+        })
+    }
+
+    /// Removes an object, first deleting what it owns: a Namespace's objects,
+    /// a CRD's custom resources (and its served kinds).
+    pub(crate) fn remove_with_cascade(
+        &mut self,
+        kind: &ResourceKind,
+        key: &ObjectKey,
+        last: Value,
+    ) -> Value {
+        if kind.group.is_empty() && kind.kind == "Namespace" {
+            for k in self.store.keys_in_namespace(&key.name) {
+                if let Some(obj) = self.store.get(&k).cloned() {
+                    self.store.remove(&k, obj);
+                }
+            }
+        }
+        if kind.group == "apiextensions.k8s.io" && kind.kind == "CustomResourceDefinition" {
+            self.crd_before_delete(&key.name);
+        }
+        self.store.remove(key, last.clone()).unwrap_or(last)
+    }
+
+    /// DELETE on a collection: deletes every matching object, returning the
+    /// list of deleted objects.
+    pub(crate) fn delete_collection(
+        &mut self,
+        t: &Target,
+        matching: Vec<String>,
+        d: &DeleteOpts,
+    ) -> Result<Value, ApiError> {
+        let mut items = Vec::new();
+        for name in matching {
+            let obj = self.store.get(&t.key(&name)).cloned();
+            match self.delete(t, &name, d) {
+                Ok(v) if v.get("kind") == Some(&json!("Status")) => {
+                    if let Some(o) = obj {
+                        items.push(present(&t.kind, &o));
+                    }
+                }
+                Ok(v) => items.push(v),
+                Err(e) if e.code == 404 => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(json!({
+            "kind": t.kind.list_kind(),
+            "apiVersion": t.kind.api_version(),
+            "metadata": {"resourceVersion": self.store.current_rv().to_string()},
+            "items": items,
+        }))
+    }
+
+    /// Test helper: create or replace an object as given (managedFields kept
+    /// as provided), bypassing field-manager tracking but not validation.
+    pub(crate) fn insert(&mut self, t: &Target, obj: Value) -> Result<WriteResult, ApiError> {
+        require_object(&obj)?;
+        check_type_meta(&t.kind, &obj, false)?;
+        let name = meta_str(&obj, "name").to_string();
+        if name.is_empty() {
+            return Err(ApiError::invalid(
+                &t.kind.group,
+                &t.kind.kind,
+                "",
+                vec![FieldError::required("metadata.name", "name is required")],
+            ));
+        }
+        self.namespace_must_exist(t)?;
+        let old = self.current(t, &name);
+        let o = WriteOpts::default();
+        // Helpers write status too: treat as a main write on a kind without
+        // status subresource semantics.
+        let mut t2 = t.clone();
+        t2.kind.status_subresource = false;
+        self.finish(&t2, &name, old, obj, Tracking::Keep, &o)
+            .map(|mut r| {
+                r.object = present(&t.kind, &r.object);
+                r
+            })
+    }
+
+    /// Test helper: set `.status` of an object (an Update by `manager` on the
+    /// status subresource).
+    pub(crate) fn set_status(
+        &mut self,
+        t: &Target,
+        name: &str,
+        status: Value,
+        manager: &str,
+    ) -> Result<WriteResult, ApiError> {
+        let Some(old) = self.current(t, name) else {
+            return Err(ApiError::not_found(&t.kind.group, &t.kind.plural, name));
+        };
+        let mut new = old.clone();
+        new["status"] = status;
+        let o = WriteOpts {
+            manager: manager.to_string(),
+            ..Default::default()
+        };
+        let mut t2 = t.clone();
+        if t2.kind.status_subresource {
+            t2.sub = Sub::Status;
+        }
+        self.finish(&t2, name, Some(old), new, Tracking::Update(None), &o)
+    }
+}
