@@ -117,6 +117,9 @@ impl Target for AnyTarget {
     ) -> Result<Applied, ClusterError> {
         each!(self, t => t.apply(object, live, options).await)
     }
+    async fn dry_run_apply(&mut self, object: &Value) -> Result<Option<Value>, ClusterError> {
+        each!(self, t => t.dry_run_apply(object).await)
+    }
     async fn wait_established(
         &mut self,
         crd: &Value,

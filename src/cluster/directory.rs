@@ -99,6 +99,10 @@ impl Target for DirectoryTarget {
         Ok(outcome)
     }
 
+    async fn dry_run_apply(&mut self, _object: &Value) -> Result<Option<Value>, ClusterError> {
+        Ok(None)
+    }
+
     async fn wait_established(
         &mut self,
         _crd: &Value,

@@ -66,6 +66,10 @@ pub trait Target {
         options: ApplyOptions,
     ) -> Result<Applied, ClusterError>;
 
+    /// What the object would look like if applied (a server-side dry run),
+    /// without storing anything; `None` for targets without a server.
+    async fn dry_run_apply(&mut self, object: &Value) -> Result<Option<Value>, ClusterError>;
+
     /// Waits until a CustomResourceDefinition is Established and its kinds
     /// can be used, for at most `timeout`.
     async fn wait_established(

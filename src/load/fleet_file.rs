@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use crate::diagnostic::Diagnostic;
-use crate::model::{Cluster, Connection, LabelSelector, Placement, Rollout, Wave};
+use crate::model::{Cluster, Connection, IgnoreRule, LabelSelector, Placement, Rollout, Wave};
 use crate::snapshot::Snapshot;
 
 /// The path of the fleet file at the repository root.
@@ -49,6 +49,18 @@ pub(crate) struct FleetSpec {
     pub rollout: Option<Spanned<RolloutSpec>>,
     #[serde(default)]
     pub prune: Option<bool>,
+    #[serde(default)]
+    pub ignore_differences: Vec<Spanned<IgnoreSpec>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct IgnoreSpec {
+    pub group: Option<String>,
+    pub kind: String,
+    pub name: Option<String>,
+    pub namespace: Option<String>,
+    pub json_pointers: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -317,6 +329,49 @@ pub(crate) fn check_placement(
         selector: selector.cloned(),
         clusters: clusters.cloned().unwrap_or_default(),
     }
+}
+
+pub(crate) fn check_ignores(spec: &[Spanned<IgnoreSpec>], ck: &mut Checker) -> Vec<IgnoreRule> {
+    let mut out = Vec::new();
+    for (i, entry) in spec.iter().enumerate() {
+        let (r, line) = (&entry.value, line_of(entry));
+        let field = format!("spec.ignoreDifferences[{i}]");
+        if r.kind.is_empty() {
+            ck.error(line, format!("{field}.kind"), "must not be empty");
+        }
+        if r.json_pointers.is_empty() {
+            ck.error(
+                line,
+                format!("{field}.jsonPointers"),
+                "give at least one JSON pointer",
+            );
+        }
+        for (j, p) in r.json_pointers.iter().enumerate() {
+            if !p.starts_with('/') {
+                ck.error(
+                    line,
+                    format!("{field}.jsonPointers[{j}]"),
+                    format!("{p:?} is not a JSON pointer: it must start with /"),
+                );
+            }
+        }
+        let name = match r.name.as_deref().map(|n| globset::Glob::new(n)) {
+            None => None,
+            Some(Ok(g)) => Some(g.compile_matcher()),
+            Some(Err(e)) => {
+                ck.error(line, format!("{field}.name"), format!("invalid glob: {e}"));
+                None
+            }
+        };
+        out.push(IgnoreRule {
+            group: r.group.clone(),
+            kind: r.kind.clone(),
+            name,
+            namespace: r.namespace.clone(),
+            json_pointers: r.json_pointers.clone(),
+        });
+    }
+    out
 }
 
 pub(crate) fn check_rollout(

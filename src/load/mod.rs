@@ -17,7 +17,8 @@ use crate::model::{Base, Fleet, Layer, Overlay, Placement};
 use crate::snapshot::Snapshot;
 use documents::Classified;
 use fleet_file::{
-    Checker, FleetFile, check_clusters, check_folder, check_placement, check_rollout, line_of,
+    Checker, FleetFile, check_clusters, check_folder, check_ignores, check_placement,
+    check_rollout, line_of,
 };
 
 /// The folder whose sub-folders are per-cluster overlays.
@@ -186,6 +187,7 @@ fn load_inner(snapshot: &Snapshot) -> Result<(Fleet, Diagnostics), Diagnostics> 
 
     let cluster_layers = read_cluster_layers(snapshot, &known, &mut ck.diags);
     let rollout = check_rollout(spec.rollout.as_ref(), &clusters, &known, &mut ck);
+    let ignore_differences = check_ignores(&spec.ignore_differences, &mut ck);
 
     let fleet = Fleet {
         name: file.metadata.name,
@@ -196,6 +198,7 @@ fn load_inner(snapshot: &Snapshot) -> Result<(Fleet, Diagnostics), Diagnostics> 
         rollout,
         prune: spec.prune.unwrap_or(true),
         revision: snapshot.revision().map(str::to_string),
+        ignore_differences,
     };
     Ok((fleet, Diagnostics(ck.diags).coalesce()))
 }

@@ -28,6 +28,45 @@ pub struct Fleet {
     pub prune: bool,
     /// The commit the fleet was read from, where it came from Git.
     pub revision: Option<String>,
+    /// Known differences between desired and live that are not drift.
+    pub ignore_differences: Vec<IgnoreRule>,
+}
+
+/// A rule naming fields that never count as drift, like Argo CD's
+/// `ignoreDifferences`: every given selector must match the object.
+#[derive(Clone, Debug)]
+pub struct IgnoreRule {
+    /// API group; any group when `None`.
+    pub group: Option<String>,
+    /// Kind, matched exactly.
+    pub kind: String,
+    /// Name glob; any name when `None`.
+    pub name: Option<globset::GlobMatcher>,
+    /// Namespace; any when `None`.
+    pub namespace: Option<String>,
+    /// The fields (and everything below them) to ignore.
+    pub json_pointers: Vec<String>,
+}
+
+impl IgnoreRule {
+    /// Whether the rule applies to this object.
+    pub fn matches(&self, key: &super::ObjectKey) -> bool {
+        self.kind == key.kind
+            && self.group.as_deref().is_none_or(|g| g == key.group)
+            && self.namespace.as_deref().is_none_or(|n| n == key.namespace)
+            && self.name.as_ref().is_none_or(|m| m.is_match(&key.name))
+    }
+}
+
+impl Fleet {
+    /// The JSON pointers to ignore when comparing this object.
+    pub fn ignored_fields(&self, key: &super::ObjectKey) -> Vec<String> {
+        self.ignore_differences
+            .iter()
+            .filter(|r| r.matches(key))
+            .flat_map(|r| r.json_pointers.iter().cloned())
+            .collect()
+    }
 }
 
 impl Fleet {

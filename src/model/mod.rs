@@ -7,8 +7,8 @@ mod patch;
 mod selector;
 
 pub use fleet::{
-    Base, Cluster, Connection, Document, DocumentBody, Federated, Fleet, Layer, Origin, Overlay,
-    Placement, Rollout, Template, Wave,
+    Base, Cluster, Connection, Document, DocumentBody, Federated, Fleet, IgnoreRule, Layer, Origin,
+    Overlay, Placement, Rollout, Template, Wave,
 };
 pub use object::{ObjectKey, group_of, is_cluster_scoped_kind};
 pub use patch::{Patch, PatchAction, Target};

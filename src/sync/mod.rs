@@ -6,10 +6,12 @@
 //! - [`run`]: carries a plan out against a target and returns a
 //!   [`ChangeSet`] of typed actions that feeds logs, reports and the
 //!   inventory alike;
+//! - [`drift`]: desired against live, exact, for drift reports;
 //! - [`inventory`]: the record, kept in the cluster itself, of what Flotilla
 //!   applied there, so that prune deletes only what Flotilla owns.
 
 pub mod changeset;
+pub mod drift;
 pub mod inventory;
 pub mod plan;
 pub mod run;

@@ -1,11 +1,13 @@
-//! `flotilla diff --from REV --to REV`: the rendered change between two
-//! commits, per cluster, for pull-request review. Needs no cluster access.
+//! `flotilla diff`: desired against live for clusters (like `kubectl diff`),
+//! or with `--from REV --to REV` the rendered change between two commits,
+//! per cluster, for pull-request review (no cluster access needed).
 
 use std::process::ExitCode;
 
 use anyhow::bail;
 use clap::ValueEnum;
 
+use crate::live::{LiveArgs, exit_code, report};
 use crate::repo::RepoArgs;
 
 /// Arguments of `flotilla diff`.
@@ -13,6 +15,8 @@ use crate::repo::RepoArgs;
 pub struct Args {
     #[command(flatten)]
     repo: RepoArgs,
+    #[command(flatten)]
+    live: LiveArgs,
     /// The base revision (branch, tag or commit), e.g. `main`.
     #[arg(long, value_name = "REV")]
     from: Option<String>,
@@ -32,8 +36,10 @@ enum Format {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let (Some(from), Some(to)) = (&args.from, &args.to) else {
-        bail!("give --from REV and --to REV (the live diff against clusters is not built yet)");
+    let (from, to) = match (&args.from, &args.to) {
+        (Some(from), Some(to)) => (from, to),
+        (None, None) => return live(args),
+        _ => bail!("give both --from REV and --to REV, or neither for the live diff"),
     };
     let mut source = args.repo.open()?;
     let old = source.snapshot(Some(from))?;
@@ -62,4 +68,23 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         0
     }))
+}
+
+/// Desired against live: exit 0 in sync, 1 drift, 2 a cluster not compared.
+fn live(args: Args) -> anyhow::Result<ExitCode> {
+    let snapshot = args.repo.snapshot(None)?;
+    let fleet = match flotilla::load::load(&snapshot) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("{e}\nthe fleet does not load: nothing compared");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let r = report(&fleet, &args.live)?;
+    match args.output {
+        Format::Text => print!("{}", flotilla::report::drift_text(&r, true)),
+        Format::Markdown => print!("{}", flotilla::report::drift_markdown(&r)),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&r)?),
+    }
+    Ok(ExitCode::from(exit_code(&r)))
 }

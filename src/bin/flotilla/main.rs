@@ -5,6 +5,8 @@
 //! fleet is invalid (or something differs), 2 or more an error.
 
 mod diff;
+mod drift;
+mod live;
 mod render;
 mod repo;
 mod sync;
@@ -37,8 +39,10 @@ enum Command {
     Validate(validate::Args),
     /// Print, or write to a folder, the desired state of one or all clusters.
     Render(render::Args),
-    /// The rendered change between two commits, per cluster (exit 1 when something changes).
+    /// Desired vs live per cluster, or --from/--to: the rendered change between commits (exit 1 when something differs).
     Diff(diff::Args),
+    /// The drift report across the fleet: InSync, Drifted, Unreachable, RenderError (exit 1 on drift).
+    Drift(drift::Args),
     /// Apply desired state to clusters: ordered server-side apply, safe prune (exit 2 on any failure).
     Sync(sync::Args),
 }
@@ -50,6 +54,7 @@ fn main() -> ExitCode {
         Command::Validate(a) => validate::run(a),
         Command::Render(a) => render::run(a),
         Command::Diff(a) => diff::run(a),
+        Command::Drift(a) => drift::run(a),
         Command::Sync(a) => sync::run(a),
     };
     match result {

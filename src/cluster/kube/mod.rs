@@ -47,6 +47,8 @@ impl KubeTarget {
         config.connect_timeout = Some(Duration::from_secs(10));
         config.read_timeout = Some(Duration::from_secs(60));
         config.write_timeout = Some(Duration::from_secs(60));
+        // One retry layer, bounded and documented: ours (RetryPolicy).
+        config.default_retry = false;
         let server = config.cluster_url.to_string();
         let client = Client::try_from(config)
             .map_err(|e| ClusterError::Config(format!("client for {server}: {e}")))?;

@@ -181,6 +181,26 @@ impl Target for KubeTarget {
         })
     }
 
+    async fn dry_run_apply(&mut self, object: &Value) -> Result<Option<Value>, ClusterError> {
+        let api_version = str_at(object, "/apiVersion");
+        let kind = str_at(object, "/kind");
+        let name = str_at(object, "/metadata/name");
+        let namespace = str_at(object, "/metadata/namespace");
+        let (resource, namespaced) = self
+            .discovery
+            .resolve(&self.client, &self.retry, api_version, kind)
+            .await?;
+        let api = self.api(&resource, namespaced, namespace);
+        let params = PatchParams::apply(FIELD_MANAGER).dry_run().force();
+        let patch = Patch::Apply(object);
+        let after = self
+            .retry
+            .run(|| api.patch(name, &params, &patch))
+            .await
+            .map_err(|e| api_error(&format!("dry-run apply of {kind} {name}"), e))?;
+        Ok(Some(to_value(&after, &resource)))
+    }
+
     async fn wait_established(
         &mut self,
         crd: &Value,

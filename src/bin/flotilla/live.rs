@@ -1,0 +1,94 @@
+//! Reading the live state of clusters for `diff` (live) and `drift`.
+
+use std::path::PathBuf;
+
+use flotilla::cluster::{ConnectOptions, connect};
+use flotilla::model::{Cluster, Fleet};
+use flotilla::sync::drift::{
+    ClusterDrift, ClusterStatus, DRIFT_REPORT_SCHEMA, DriftReport, detect,
+};
+use futures::StreamExt;
+
+/// Which clusters, and how to reach them.
+#[derive(clap::Args)]
+pub struct LiveArgs {
+    /// Only these clusters (repeatable); all clusters by default.
+    #[arg(long = "cluster", value_name = "NAME")]
+    pub clusters: Vec<String>,
+    /// Use this kubeconfig for every kubeconfig-connected cluster.
+    #[arg(long, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Use this kubeconfig context.
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+    /// How many clusters to read at once.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+}
+
+/// Compares every selected cluster's desired state with its live state.
+pub fn report(fleet: &Fleet, args: &LiveArgs) -> anyhow::Result<DriftReport> {
+    for name in &args.clusters {
+        anyhow::ensure!(fleet.cluster(name).is_some(), "unknown cluster {name:?}");
+    }
+    let options = ConnectOptions {
+        kubeconfig: args.kubeconfig.clone(),
+        context: args.context.clone(),
+    };
+    let selected: Vec<&Cluster> = fleet
+        .clusters
+        .iter()
+        .filter(|c| args.clusters.is_empty() || args.clusters.contains(&c.name))
+        .collect();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let mut clusters: Vec<ClusterDrift> = runtime.block_on(
+        futures::stream::iter(selected)
+            .map(|c| one(fleet, c, &options))
+            .buffer_unordered(args.concurrency.max(1))
+            .collect(),
+    );
+    let order: Vec<&str> = fleet.clusters.iter().map(|c| c.name.as_str()).collect();
+    clusters.sort_by_key(|c| order.iter().position(|n| *n == c.cluster));
+    Ok(DriftReport {
+        schema: DRIFT_REPORT_SCHEMA,
+        fleet: fleet.name.clone(),
+        revision: fleet.revision.clone(),
+        clusters,
+    })
+}
+
+async fn one(fleet: &Fleet, cluster: &Cluster, options: &ConnectOptions) -> ClusterDrift {
+    let desired = match flotilla::render::render_cluster(fleet, cluster) {
+        Ok(d) => d,
+        Err(e) => {
+            return ClusterDrift::failed(&cluster.name, ClusterStatus::RenderError, e.to_string());
+        }
+    };
+    let mut target = match connect(cluster, options).await {
+        Ok(t) => t,
+        Err(e) => {
+            return ClusterDrift::failed(&cluster.name, ClusterStatus::Unreachable, e.to_string());
+        }
+    };
+    match detect(&mut target, &fleet.name, &desired, |key| {
+        fleet.ignored_fields(key)
+    })
+    .await
+    {
+        Ok(d) => ClusterDrift::detected(&cluster.name, d),
+        Err(e) => ClusterDrift::failed(&cluster.name, ClusterStatus::Unreachable, e.to_string()),
+    }
+}
+
+/// The exit code of a report: 0 in sync, 1 drift, 2 a cluster not compared.
+pub fn exit_code(r: &DriftReport) -> u8 {
+    if r.has_errors() {
+        2
+    } else if r.has_drift() {
+        1
+    } else {
+        0
+    }
+}

@@ -1,0 +1,294 @@
+//! Drift detection: desired against live for one cluster, exact.
+//!
+//! A cheap first pass compares only the fields the desired object sets, with
+//! normalisation ([`crate::diff::live`]); it costs no request per object
+//! beyond one LIST per kind. Objects it suspects are confirmed with a
+//! server-side apply dry run: if applying would leave the live object as it
+//! is, the first pass was wrong and the object is in sync. Each object says
+//! which pass decided.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::cluster::Target;
+use crate::diff::live::{FieldDiff, as_stored, field_diffs, mask_secret_values};
+use crate::diff::{Side, redact_secret, unified_diff};
+use crate::model::ObjectKey;
+use crate::render::DesiredState;
+
+/// The state of one object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum ObjectStatus {
+    /// Live matches desired.
+    InSync,
+    /// Live differs from desired in the listed fields.
+    Modified,
+    /// Desired but not on the cluster.
+    Missing,
+    /// In the inventory, no longer desired, still on the cluster: the next
+    /// sync prunes it.
+    ToBePruned,
+}
+
+/// Which comparison decided an object's status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum DecidedBy {
+    /// The field comparison alone (no difference, or no server to ask).
+    FirstPass,
+    /// A server-side apply dry run.
+    DryRun,
+    /// Presence alone (missing, or to be pruned).
+    Presence,
+}
+
+/// One object's drift.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectDrift {
+    /// The object.
+    pub key: ObjectKey,
+    /// Its state.
+    pub status: ObjectStatus,
+    /// Which comparison decided.
+    pub decided_by: DecidedBy,
+    /// The fields that differ (Modified only); Secret values hidden.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<FieldDiff>,
+    /// Unified diff of the compared fields, desired (`+`) against live (`-`).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub diff: String,
+}
+
+/// Every non-in-sync object of one cluster, and the counts.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Detected {
+    /// Objects in sync.
+    pub in_sync: usize,
+    /// Objects that are modified, missing or to be pruned.
+    pub drifted: Vec<ObjectDrift>,
+}
+
+/// Compares `desired` with what `target` holds. `ignored(key)` gives the JSON
+/// pointers to skip for an object.
+pub async fn detect<T: Target>(
+    target: &mut T,
+    fleet: &str,
+    desired: &DesiredState,
+    ignored: impl Fn(&ObjectKey) -> Vec<String>,
+) -> Result<Detected, crate::cluster::ClusterError> {
+    let inventory = target.read_inventory(fleet).await?;
+    let wanted: std::collections::HashSet<&ObjectKey> =
+        desired.objects.iter().map(|o| &o.key).collect();
+    let leftovers: Vec<_> = inventory
+        .iter()
+        .flat_map(|i| i.entries.iter())
+        .filter(|e| !wanted.contains(&e.key()))
+        .map(|e| (e.api_version.clone(), e.key()))
+        .collect();
+    let mut addresses: Vec<(&str, &ObjectKey)> = desired
+        .objects
+        .iter()
+        .map(|o| (o.object["apiVersion"].as_str().unwrap_or(""), &o.key))
+        .collect();
+    addresses.extend(leftovers.iter().map(|(v, k)| (v.as_str(), k)));
+    let live = target.live(&addresses).await?;
+
+    let mut out = Detected::default();
+    for o in &desired.objects {
+        let Some(live_object) = live.get(&o.key) else {
+            out.drifted.push(ObjectDrift {
+                key: o.key.clone(),
+                status: ObjectStatus::Missing,
+                decided_by: DecidedBy::Presence,
+                fields: Vec::new(),
+                diff: String::new(),
+            });
+            continue;
+        };
+        let ignore = ignored(&o.key);
+        let mut fields = field_diffs(&o.object, live_object, &ignore);
+        if fields.is_empty() {
+            out.in_sync += 1;
+            continue;
+        }
+        let mut decided_by = DecidedBy::FirstPass;
+        if let Some(would_be) = target.dry_run_apply(&o.object).await? {
+            decided_by = DecidedBy::DryRun;
+            // Keep the fields the apply would really change.
+            fields.retain(|f| would_be.pointer(&f.path) != live_object.pointer(&f.path));
+            if fields.is_empty() {
+                out.in_sync += 1;
+                continue;
+            }
+        }
+        mask_secret_values(&o.object, &mut fields);
+        out.drifted.push(ObjectDrift {
+            key: o.key.clone(),
+            status: ObjectStatus::Modified,
+            decided_by,
+            diff: object_diff(&o.object, live_object),
+            fields,
+        });
+    }
+    for (_, key) in &leftovers {
+        if live.contains_key(key) {
+            out.drifted.push(ObjectDrift {
+                key: key.clone(),
+                status: ObjectStatus::ToBePruned,
+                decided_by: DecidedBy::Presence,
+                fields: Vec::new(),
+                diff: String::new(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The live object restricted to the fields the desired object sets, so a
+/// diff shows only what Git says (server defaults and status left out).
+fn project(live: &Value, desired: &Value) -> Value {
+    match (desired, live) {
+        (Value::Object(d), Value::Object(l)) => Value::Object(
+            d.iter()
+                .filter_map(|(k, dv)| l.get(k).map(|lv| (k.clone(), project(lv, dv))))
+                .collect(),
+        ),
+        (Value::Array(d), Value::Array(l)) => {
+            let named = |v: &Value| v.get("name").and_then(Value::as_str).map(str::to_string);
+            Value::Array(
+                l.iter()
+                    .enumerate()
+                    .map(|(i, lv)| {
+                        let dv = named(lv)
+                            .and_then(|n| d.iter().find(|dv| named(dv).as_deref() == Some(&n)))
+                            .or_else(|| d.get(i));
+                        dv.map_or_else(|| lv.clone(), |dv| project(lv, dv))
+                    })
+                    .collect(),
+            )
+        }
+        _ => live.clone(),
+    }
+}
+
+fn object_diff(desired: &Value, live: &Value) -> String {
+    let desired = as_stored(desired);
+    let projected = project(live, &desired);
+    let a = crate::yaml::to_string(&redact_secret(&projected, Some(&desired), Side::Before));
+    let b = crate::yaml::to_string(&redact_secret(&desired, Some(&projected), Side::After));
+    unified_diff(&a, &b, "live", "desired")
+}
+
+/// The state of one cluster in a drift report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum ClusterStatus {
+    /// Every desired object matches.
+    InSync,
+    /// Some object is modified, missing or to be pruned.
+    Drifted,
+    /// The cluster could not be read.
+    Unreachable,
+    /// The cluster's desired state does not render.
+    RenderError,
+}
+
+/// One cluster of a drift report.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterDrift {
+    /// The cluster.
+    pub cluster: String,
+    /// Its state.
+    pub status: ClusterStatus,
+    /// Objects in sync.
+    pub in_sync: usize,
+    /// Objects modified.
+    pub modified: usize,
+    /// Objects missing.
+    pub missing: usize,
+    /// Objects to be pruned.
+    pub to_be_pruned: usize,
+    /// The objects that are not in sync.
+    pub objects: Vec<ObjectDrift>,
+    /// Why the cluster is Unreachable or a RenderError.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl ClusterDrift {
+    /// The report of a cluster that was read.
+    pub fn detected(cluster: impl Into<String>, d: Detected) -> Self {
+        let count = |s| d.drifted.iter().filter(|o| o.status == s).count();
+        Self {
+            cluster: cluster.into(),
+            status: if d.drifted.is_empty() {
+                ClusterStatus::InSync
+            } else {
+                ClusterStatus::Drifted
+            },
+            in_sync: d.in_sync,
+            modified: count(ObjectStatus::Modified),
+            missing: count(ObjectStatus::Missing),
+            to_be_pruned: count(ObjectStatus::ToBePruned),
+            objects: d.drifted,
+            error: None,
+        }
+    }
+
+    /// The report of a cluster that could not be compared.
+    pub fn failed(
+        cluster: impl Into<String>,
+        status: ClusterStatus,
+        error: impl Into<String>,
+    ) -> Self {
+        Self {
+            cluster: cluster.into(),
+            status,
+            in_sync: 0,
+            modified: 0,
+            missing: 0,
+            to_be_pruned: 0,
+            objects: Vec::new(),
+            error: Some(error.into()),
+        }
+    }
+}
+
+/// The schema identifier of [`DriftReport`]'s JSON form
+/// (`docs/drift-report.schema.json`).
+pub const DRIFT_REPORT_SCHEMA: &str = "flotilla.dev/drift-report/v1";
+
+/// Drift across the fleet.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DriftReport {
+    /// Always [`DRIFT_REPORT_SCHEMA`].
+    pub schema: &'static str,
+    /// The fleet.
+    pub fleet: String,
+    /// The commit compared against, where known.
+    pub revision: Option<String>,
+    /// Every cluster asked for, in fleet order.
+    pub clusters: Vec<ClusterDrift>,
+}
+
+impl DriftReport {
+    /// Whether any cluster drifted.
+    pub fn has_drift(&self) -> bool {
+        self.clusters
+            .iter()
+            .any(|c| c.status == ClusterStatus::Drifted)
+    }
+
+    /// Whether any cluster could not be compared.
+    pub fn has_errors(&self) -> bool {
+        self.clusters.iter().any(|c| {
+            matches!(
+                c.status,
+                ClusterStatus::Unreachable | ClusterStatus::RenderError
+            )
+        })
+    }
+}
