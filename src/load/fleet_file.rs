@@ -355,7 +355,7 @@ pub(crate) fn check_ignores(spec: &[Spanned<IgnoreSpec>], ck: &mut Checker) -> V
                 );
             }
         }
-        let name = match r.name.as_deref().map(|n| globset::Glob::new(n)) {
+        let name = match r.name.as_deref().map(globset::Glob::new) {
             None => None,
             Some(Ok(g)) => Some(g.compile_matcher()),
             Some(Err(e)) => {
