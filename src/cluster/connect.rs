@@ -20,6 +20,9 @@ pub struct ConnectOptions {
     pub kubeconfig: Option<PathBuf>,
     /// Use this context.
     pub context: Option<String>,
+    /// Variables for `${VAR}` in connection paths, consulted before the
+    /// environment (e.g. `FLOTILLA_KUBECONFIG_DIR` from the daemon's config).
+    pub vars: std::collections::BTreeMap<String, String>,
 }
 
 /// Any kind of target, so one sync loop can drive them all.
@@ -39,21 +42,27 @@ pub async fn connect(
         Connection::Kubeconfig { path, context } => {
             let path = match &options.kubeconfig {
                 Some(p) => p.clone(),
-                None => PathBuf::from(expand_env(path)?),
+                None => PathBuf::from(expand_vars(path, &options.vars)?),
             };
             let context = options.context.as_deref().or(context.as_deref());
             Ok(AnyTarget::Kube(Box::new(KubeTarget::from_kubeconfig(&path, context).await?)))
         }
-        Connection::Directory { path } => Ok(AnyTarget::Directory(DirectoryTarget::new(expand_env(path)?))),
+        Connection::Directory { path } => Ok(AnyTarget::Directory(DirectoryTarget::new(expand_vars(
+            path,
+            &options.vars,
+        )?))),
         Connection::Agent => Err(ClusterError::Config(
             "connection mode agent is not supported yet: the agent (pull mode) is not built; use kubeconfig or directory".into(),
         )),
     }
 }
 
-/// Expands `${VAR}` from the environment; an unset variable is an error
-/// naming it (never its value).
-pub fn expand_env(text: &str) -> Result<String, ClusterError> {
+/// Expands `${VAR}` from `vars`, then the environment; an unset variable is
+/// an error naming it (never its value).
+pub fn expand_vars(
+    text: &str,
+    vars: &std::collections::BTreeMap<String, String>,
+) -> Result<String, ClusterError> {
     let mut out = String::new();
     let mut rest = text;
     while let Some(pos) = rest.find("${") {
@@ -63,11 +72,14 @@ pub fn expand_env(text: &str) -> Result<String, ClusterError> {
             .find('}')
             .ok_or_else(|| ClusterError::Config(format!("unclosed ${{ in path {text:?}")))?;
         let name = &after[..end];
-        let value = std::env::var(name).map_err(|_| {
-            ClusterError::Config(format!(
-                "environment variable {name} is not set (used in {text:?})"
-            ))
-        })?;
+        let value = match vars.get(name) {
+            Some(v) => v.clone(),
+            None => std::env::var(name).map_err(|_| {
+                ClusterError::Config(format!(
+                    "environment variable {name} is not set (used in {text:?})"
+                ))
+            })?,
+        };
         out.push_str(&value);
         rest = &after[end + 1..];
     }

@@ -34,6 +34,7 @@ pub fn report(fleet: &Fleet, args: &LiveArgs) -> anyhow::Result<DriftReport> {
     let options = ConnectOptions {
         kubeconfig: args.kubeconfig.clone(),
         context: args.context.clone(),
+        ..ConnectOptions::default()
     };
     let selected: Vec<&Cluster> = fleet
         .clusters

@@ -116,6 +116,7 @@ async fn sync_waves(fleet: &Fleet, args: &Args) -> Vec<ChangeSet> {
     let connect_options = ConnectOptions {
         kubeconfig: args.kubeconfig.clone(),
         context: args.context.clone(),
+        ..ConnectOptions::default()
     };
     let mut results = Vec::new();
     let mut halted: Option<String> = None;
