@@ -51,7 +51,7 @@ pub enum Applied {
 pub trait Target {
     /// The live copies of the given objects that exist, by key. `api_version`
     /// tells how to address each. Implementations batch reads (one list per
-    /// kind) where they can.
+    /// kind) where they can; an object absent from the result does not exist.
     async fn live(
         &mut self,
         objects: &[(&str, &ObjectKey)],

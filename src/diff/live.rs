@@ -62,9 +62,30 @@ pub fn as_stored(desired: &Value) -> Cow<'_, Value> {
 /// The fields of `desired` that `live` does not hold, skipping the JSON
 /// pointers in `ignore` (and everything below them).
 pub fn field_diffs(desired: &Value, live: &Value, ignore: &[String]) -> Vec<FieldDiff> {
-    let desired = as_stored(desired);
+    // A server never returns stringData; a directory target stores it as written.
+    let desired = if live.get("stringData").is_some() {
+        Cow::Borrowed(desired)
+    } else {
+        as_stored(desired)
+    };
     let mut out = Vec::new();
-    walk(&desired, live, "", "", &mut String::new(), ignore, &mut out);
+    if live.pointer("/metadata/namespace").is_none() && live.is_object() {
+        // Only cluster-scoped objects have no namespace live; the server
+        // drops a stray one from them, so it is not drift.
+        let mut ignore = ignore.to_vec();
+        ignore.push("/metadata/namespace".into());
+        walk(
+            &desired,
+            live,
+            "",
+            "",
+            &mut String::new(),
+            &ignore,
+            &mut out,
+        );
+    } else {
+        walk(&desired, live, "", "", &mut String::new(), ignore, &mut out);
+    }
     out
 }
 

@@ -81,6 +81,9 @@ pub fn drift_text(r: &DriftReport, diffs: bool) -> String {
                     value(&f.live)
                 );
             }
+            if let Some(note) = &o.note {
+                let _ = writeln!(out, "    note: {note}");
+            }
             if diffs {
                 for line in o.diff.lines() {
                     let _ = writeln!(out, "    {line}");
@@ -148,6 +151,9 @@ pub fn drift_markdown(r: &DriftReport) -> String {
                     value(&f.desired),
                     value(&f.live)
                 );
+            }
+            if let Some(note) = &o.note {
+                let _ = writeln!(out, "\n> {note}");
             }
             if !o.diff.is_empty() {
                 let _ = writeln!(out, "\n```diff\n{}```", o.diff);

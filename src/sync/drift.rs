@@ -58,6 +58,10 @@ pub struct ObjectDrift {
     /// Unified diff of the compared fields, desired (`+`) against live (`-`).
     #[serde(skip_serializing_if = "String::is_empty")]
     pub diff: String,
+    /// Why the dry run could not confirm, e.g. the server refuses the change
+    /// (an immutable field): then the next sync of this object fails too.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// Every non-in-sync object of one cluster, and the counts.
@@ -104,6 +108,7 @@ pub async fn detect<T: Target>(
                 decided_by: DecidedBy::Presence,
                 fields: Vec::new(),
                 diff: String::new(),
+                note: None,
             });
             continue;
         };
@@ -114,14 +119,28 @@ pub async fn detect<T: Target>(
             continue;
         }
         let mut decided_by = DecidedBy::FirstPass;
-        if let Some(would_be) = target.dry_run_apply(&o.object).await? {
-            decided_by = DecidedBy::DryRun;
-            // Keep the fields the apply would really change.
-            fields.retain(|f| would_be.pointer(&f.path) != live_object.pointer(&f.path));
-            if fields.is_empty() {
-                out.in_sync += 1;
-                continue;
+        let mut note = None;
+        match target.dry_run_apply(&o.object).await {
+            // Would applying change the live object? If not, the first pass
+            // was wrong. (The whole object is compared: list items may sit
+            // in another order live than in Git.)
+            Ok(Some(would_be)) => {
+                decided_by = DecidedBy::DryRun;
+                if comparable(&would_be) == comparable(live_object) {
+                    out.in_sync += 1;
+                    continue;
+                }
             }
+            Ok(None) => {}
+            // The server refused the change itself (e.g. an immutable field):
+            // the drift is real, and syncing it will fail.
+            Err(
+                crate::cluster::ClusterError::Api(message)
+                | crate::cluster::ClusterError::Conflict(message),
+            ) => {
+                note = Some(format!("the server refuses this change: {message}"));
+            }
+            Err(e) => return Err(e),
         }
         mask_secret_values(&o.object, &mut fields);
         out.drifted.push(ObjectDrift {
@@ -130,6 +149,7 @@ pub async fn detect<T: Target>(
             decided_by,
             diff: object_diff(&o.object, live_object),
             fields,
+            note,
         });
     }
     for (_, key) in &leftovers {
@@ -140,10 +160,23 @@ pub async fn detect<T: Target>(
                 decided_by: DecidedBy::Presence,
                 fields: Vec::new(),
                 diff: String::new(),
+                note: None,
             });
         }
     }
     Ok(out)
+}
+
+/// An object without the fields every write changes (for comparing a
+/// dry-run result with the live object).
+fn comparable(v: &Value) -> Value {
+    let mut v = v.clone();
+    if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+        for f in ["managedFields", "resourceVersion", "generation"] {
+            meta.remove(f);
+        }
+    }
+    v
 }
 
 /// The live object restricted to the fields the desired object sets, so a
@@ -174,7 +207,11 @@ fn project(live: &Value, desired: &Value) -> Value {
 }
 
 fn object_diff(desired: &Value, live: &Value) -> String {
-    let desired = as_stored(desired);
+    let desired = if live.get("stringData").is_some() {
+        std::borrow::Cow::Borrowed(desired)
+    } else {
+        as_stored(desired)
+    };
     let projected = project(live, &desired);
     let a = crate::yaml::to_string(&redact_secret(&projected, Some(&desired), Side::Before));
     let b = crate::yaml::to_string(&redact_secret(&desired, Some(&projected), Side::After));

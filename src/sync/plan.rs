@@ -45,10 +45,13 @@ pub struct Step<'a> {
 pub struct Plan<'a> {
     /// Objects to apply, in apply order.
     pub apply: Vec<Step<'a>>,
-    /// Inventory objects that left Git, in prune (reverse apply) order.
+    /// Inventory objects that left Git, in prune (reverse apply) order. With
+    /// pruning off they stay listed (and owned) but are not deleted.
     pub prune: Vec<InventoryEntry>,
     /// Why pruning is refused this round, if it is.
     pub prune_refused: Option<String>,
+    /// Whether pruning is off this round (`--no-prune`, `prune: false`).
+    pub prune_disabled: bool,
 }
 
 /// Plans the sync of `desired` against what the inventory says was applied.
@@ -96,13 +99,11 @@ pub fn plan<'a>(
     } else {
         None
     };
-    if !options.prune {
-        prune.clear();
-    }
     Plan {
         apply,
         prune,
         prune_refused,
+        prune_disabled: !options.prune,
     }
 }
 
@@ -182,7 +183,8 @@ mod tests {
                 ..Default::default()
             },
         );
-        assert!(p.prune.is_empty() && p.prune_refused.is_none());
+        assert!(p.prune_disabled && p.prune_refused.is_none());
+        assert_eq!(p.prune.len(), 1, "still listed, so ownership is kept");
         let a = state(&["a"]);
         let first = plan(&a, None, PlanOptions::default());
         assert!(first.prune.is_empty());

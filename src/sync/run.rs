@@ -7,6 +7,7 @@
 //! deletes nothing; the inventory is written only when it changed, so an
 //! unchanged cluster costs no write.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use super::changeset::{Action, ChangeSet};
@@ -38,6 +39,39 @@ impl Default for SyncOptions {
             crd_timeout: Duration::from_secs(60),
         }
     }
+}
+
+/// What a created object makes available to later objects: a Namespace its
+/// namespace, a CRD its kind (as ("ns", name) and (group, kind) pairs).
+fn provides(object: &serde_json::Value) -> Vec<(String, String)> {
+    let s = |p: &str| {
+        object
+            .pointer(p)
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    if object["kind"] == "Namespace" && object["apiVersion"] == "v1" {
+        vec![("ns".into(), s("/metadata/name"))]
+    } else if is_crd(object) {
+        vec![(s("/spec/group"), s("/spec/names/kind"))]
+    } else {
+        Vec::new()
+    }
+}
+
+/// Whether an object needs a namespace or a kind that `created` provides.
+fn depends_on(object: &serde_json::Value, created: &HashSet<(String, String)>) -> bool {
+    let s = |p: &str| {
+        object
+            .pointer(p)
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let group = crate::model::group_of(&s("/apiVersion")).to_string();
+    created.contains(&("ns".into(), s("/metadata/namespace")))
+        || created.contains(&(group, s("/kind")))
 }
 
 fn is_crd(object: &serde_json::Value) -> bool {
@@ -86,6 +120,9 @@ pub async fn sync_cluster<T: Target>(
     let total = plan.apply.len() + plan.prune.len();
     let mut entries: Vec<InventoryEntry> = Vec::with_capacity(total);
     let mut pending_crds = Vec::new();
+    // In a dry run nothing is stored, so objects in a namespace (or of a
+    // kind) that this sync would create cannot be checked by the server.
+    let mut would_create: HashSet<(String, String)> = HashSet::new();
     for (i, step) in plan.apply.iter().enumerate() {
         let object = &step.object.object;
         // Before the first object after the CRDs, wait for them.
@@ -106,9 +143,16 @@ pub async fn sync_cluster<T: Target>(
                 Ok(Applied::Created) => (Action::Created, None),
                 Ok(Applied::Configured) => (Action::Configured, None),
                 Ok(Applied::Unchanged) => (Action::Unchanged, None),
+                Err(_) if options.dry_run && depends_on(object, &would_create) => (
+                    Action::Created,
+                    Some("would be created (not checked by the server: its namespace or CustomResourceDefinition is created by this sync)".into()),
+                ),
                 Err(e) => (Action::Failed, Some(e.to_string())),
             }
         };
+        if options.dry_run && action == Action::Created {
+            would_create.extend(provides(object));
+        }
         // A CRD just created or changed must be Established before use.
         if is_crd(object)
             && matches!(action, Action::Created | Action::Configured)
@@ -135,6 +179,9 @@ pub async fn sync_cluster<T: Target>(
 
     let failed = changes.is_failure();
     let prune_refusal = match (&plan.prune_refused, failed) {
+        _ if plan.prune_disabled => {
+            Some("prune is off this round (--no-prune or prune: false); still owned".to_string())
+        }
         (Some(why), _) => Some(why.clone()),
         (None, true) if !plan.prune.is_empty() => {
             Some("not pruning: some objects failed to apply this round".to_string())

@@ -1,17 +1,18 @@
-//! Discovery, cached per kind: a kind is looked up once (one request to its
-//! group version) and again only while it is unknown, e.g. right after its
-//! CRD was applied.
+//! Discovery, cached per group version: the first object of a group version
+//! fetches its resource list once (one request), and every kind in it is
+//! known from then on. A kind missing from the cache fetches its group
+//! version again (it may have just been added by a CRD).
 
 use std::collections::HashMap;
 
 use kube::Client;
-use kube::api::GroupVersionKind;
-use kube::discovery::{ApiCapabilities, ApiResource, Scope, pinned_kind};
+use kube::core::GroupVersion;
+use kube::discovery::{ApiResource, Scope, pinned_group};
 
 use super::retry::RetryPolicy;
 use crate::cluster::ClusterError;
 
-/// Known kinds of one cluster.
+/// Known kinds of one cluster, by (apiVersion, kind).
 #[derive(Default)]
 pub(crate) struct Cache {
     kinds: HashMap<(String, String), (ApiResource, bool)>,
@@ -34,28 +35,31 @@ impl Cache {
             Some((g, v)) => (g, v),
             None => ("", api_version),
         };
-        let gvk = GroupVersionKind::gvk(group, version, kind);
-        let found: Result<(ApiResource, ApiCapabilities), kube::Error> =
-            retry.run(|| pinned_kind(client, &gvk)).await;
-        match found {
-            Ok((resource, caps)) => {
-                let entry = (resource, caps.scope == Scope::Namespaced);
-                self.kinds.insert(key, entry.clone());
-                Ok(entry)
+        let gv = GroupVersion::gv(group, version);
+        let unknown = || ClusterError::UnknownKind {
+            api_version: api_version.into(),
+            kind: kind.into(),
+        };
+        let fetched = retry.run(|| pinned_group(client, &gv)).await;
+        let api_group = match fetched {
+            Ok(g) => g,
+            Err(kube::Error::Api(s)) if s.code == 404 => return Err(unknown()),
+            Err(kube::Error::Discovery(_)) => return Err(unknown()),
+            Err(e) => {
+                return Err(super::api_error(&format!("discovering {api_version}"), e));
             }
-            Err(kube::Error::Api(s)) if s.code == 404 => Err(ClusterError::UnknownKind {
-                api_version: api_version.into(),
-                kind: kind.into(),
-            }),
-            Err(kube::Error::Discovery(_)) => Err(ClusterError::UnknownKind {
-                api_version: api_version.into(),
-                kind: kind.into(),
-            }),
-            Err(e) => Err(super::api_error(
-                &format!("discovering {kind} in {api_version}"),
-                e,
-            )),
+        };
+        for (resource, caps) in api_group.versioned_resources(version) {
+            // Subresources (deployments/status) share the kind; keep the main one.
+            if resource.plural.contains('/') {
+                continue;
+            }
+            let entry = (resource.clone(), caps.scope == Scope::Namespaced);
+            self.kinds
+                .entry((api_version.to_string(), resource.kind.clone()))
+                .or_insert(entry);
         }
+        self.kinds.get(&key).cloned().ok_or_else(unknown)
     }
 
     /// Forgets a kind, so the next lookup asks the server again.

@@ -93,7 +93,10 @@ impl Target for KubeTarget {
                 .into_iter()
                 .map(|k| {
                     let mut found = k.clone();
-                    if namespaced && found.namespace.is_empty() {
+                    if !namespaced {
+                        // The server drops a stray namespace on cluster-scoped objects.
+                        found.namespace.clear();
+                    } else if found.namespace.is_empty() {
                         found.namespace = default_ns.clone();
                     }
                     (found, k)
@@ -109,6 +112,22 @@ impl Target for KubeTarget {
                 };
                 if let Some(original) = wanted.get(&key) {
                     live.insert((*original).clone(), value);
+                }
+            }
+            // Objects not in the labelled list may still exist (never
+            // labelled yet, or the label was removed by hand): one GET each.
+            for (found, original) in &wanted {
+                if live.contains_key(*original) {
+                    continue;
+                }
+                let api = self.api(&resource, namespaced, &found.namespace);
+                let got = self
+                    .retry
+                    .run(|| api.get_opt(&found.name))
+                    .await
+                    .map_err(|e| api_error(&format!("reading {original}"), e))?;
+                if let Some(object) = got {
+                    live.insert((*original).clone(), to_value(&object, &resource));
                 }
             }
         }
@@ -138,16 +157,8 @@ impl Target for KubeTarget {
             .resolve(&self.client, &self.retry, api_version, kind)
             .await?;
         let api = self.api(&resource, namespaced, namespace);
-        // An object Flotilla did not label yet may still exist: adopt it.
-        let before = match live {
-            Some(l) => Some(l.clone()),
-            None => self
-                .retry
-                .run(|| api.get_opt(name))
-                .await
-                .map_err(|e| api_error(&format!("reading {what}"), e))?
-                .map(|o| to_value(&o, &resource)),
-        };
+        // `live` comes from `Target::live`, which also finds unlabelled objects.
+        let before = live.cloned();
         let mut params = PatchParams::apply(FIELD_MANAGER);
         if options.force_conflicts {
             params = params.force();

@@ -1,0 +1,1432 @@
+//! `flotilla sync` end to end against in-process Kubernetes test API servers
+//! (`kube-testserver`, one per cluster, on 127.0.0.1) and folders: what a user
+//! notices (exit codes, summary lines, objects on the clusters, requests
+//! made), with the library (`sync_cluster` over a `KubeTarget`) where a
+//! scenario needs finer control.
+//!
+//! Each scenario is a function over the cluster handle(s) it is given; the
+//! `#[tokio::test]`s start the servers and call it. Every run of the binary
+//! is bounded by `sync_support::RUN_LIMIT`.
+
+mod sync_support;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use flotilla::cluster::kube::KubeTarget;
+use flotilla::sync::{Action, SyncOptions, sync_cluster};
+use kube::api::{Api, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use kube::discovery::ApiResource;
+use kube_testserver::TestApiServer;
+use serde_json::{Value, json};
+use sync_support::*;
+
+// ----- fixtures --------------------------------------------------------------
+
+/// The `web` base of the small fleets: a namespace and three objects in it.
+const WEB: &str = r#"apiVersion: v1
+kind: Namespace
+metadata: {name: shop}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+        - name: web
+          image: ghcr.io/example-shop/web:1.4.2
+          ports: [{name: http, containerPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+spec:
+  selector: {app: web}
+  ports: [{name: http, port: 80, targetPort: http}]
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: web-config, namespace: shop}
+data: {CLUSTER: "${cluster.name}"}
+"#;
+
+/// Objects of the `web` base as (apiVersion, plural, namespace, name).
+const WEB_OBJECTS: [(&str, &str, Option<&str>, &str); 4] = [
+    ("v1", "namespaces", None, "shop"),
+    ("apps/v1", "deployments", Some("shop"), "web"),
+    ("v1", "services", Some("shop"), "web"),
+    ("v1", "configmaps", Some("shop"), "web-config"),
+];
+
+/// A base of `n` ConfigMaps `<prefix>-<i>` in namespace shop.
+fn config_maps(prefix: &str, n: usize) -> String {
+    (1..=n)
+        .map(|i| {
+            format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {prefix}-{i}, namespace: shop}}\ndata: {{index: \"{i}\"}}\n"
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("---\n")
+}
+
+fn deployment(cluster: &impl Cluster, ns: &str, name: &str) -> Option<Value> {
+    cluster.object("apps/v1", "deployments", Some(ns), name)
+}
+
+fn config_map(cluster: &impl Cluster, ns: &str, name: &str) -> Option<Value> {
+    cluster.object("v1", "configmaps", Some(ns), name)
+}
+
+fn resource_version(v: &Value) -> String {
+    v["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The example fleet in `dir`, bound to `servers` (Gateway API installed on
+/// each), synced once; asserts that first sync succeeded.
+async fn example_synced(dir: &Path, servers: &[impl Cluster]) -> (std::path::PathBuf, Vec<String>) {
+    for s in servers {
+        s.install_gateway_api();
+    }
+    let (repo, names) = example_fleet(dir, servers);
+    let run = sync(&repo, &[]).await;
+    assert_exit(&run, 0);
+    (repo, names)
+}
+
+// ----- 1. the example fleet onto eight servers -------------------------------
+
+async fn example_fleet_lands_on_every_cluster(dir: &Path, servers: &[impl Cluster]) {
+    for s in servers {
+        s.install_gateway_api();
+    }
+    let (repo, names) = example_fleet(dir, servers);
+    let desired = render(&repo);
+    let run = sync(&repo, &[]).await;
+    assert_exit(&run, 0);
+    for ((name, server), state) in names.iter().zip(servers).zip(&desired) {
+        assert_eq!(&state.cluster, name);
+        let line = run.cluster(name);
+        assert_eq!(
+            line,
+            Summary {
+                created: state.objects.len(),
+                ..Summary::default()
+            },
+            "{name}:\n{run}"
+        );
+        // Every desired object is on the cluster's own server, marked as
+        // Flotilla's.
+        for object in &state.objects {
+            let live = live_copy(server, object)
+                .unwrap_or_else(|| panic!("{name}: {} is on the server", object.key));
+            assert_eq!(
+                live["metadata"]["labels"][MANAGED_BY.0], MANAGED_BY.1,
+                "{name}: {}",
+                object.key
+            );
+        }
+        let want = state
+            .objects
+            .iter()
+            .find(|o| o.key.kind == "Deployment" && o.key.name == "web")
+            .expect("Deployment shop/web is placed everywhere");
+        let live = deployment(server, "shop", "web").expect("Deployment shop/web exists");
+        assert_eq!(
+            live["spec"]["replicas"], want.object["spec"]["replicas"],
+            "{name}"
+        );
+        assert_eq!(
+            live["spec"]["template"]["spec"]["containers"][0]["image"],
+            want.object["spec"]["template"]["spec"]["containers"][0]["image"],
+            "{name}"
+        );
+        assert_eq!(
+            live["metadata"]["labels"][MANAGED_BY.0], MANAGED_BY.1,
+            "{name}: ownership is visible on the cluster"
+        );
+        // What a cluster's patches delete is not there.
+        let hpa = server.object(
+            "autoscaling/v2",
+            "horizontalpodautoscalers",
+            Some("shop"),
+            "web",
+        );
+        assert_eq!(
+            hpa.is_some(),
+            name != "dc-frankfurt",
+            "{name}: HPA shop/web"
+        );
+        let cm = config_map(server, "shop", "web-config").expect("ConfigMap shop/web-config");
+        assert_eq!(
+            cm["data"]["SHOP_CLUSTER"],
+            name.as_str(),
+            "per-cluster substitution"
+        );
+        // The CRD of the widgets base got served, and its custom resource exists.
+        let crd = server
+            .object(
+                "apiextensions.k8s.io/v1",
+                "customresourcedefinitions",
+                None,
+                "widgets.example.flotilla.dev",
+            )
+            .expect("the Widget CRD");
+        assert!(
+            crd["status"]["conditions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c["type"] == "Established" && c["status"] == "True")
+        );
+        let widget = server
+            .object(
+                "example.flotilla.dev/v1alpha1",
+                "widgets",
+                Some("shop"),
+                "spring-sale-banner",
+            )
+            .expect("the Widget custom resource");
+        assert_eq!(widget["spec"]["page"], "home");
+        assert!(
+            server
+                .object(
+                    "gateway.networking.k8s.io/v1",
+                    "httproutes",
+                    Some("shop"),
+                    "web"
+                )
+                .is_some(),
+            "{name}: HTTPRoute shop/web"
+        );
+        // The inventory records exactly the desired objects.
+        let inv = inventory(server, "shop").expect("the inventory ConfigMap");
+        assert_eq!(
+            inv["entries"].as_array().unwrap().len(),
+            state.objects.len(),
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn example_fleet_lands_on_eight_servers() {
+    let dir = tempfile::tempdir().unwrap();
+    let servers = start_servers(8).await;
+    example_fleet_lands_on_every_cluster(dir.path(), &servers).await;
+}
+
+// ----- 2. idempotence --------------------------------------------------------
+
+async fn second_sync_is_a_no_op(dir: &Path, servers: &[impl Cluster]) {
+    let (repo, names) = example_synced(dir, servers).await;
+    let desired = render(&repo);
+    for s in servers {
+        s.reset_counters();
+    }
+    let run = sync(&repo, &[]).await;
+    assert_exit(&run, 0);
+    let mut report = Vec::new();
+    for ((name, server), state) in names.iter().zip(servers).zip(&desired) {
+        assert_eq!(
+            run.cluster(name),
+            Summary {
+                unchanged: state.objects.len(),
+                ..Summary::default()
+            },
+            "{name}:\n{run}"
+        );
+        let c = server.counters();
+        assert_eq!(
+            c.writes, 0,
+            "{name}: a no-op sync writes nothing, got {:?}",
+            c.by_verb
+        );
+        assert_eq!(c.changes, 0, "{name}");
+        let kinds = kinds(state).len() as u64;
+        report.push(format!(
+            "{name}: {} requests for {} objects of {kinds} kinds ({:?})",
+            c.total,
+            state.objects.len(),
+            c.by_verb
+        ));
+        // One LIST per kind, nothing per object.
+        assert_eq!(c.by_verb.get("list").copied().unwrap_or(0), kinds, "{name}");
+        // Budget: the LISTs, one discovery lookup per kind and the inventory
+        // (the tighter one, per group version, is
+        // `noop_resync_fetches_each_discovery_document_once`).
+        assert!(
+            c.total <= 2 * kinds + 3,
+            "{name}: {} requests for a no-op sync of {kinds} kinds: {:?}",
+            c.total,
+            c.by_verb
+        );
+    }
+    eprintln!("no-op resync:\n{}", report.join("\n"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn second_sync_is_all_unchanged_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let servers = start_servers(8).await;
+    second_sync_is_a_no_op(dir.path(), &servers).await;
+}
+
+/// The request budget of a no-op sync: one LIST per kind, one discovery
+/// document per group version, one read of the inventory.
+async fn noop_resync_request_budget(dir: &Path, cluster: &impl Cluster) {
+    let repo = small_fleet(dir, &[("solo", cluster)], &["web"]);
+    write(&repo, "bases/web/web.yaml", WEB);
+    assert_exit(&sync(&repo, &[]).await, 0);
+    cluster.reset_counters();
+    let run = sync(&repo, &[]).await;
+    assert_exit(&run, 0);
+    let c = cluster.counters();
+    assert_eq!(c.writes, 0);
+    let (kinds, group_versions) = (4, 2); // v1 and apps/v1
+    let twice: Vec<_> = c.by_path.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        c.total <= kinds + group_versions + 1,
+        "{} requests; fetched more than once: {twice:?}",
+        c.total
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn noop_resync_fetches_each_discovery_document_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestApiServer::start().await;
+    noop_resync_request_budget(dir.path(), &server).await;
+}
+
+// ----- 3. prune after a base left fleet.yaml ---------------------------------
+
+async fn removed_base_is_pruned(dir: &Path, servers: &[impl Cluster]) {
+    let (repo, names) = example_synced(dir, servers).await;
+    let before = render(&repo);
+    let fleet = read(&repo, "fleet.yaml");
+    write(&repo, "fleet.yaml", &remove_base(&fleet, "eu-data"));
+    let after = render(&repo);
+    // Every remaining object's resourceVersion, to see it untouched.
+    let versions = |s: &_, state: &flotilla::render::DesiredState| -> Vec<String> {
+        state
+            .objects
+            .iter()
+            .map(|o| resource_version(&live_copy(s, o).unwrap()))
+            .collect()
+    };
+    let kept: Vec<Vec<String>> = servers
+        .iter()
+        .zip(&after)
+        .map(|(s, state)| versions(s, state))
+        .collect();
+    for s in servers {
+        s.reset_counters();
+    }
+    let run = sync(&repo, &[]).await;
+    assert_exit(&run, 0);
+    let mut pruned_somewhere = false;
+    for (i, name) in names.iter().enumerate() {
+        let (server, gone) = (
+            &servers[i],
+            before[i].objects.len() - after[i].objects.len(),
+        );
+        let line = run.cluster(name);
+        assert_eq!(
+            line,
+            Summary {
+                unchanged: after[i].objects.len(),
+                pruned: gone,
+                ..Summary::default()
+            },
+            "{name}:\n{run}"
+        );
+        let eu = before[i]
+            .objects
+            .iter()
+            .any(|o| o.key.name == "customer-db");
+        assert_eq!(eu, gone == 3, "{name}: the eu-data base held 3 objects");
+        pruned_somewhere |= gone > 0;
+        for (api, plural) in [
+            ("v1", "services"),
+            ("apps/v1", "statefulsets"),
+            ("networking.k8s.io/v1", "networkpolicies"),
+        ] {
+            assert!(
+                server
+                    .object(api, plural, Some("shop"), "customer-db")
+                    .is_none(),
+                "{name}: {plural} shop/customer-db pruned"
+            );
+        }
+        let c = server.counters();
+        if gone == 0 {
+            assert_eq!(c.writes, 0, "{name}: nothing to prune, nothing written");
+        } else {
+            // The deletes, then the inventory.
+            assert_eq!(
+                c.by_verb.get("delete").copied().unwrap_or(0),
+                gone as u64,
+                "{name}"
+            );
+            assert_eq!(c.writes, gone as u64 + 1, "{name}: {:?}", c.by_verb);
+        }
+        assert_eq!(
+            versions(server, &after[i]),
+            kept[i],
+            "{name}: remaining objects untouched"
+        );
+        let inv = inventory(server, "shop").unwrap();
+        assert_eq!(
+            inv["entries"].as_array().unwrap().len(),
+            after[i].objects.len()
+        );
+    }
+    assert!(
+        pruned_somewhere,
+        "the example places eu-data on some clusters"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn removing_a_base_prunes_its_objects_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let servers = start_servers(8).await;
+    removed_base_is_pruned(dir.path(), &servers).await;
+}
+
+// ----- 4. the mass-prune guard -----------------------------------------------
+
+async fn mass_prune_is_refused_unless_allowed(dir: &Path, cluster: &impl Cluster) {
+    let repo = small_fleet(dir, &[("solo", cluster)], &["web", "bulk"]);
+    write(&repo, "bases/web/web.yaml", WEB);
+    write(&repo, "bases/bulk/cms.yaml", &config_maps("bulk", 6));
+    assert_exit(&sync(&repo, &[]).await, 0);
+    // 6 of 10 objects leave Git: more than the default 50%.
+    let fleet = read(&repo, "fleet.yaml");
+    write(&repo, "fleet.yaml", &remove_base(&fleet, "bulk"));
+    cluster.reset_counters();
+    let run = sync(&repo, &[]).await;
+    assert_exit(&run, 2);
+    assert!(run.stdout.contains("--allow-mass-prune"), "{run}");
+    assert!(run.stdout.contains("refusing to prune 6 of 10"), "{run}");
+    let line = run.cluster("solo");
+    assert_eq!(
+        (line.pruned, line.skipped, line.unchanged),
+        (0, 6, 4),
+        "{run}"
+    );
+    for i in 1..=6 {
+        assert!(
+            config_map(cluster, "shop", &format!("bulk-{i}")).is_some(),
+            "bulk-{i} kept"
+        );
+    }
+    let c = cluster.counters();
+    assert_eq!(
+        c.by_verb.get("delete"),
+        None,
+        "nothing deleted: {:?}",
+        c.by_verb
+    );
+    // At most the inventory is rewritten (its entries reordered, same set).
+    assert!(
+        c.writes <= 1 && c.by_path.keys().all(|p| !p.contains("/configmaps/bulk")),
+        "{c:?}"
+    );
+    // Confirmed: it prunes.
+    let run = sync(&repo, &["--allow-mass-prune"]).await;
+    assert_exit(&run, 0);
+    assert_eq!(
+        run.cluster("solo"),
+        Summary {
+            unchanged: 4,
+            pruned: 6,
+            ..Summary::default()
+        },
+        "{run}"
+    );
+    for i in 1..=6 {
+        assert!(
+            config_map(cluster, "shop", &format!("bulk-{i}")).is_none(),
+            "bulk-{i} pruned"
+        );
+    }
+    for (api, plural, ns, name) in WEB_OBJECTS {
+        assert!(
+            cluster.object(api, plural, ns, name).is_some(),
+            "{plural} {name} kept"
+        );
+    }
+    // The pruned objects left the inventory: nothing more to prune.
+    let run = sync(&repo, &[]).await;
+    assert_exit(&run, 0);
+    assert_eq!(run.cluster("solo").pruned, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mass_prune_needs_allow_mass_prune() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestApiServer::start().await;
+    mass_prune_is_refused_unless_allowed(dir.path(), &server).await;
+}
+
+// ----- 5. a CRD and its custom resource in one sync ---------------------------
+
+const WIDGETS: &str = r#"apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: widgets.example.flotilla.dev}
+spec:
+  group: example.flotilla.dev
+  scope: Namespaced
+  names: {plural: widgets, singular: widget, kind: Widget, listKind: WidgetList}
+  versions:
+    - name: v1alpha1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          properties:
+            spec:
+              type: object
+              properties:
+                page: {type: string}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop}
+---
+apiVersion: example.flotilla.dev/v1alpha1
+kind: Widget
+metadata: {name: banner, namespace: shop}
+spec: {page: home}
+"#;
+
+/// Through the library: the custom resource is applied only once its CRD is
+/// Established, in the same sync.
+async fn crd_and_custom_resource_in_one_sync(dir: &Path, cluster: &impl Cluster) {
+    let repo = small_fleet(dir, &[("solo", cluster)], &["widgets"]);
+    write(&repo, "bases/widgets/all.yaml", WIDGETS);
+    let desired = render(&repo).remove(0);
+    let mut target = KubeTarget::from_kubeconfig(&dir.join("solo.kubeconfig"), None)
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let changes = tokio::time::timeout(
+        RUN_LIMIT,
+        sync_cluster(
+            &mut target,
+            "demo",
+            None,
+            &desired,
+            SyncOptions::default(),
+            |_, _| {},
+        ),
+    )
+    .await
+    .expect("the sync finishes");
+    let took = started.elapsed();
+    assert!(!changes.is_failure(), "{changes}\n{:#?}", changes.changes);
+    let actions: Vec<(&str, Action)> = changes
+        .changes
+        .iter()
+        .map(|c| (c.key.kind.as_str(), c.action))
+        .collect();
+    assert!(
+        actions.iter().all(|(_, a)| *a == Action::Created) && actions.len() == 3,
+        "{actions:?}"
+    );
+    let position = |kind: &str| actions.iter().position(|(k, _)| *k == kind).unwrap();
+    assert!(
+        position("Widget") > position("CustomResourceDefinition"),
+        "{actions:?}"
+    );
+    let widget = cluster
+        .object(
+            "example.flotilla.dev/v1alpha1",
+            "widgets",
+            Some("shop"),
+            "banner",
+        )
+        .expect("the Widget was created");
+    assert_eq!(widget["spec"]["page"], "home");
+    assert!(
+        took >= Duration::from_millis(500),
+        "waited for Established ({took:?})"
+    );
+    // And the CLI agrees there is nothing left to do.
+    let run = sync(&repo, &[]).await;
+    assert_exit(&run, 0);
+    assert_eq!(run.cluster("solo").unchanged, 3, "{run}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn custom_resource_waits_for_its_crd_to_be_established() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestApiServer::start().await;
+    server.set_crd_establish_delay(Duration::from_millis(500));
+    crd_and_custom_resource_in_one_sync(dir.path(), &server).await;
+}
+
+// ----- 6. a conflict with another field manager -------------------------------
+
+/// A client of `cluster` through its kubeconfig.
+async fn client_of(cluster: &impl Cluster) -> kube::Client {
+    let kubeconfig = kube::config::Kubeconfig::from_yaml(&cluster.kubeconfig_yaml()).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .unwrap();
+    kube::Client::try_from(config).unwrap()
+}
+
+/// Another field manager ("other") server-side-applies `spec.replicas` of
+/// Deployment shop/web, forcing ownership, as an autoscaler would.
+async fn take_replicas(cluster: &impl Cluster, replicas: i64) {
+    let resource = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("apps", "v1", "Deployment"),
+        "deployments",
+    );
+    let deployments: Api<DynamicObject> =
+        Api::namespaced_with(client_of(cluster).await, "shop", &resource);
+    let theirs = json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "shop"},
+        "spec": {"replicas": replicas},
+    });
+    deployments
+        .patch(
+            "web",
+            &PatchParams::apply("other").force(),
+            &Patch::Apply(&theirs),
+        )
+        .await
+        .expect("the other manager's apply");
+}
+
+async fn conflict_needs_force_conflicts(dir: &Path, cluster: &impl Cluster) {
+    let repo = small_fleet(dir, &[("solo", cluster)], &["web"]);
+    write(&repo, "bases/web/web.yaml", WEB);
+    assert_exit(&sync(&repo, &[]).await, 0);
+    // An autoscaler-like tool takes spec.replicas over.
+    take_replicas(cluster, 7).await;
+    assert_eq!(
+        deployment(cluster, "shop", "web").unwrap()["spec"]["replicas"],
+        7
+    );
+
+    let run = sync(&repo, &[]).await;
+    assert_exit(&run, 2);
+    let line = run.cluster("solo");
+    assert_eq!((line.failed, line.unchanged), (1, 3), "{run}");
+    let details = run.details("solo");
+    assert_eq!(details.len(), 1, "{run}");
+    let detail = details[0];
+    assert!(
+        detail.contains("failed Deployment.apps shop/web"),
+        "{detail}"
+    );
+    assert!(detail.contains("conflict"), "{detail}");
+    assert!(
+        detail.contains("\"other\""),
+        "names the other manager: {detail}"
+    );
+    assert!(
+        detail.contains(".spec.replicas"),
+        "names the field: {detail}"
+    );
+    assert!(detail.contains("--force-conflicts"), "{detail}");
+    assert_eq!(
+        deployment(cluster, "shop", "web").unwrap()["spec"]["replicas"],
+        7
+    );
+
+    let run = sync(&repo, &["--force-conflicts"]).await;
+    assert_exit(&run, 0);
+    assert_eq!(
+        run.cluster("solo"),
+        Summary {
+            configured: 1,
+            unchanged: 3,
+            ..Summary::default()
+        },
+        "{run}"
+    );
+    let live = deployment(cluster, "shop", "web").unwrap();
+    assert_eq!(live["spec"]["replicas"], 2, "Flotilla's value");
+    let owner_of_replicas: Vec<&str> = live["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["fieldsV1"]["f:spec"]["f:replicas"].is_object())
+        .map(|m| m["manager"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(owner_of_replicas, ["flotilla"]);
+    // Owned again: the next plain sync is quiet.
+    let run = sync(&repo, &[]).await;
+    assert_exit(&run, 0);
+    assert_eq!(run.cluster("solo").unchanged, 4, "{run}");
+}
+
+/// A round in which an apply failed prunes nothing.
+async fn failed_apply_blocks_prune(dir: &Path, cluster: &impl Cluster) {
+    let repo = small_fleet(dir, &[("solo", cluster)], &["web", "extra"]);
+    write(&repo, "bases/web/web.yaml", WEB);
+    write(&repo, "bases/extra/cms.yaml", &config_maps("extra", 2));
+    assert_exit(&sync(&repo, &[]).await, 0);
+    take_replicas(cluster, 7).await;
+    let fleet = read(&repo, "fleet.yaml");
+    write(&repo, "fleet.yaml", &remove_base(&fleet, "extra"));
+    cluster.reset_counters();
+    let run = sync(&repo, &[]).await;
+    assert_exit(&run, 2);
+    let line = run.cluster("solo");
+    assert_eq!((line.failed, line.pruned, line.skipped), (1, 0, 2), "{run}");
+    let skipped: Vec<&str> = run
+        .details("solo")
+        .into_iter()
+        .filter(|d| d.starts_with("  skipped"))
+        .collect();
+    assert_eq!(skipped.len(), 2, "{run}");
+    assert!(
+        skipped
+            .iter()
+            .all(|d| d.contains("some objects failed to apply")),
+        "{run}"
+    );
+    assert_eq!(cluster.counters().by_verb.get("delete"), None);
+    assert!(config_map(cluster, "shop", "extra-1").is_some());
+    assert!(config_map(cluster, "shop", "extra-2").is_some());
+    // Once the conflict is resolved, the prune goes ahead.
+    let run = sync(&repo, &["--force-conflicts"]).await;
+    assert_exit(&run, 0);
+    assert_eq!(run.cluster("solo").pruned, 2, "{run}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_round_with_a_failed_apply_prunes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestApiServer::start().await;
+    failed_apply_blocks_prune(dir.path(), &server).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn conflict_with_another_manager_fails_until_forced() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestApiServer::start().await;
+    conflict_needs_force_conflicts(dir.path(), &server).await;
+}
+
+// ----- 7. one server down -----------------------------------------------------
+
+async fn down_cluster_fails_alone(dir: &Path, up: &[&TestApiServer], down: &TestApiServer) {
+    let repo = small_fleet(
+        dir,
+        &[("up-1", up[0]), ("down", down), ("up-2", up[1])],
+        &["web"],
+    );
+    write(&repo, "bases/web/web.yaml", WEB);
+    down.set_down(true);
+    let run = sync(&repo, &[]).await;
+    assert_exit(&run, 2);
+    assert!(run.elapsed < Duration::from_secs(60), "bounded: {run}");
+    for (name, server) in [("up-1", up[0]), ("up-2", up[1])] {
+        assert_eq!(
+            run.cluster(name),
+            Summary {
+                created: 4,
+                ..Summary::default()
+            },
+            "{run}"
+        );
+        for (api, plural, ns, obj) in WEB_OBJECTS {
+            assert!(
+                server.object(api, plural, ns, obj).is_some(),
+                "{name}: {plural} {obj}"
+            );
+        }
+    }
+    let line = run.cluster("down");
+    let error = line
+        .error
+        .as_deref()
+        .unwrap_or_else(|| panic!("a reason: {run}"));
+    assert!(error.contains("unreachable"), "{error}");
+    eprintln!("down cluster reported after {:?}: {error}", run.elapsed);
+    assert_eq!(line.written(), 0);
+    down.set_down(false);
+    assert!(deployment(down, "shop", "web").is_none());
+    // Back up: the next round catches up.
+    let run = sync(&repo, &[]).await;
+    assert_exit(&run, 0);
+    assert_eq!(run.cluster("down").created, 4, "{run}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_down_cluster_fails_alone_and_the_run_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let servers = start_servers(3).await;
+    tokio::time::timeout(
+        Duration::from_secs(120),
+        down_cluster_fails_alone(dir.path(), &[&servers[0], &servers[2]], &servers[1]),
+    )
+    .await
+    .expect("the scenario finishes within 120 s");
+}
+
+// ----- 8. a burst of 503s -----------------------------------------------------
+
+async fn transient_errors_are_retried(dir: &Path, cluster: &TestApiServer) {
+    let repo = small_fleet(dir, &[("solo", cluster)], &["web"]);
+    write(&repo, "bases/web/web.yaml", WEB);
+    cluster.fail_next(3, 503);
+    let run = sync(&repo, &[]).await;
+    assert_exit(&run, 0);
+    assert_eq!(
+        run.cluster("solo"),
+        Summary {
+            created: 4,
+            ..Summary::default()
+        },
+        "{run}"
+    );
+    let c = cluster.counters();
+    assert_eq!(c.faults, 3, "all three 503s were served");
+    assert_eq!(cluster.pending_faults(), 0);
+    // The failed request was repeated until it went through.
+    let log = cluster.request_log();
+    let first = &log[0];
+    assert_eq!(first.status, 503);
+    let repeat = log
+        .iter()
+        .find(|r| r.status != 503)
+        .expect("a request succeeded");
+    assert_eq!((&repeat.method, &repeat.path), (&first.method, &first.path));
+    for (api, plural, ns, name) in WEB_OBJECTS {
+        assert!(
+            cluster.object(api, plural, ns, name).is_some(),
+            "{plural} {name}"
+        );
+    }
+    // Applies and deletes too: 503s and a dropped connection on the writes
+    // of the next change.
+    write(
+        &repo,
+        "bases/web/web.yaml",
+        &WEB.replace("replicas: 2", "replicas: 4"),
+    );
+    write(&repo, "bases/web/more.yaml", &config_maps("more", 1));
+    cluster.inject(kube_testserver::Fault::status(503).times(2).method("PATCH"));
+    cluster.inject(kube_testserver::Fault::drop_connection().method("PATCH"));
+    cluster.reset_counters();
+    let run = sync(&repo, &[]).await;
+    assert_exit(&run, 0);
+    assert_eq!(
+        run.cluster("solo"),
+        Summary {
+            created: 1,
+            configured: 1,
+            unchanged: 3,
+            ..Summary::default()
+        },
+        "{run}"
+    );
+    assert_eq!(cluster.counters().faults, 3);
+    assert_eq!(
+        deployment(cluster, "shop", "web").unwrap()["spec"]["replicas"],
+        4
+    );
+    assert!(config_map(cluster, "shop", "more-1").is_some());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_burst_of_503s_is_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestApiServer::start().await;
+    transient_errors_are_retried(dir.path(), &server).await;
+}
+
+// ----- 9. a directory target round trip --------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn directory_target_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let (repo, out) = (dir.path().join("repo"), dir.path().join("live"));
+    write(
+        &repo,
+        "fleet.yaml",
+        &format!(
+            "apiVersion: flotilla.dev/v1alpha1\nkind: Fleet\nmetadata: {{name: demo}}\nspec:\n  clusters:\n    - {{name: local, connection: {{directory: {}}}}}\n  bases:\n    - {{name: web, path: bases/web}}\n",
+            out.display()
+        ),
+    );
+    write(&repo, "bases/web/web.yaml", WEB);
+    let run = sync(&repo, &[]).await;
+    assert_exit(&run, 0);
+    assert_eq!(run.cluster("local").created, 4, "{run}");
+    let file = "apps_deployment_shop_web.yaml";
+    let original = read(&out, file);
+    assert!(original.contains("replicas: 2"), "{original}");
+    // Someone edits the hydrated manifest by hand.
+    write(&out, file, &original.replace("replicas: 2", "replicas: 9"));
+    let run = sync(&repo, &[]).await;
+    assert_exit(&run, 0);
+    assert_eq!(
+        run.cluster("local"),
+        Summary {
+            configured: 1,
+            unchanged: 3,
+            ..Summary::default()
+        },
+        "{run}"
+    );
+    assert_eq!(read(&out, file), original, "restored");
+    // An object leaves Git.
+    write(&repo, "bases/web/web.yaml", &WEB.replace("---\napiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: shop}\nspec:\n  selector: {app: web}\n  ports: [{name: http, port: 80, targetPort: http}]\n", ""));
+    let run = sync(&repo, &[]).await;
+    assert_exit(&run, 0);
+    assert_eq!(
+        run.cluster("local"),
+        Summary {
+            unchanged: 3,
+            pruned: 1,
+            ..Summary::default()
+        },
+        "{run}"
+    );
+    assert!(!out.join("core_service_shop_web.yaml").exists(), "pruned");
+    let run = sync(&repo, &[]).await;
+    assert_exit(&run, 0);
+    assert_eq!(
+        run.cluster("local"),
+        Summary {
+            unchanged: 3,
+            ..Summary::default()
+        },
+        "{run}"
+    );
+    let mut files: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            "apps_deployment_shop_web.yaml",
+            "core_configmap_shop_web-config.yaml",
+            "core_namespace__shop.yaml"
+        ]
+    );
+}
+
+// ----- 10. dry run ------------------------------------------------------------
+
+async fn dry_run_stores_nothing(dir: &Path, cluster: &impl Cluster) {
+    let repo = small_fleet(dir, &[("solo", cluster)], &["web"]);
+    write(&repo, "bases/web/web.yaml", WEB);
+    assert_exit(&sync(&repo, &[]).await, 0);
+    let inventory_before = inventory(cluster, "demo").unwrap();
+    // Next commit: a new base, and a changed replica count.
+    write(
+        &repo,
+        "bases/web/web.yaml",
+        &WEB.replace("replicas: 2", "replicas: 5"),
+    );
+    write(&repo, "bases/extra/cms.yaml", &config_maps("extra", 2));
+    write(
+        &repo,
+        "fleet.yaml",
+        &read(&repo, "fleet.yaml").replace(
+            "    - {name: web, path: bases/web}\n",
+            "    - {name: web, path: bases/web}\n    - {name: extra, path: bases/extra}\n",
+        ),
+    );
+    cluster.reset_counters();
+    let run = sync(&repo, &["--dry-run"]).await;
+    assert_exit(&run, 0);
+    assert_eq!(
+        run.cluster("solo"),
+        Summary {
+            created: 2,
+            configured: 1,
+            unchanged: 3,
+            dry_run: true,
+            ..Summary::default()
+        },
+        "{run}"
+    );
+    let c = cluster.counters();
+    assert_eq!((c.writes, c.changes), (0, 0), "{c:?}");
+    assert!(config_map(cluster, "shop", "extra-1").is_none());
+    assert!(config_map(cluster, "shop", "extra-2").is_none());
+    assert_eq!(
+        deployment(cluster, "shop", "web").unwrap()["spec"]["replicas"],
+        2
+    );
+    assert_eq!(inventory(cluster, "demo").unwrap(), inventory_before);
+    // The real run does what the dry run said.
+    let run = sync(&repo, &[]).await;
+    assert_exit(&run, 0);
+    assert_eq!(
+        run.cluster("solo"),
+        Summary {
+            created: 2,
+            configured: 1,
+            unchanged: 3,
+            ..Summary::default()
+        },
+        "{run}"
+    );
+    // A dry run of a prune deletes nothing; `-o json` tells the same.
+    let fleet = read(&repo, "fleet.yaml");
+    write(&repo, "fleet.yaml", &remove_base(&fleet, "extra"));
+    cluster.reset_counters();
+    let run = sync(&repo, &["--dry-run", "-o", "json"]).await;
+    assert_exit(&run, 0);
+    let report: Value = serde_json::from_str(&run.stdout).expect("JSON output");
+    let solo = &report[0];
+    assert_eq!(
+        (&solo["cluster"], &solo["dryRun"]),
+        (&json!("solo"), &json!(true))
+    );
+    let pruned: Vec<&str> = solo["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["action"] == "pruned")
+        .map(|c| c["key"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(pruned.len(), 2, "{run}");
+    assert!(pruned.iter().all(|n| n.starts_with("extra-")), "{pruned:?}");
+    assert_eq!(cluster.counters().writes, 0);
+    assert!(config_map(cluster, "shop", "extra-1").is_some());
+    assert!(config_map(cluster, "shop", "extra-2").is_some());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dry_run_reports_changes_and_stores_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestApiServer::start().await;
+    dry_run_stores_nothing(dir.path(), &server).await;
+}
+
+/// The first sync of a fresh cluster, as a dry run: the namespace the
+/// objects live in does not exist yet.
+async fn dry_run_of_a_fresh_cluster(dir: &Path, cluster: &impl Cluster) {
+    let repo = small_fleet(dir, &[("solo", cluster)], &["web"]);
+    write(&repo, "bases/web/web.yaml", WEB);
+    cluster.reset_counters();
+    let run = sync(&repo, &["--dry-run"]).await;
+    assert_eq!(cluster.counters().writes, 0);
+    for (api, plural, ns, name) in WEB_OBJECTS {
+        assert!(
+            cluster.object(api, plural, ns, name).is_none(),
+            "{plural} {name}"
+        );
+    }
+    assert!(inventory(cluster, "demo").is_none());
+    assert_exit(&run, 0);
+    assert_eq!(
+        run.cluster("solo"),
+        Summary {
+            created: 4,
+            dry_run: true,
+            ..Summary::default()
+        },
+        "{run}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dry_run_of_a_fresh_cluster_reports_what_would_be_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestApiServer::start().await;
+    dry_run_of_a_fresh_cluster(dir.path(), &server).await;
+}
+
+// ----- 11. the inventory outlives the engine ---------------------------------
+
+async fn inventory_survives_a_restart(dir: &Path, cluster: &impl Cluster) {
+    let repo = small_fleet(dir, &[("solo", cluster)], &["web", "extra"]);
+    write(&repo, "bases/web/web.yaml", WEB);
+    write(&repo, "bases/extra/cms.yaml", &config_maps("extra", 2));
+    assert_exit(&sync(&repo, &[]).await, 0);
+    // An object with Flotilla's label that Flotilla never applied.
+    cluster.put(json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "hand-made", "namespace": "shop",
+                     "labels": {MANAGED_BY.0: MANAGED_BY.1}},
+        "data": {"k": "v"},
+    }));
+    let fleet = read(&repo, "fleet.yaml");
+    write(&repo, "fleet.yaml", &remove_base(&fleet, "extra"));
+    // A new process: it knows what it owns only from the cluster.
+    let run = sync(&repo, &[]).await;
+    assert_exit(&run, 0);
+    assert_eq!(
+        run.cluster("solo"),
+        Summary {
+            unchanged: 4,
+            pruned: 2,
+            ..Summary::default()
+        },
+        "{run}"
+    );
+    assert!(config_map(cluster, "shop", "extra-1").is_none());
+    assert!(config_map(cluster, "shop", "extra-2").is_none());
+    assert!(
+        config_map(cluster, "shop", "hand-made").is_some(),
+        "never applied by Flotilla: not pruned"
+    );
+    for (api, plural, ns, name) in WEB_OBJECTS {
+        assert!(
+            cluster.object(api, plural, ns, name).is_some(),
+            "{plural} {name}"
+        );
+    }
+    let entries: Vec<String> = inventory(cluster, "demo").unwrap()["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(entries.len(), 4, "{entries:?}");
+    assert!(
+        !entries
+            .iter()
+            .any(|n| n == "hand-made" || n.starts_with("extra-"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn inventory_survives_an_engine_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestApiServer::start().await;
+    inventory_survives_a_restart(dir.path(), &server).await;
+}
+
+// ----- 12. a render error stops only its cluster -------------------------------
+
+async fn render_error_stops_its_cluster(dir: &Path, good: &impl Cluster, bad: &impl Cluster) {
+    let repo = small_fleet(dir, &[("good", good), ("bad", bad)], &["web", "extra"]);
+    write(&repo, "bases/web/web.yaml", WEB);
+    write(&repo, "bases/extra/cms.yaml", &config_maps("extra", 2));
+    assert_exit(&sync(&repo, &[]).await, 0);
+    // Next commit: a base leaves Git, and bad's own patch is broken.
+    let fleet = read(&repo, "fleet.yaml");
+    write(&repo, "fleet.yaml", &remove_base(&fleet, "extra"));
+    write(
+        &repo,
+        "clusters/bad/image.yaml",
+        "apiVersion: flotilla.dev/v1alpha1\nkind: Patch\ntarget: {kind: Deployment, name: web, namespace: shop}\njsonPatch:\n  - {op: replace, path: /spec/template/spec/containers/3/image, value: web:2}\n",
+    );
+    good.reset_counters();
+    bad.reset_counters();
+    let run = sync(&repo, &[]).await;
+    assert_exit(&run, 2);
+    assert_eq!(
+        run.cluster("good"),
+        Summary {
+            unchanged: 4,
+            pruned: 2,
+            ..Summary::default()
+        },
+        "{run}"
+    );
+    assert!(config_map(good, "shop", "extra-1").is_none());
+    let line = run.cluster("bad");
+    assert_eq!(line.written(), 0, "{run}");
+    let error = line.error.as_deref().unwrap_or("");
+    assert!(error.contains("render error"), "{run}");
+    assert!(
+        run.stdout.contains("clusters/bad/image.yaml"),
+        "names the file: {run}"
+    );
+    assert!(
+        run.stdout
+            .contains("/spec/template/spec/containers/3/image"),
+        "names the path: {run}"
+    );
+    assert_eq!(
+        bad.counters().total,
+        0,
+        "not even contacted: {:?}",
+        bad.counters()
+    );
+    assert!(
+        config_map(bad, "shop", "extra-1").is_some(),
+        "no prune on a render error"
+    );
+    assert!(
+        config_map(bad, "shop", "extra-2").is_some(),
+        "no prune on a render error"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn render_error_means_no_apply_and_no_prune_for_that_cluster() {
+    let dir = tempfile::tempdir().unwrap();
+    let servers = start_servers(2).await;
+    render_error_stops_its_cluster(dir.path(), &servers[0], &servers[1]).await;
+}
+
+// ----- more: what users meet --------------------------------------------------
+
+/// Manifests as `kubectl create --dry-run=client -o yaml` writes them, a
+/// Secret with `stringData`, and values the server normalises: a second
+/// sync still writes nothing.
+const KUBECTL_STYLE: &str = r#"apiVersion: v1
+kind: Namespace
+metadata: {name: shop, creationTimestamp: null}
+spec: {}
+status: {}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  creationTimestamp: null
+  labels: {app: api}
+  name: api
+  namespace: shop
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: api}
+  strategy: {}
+  template:
+    metadata:
+      creationTimestamp: null
+      labels: {app: api}
+    spec:
+      containers:
+        - image: ghcr.io/example-shop/api:1.0
+          name: api
+          resources:
+            requests: {cpu: "0.5", memory: 1Gi}
+          ports: [{containerPort: 8080}]
+status: {}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: api-token, namespace: shop}
+stringData: {token: s3cr3t}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: api, namespace: shop}
+spec:
+  selector: {app: api}
+  ports: [{port: 80, targetPort: 8080}]
+"#;
+
+async fn kubectl_style_manifests_settle(dir: &Path, cluster: &impl Cluster) {
+    let repo = small_fleet(dir, &[("solo", cluster)], &["api"]);
+    write(&repo, "bases/api/api.yaml", KUBECTL_STYLE);
+    let run = sync(&repo, &[]).await;
+    assert_exit(&run, 0);
+    assert_eq!(run.cluster("solo").created, 4, "{run}");
+    cluster.reset_counters();
+    let run = sync(&repo, &[]).await;
+    assert_exit(&run, 0);
+    assert_eq!(run.cluster("solo").unchanged, 4, "{run}");
+    assert_eq!(cluster.counters().writes, 0, "{:?}", cluster.counters());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kubectl_style_manifests_are_unchanged_on_the_second_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestApiServer::start().await;
+    kubectl_style_manifests_settle(dir.path(), &server).await;
+}
+
+/// Someone changes the cluster behind Flotilla's back: deletes an object and
+/// strips the ownership label off another (changed fields another manager
+/// then owns are conflicts: scenario 6).
+async fn out_of_band_changes_are_corrected(dir: &Path, cluster: &TestApiServer) {
+    let repo = small_fleet(dir, &[("solo", cluster)], &["web"]);
+    write(&repo, "bases/web/web.yaml", WEB);
+    assert_exit(&sync(&repo, &[]).await, 0);
+    cluster
+        .delete("", "v1", "configmaps", Some("shop"), "web-config")
+        .unwrap();
+    let mut svc = cluster
+        .get("", "v1", "services", Some("shop"), "web")
+        .unwrap();
+    svc["metadata"]["labels"]
+        .as_object_mut()
+        .unwrap()
+        .remove(MANAGED_BY.0);
+    cluster.insert(svc).unwrap();
+    let run = sync(&repo, &[]).await;
+    assert_exit(&run, 0);
+    assert_eq!(
+        run.cluster("solo"),
+        Summary {
+            created: 1,
+            configured: 1,
+            unchanged: 2,
+            ..Summary::default()
+        },
+        "{run}"
+    );
+    assert!(config_map(cluster, "shop", "web-config").is_some());
+    let svc = cluster
+        .get("", "v1", "services", Some("shop"), "web")
+        .unwrap();
+    assert_eq!(svc["metadata"]["labels"][MANAGED_BY.0], MANAGED_BY.1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn out_of_band_changes_on_the_cluster_are_corrected() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestApiServer::start().await;
+    out_of_band_changes_are_corrected(dir.path(), &server).await;
+}
+
+/// `--no-prune` ("never delete anything this run") keeps what left Git, and
+/// Flotilla still owns it: the next normal sync prunes it.
+async fn no_prune_keeps_ownership(dir: &Path, cluster: &impl Cluster) {
+    let repo = small_fleet(dir, &[("solo", cluster)], &["web", "extra"]);
+    write(&repo, "bases/web/web.yaml", WEB);
+    write(&repo, "bases/extra/cms.yaml", &config_maps("extra", 2));
+    assert_exit(&sync(&repo, &[]).await, 0);
+    let fleet = read(&repo, "fleet.yaml");
+    write(&repo, "fleet.yaml", &remove_base(&fleet, "extra"));
+    let run = sync(&repo, &["--no-prune"]).await;
+    assert_exit(&run, 0);
+    assert_eq!(run.cluster("solo").pruned, 0, "{run}");
+    assert!(config_map(cluster, "shop", "extra-1").is_some());
+    let run = sync(&repo, &[]).await;
+    assert_exit(&run, 0);
+    assert_eq!(
+        run.cluster("solo").pruned,
+        2,
+        "still owned, so pruned now: {run}"
+    );
+    assert!(config_map(cluster, "shop", "extra-1").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_prune_run_keeps_ownership_of_what_left_git() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestApiServer::start().await;
+    no_prune_keeps_ownership(dir.path(), &server).await;
+}
+
+/// Rollout waves: a canary cluster that cannot be reached stops the rollout
+/// before the later wave touches its clusters.
+async fn failed_canary_stops_the_rollout(dir: &Path, servers: &[TestApiServer]) {
+    for s in servers {
+        s.install_gateway_api();
+    }
+    let (repo, names) = example_fleet(dir, servers);
+    // The example's canary wave: clusters labelled canary=true.
+    let canary = ["gke-staging", "eks-us-east", "gke-eu-west"];
+    let down = names.iter().position(|n| n == "eks-us-east").unwrap();
+    servers[down].set_down(true);
+    let run = sync(&repo, &[]).await;
+    assert_exit(&run, 2);
+    for (name, server) in names.iter().zip(servers) {
+        let line = run.cluster(name);
+        if name == "eks-us-east" {
+            assert!(line.error.unwrap().contains("unreachable"), "{run}");
+        } else if canary.contains(&name.as_str()) {
+            assert!(line.error.is_none() && line.failed == 0, "{run}");
+            assert!(line.created > 0, "{run}");
+        } else {
+            let error = line.error.unwrap_or_default();
+            assert!(
+                error.contains("not synced") && error.contains("eks-us-east"),
+                "{name}: {run}"
+            );
+            assert_eq!(server.counters().total, 0, "{name}: never contacted");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_canary_wave_stops_the_rollout() {
+    let dir = tempfile::tempdir().unwrap();
+    let servers = start_servers(8).await;
+    tokio::time::timeout(
+        Duration::from_secs(120),
+        failed_canary_stops_the_rollout(dir.path(), &servers),
+    )
+    .await
+    .expect("the scenario finishes within 120 s");
+}
+
+/// A namespaced object written without a namespace goes to the
+/// kubeconfig's default namespace, and settles: the second sync writes
+/// nothing.
+async fn namespace_less_object_settles(dir: &Path, cluster: &impl Cluster) {
+    let repo = small_fleet(dir, &[("solo", cluster)], &["plain"]);
+    write(
+        &repo,
+        "bases/plain/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: no-namespace}\ndata: {a: b}\n",
+    );
+    let run = sync(&repo, &[]).await;
+    assert_exit(&run, 0);
+    assert_eq!(run.cluster("solo").created, 1, "{run}");
+    assert!(config_map(cluster, "default", "no-namespace").is_some());
+    cluster.reset_counters();
+    let run = sync(&repo, &[]).await;
+    assert_exit(&run, 0);
+    assert_eq!(run.cluster("solo").unchanged, 1, "{run}");
+    assert_eq!(cluster.counters().writes, 0, "{:?}", cluster.counters());
+    // Removed from Git, it is pruned from where it was put.
+    write(
+        &repo,
+        "bases/plain/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: other, namespace: default}\n",
+    );
+    let run = sync(&repo, &["--allow-mass-prune"]).await;
+    assert_exit(&run, 0);
+    assert_eq!(run.cluster("solo").pruned, 1, "{run}");
+    assert!(config_map(cluster, "default", "no-namespace").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn object_without_a_namespace_lands_in_the_default_one_and_settles() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestApiServer::start().await;
+    namespace_less_object_settles(dir.path(), &server).await;
+}
+
+/// A cluster-scoped object with a stray `metadata.namespace` (Kubernetes
+/// ignores it: the stored object has none) settles like any other: the
+/// second sync writes nothing.
+async fn stray_namespace_settles(dir: &Path, cluster: &impl Cluster) {
+    let repo = small_fleet(dir, &[("solo", cluster)], &["rbac"]);
+    write(
+        &repo,
+        "bases/rbac/role.yaml",
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: reader, namespace: shop}\nrules:\n  - {apiGroups: [\"\"], resources: [configmaps], verbs: [get]}\n",
+    );
+    let run = sync(&repo, &[]).await;
+    assert_exit(&run, 0);
+    assert_eq!(run.cluster("solo").created, 1, "{run}");
+    cluster.reset_counters();
+    let run = sync(&repo, &[]).await;
+    assert_exit(&run, 0);
+    assert_eq!(run.cluster("solo").unchanged, 1, "{run}");
+    assert_eq!(cluster.counters().writes, 0, "{:?}", cluster.counters());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cluster_scoped_object_with_a_stray_namespace_settles() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestApiServer::start().await;
+    stray_namespace_settles(dir.path(), &server).await;
+}

@@ -1,0 +1,474 @@
+//! Support for the `sync` end-to-end tests: fleet repositories in temporary
+//! folders, kubeconfigs pointing at test API servers, running the `flotilla`
+//! binary with a time limit, and reading its per-cluster summary lines.
+//!
+//! The scenarios in `tests/sync.rs` reach clusters only through the
+//! [`Cluster`] trait (plus a `TestApiServer` where they inject faults), so
+//! they can be pointed at real clusters by implementing it for a kube client.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use kube_testserver::{Counters, ResourceKind, TestApiServer};
+use serde_json::Value;
+
+/// The longest any one `flotilla` run may take before the test fails (the
+/// runs here take a few seconds; this only catches a hang).
+pub const RUN_LIMIT: Duration = Duration::from_secs(120);
+
+/// The example fleet shipped with Flotilla.
+pub const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/fleet-repo");
+
+/// The label every object Flotilla applies carries.
+pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "flotilla");
+
+/// What the scenarios need from a cluster.
+pub trait Cluster {
+    /// A kubeconfig (YAML) whose current context reaches the cluster.
+    fn kubeconfig_yaml(&self) -> String;
+    /// An object as stored, `None` when absent. `api_version` is
+    /// `group/version` (or `v1`), `plural` the resource name.
+    fn object(
+        &self,
+        api_version: &str,
+        plural: &str,
+        ns: Option<&str>,
+        name: &str,
+    ) -> Option<Value>;
+    /// Stores an object directly (as another tool would have).
+    fn put(&self, object: Value);
+    /// Request counters since the last reset.
+    fn counters(&self) -> Counters;
+    /// Zeroes the request counters.
+    fn reset_counters(&self);
+    /// Makes the Gateway API kinds available, as a cluster with the Gateway
+    /// API installed has them.
+    fn install_gateway_api(&self);
+}
+
+fn split(api_version: &str) -> (&str, &str) {
+    api_version.rsplit_once('/').unwrap_or(("", api_version))
+}
+
+impl Cluster for TestApiServer {
+    fn kubeconfig_yaml(&self) -> String {
+        TestApiServer::kubeconfig_yaml(self)
+    }
+    fn object(
+        &self,
+        api_version: &str,
+        plural: &str,
+        ns: Option<&str>,
+        name: &str,
+    ) -> Option<Value> {
+        let (group, version) = split(api_version);
+        self.get(group, version, plural, ns, name)
+    }
+    fn put(&self, object: Value) {
+        self.insert(object)
+            .expect("the test server stores the object");
+    }
+    fn counters(&self) -> Counters {
+        TestApiServer::counters(self)
+    }
+    fn reset_counters(&self) {
+        TestApiServer::reset_counters(self)
+    }
+    fn install_gateway_api(&self) {
+        for (kind, plural, namespaced) in [
+            ("GatewayClass", "gatewayclasses", false),
+            ("Gateway", "gateways", true),
+            ("HTTPRoute", "httproutes", true),
+        ] {
+            let mut k =
+                ResourceKind::new("gateway.networking.k8s.io", "v1", kind, plural, namespaced);
+            k.status_subresource = true;
+            self.register_kind(k);
+        }
+    }
+}
+
+/// Starts `n` test API servers.
+pub async fn start_servers(n: usize) -> Vec<TestApiServer> {
+    let mut servers = Vec::with_capacity(n);
+    for _ in 0..n {
+        servers.push(TestApiServer::start().await);
+    }
+    servers
+}
+
+/// Writes `text` to `dir/rel`, creating folders.
+pub fn write(dir: &Path, rel: &str, text: &str) {
+    let p = dir.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(&p, text).unwrap_or_else(|e| panic!("write {}: {e}", p.display()));
+}
+
+/// Reads `dir/rel`.
+pub fn read(dir: &Path, rel: &str) -> String {
+    let p = dir.join(rel);
+    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()))
+}
+
+/// Copies a folder tree (regular files only).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// Writes `<dir>/<name>.kubeconfig` for `cluster`; returns its path.
+pub fn write_kubeconfig(dir: &Path, name: &str, cluster: &impl Cluster) -> PathBuf {
+    let path = dir.join(format!("{name}.kubeconfig"));
+    std::fs::write(&path, cluster.kubeconfig_yaml()).unwrap();
+    path
+}
+
+/// A copy of the example fleet in `dir/repo` whose clusters connect through
+/// `dir/<cluster>.kubeconfig` (written for `clusters`, in fleet order)
+/// instead of folders. Returns the repository folder and the cluster names.
+pub fn example_fleet(dir: &Path, clusters: &[impl Cluster]) -> (PathBuf, Vec<String>) {
+    let repo = dir.join("repo");
+    copy_dir(Path::new(EXAMPLE), &repo);
+    let fleet = read(&repo, "fleet.yaml");
+    let mut names = Vec::new();
+    let mut out = String::new();
+    for line in fleet.lines() {
+        let trimmed = line.trim_start();
+        if let Some(name) = trimmed.strip_prefix("- name: ")
+            && out.contains("clusters:")
+            && !out.contains("bases:")
+        {
+            names.push(name.trim().to_string());
+        }
+        if let Some(pos) = line.find("connection: {directory:") {
+            let name = names.last().expect("a connection follows a cluster name");
+            let cluster = clusters
+                .get(names.len() - 1)
+                .expect("one server per example cluster");
+            let path = write_kubeconfig(dir, name, cluster);
+            out.push_str(&line[..pos]);
+            out.push_str(&format!("connection: {{kubeconfig: {}}}\n", path.display()));
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    assert_eq!(
+        names.len(),
+        clusters.len(),
+        "one server per cluster of the example fleet: {names:?}"
+    );
+    std::fs::write(repo.join("fleet.yaml"), out).unwrap();
+    (repo, names)
+}
+
+/// `fleet.yaml` without the base `name` (its list item and everything
+/// indented under it).
+pub fn remove_base(fleet_yaml: &str, name: &str) -> String {
+    let lines: Vec<&str> = fleet_yaml.lines().collect();
+    let start = lines
+        .iter()
+        .position(|l| {
+            let l = l.trim();
+            l == format!("- name: {name}") || l.starts_with(&format!("- {{name: {name},"))
+        })
+        .unwrap_or_else(|| panic!("base {name} in fleet.yaml"));
+    let indent = lines[start].len() - lines[start].trim_start().len();
+    let mut end = start + 1;
+    while end < lines.len() {
+        let l = lines[end];
+        let i = l.len() - l.trim_start().len();
+        if !l.trim().is_empty() && i <= indent {
+            break;
+        }
+        end += 1;
+    }
+    let mut out: Vec<&str> = lines[..start].to_vec();
+    out.extend_from_slice(&lines[end..]);
+    out.join("\n") + "\n"
+}
+
+/// The outcome of one `flotilla` run.
+#[derive(Debug)]
+pub struct Run {
+    /// Exit code (-1 when killed by a signal).
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+impl Run {
+    /// The summary line of `cluster`, parsed; panics when absent.
+    pub fn cluster(&self, cluster: &str) -> Summary {
+        let prefix = format!("{cluster}: ");
+        let line = self
+            .stdout
+            .lines()
+            .find(|l| l.starts_with(&prefix))
+            .unwrap_or_else(|| panic!("no summary line for {cluster} in:\n{self}"));
+        Summary::parse(line).unwrap_or_else(|| panic!("unparsable summary line {line:?}"))
+    }
+
+    /// The indented detail lines (failed or skipped objects) after the
+    /// summary line of `cluster`.
+    pub fn details(&self, cluster: &str) -> Vec<&str> {
+        let prefix = format!("{cluster}: ");
+        self.stdout
+            .lines()
+            .skip_while(|l| !l.starts_with(&prefix))
+            .skip(1)
+            .take_while(|l| l.starts_with("  "))
+            .collect()
+    }
+}
+
+impl std::fmt::Display for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {} after {:?}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.elapsed, self.stdout, self.stderr
+        )
+    }
+}
+
+/// One cluster's summary line:
+/// `name: N created, N configured, N unchanged, N pruned, N failed[, N skipped][ (dry run)][; error: ..]`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub created: usize,
+    pub configured: usize,
+    pub unchanged: usize,
+    pub pruned: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    pub dry_run: bool,
+    pub error: Option<String>,
+}
+
+impl Summary {
+    /// Parses a summary line.
+    pub fn parse(line: &str) -> Option<Summary> {
+        let (_, rest) = line.split_once(": ")?;
+        let (counts, error) = match rest.split_once("; error: ") {
+            Some((c, e)) => (c, Some(e.to_string())),
+            None => (rest, None),
+        };
+        let (counts, dry_run) = match counts.strip_suffix(" (dry run)") {
+            Some(c) => (c, true),
+            None => (counts, false),
+        };
+        let mut s = Summary {
+            dry_run,
+            error,
+            ..Summary::default()
+        };
+        for part in counts.split(", ") {
+            let (n, what) = part.split_once(' ')?;
+            let n: usize = n.parse().ok()?;
+            match what {
+                "created" => s.created = n,
+                "configured" => s.configured = n,
+                "unchanged" => s.unchanged = n,
+                "pruned" => s.pruned = n,
+                "failed" => s.failed = n,
+                "skipped" => s.skipped = n,
+                _ => return None,
+            }
+        }
+        Some(s)
+    }
+
+    /// Objects in the summary that were written (or would be).
+    pub fn written(&self) -> usize {
+        self.created + self.configured + self.pruned
+    }
+}
+
+/// Runs `flotilla <args>` in `cwd` without blocking the runtime (the test
+/// API servers keep serving), killing it and failing after [`RUN_LIMIT`].
+pub async fn flotilla(cwd: &Path, args: &[&str]) -> Run {
+    flotilla_within(cwd, args, RUN_LIMIT).await
+}
+
+/// [`flotilla`] with another time limit.
+pub async fn flotilla_within(cwd: &Path, args: &[&str], limit: Duration) -> Run {
+    let out_dir = tempfile::tempdir().unwrap();
+    let (out_path, err_path) = (out_dir.path().join("out"), out_dir.path().join("err"));
+    let started = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_flotilla"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("FLOTILLA_REPO")
+        .env_remove("FLOTILLA_REV")
+        .env_remove("FLOTILLA_LOG")
+        .env_remove("KUBECONFIG")
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .spawn()
+        .expect("the flotilla binary starts");
+    // Bounded: at most `limit` of 20 ms polls.
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let run = Run {
+        code: status.and_then(|s| s.code()).unwrap_or(-1),
+        stdout: std::fs::read_to_string(&out_path).unwrap_or_default(),
+        stderr: std::fs::read_to_string(&err_path).unwrap_or_default(),
+        elapsed: started.elapsed(),
+    };
+    assert!(
+        status.is_some(),
+        "flotilla {args:?} did not finish within {limit:?}:\n{run}"
+    );
+    run
+}
+
+/// `flotilla sync --repo <repo> <extra>` run from `repo`'s parent.
+pub async fn sync(repo: &Path, extra: &[&str]) -> Run {
+    let mut args = vec!["sync", "--repo", repo.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    flotilla(repo.parent().unwrap(), &args).await
+}
+
+/// Asserts a run exited with `code`, showing the whole run otherwise.
+#[track_caller]
+pub fn assert_exit(run: &Run, code: i32) {
+    assert_eq!(run.code, code, "unexpected exit code:\n{run}");
+}
+
+/// The desired state of every cluster of the fleet in `repo`, by name, as
+/// the library renders it (the reference for spot checks).
+pub fn render(repo: &Path) -> Vec<flotilla::render::DesiredState> {
+    let snapshot =
+        flotilla::source::snapshot(flotilla::source::SourceSpec::new(repo.to_str().unwrap()))
+            .expect("the fleet repository reads");
+    let fleet = flotilla::load::load(&snapshot).expect("the fleet loads");
+    flotilla::render::render_fleet(&fleet)
+        .into_iter()
+        .map(|(c, r)| r.unwrap_or_else(|e| panic!("{} renders: {e}", c.name)))
+        .collect()
+}
+
+/// Distinct `(apiVersion, kind)` pairs of a desired state.
+pub fn kinds(state: &flotilla::render::DesiredState) -> Vec<(String, String)> {
+    let mut kinds: Vec<(String, String)> = state
+        .objects
+        .iter()
+        .map(|o| {
+            (
+                o.object["apiVersion"].as_str().unwrap_or("").to_string(),
+                o.key.kind.clone(),
+            )
+        })
+        .collect();
+    kinds.sort();
+    kinds.dedup();
+    kinds
+}
+
+/// The resource (plural) name of a kind, by the rules Kubernetes' own
+/// kinds and the ones used here follow.
+pub fn plural(kind: &str) -> String {
+    let lower = kind.to_lowercase();
+    if let Some(stem) = lower.strip_suffix('y')
+        && !stem.ends_with(['a', 'e', 'i', 'o', 'u'])
+    {
+        format!("{stem}ies")
+    } else if lower.ends_with('s') {
+        format!("{lower}es")
+    } else {
+        format!("{lower}s")
+    }
+}
+
+/// The live copy of a desired object, if the cluster has it.
+pub fn live_copy(
+    cluster: &impl Cluster,
+    object: &flotilla::render::DesiredObject,
+) -> Option<Value> {
+    let ns = Some(object.key.namespace.as_str()).filter(|n| !n.is_empty());
+    cluster.object(
+        object.object["apiVersion"].as_str().unwrap_or(""),
+        &plural(&object.key.kind),
+        ns,
+        &object.key.name,
+    )
+}
+
+/// The inventory a fleet keeps on a cluster, parsed, if present.
+pub fn inventory(cluster: &impl Cluster, fleet: &str) -> Option<Value> {
+    let cm = cluster.object(
+        "v1",
+        "configmaps",
+        Some("flotilla-system"),
+        &format!("flotilla-inventory-{fleet}"),
+    )?;
+    let text = cm["data"]["inventory.json"].as_str()?;
+    Some(serde_json::from_str(text).expect("the inventory is JSON"))
+}
+
+/// Writes `repo/fleet.yaml` for a fleet named `demo` whose clusters connect
+/// through kubeconfigs written next to the repository, with one base per
+/// name in `bases` (at `bases/<name>`, placed everywhere) and no rollout
+/// (one wave). Returns the repository folder.
+pub fn small_fleet(
+    dir: &Path,
+    clusters: &[(&str, &dyn KubeconfigSource)],
+    bases: &[&str],
+) -> PathBuf {
+    let repo = dir.join("repo");
+    let mut text = String::from(
+        "apiVersion: flotilla.dev/v1alpha1\nkind: Fleet\nmetadata: {name: demo}\nspec:\n  clusters:\n",
+    );
+    for (name, cluster) in clusters {
+        let path = dir.join(format!("{name}.kubeconfig"));
+        std::fs::write(&path, cluster.kubeconfig()).unwrap();
+        text.push_str(&format!(
+            "    - {{name: {name}, labels: {{env: test}}, connection: {{kubeconfig: {}}}}}\n",
+            path.display()
+        ));
+    }
+    text.push_str("  bases:\n");
+    for b in bases {
+        text.push_str(&format!("    - {{name: {b}, path: bases/{b}}}\n"));
+    }
+    write(&repo, "fleet.yaml", &text);
+    repo
+}
+
+/// Object-safe access to a cluster's kubeconfig, for [`small_fleet`].
+pub trait KubeconfigSource {
+    /// The kubeconfig YAML.
+    fn kubeconfig(&self) -> String;
+}
+
+impl<T: Cluster> KubeconfigSource for T {
+    fn kubeconfig(&self) -> String {
+        self.kubeconfig_yaml()
+    }
+}
