@@ -4,8 +4,10 @@
 //! `ARCHITECTURE.md` for the code map and the invariants.
 
 pub mod cluster;
+pub mod daemon;
 pub mod diagnostic;
 pub mod diff;
+pub mod health;
 pub(crate) mod digest;
 pub mod load;
 pub mod model;

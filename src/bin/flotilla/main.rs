@@ -9,6 +9,7 @@ mod drift;
 mod live;
 mod render;
 mod repo;
+mod serve;
 mod sync;
 mod validate;
 
@@ -43,6 +44,8 @@ enum Command {
     Diff(diff::Args),
     /// The drift report across the fleet: InSync, Drifted, Unreachable, RenderError (exit 1 on drift).
     Drift(drift::Args),
+    /// The daemon: poll Git, roll out in waves, self-heal drift, serve status over HTTP.
+    Serve(serve::Args),
     /// Apply desired state to clusters: ordered server-side apply, safe prune (exit 2 on any failure).
     Sync(sync::Args),
 }
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
         Command::Diff(a) => diff::run(a),
         Command::Drift(a) => drift::run(a),
         Command::Sync(a) => sync::run(a),
+        Command::Serve(a) => serve::run(a),
     };
     match result {
         Ok(code) => code,

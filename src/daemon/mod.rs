@@ -1,0 +1,8 @@
+//! The daemon (`flotilla serve`): poll Git, reconcile every cluster in
+//! rollout waves, self-heal drift, and serve status over HTTP.
+
+pub mod config;
+pub mod http;
+pub mod metrics;
+pub mod reconcile;
+pub mod state;
