@@ -63,7 +63,12 @@ fn is_unreachable(message: &str) -> bool {
 
 impl Reconciler {
     /// A reconciler over `source`, publishing into `state` and `metrics`.
-    pub fn new(config: DaemonConfig, source: Source, state: SharedState, metrics: Arc<Metrics>) -> Self {
+    pub fn new(
+        config: DaemonConfig,
+        source: Source,
+        state: SharedState,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         let mut connect = ConnectOptions::default();
         if let Some(dir) = &config.kubeconfig_dir {
             connect
@@ -98,7 +103,8 @@ impl Reconciler {
     /// rolled out.
     pub async fn poll(&mut self) -> bool {
         let source = self.source.clone();
-        let polled = tokio::task::spawn_blocking(move || source.lock().expect("source lock").poll()).await;
+        let polled =
+            tokio::task::spawn_blocking(move || source.lock().expect("source lock").poll()).await;
         let outcome = match polled {
             Ok(Ok(o)) => o,
             Ok(Err(e)) => {
@@ -109,7 +115,8 @@ impl Reconciler {
             }
             Err(e) => {
                 self.metrics.git_poll_errors.inc();
-                self.state.write().expect("state lock").git_error = Some(format!("git poll task: {e}"));
+                self.state.write().expect("state lock").git_error =
+                    Some(format!("git poll task: {e}"));
                 return false;
             }
         };
@@ -119,7 +126,12 @@ impl Reconciler {
             s.last_poll = Some(SystemTime::now());
             s.ready = true;
         }
-        let PollOutcome::Updated { snapshot, history_rewritten, .. } = outcome else {
+        let PollOutcome::Updated {
+            snapshot,
+            history_rewritten,
+            ..
+        } = outcome
+        else {
             return false;
         };
         let revision = snapshot.revision().map(str::to_string);
@@ -128,7 +140,11 @@ impl Reconciler {
         }
         match crate::load::load(&snapshot) {
             Err(diags) => {
-                tracing::warn!(?revision, errors = diags.len(), "new commit does not load; keeping the last good one");
+                tracing::warn!(
+                    ?revision,
+                    errors = diags.len(),
+                    "new commit does not load; keeping the last good one"
+                );
                 let mut s = self.state.write().expect("state lock");
                 s.seen_revision = revision;
                 s.commit_error = Some(diags.to_string());
@@ -164,7 +180,9 @@ impl Reconciler {
     /// previous one synced and (with `healthGate`) became healthy; otherwise
     /// the rollout halts and later waves keep their state.
     pub async fn rollout(&mut self, stop: &AtomicBool) {
-        let Some(fleet) = self.fleet.clone() else { return };
+        let Some(fleet) = self.fleet.clone() else {
+            return;
+        };
         let gate = fleet.rollout.health_gate;
         let mut halted: Option<String> = None;
         for wave in &fleet.rollout.waves {
@@ -198,7 +216,12 @@ impl Reconciler {
         }
     }
 
-    async fn sync_clusters(&mut self, fleet: &Arc<Fleet>, names: &[String], gate: bool) -> Vec<Outcome> {
+    async fn sync_clusters(
+        &mut self,
+        fleet: &Arc<Fleet>,
+        names: &[String],
+        gate: bool,
+    ) -> Vec<Outcome> {
         {
             let mut s = self.state.write().expect("state lock");
             for n in names {
@@ -219,7 +242,17 @@ impl Reconciler {
         let timeout = self.config.health_timeout;
         let connect_options = &self.connect;
         futures::stream::iter(jobs)
-            .map(|(cluster, target)| sync_one(fleet, cluster, target, connect_options, options, gate, timeout))
+            .map(|(cluster, target)| {
+                sync_one(
+                    fleet,
+                    cluster,
+                    target,
+                    connect_options,
+                    options,
+                    gate,
+                    timeout,
+                )
+            })
             .buffer_unordered(self.config.concurrency.max(1))
             .collect()
             .await
@@ -251,7 +284,9 @@ impl Reconciler {
     /// Checks every synced cluster that is due for drift, and corrects drift
     /// when self-heal is on. Clusters that fail back off on their own.
     pub async fn reconcile(&mut self, stop: &AtomicBool) {
-        let Some(fleet) = self.fleet.clone() else { return };
+        let Some(fleet) = self.fleet.clone() else {
+            return;
+        };
         let now = Instant::now();
         let due: Vec<Cluster> = {
             let s = self.state.read().expect("state lock");
@@ -260,8 +295,10 @@ impl Reconciler {
                 .iter()
                 .filter(|c| {
                     s.clusters.get(&c.name).is_some_and(|st| {
-                        matches!(st.status, SyncStatus::Synced | SyncStatus::Unreachable | SyncStatus::Failed)
-                            && st.revision.is_some()
+                        matches!(
+                            st.status,
+                            SyncStatus::Synced | SyncStatus::Unreachable | SyncStatus::Failed
+                        ) && st.revision.is_some()
                     })
                 })
                 .filter(|c| self.schedule.get(&c.name).is_none_or(|(at, _)| *at <= now))
@@ -286,16 +323,27 @@ impl Reconciler {
             .await;
         let mut heal = Vec::new();
         for (cluster, target, drift) in checked {
-            let failed = matches!(drift.status, ClusterStatus::Unreachable | ClusterStatus::RenderError);
+            let failed = matches!(
+                drift.status,
+                ClusterStatus::Unreachable | ClusterStatus::RenderError
+            );
             self.metrics
                 .drifted
-                .get_or_create(&ClusterLabel { cluster: cluster.name.clone() })
+                .get_or_create(&ClusterLabel {
+                    cluster: cluster.name.clone(),
+                })
                 .set(drift.objects.len() as i64);
-            let (at, failures) = self.schedule.get(&cluster.name).copied().unwrap_or((now, 0));
+            let (at, failures) = self
+                .schedule
+                .get(&cluster.name)
+                .copied()
+                .unwrap_or((now, 0));
             let _ = at;
             let failures = if failed { failures + 1 } else { 0 };
-            self.schedule
-                .insert(cluster.name.clone(), (Instant::now() + self.backoff(failures), failures));
+            self.schedule.insert(
+                cluster.name.clone(),
+                (Instant::now() + self.backoff(failures), failures),
+            );
             let drifted = drift.status == ClusterStatus::Drifted;
             {
                 let mut s = self.state.write().expect("state lock");
@@ -353,7 +401,11 @@ impl Reconciler {
     /// is notified (a webhook), rolls out new commits, checks drift. On
     /// shutdown it finishes the step in progress (no new cluster is started)
     /// and returns.
-    pub async fn run(mut self, trigger: Arc<tokio::sync::Notify>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    pub async fn run(
+        mut self,
+        trigger: Arc<tokio::sync::Notify>,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) {
         let stop = Arc::new(AtomicBool::new(false));
         {
             let stop = stop.clone();
@@ -368,7 +420,8 @@ impl Reconciler {
             });
         }
         let mut next_poll = Instant::now();
-        let mut next_reconcile = Instant::now() + self.config.reconcile_interval.min(Duration::from_secs(5));
+        let mut next_reconcile =
+            Instant::now() + self.config.reconcile_interval.min(Duration::from_secs(5));
         loop {
             if stop.load(Ordering::Relaxed) {
                 break;
@@ -382,7 +435,8 @@ impl Reconciler {
             }
             if Instant::now() >= next_reconcile && !stop.load(Ordering::Relaxed) {
                 self.reconcile(&stop).await;
-                next_reconcile = Instant::now() + self.config.reconcile_interval.min(self.next_due());
+                next_reconcile =
+                    Instant::now() + self.config.reconcile_interval.min(self.next_due());
             }
             let wake = next_poll.min(next_reconcile);
             tokio::select! {
@@ -452,7 +506,15 @@ async fn sync_one(
             return outcome;
         }
     };
-    let changes = sync_cluster(&mut target, &fleet.name, fleet.revision.as_deref(), &desired, options, |_, _| {}).await;
+    let changes = sync_cluster(
+        &mut target,
+        &fleet.name,
+        fleet.revision.as_deref(),
+        &desired,
+        options,
+        |_, _| {},
+    )
+    .await;
     outcome.seconds = started.elapsed().as_secs_f64();
     if changes.is_failure() {
         let message = changes.error.clone().unwrap_or_else(|| {
@@ -464,7 +526,11 @@ async fn sync_one(
                 .collect();
             failed.join("; ")
         });
-        outcome.status = if is_unreachable(&message) { SyncStatus::Unreachable } else { SyncStatus::Failed };
+        outcome.status = if is_unreachable(&message) {
+            SyncStatus::Unreachable
+        } else {
+            SyncStatus::Failed
+        };
         outcome.error = Some(message);
         outcome.changes = Some(changes);
         // Reconnect next time: the connection may be what failed.
@@ -475,7 +541,9 @@ async fn sync_one(
     outcome.health = if gate {
         wait_healthy(&mut target, &desired, health_timeout).await
     } else {
-        current_health(&mut target, &desired).await.unwrap_or(HealthStatus::Unknown)
+        current_health(&mut target, &desired)
+            .await
+            .unwrap_or(HealthStatus::Unknown)
     };
     outcome.target = Some(target);
     outcome
@@ -483,7 +551,10 @@ async fn sync_one(
 
 /// The aggregated health of a cluster's desired objects, read live. A
 /// directory target has no controllers: it is healthy once written.
-async fn current_health(target: &mut AnyTarget, desired: &DesiredState) -> Result<HealthStatus, ClusterError> {
+async fn current_health(
+    target: &mut AnyTarget,
+    desired: &DesiredState,
+) -> Result<HealthStatus, ClusterError> {
     if target.directory().is_some() {
         return Ok(HealthStatus::Healthy);
     }
@@ -493,19 +564,29 @@ async fn current_health(target: &mut AnyTarget, desired: &DesiredState) -> Resul
         .map(|o| (o.object["apiVersion"].as_str().unwrap_or(""), &o.key))
         .collect();
     let live = target.live(&addresses).await?;
-    Ok(aggregate(desired.objects.iter().map(|o| match live.get(&o.key) {
-        Some(l) => health_of(l).status,
-        None => HealthStatus::Missing,
-    })))
+    Ok(aggregate(desired.objects.iter().map(
+        |o| match live.get(&o.key) {
+            Some(l) => health_of(l).status,
+            None => HealthStatus::Missing,
+        },
+    )))
 }
 
 /// Waits (bounded by `timeout`) until the cluster is healthy; returns the
 /// health it ended at. Degraded ends the wait at once.
-async fn wait_healthy(target: &mut AnyTarget, desired: &DesiredState, timeout: Duration) -> HealthStatus {
+async fn wait_healthy(
+    target: &mut AnyTarget,
+    desired: &DesiredState,
+    timeout: Duration,
+) -> HealthStatus {
     let deadline = Instant::now() + timeout;
     loop {
-        let health = current_health(target, desired).await.unwrap_or(HealthStatus::Unknown);
-        if matches!(health, HealthStatus::Healthy | HealthStatus::Degraded) || Instant::now() >= deadline {
+        let health = current_health(target, desired)
+            .await
+            .unwrap_or(HealthStatus::Unknown);
+        if matches!(health, HealthStatus::Healthy | HealthStatus::Degraded)
+            || Instant::now() >= deadline
+        {
             return health;
         }
         let left = deadline.saturating_duration_since(Instant::now());
@@ -533,7 +614,11 @@ async fn check_one(
             return (cluster, None, d);
         }
     };
-    match detect(&mut target, &fleet.name, &desired, |k| fleet.ignored_fields(k)).await {
+    match detect(&mut target, &fleet.name, &desired, |k| {
+        fleet.ignored_fields(k)
+    })
+    .await
+    {
         Ok(d) => {
             let drift = ClusterDrift::detected(&cluster.name, d);
             (cluster, Some(target), drift)

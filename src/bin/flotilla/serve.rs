@@ -144,7 +144,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         gitlab_token: read_secret(&config.webhook.gitlab_token_file)?,
         branch: config.rev.clone(),
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         let state = Arc::new(RwLock::new(FleetState::default()));
         let metrics = Arc::new(Metrics::default());
@@ -155,7 +157,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("listening on {}", config.listen))?;
         let addr = listener.local_addr()?;
         tracing::info!(%addr, "serving status, API, metrics and webhooks");
-        eprintln!("flotilla serve: http://{addr}/ (repo {}, {})", source.location(), config.rev.as_deref().unwrap_or("default branch"));
+        eprintln!(
+            "flotilla serve: http://{addr}/ (repo {}, {})",
+            source.location(),
+            config.rev.as_deref().unwrap_or("default branch")
+        );
         let ctx = HttpContext {
             state: state.clone(),
             metrics: metrics.clone(),
@@ -175,7 +181,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             tracing::info!("shutting down: finishing the step in progress");
             let _ = stop_tx.send(true);
         });
-        Reconciler::new(config, source, state, metrics).run(trigger, stop_rx).await;
+        Reconciler::new(config, source, state, metrics)
+            .run(trigger, stop_rx)
+            .await;
         http.await??;
         anyhow::Ok(())
     })?;
