@@ -5,9 +5,8 @@
 use std::process::ExitCode;
 
 use anyhow::bail;
-use clap::ValueEnum;
 
-use crate::live::{LiveArgs, exit_code, report};
+use crate::live::{Format, LiveArgs, print_report};
 use crate::repo::RepoArgs;
 
 /// Arguments of `flotilla diff`.
@@ -26,13 +25,6 @@ pub struct Args {
     /// Output format; markdown is fit for a pull-request comment.
     #[arg(short = 'o', long, value_enum, default_value_t = Format::Text)]
     output: Format,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum Format {
-    Text,
-    Json,
-    Markdown,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -70,21 +62,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }))
 }
 
-/// Desired against live: exit 0 in sync, 1 drift, 2 a cluster not compared.
+/// Desired against live, with unified diffs: exit 0 in sync, 1 drift, 2 a
+/// cluster not compared.
 fn live(args: Args) -> anyhow::Result<ExitCode> {
-    let snapshot = args.repo.snapshot(None)?;
-    let fleet = match flotilla::load::load(&snapshot) {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("{e}\nthe fleet does not load: nothing compared");
-            return Ok(ExitCode::from(2));
-        }
-    };
-    let r = report(&fleet, &args.live)?;
-    match args.output {
-        Format::Text => print!("{}", flotilla::report::drift_text(&r, true)),
-        Format::Markdown => print!("{}", flotilla::report::drift_markdown(&r)),
-        Format::Json => println!("{}", serde_json::to_string_pretty(&r)?),
-    }
-    Ok(ExitCode::from(exit_code(&r)))
+    print_report(&args.repo, &args.live, args.output, true)
 }

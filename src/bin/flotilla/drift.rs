@@ -2,9 +2,7 @@
 
 use std::process::ExitCode;
 
-use clap::ValueEnum;
-
-use crate::live::{LiveArgs, exit_code, report};
+use crate::live::{Format, LiveArgs, print_report};
 use crate::repo::RepoArgs;
 
 /// Arguments of `flotilla drift`.
@@ -19,27 +17,6 @@ pub struct Args {
     output: Format,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum Format {
-    Text,
-    Json,
-    Markdown,
-}
-
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let snapshot = args.repo.snapshot(None)?;
-    let fleet = match flotilla::load::load(&snapshot) {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("{e}\nthe fleet does not load: no drift report");
-            return Ok(ExitCode::from(2));
-        }
-    };
-    let r = report(&fleet, &args.live)?;
-    match args.output {
-        Format::Text => print!("{}", flotilla::report::drift_text(&r, false)),
-        Format::Markdown => print!("{}", flotilla::report::drift_markdown(&r)),
-        Format::Json => println!("{}", serde_json::to_string_pretty(&r)?),
-    }
-    Ok(ExitCode::from(exit_code(&r)))
+    print_report(&args.repo, &args.live, args.output, false)
 }

@@ -9,6 +9,8 @@ use flotilla::sync::drift::{
 };
 use futures::StreamExt;
 
+use crate::repo::RepoArgs;
+
 /// Which clusters, and how to reach them.
 #[derive(clap::Args)]
 pub struct LiveArgs {
@@ -83,8 +85,45 @@ async fn one(fleet: &Fleet, cluster: &Cluster, options: &ConnectOptions) -> Clus
     }
 }
 
+/// Output formats of reports.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum Format {
+    /// Plain text.
+    Text,
+    /// JSON (docs/drift-report.schema.json for drift).
+    Json,
+    /// Markdown, fit for a pull-request comment.
+    Markdown,
+}
+
+/// Loads the fleet, compares the clusters with live and prints the report;
+/// `diffs` adds each object's unified diff to the text form. Exit code 0 in
+/// sync, 1 drift, 2 a cluster not compared or the fleet does not load.
+pub fn print_report(
+    repo: &RepoArgs,
+    live: &LiveArgs,
+    format: Format,
+    diffs: bool,
+) -> anyhow::Result<std::process::ExitCode> {
+    let snapshot = repo.snapshot(None)?;
+    let fleet = match flotilla::load::load(&snapshot) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("{e}\nthe fleet does not load: nothing compared");
+            return Ok(std::process::ExitCode::from(2));
+        }
+    };
+    let r = report(&fleet, live)?;
+    match format {
+        Format::Text => print!("{}", flotilla::report::drift_text(&r, diffs)),
+        Format::Markdown => print!("{}", flotilla::report::drift_markdown(&r)),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&r)?),
+    }
+    Ok(std::process::ExitCode::from(exit_code(&r)))
+}
+
 /// The exit code of a report: 0 in sync, 1 drift, 2 a cluster not compared.
-pub fn exit_code(r: &DriftReport) -> u8 {
+fn exit_code(r: &DriftReport) -> u8 {
     if r.has_errors() {
         2
     } else if r.has_drift() {
