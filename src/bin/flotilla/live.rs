@@ -109,7 +109,7 @@ pub fn print_report(
     let fleet = match flotilla::load::load(&snapshot) {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("{e}\nthe fleet does not load: nothing compared");
+            eprintln!("{e}\nthe fleet does not load: no cluster compared, no drift report");
             return Ok(std::process::ExitCode::from(2));
         }
     };
