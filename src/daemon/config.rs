@@ -30,7 +30,8 @@ pub struct DaemonConfig {
     pub prune: bool,
     /// The largest share of a cluster's objects one round may prune.
     pub max_prune_ratio: f64,
-    /// Take over fields other field managers own.
+    /// Take over fields other field managers own when rolling out a commit.
+    /// Self-heal always does: when it corrects drift, Git wins.
     pub force_conflicts: bool,
     /// How long a wave may take to become healthy before the rollout halts.
     #[serde(with = "humantime_serde")]

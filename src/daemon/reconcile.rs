@@ -222,6 +222,17 @@ impl Reconciler {
         names: &[String],
         gate: bool,
     ) -> Vec<Outcome> {
+        let force = self.config.force_conflicts;
+        self.sync_clusters_with(fleet, names, gate, force).await
+    }
+
+    async fn sync_clusters_with(
+        &mut self,
+        fleet: &Arc<Fleet>,
+        names: &[String],
+        gate: bool,
+        force_conflicts: bool,
+    ) -> Vec<Outcome> {
         {
             let mut s = self.state.write().expect("state lock");
             for n in names {
@@ -238,7 +249,8 @@ impl Reconciler {
                 (c, t)
             })
             .collect();
-        let options = self.sync_options();
+        let mut options = self.sync_options();
+        options.force_conflicts = force_conflicts;
         let timeout = self.config.health_timeout;
         let connect_options = &self.connect;
         futures::stream::iter(jobs)
@@ -377,7 +389,9 @@ impl Reconciler {
         }
         if !heal.is_empty() && !stop.load(Ordering::Relaxed) {
             tracing::info!(clusters = ?heal, "self-healing drift");
-            let outcomes = self.sync_clusters(&fleet, &heal, false).await;
+            // Self-heal means Git wins: take fields back from whoever
+            // changed them (as Flux does with forced ownership).
+            let outcomes = self.sync_clusters_with(&fleet, &heal, false, true).await;
             for o in outcomes {
                 self.record(o);
             }
@@ -434,6 +448,11 @@ impl Reconciler {
                 next_poll = Instant::now() + self.config.poll_interval;
             }
             if Instant::now() >= next_reconcile && !stop.load(Ordering::Relaxed) {
+                // Clusters that missed the current commit (down, failed,
+                // halted) get it again; clusters already on it cost no write.
+                if self.behind() {
+                    self.rollout(&stop).await;
+                }
                 self.reconcile(&stop).await;
                 next_reconcile =
                     Instant::now() + self.config.reconcile_interval.min(self.next_due());
@@ -446,6 +465,15 @@ impl Reconciler {
             }
         }
         tracing::info!("reconcile loop stopped");
+    }
+
+    /// Whether any cluster is not synced on the commit being rolled out.
+    fn behind(&self) -> bool {
+        let s = self.state.read().expect("state lock");
+        self.fleet.is_some()
+            && s.clusters
+                .values()
+                .any(|c| c.revision != s.good_revision || c.status != SyncStatus::Synced)
     }
 
     /// How long until the earliest scheduled drift check.

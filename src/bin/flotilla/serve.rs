@@ -44,6 +44,10 @@ pub struct Args {
     /// The largest share of a cluster's objects one round may prune.
     #[arg(long, env = "FLOTILLA_MAX_PRUNE_RATIO")]
     max_prune_ratio: Option<f64>,
+    /// Take over fields other field managers own when rolling out (true or
+    /// false); self-heal always does.
+    #[arg(long, env = "FLOTILLA_FORCE_CONFLICTS")]
+    force_conflicts: Option<bool>,
     /// How long a wave may take to become healthy (e.g. 10m).
     #[arg(long, env = "FLOTILLA_HEALTH_TIMEOUT", value_parser = humantime::parse_duration)]
     health_timeout: Option<Duration>,
@@ -98,6 +102,7 @@ impl Args {
         set!(concurrency);
         set!(prune);
         set!(max_prune_ratio);
+        set!(force_conflicts);
         set!(health_timeout);
         set!(listen);
         set!(cache_dir, opt);
