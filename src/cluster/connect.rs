@@ -23,6 +23,9 @@ pub struct ConnectOptions {
     /// Variables for `${VAR}` in connection paths, consulted before the
     /// environment (e.g. `FLOTILLA_KUBECONFIG_DIR` from the daemon's config).
     pub vars: std::collections::BTreeMap<String, String>,
+    /// Read live state of Kubernetes clusters from watch-fed caches (for
+    /// the daemon; see [`KubeTarget::with_watch_cache`]).
+    pub watch_cache: bool,
 }
 
 /// Any kind of target, so one sync loop can drive them all.
@@ -45,7 +48,11 @@ pub async fn connect(
                 None => PathBuf::from(expand_vars(path, &options.vars)?),
             };
             let context = options.context.as_deref().or(context.as_deref());
-            Ok(AnyTarget::Kube(Box::new(KubeTarget::from_kubeconfig(&path, context).await?)))
+            let mut target = KubeTarget::from_kubeconfig(&path, context).await?;
+            if options.watch_cache {
+                target = target.with_watch_cache();
+            }
+            Ok(AnyTarget::Kube(Box::new(target)))
         }
         Connection::Directory { path } => Ok(AnyTarget::Directory(DirectoryTarget::new(expand_vars(
             path,

@@ -69,7 +69,10 @@ impl Reconciler {
         state: SharedState,
         metrics: Arc<Metrics>,
     ) -> Self {
-        let mut connect = ConnectOptions::default();
+        let mut connect = ConnectOptions {
+            watch_cache: true,
+            ..ConnectOptions::default()
+        };
         if let Some(dir) = &config.kubeconfig_dir {
             connect
                 .vars

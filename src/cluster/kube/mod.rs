@@ -2,6 +2,7 @@
 //! with field manager `flotilla`, discovery cached per kind, one labelled
 //! LIST per kind to read live state, and the inventory in a ConfigMap.
 
+mod cache;
 mod discovery;
 mod inventory;
 mod ops;
@@ -24,6 +25,8 @@ pub struct KubeTarget {
     retry: RetryPolicy,
     /// Where the server is, for messages (never credentials).
     server: String,
+    /// Watch-fed caches of live objects, when enabled.
+    cache: Option<cache::WatchCache>,
 }
 
 impl KubeTarget {
@@ -57,7 +60,17 @@ impl KubeTarget {
             discovery: discovery::Cache::default(),
             retry: RetryPolicy::default(),
             server,
+            cache: None,
         })
+    }
+
+    /// Reads live state from watch-fed caches (one watch per kind, started on
+    /// first use) instead of listing every time: for long-running engines,
+    /// where an unchanged cluster then costs no read per check. Needs a tokio
+    /// runtime that stays up (the watches are tasks on it).
+    pub fn with_watch_cache(mut self) -> Self {
+        self.cache = Some(cache::WatchCache::default());
+        self
     }
 
     /// Sets how transient failures are retried.

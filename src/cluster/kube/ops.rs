@@ -79,13 +79,26 @@ impl Target for KubeTarget {
                 Err(ClusterError::UnknownKind { .. }) => continue,
                 Err(e) => return Err(e),
             };
-            let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &resource);
-            let params = ListParams::default().labels(&selector);
-            let list = self
-                .retry
-                .run(|| api.list(&params))
-                .await
-                .map_err(|e| api_error(&format!("listing {kind}"), e))?;
+            let cached = match &mut self.cache {
+                Some(cache) => {
+                    cache
+                        .list(&self.client, &resource, &selector, Duration::from_secs(10))
+                        .await
+                }
+                None => None,
+            };
+            let items: Vec<DynamicObject> = match cached {
+                Some(objects) => objects.iter().map(|o| (**o).clone()).collect(),
+                None => {
+                    let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &resource);
+                    let params = ListParams::default().labels(&selector);
+                    self.retry
+                        .run(|| api.list(&params))
+                        .await
+                        .map_err(|e| api_error(&format!("listing {kind}"), e))?
+                        .items
+                }
+            };
             // A namespaced object given without a namespace lives in the
             // client's default namespace.
             let default_ns = self.client.default_namespace().to_string();
@@ -102,7 +115,7 @@ impl Target for KubeTarget {
                     (found, k)
                 })
                 .collect();
-            for item in &list.items {
+            for item in &items {
                 let value = to_value(item, &resource);
                 let key = ObjectKey {
                     group: group_of(api_version).to_string(),
