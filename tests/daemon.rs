@@ -331,12 +331,8 @@ async fn assert_drift_reported_and_healed(daemon: &Daemon, clusters: &Clusters, 
 
 /// The scenario as an operator meets it: `kubectl edit` / `kubectl scale`
 /// (an `Update` by field manager `kubectl-edit`) changes `spec.replicas`;
-/// with self-heal on (the default) the daemon must put Git's value back.
-///
-/// BUG (fails): the drift is reported, but every self-heal apply is refused
-/// with a field-manager conflict (the edit moved ownership of
-/// `.spec.replicas` to `kubectl-edit`, and the daemon applies without
-/// `force`), so the cluster turns `Failed` and the value is never corrected.
+/// with self-heal on (the default) the daemon must put Git's value back,
+/// taking the field back from `kubectl-edit` (self-heal applies with force).
 #[tokio::test(flavor = "multi_thread")]
 async fn hand_edit_is_reported_and_healed() {
     let layout = single("e1");
@@ -516,12 +512,8 @@ async fn down_cluster_does_not_hold_the_others() {
 /// A cluster that is down when a commit rolls out and comes back later must
 /// be synced then (README: "Each cluster is retried on its own schedule
 /// with exponential backoff and jitter, so an unreachable cluster never
-/// delays the others' checks").
-///
-/// BUG (fails): a cluster that never synced (`revision: null`) is skipped
-/// by every later drift check (only clusters with a revision are due), so
-/// once Unreachable at its first rollout it is never contacted again until
-/// the next commit.
+/// delays the others' checks"): clusters that missed the current commit get
+/// it again on every reconcile round.
 #[tokio::test(flavor = "multi_thread")]
 async fn cluster_down_at_first_rollout_is_synced_when_back() {
     let layout = single("u1");
@@ -855,4 +847,29 @@ async fn probes_and_metrics() {
         Some(0.0),
         "{m}"
     );
+}
+
+/// Each cluster has its own worker: a cluster whose API server hangs (30 s
+/// per response) does not delay the drift check and self-heal of another.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hanging_cluster_does_not_delay_the_others_self_heal() {
+    let layout = FleetLayout {
+        canary: Vec::new(),
+        rest: vec!["h1".into(), "slow".into()],
+        health_gate: false,
+    };
+    let clusters = Clusters::start(&layout.all()).await;
+    let repo = FleetRepo::new();
+    write_fleet(&repo, &layout, &app(2, "v1"));
+    let first = repo.commit_and_push("first");
+    let daemon = Daemon::start(&base_args(&repo, clusters.kubeconfig_dir(), &[])).await;
+    daemon.wait_converged(&first, CONVERGE).await;
+
+    clusters
+        .server("slow")
+        .set_response_delay(Duration::from_secs(30));
+    hand_edit_replicas(&clusters, "h1", 5).await;
+    // Healed within the usual bound (20 s), although "slow" hangs longer.
+    assert_drift_reported_and_healed(&daemon, &clusters, "h1").await;
+    clusters.server("slow").set_response_delay(Duration::ZERO);
 }

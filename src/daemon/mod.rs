@@ -6,3 +6,4 @@ pub mod http;
 pub mod metrics;
 pub mod reconcile;
 pub mod state;
+mod worker;
