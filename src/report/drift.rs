@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::sync::drift::{ClusterDrift, ClusterStatus, DecidedBy, DriftReport, ObjectStatus};
+use crate::sync::drift::{ClusterDrift, ClusterStatus, DriftReport};
 
 fn status(s: ClusterStatus) -> &'static str {
     match s {
@@ -10,23 +10,6 @@ fn status(s: ClusterStatus) -> &'static str {
         ClusterStatus::Drifted => "Drifted",
         ClusterStatus::Unreachable => "Unreachable",
         ClusterStatus::RenderError => "RenderError",
-    }
-}
-
-fn object_status(s: ObjectStatus) -> &'static str {
-    match s {
-        ObjectStatus::InSync => "in sync",
-        ObjectStatus::Modified => "modified",
-        ObjectStatus::Missing => "missing",
-        ObjectStatus::ToBePruned => "to be pruned",
-    }
-}
-
-fn decided(d: DecidedBy) -> &'static str {
-    match d {
-        DecidedBy::FirstPass => "field comparison",
-        DecidedBy::DryRun => "server dry run",
-        DecidedBy::Presence => "presence",
     }
 }
 
@@ -68,9 +51,9 @@ pub fn drift_text(r: &DriftReport, diffs: bool) -> String {
             let _ = writeln!(
                 out,
                 "  {} {} (decided by {})",
-                object_status(o.status),
+                o.status.describe(),
                 o.key,
-                decided(o.decided_by)
+                o.decided_by.describe()
             );
             for f in &o.fields {
                 let _ = writeln!(
@@ -139,9 +122,9 @@ pub fn drift_markdown(r: &DriftReport) -> String {
             let _ = writeln!(
                 out,
                 "**{}** `{}` (decided by {})\n",
-                object_status(o.status),
+                o.status.describe(),
                 o.key,
-                decided(o.decided_by)
+                o.decided_by.describe()
             );
             for f in &o.fields {
                 let _ = writeln!(

@@ -30,6 +30,18 @@ pub enum ObjectStatus {
     ToBePruned,
 }
 
+impl ObjectStatus {
+    /// The words reports use: `in sync`, `modified`, `missing`, `to be pruned`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            ObjectStatus::InSync => "in sync",
+            ObjectStatus::Modified => "modified",
+            ObjectStatus::Missing => "missing",
+            ObjectStatus::ToBePruned => "to be pruned",
+        }
+    }
+}
+
 /// Which comparison decided an object's status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -40,6 +52,17 @@ pub enum DecidedBy {
     DryRun,
     /// Presence alone (missing, or to be pruned).
     Presence,
+}
+
+impl DecidedBy {
+    /// The words reports use: `field comparison`, `server dry run`, `presence`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            DecidedBy::FirstPass => "field comparison",
+            DecidedBy::DryRun => "server dry run",
+            DecidedBy::Presence => "presence",
+        }
+    }
 }
 
 /// One object's drift.

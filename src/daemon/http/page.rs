@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use super::App;
 use crate::daemon::state::{ClusterState, FleetState, SyncStatus};
 use crate::health::HealthStatus;
-use crate::sync::drift::{ClusterDrift, ClusterStatus, DecidedBy, ObjectStatus};
+use crate::sync::drift::{ClusterDrift, ClusterStatus};
 
 /// No scripts, no outside resources, only the inline style sheet.
 const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; \
@@ -131,23 +131,6 @@ fn drift_status(s: ClusterStatus) -> (&'static str, &'static str) {
         ClusterStatus::Drifted => ("drifted", "warn"),
         ClusterStatus::Unreachable => ("unreachable", "bad"),
         ClusterStatus::RenderError => ("render error", "bad"),
-    }
-}
-
-fn object_status(s: ObjectStatus) -> &'static str {
-    match s {
-        ObjectStatus::InSync => "in sync",
-        ObjectStatus::Modified => "modified",
-        ObjectStatus::Missing => "missing",
-        ObjectStatus::ToBePruned => "to be pruned",
-    }
-}
-
-fn decided(d: DecidedBy) -> &'static str {
-    match d {
-        DecidedBy::FirstPass => "field comparison",
-        DecidedBy::DryRun => "server dry run",
-        DecidedBy::Presence => "presence",
     }
 }
 
@@ -381,9 +364,9 @@ fn drift_details(out: &mut String, c: &ClusterState, d: &ClusterDrift, now: Syst
         let _ = writeln!(
             out,
             r#"<div class="object"><h3><span class="badge warn">{}</span> {} <small>(decided by {})</small></h3>"#,
-            object_status(o.status),
+            o.status.describe(),
             escape(&o.key.to_string()),
-            decided(o.decided_by),
+            o.decided_by.describe(),
         );
         if !o.fields.is_empty() {
             let _ = writeln!(
