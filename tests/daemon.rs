@@ -55,7 +55,7 @@ fn assert_app_on(clusters: &Clusters, cluster: &str, replicas: i64, note: &str) 
         Some(replicas),
         "{cluster}: replicas"
     );
-    let inv = inventory(s).unwrap_or_else(|| panic!("{cluster}: no inventory"));
+    let inv = inventory(s, cluster).unwrap_or_else(|| panic!("{cluster}: no inventory"));
     let mut names: Vec<String> = inv["entries"]
         .as_array()
         .unwrap()
@@ -79,7 +79,7 @@ fn assert_app_on(clusters: &Clusters, cluster: &str, replicas: i64, note: &str) 
 /// Every entry of a server's inventory exists on the server.
 fn assert_inventory_consistent(clusters: &Clusters, cluster: &str) -> Option<usize> {
     let s = clusters.server(cluster);
-    let inv = inventory(s)?;
+    let inv = inventory(s, cluster)?;
     let entries = inv["entries"].as_array().unwrap();
     for e in entries {
         let api_version = e["apiVersion"].as_str().unwrap();
@@ -752,7 +752,7 @@ async fn sigterm_mid_sync_leaves_a_consistent_inventory() {
         );
         assert_app_on(&clusters, &c, 2, "v1");
         assert_eq!(assert_inventory_consistent(&clusters, &c), Some(3));
-        let inv = inventory(clusters.server(&c)).unwrap();
+        let inv = inventory(clusters.server(&c), &c).unwrap();
         assert_eq!(inv["revision"], first.as_str(), "{inv}");
     }
 }

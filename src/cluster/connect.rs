@@ -1,4 +1,5 @@
-//! From a cluster's `connection` in fleet.yaml to a [`Target`]. Environment
+//! From a cluster's `connection` in fleet.yaml, changed by the run's
+//! overrides ([`effective_connection`], pure), to a [`Target`]. Environment
 //! variables in paths expand here, at the edge, and nowhere else.
 
 use std::collections::HashMap;
@@ -10,16 +11,28 @@ use serde_json::Value;
 use super::directory::DirectoryTarget;
 use super::kube::KubeTarget;
 use super::{Applied, ApplyOptions, ClusterError, Target};
-use crate::model::{Cluster, Connection, ObjectKey};
+use crate::model::{Cluster, ObjectKey};
 use crate::sync::{Inventory, InventoryEntry};
 
-/// Overrides given on the command line for one run.
+mod overrides;
+
+pub use overrides::{
+    ConnectionOverride, EffectiveConnection, KubeconfigSource, OverrideError, Setting,
+    effective_connection, split_cluster_prefix,
+};
+
+/// How to open targets in one run: overrides given on the command line, and
+/// settings of the engine. See [`effective_connection`] for how the
+/// overrides combine with fleet.yaml.
 #[derive(Clone, Debug, Default)]
 pub struct ConnectOptions {
-    /// Use this kubeconfig for clusters connected by kubeconfig.
-    pub kubeconfig: Option<PathBuf>,
-    /// Use this context.
-    pub context: Option<String>,
+    /// Overrides for every cluster (`--kubeconfig PATH`, `--context NAME`):
+    /// they change only clusters that connect through a kubeconfig.
+    pub global: ConnectionOverride,
+    /// Overrides of single clusters, by cluster name
+    /// (`--kubeconfig CLUSTER=PATH`, `--context CLUSTER=NAME`): they win
+    /// over the global ones and turn any connection into a kubeconfig one.
+    pub overrides: std::collections::BTreeMap<String, ConnectionOverride>,
     /// Variables for `${VAR}` in connection paths, consulted before the
     /// environment (e.g. `FLOTILLA_KUBECONFIG_DIR` from the daemon's config).
     pub vars: std::collections::BTreeMap<String, String>,
@@ -36,29 +49,35 @@ pub enum AnyTarget {
     Directory(DirectoryTarget),
 }
 
-/// Opens the target of `cluster`.
+/// Opens the target of `cluster`: its [`effective_connection`] under
+/// `options`, with `${VAR}` in fleet.yaml's paths expanded.
 pub async fn connect(
     cluster: &Cluster,
     options: &ConnectOptions,
 ) -> Result<AnyTarget, ClusterError> {
-    match &cluster.connection {
-        Connection::Kubeconfig { path, context } => {
-            let path = match &options.kubeconfig {
-                Some(p) => p.clone(),
-                None => PathBuf::from(expand_vars(path, &options.vars)?),
+    match effective_connection(cluster, options) {
+        EffectiveConnection::Kubeconfig {
+            kubeconfig,
+            context,
+        } => {
+            let context = context.as_deref();
+            let mut target = match kubeconfig {
+                KubeconfigSource::Fleet(path) => {
+                    let path = PathBuf::from(expand_vars(&path, &options.vars)?);
+                    KubeTarget::from_kubeconfig(&path, context).await?
+                }
+                KubeconfigSource::Given(path) => KubeTarget::from_kubeconfig(&path, context).await?,
+                KubeconfigSource::Default => KubeTarget::from_default_kubeconfig(context).await?,
             };
-            let context = options.context.as_deref().or(context.as_deref());
-            let mut target = KubeTarget::from_kubeconfig(&path, context).await?;
             if options.watch_cache {
                 target = target.with_watch_cache();
             }
             Ok(AnyTarget::Kube(Box::new(target)))
         }
-        Connection::Directory { path } => Ok(AnyTarget::Directory(DirectoryTarget::new(expand_vars(
-            path,
-            &options.vars,
-        )?))),
-        Connection::Agent => Err(ClusterError::Config(
+        EffectiveConnection::Directory { path } => Ok(AnyTarget::Directory(
+            DirectoryTarget::new(expand_vars(&path, &options.vars)?),
+        )),
+        EffectiveConnection::Agent => Err(ClusterError::Config(
             "connection mode agent is not supported yet: the agent (pull mode) is not built; use kubeconfig or directory".into(),
         )),
     }
@@ -153,8 +172,12 @@ impl Target for AnyTarget {
     ) -> Result<bool, ClusterError> {
         each!(self, t => t.delete(entry, dry_run).await)
     }
-    async fn read_inventory(&mut self, fleet: &str) -> Result<Option<Inventory>, ClusterError> {
-        each!(self, t => t.read_inventory(fleet).await)
+    async fn read_inventory(
+        &mut self,
+        fleet: &str,
+        cluster: &str,
+    ) -> Result<Option<Inventory>, ClusterError> {
+        each!(self, t => t.read_inventory(fleet, cluster).await)
     }
     async fn write_inventory(&mut self, inventory: &Inventory) -> Result<(), ClusterError> {
         each!(self, t => t.write_inventory(inventory).await)

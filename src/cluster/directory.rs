@@ -1,6 +1,6 @@
 //! A folder of hydrated manifests: one file per object, named
 //! `<group>_<kind>_<namespace>_<name>.yaml`, removed when pruned; the
-//! inventory is the hidden file `.flotilla-inventory-<fleet>.json`. Edits
+//! inventory is the hidden file `.flotilla-inventory-<fleet>.<cluster>.json`. Edits
 //! made by hand to the files are seen as live state, so they show up as
 //! changes (and are corrected) on the next sync.
 
@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use super::{Applied, ApplyOptions, ClusterError, Target};
 use crate::model::ObjectKey;
+use crate::sync::inventory::inventory_name;
 use crate::sync::{Inventory, InventoryEntry};
 
 /// A directory target.
@@ -53,8 +54,9 @@ impl DirectoryTarget {
         std::fs::rename(&tmp, path).map_err(|e| self.io(path, e))
     }
 
-    fn inventory_path(&self, fleet: &str) -> PathBuf {
-        self.root.join(format!(".flotilla-inventory-{fleet}.json"))
+    fn inventory_path(&self, fleet: &str, cluster: &str) -> PathBuf {
+        self.root
+            .join(format!(".{}.json", inventory_name(fleet, cluster)))
     }
 }
 
@@ -126,8 +128,12 @@ impl Target for DirectoryTarget {
         Ok(true)
     }
 
-    async fn read_inventory(&mut self, fleet: &str) -> Result<Option<Inventory>, ClusterError> {
-        let path = self.inventory_path(fleet);
+    async fn read_inventory(
+        &mut self,
+        fleet: &str,
+        cluster: &str,
+    ) -> Result<Option<Inventory>, ClusterError> {
+        let path = self.inventory_path(fleet, cluster);
         match self.read(&path)? {
             None => Ok(None),
             Some(text) => serde_json::from_str(&text)
@@ -137,7 +143,7 @@ impl Target for DirectoryTarget {
     }
 
     async fn write_inventory(&mut self, inventory: &Inventory) -> Result<(), ClusterError> {
-        let path = self.inventory_path(&inventory.fleet);
+        let path = self.inventory_path(&inventory.fleet, &inventory.cluster);
         let text = serde_json::to_string_pretty(inventory).expect("an inventory serialises") + "\n";
         self.write(&path, &text)
     }

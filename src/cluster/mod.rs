@@ -82,8 +82,13 @@ pub trait Target {
     async fn delete(&mut self, entry: &InventoryEntry, dry_run: bool)
     -> Result<bool, ClusterError>;
 
-    /// The fleet's inventory on this cluster, if one was written.
-    async fn read_inventory(&mut self, fleet: &str) -> Result<Option<Inventory>, ClusterError>;
+    /// The inventory of `fleet`'s cluster `cluster` on this target, if one
+    /// was written.
+    async fn read_inventory(
+        &mut self,
+        fleet: &str,
+        cluster: &str,
+    ) -> Result<Option<Inventory>, ClusterError>;
 
     /// Stores the fleet's inventory on this cluster.
     async fn write_inventory(&mut self, inventory: &Inventory) -> Result<(), ClusterError>;

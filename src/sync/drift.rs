@@ -105,7 +105,7 @@ pub async fn detect<T: Target>(
     desired: &DesiredState,
     ignored: impl Fn(&ObjectKey) -> Vec<String>,
 ) -> Result<Detected, crate::cluster::ClusterError> {
-    let inventory = target.read_inventory(fleet).await?;
+    let inventory = target.read_inventory(fleet, &desired.cluster).await?;
     let wanted: std::collections::HashSet<&ObjectKey> =
         desired.objects.iter().map(|o| &o.key).collect();
     let leftovers: Vec<_> = inventory

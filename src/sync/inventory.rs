@@ -11,9 +11,12 @@ pub const INVENTORY_NAMESPACE: &str = "flotilla-system";
 /// The data key of the inventory ConfigMap.
 pub const INVENTORY_KEY: &str = "inventory.json";
 
-/// The name of a fleet's inventory ConfigMap.
-pub fn inventory_name(fleet: &str) -> String {
-    format!("flotilla-inventory-{fleet}")
+/// The name of the inventory ConfigMap of `fleet`'s cluster `cluster`:
+/// `flotilla-inventory-<fleet>.<cluster>`. Both names are DNS labels, so the
+/// dot keeps every pair apart, and two fleet clusters that share one
+/// Kubernetes cluster (split by namespace) keep separate inventories.
+pub fn inventory_name(fleet: &str, cluster: &str) -> String {
+    format!("flotilla-inventory-{fleet}.{cluster}")
 }
 
 /// Everything Flotilla applied to one cluster for one fleet.
@@ -22,6 +25,9 @@ pub fn inventory_name(fleet: &str) -> String {
 pub struct Inventory {
     /// The fleet this inventory belongs to.
     pub fleet: String,
+    /// The fleet cluster it was written for.
+    #[serde(default)]
+    pub cluster: String,
     /// The commit last synced, where known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revision: Option<String>,

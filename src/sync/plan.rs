@@ -134,6 +134,7 @@ mod tests {
         let s = state(names);
         Inventory {
             fleet: "f".into(),
+            cluster: "c".into(),
             revision: None,
             entries: s
                 .objects

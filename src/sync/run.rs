@@ -92,7 +92,7 @@ pub async fn sync_cluster<T: Target>(
     mut progress: impl FnMut(usize, usize),
 ) -> ChangeSet {
     let mut changes = ChangeSet::new(&desired.cluster, options.dry_run);
-    let old = match target.read_inventory(fleet).await {
+    let old = match target.read_inventory(fleet, &desired.cluster).await {
         Ok(i) => i,
         Err(e) => {
             changes.error = Some(format!("reading the inventory: {e}"));
@@ -213,6 +213,7 @@ pub async fn sync_cluster<T: Target>(
 
     let inventory = Inventory {
         fleet: fleet.to_string(),
+        cluster: desired.cluster.clone(),
         revision: revision.map(str::to_string),
         entries,
     };

@@ -826,14 +826,15 @@ pub fn writes(server: &TestApiServer) -> Vec<String> {
         .collect()
 }
 
-/// The inventory of fleet [`FLEET`] on a server, parsed, if present.
-pub fn inventory(server: &TestApiServer) -> Option<Value> {
+/// The inventory of fleet [`FLEET`]'s cluster `name` on a server, parsed,
+/// if present.
+pub fn inventory(server: &TestApiServer, name: &str) -> Option<Value> {
     let cm = server.get(
         "",
         "v1",
         "configmaps",
         Some("flotilla-system"),
-        &format!("flotilla-inventory-{FLEET}"),
+        &format!("flotilla-inventory-{FLEET}.{name}"),
     )?;
     let text = cm["data"]["inventory.json"].as_str()?;
     Some(serde_json::from_str(text).expect("the inventory is JSON"))

@@ -420,13 +420,14 @@ pub fn live_copy(
     )
 }
 
-/// The inventory a fleet keeps on a cluster, parsed, if present.
-pub fn inventory(cluster: &impl Cluster, fleet: &str) -> Option<Value> {
+/// The inventory a fleet keeps for its cluster `name` on a cluster, parsed,
+/// if present.
+pub fn inventory(cluster: &impl Cluster, fleet: &str, name: &str) -> Option<Value> {
     let cm = cluster.object(
         "v1",
         "configmaps",
         Some("flotilla-system"),
-        &format!("flotilla-inventory-{fleet}"),
+        &format!("flotilla-inventory-{fleet}.{name}"),
     )?;
     let text = cm["data"]["inventory.json"].as_str()?;
     Some(serde_json::from_str(text).expect("the inventory is JSON"))

@@ -1,5 +1,5 @@
 //! The inventory on a Kubernetes cluster: a ConfigMap
-//! `flotilla-inventory-<fleet>` in namespace `flotilla-system`.
+//! `flotilla-inventory-<fleet>.<cluster>` in namespace `flotilla-system`.
 
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams};
@@ -14,8 +14,9 @@ use crate::sync::inventory::{INVENTORY_KEY, INVENTORY_NAMESPACE, inventory_name}
 pub(super) async fn read(
     target: &KubeTarget,
     fleet: &str,
+    cluster: &str,
 ) -> Result<Option<Inventory>, ClusterError> {
-    let name = inventory_name(fleet);
+    let name = inventory_name(fleet, cluster);
     let api: Api<ConfigMap> = Api::namespaced(target.client.clone(), INVENTORY_NAMESPACE);
     let found = target.retry.run(|| api.get_opt(&name)).await.map_err(|e| {
         api_error(
@@ -58,7 +59,7 @@ pub(super) async fn write(target: &KubeTarget, inventory: &Inventory) -> Result<
             .await
             .map_err(|e| api_error(&format!("creating namespace {INVENTORY_NAMESPACE}"), e))?;
     }
-    let name = inventory_name(&inventory.fleet);
+    let name = inventory_name(&inventory.fleet, &inventory.cluster);
     let body = serde_json::to_string(inventory).expect("an inventory serialises");
     let cm = json!({
         "apiVersion": "v1", "kind": "ConfigMap",

@@ -307,8 +307,12 @@ impl Target for KubeTarget {
         }
     }
 
-    async fn read_inventory(&mut self, fleet: &str) -> Result<Option<Inventory>, ClusterError> {
-        super::inventory::read(self, fleet).await
+    async fn read_inventory(
+        &mut self,
+        fleet: &str,
+        cluster: &str,
+    ) -> Result<Option<Inventory>, ClusterError> {
+        super::inventory::read(self, fleet, cluster).await
     }
 
     async fn write_inventory(&mut self, inventory: &Inventory) -> Result<(), ClusterError> {
