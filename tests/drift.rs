@@ -23,7 +23,7 @@ use flotilla::model::Fleet;
 use flotilla::render::DesiredState;
 use flotilla::sync::drift::{DecidedBy, Detected, ObjectStatus, detect};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams};
 use kube_testserver::TestApiServer;
 use serde_json::{Value, json};
@@ -306,103 +306,13 @@ fn desired(repo: &Path, cluster: &str) -> (Fleet, DesiredState) {
     (fleet, desired)
 }
 
-const DEPLOYMENTS: (&str, &str, &str) = ("apps", "v1", "deployments");
-const SERVICES: (&str, &str, &str) = ("", "v1", "services");
-
-/// Every kind of the "no false positives" scenario, as Git has them.
-const DEFAULTED: &[&str] = &[
-    "namespace-desired.yaml",
-    "deployment-desired.yaml",
-    "service-desired.yaml",
-    "statefulset-desired.yaml",
-    "horizontalpodautoscaler-desired.yaml",
-    "secret-desired.yaml",
-];
 
 // ---------------------------------------------------------------------------
 // 1. No false positives
 // ---------------------------------------------------------------------------
 
-/// After a sync, live objects full of server defaults are in sync, also
-/// once they hold what a real API server stores beyond the test server's
-/// defaults: `cpu: 0.5` canonicalised to `500m`, an allocated `nodePort`,
-/// claim templates with `volumeMode` and `status`, an HPA `behavior`.
-#[tokio::test(flavor = "multi_thread")]
-async fn server_defaults_are_not_drift_after_a_sync() {
-    let f = KubeFleet::new(&fixtures(DEFAULTED), "").await;
-    f.sync().await;
-
-    // What the test server filled in by itself.
-    let web = f
-        .server
-        .get("apps", "v1", "deployments", Some("shop"), "web")
-        .expect("web");
-    assert_eq!(web["spec"]["revisionHistoryLimit"], 10, "{web:#}");
-    assert_eq!(web["spec"]["strategy"]["type"], "RollingUpdate");
-    let svc = f
-        .server
-        .get("", "v1", "services", Some("shop"), "web")
-        .expect("svc");
-    assert!(svc["spec"]["clusterIP"].is_string(), "{svc:#}");
-
-    // What a real server stores on top of that.
-    f.edit_stored(DEPLOYMENTS, "web", |o| {
-        let c = &mut o["spec"]["template"]["spec"]["containers"][0]["resources"];
-        c["limits"]["cpu"] = json!("500m");
-        c["limits"]["memory"] = json!("1Gi");
-    });
-    f.edit_stored(SERVICES, "web", |o| {
-        o["spec"]["ports"][0]["nodePort"] = json!(31380);
-        o["spec"]["externalTrafficPolicy"] = json!("Cluster");
-    });
-    // Claim templates are immutable: a real server stores them like this
-    // from the start, so recreate the StatefulSet (managedFields kept).
-    let mut db = f
-        .server
-        .get("apps", "v1", "statefulsets", Some("shop"), "db")
-        .expect("db");
-    f.server
-        .delete("apps", "v1", "statefulsets", Some("shop"), "db")
-        .expect("db is deleted");
-    let t = &mut db["spec"]["volumeClaimTemplates"][0];
-    t["apiVersion"] = json!("v1");
-    t["kind"] = json!("PersistentVolumeClaim");
-    t["spec"]["volumeMode"] = json!("Filesystem");
-    t["status"] = json!({"phase": "Pending"});
-    f.server.insert(db).expect("db is stored again");
-    f.edit_stored(
-        ("autoscaling", "v2", "horizontalpodautoscalers"),
-        "web",
-        |o| {
-            o["spec"]["behavior"] =
-                json!({"scaleDown": {"stabilizationWindowSeconds": 300, "selectPolicy": "Max"}});
-        },
-    );
-
-    f.server.reset_counters();
-    let r = f.run("drift", &[]).await;
-    assert_eq!(r.code, 0, "{}", r.all());
-    assert!(
-        r.stdout
-            .contains("prod-1: InSync (6 in sync, 0 modified, 0 missing, 0 to be pruned)"),
-        "{}",
-        r.stdout
-    );
-    let r = f.run("drift", &["-o", "json"]).await;
-    assert_eq!(r.code, 0, "{}", r.all());
-    let report = r.json();
-    let c = cluster(&report, "prod-1");
-    assert_eq!(c["status"], "InSync");
-    assert_eq!(c["objects"], json!([]));
-    let r = f.run("diff", &[]).await;
-    assert_eq!(r.code, 0, "{}", r.all());
-    assert!(!r.stdout.contains("@@"), "no diff expected:\n{}", r.stdout);
-
-    // Reading drift writes nothing and needs no dry run when nothing drifted.
-    let counters = f.server.counters();
-    assert_eq!(counters.writes, 0, "{counters:?}");
-    assert_eq!(f.dry_run_patches(), Vec::<String>::new());
-}
+// (After a sync, server defaults are not drift: the cluster scenario
+// `server_defaults_are_not_drift` in tests/scenarios/drift.rs.)
 
 /// The same kinds against the objects exactly as a real API server returns
 /// them (fixtures `*-with-server-defaults.yaml`): no field differs.
@@ -439,148 +349,8 @@ data:
 "
 }
 
-/// Replicas, an image, a label with a `/` in its key and a removed env var,
-/// each changed by hand under another field manager, are each reported
-/// with their JSON pointer and both values, confirmed by the server's dry
-/// run; exit 1.
-#[tokio::test(flavor = "multi_thread")]
-async fn hand_edits_are_reported_with_path_and_values() {
-    let base = format!("{}---\n{}", fixtures(NS_AND_WEB), settings_configmap());
-    let f = KubeFleet::new(&base, "").await;
-    f.sync().await;
-
-    let deployments: Api<Deployment> = Api::namespaced(f.client(), "shop");
-    // `kubectl apply --server-side --force-conflicts` by someone else.
-    deployments
-        .patch(
-            "web",
-            &PatchParams::apply("kubectl-edit").force(),
-            &Patch::Apply(json!({
-                "apiVersion": "apps/v1", "kind": "Deployment",
-                "metadata": {"name": "web", "namespace": "shop"},
-                "spec": {"replicas": 5, "template": {"spec": {"containers": [
-                    {"name": "web", "image": "registry.example.com/shop/web:1.5.0-hotfix"}
-                ]}}},
-            })),
-        )
-        .await
-        .expect("the hand edit applies");
-    // `kubectl label --overwrite`.
-    let label = PatchParams {
-        field_manager: Some("kubectl-label".into()),
-        ..PatchParams::default()
-    };
-    deployments
-        .patch(
-            "web",
-            &label,
-            &Patch::Merge(json!({"metadata": {"labels": {"app.kubernetes.io/part-of": "legacy"}}})),
-        )
-        .await
-        .expect("the label edit applies");
-    // `kubectl edit` deleting the FEATURE_X env var.
-    let edit = PatchParams {
-        field_manager: Some("kubectl-edit".into()),
-        ..PatchParams::default()
-    };
-    let remove: json_patch::Patch = serde_json::from_value(json!([
-        {"op": "test", "path": "/spec/template/spec/containers/0/env/1/name", "value": "FEATURE_X"},
-        {"op": "remove", "path": "/spec/template/spec/containers/0/env/1"},
-    ]))
-    .expect("a JSON patch");
-    deployments
-        .patch("web", &edit, &Patch::Json::<()>(remove))
-        .await
-        .expect("the env edit applies");
-
-    let r = f.run("drift", &["-o", "json"]).await;
-    assert_eq!(r.code, 1, "{}", r.all());
-    let report = r.json();
-    let c = cluster(&report, "prod-1");
-    assert_eq!(c["status"], "Drifted");
-    assert_eq!(
-        (
-            &c["inSync"],
-            &c["modified"],
-            &c["missing"],
-            &c["toBePruned"]
-        ),
-        (&json!(2), &json!(1), &json!(0), &json!(0)),
-        "{c:#}"
-    );
-    let web = object(c, "Deployment", "web");
-    assert_eq!(web["status"], "Modified");
-    assert_eq!(web["decidedBy"], "dryRun");
-    assert_eq!(
-        web["key"],
-        json!({"group": "apps", "kind": "Deployment", "namespace": "shop", "name": "web"})
-    );
-    assert_eq!(
-        fields(web),
-        vec![
-            (
-                "/metadata/labels/app.kubernetes.io~1part-of".to_string(),
-                json!("shop"),
-                json!("legacy")
-            ),
-            ("/spec/replicas".to_string(), json!(2), json!(5)),
-            (
-                "/spec/template/spec/containers/0/env/1".to_string(),
-                json!({"name": "FEATURE_X", "value": "enabled"}),
-                Value::Null
-            ),
-            (
-                "/spec/template/spec/containers/0/image".to_string(),
-                json!("registry.example.com/shop/web:1.4.2"),
-                json!("registry.example.com/shop/web:1.5.0-hotfix")
-            ),
-        ]
-    );
-
-    let r = f.run("drift", &[]).await;
-    assert_eq!(r.code, 1, "{}", r.all());
-    for line in [
-        "prod-1: Drifted (2 in sync, 1 modified, 0 missing, 0 to be pruned)",
-        "  modified Deployment.apps shop/web (decided by server dry run)",
-        "    /spec/replicas: desired 2, live 5",
-        "    /metadata/labels/app.kubernetes.io~1part-of: desired \"shop\", live \"legacy\"",
-        "    /spec/template/spec/containers/0/image: desired \"registry.example.com/shop/web:1.4.2\", live \"registry.example.com/shop/web:1.5.0-hotfix\"",
-        "    /spec/template/spec/containers/0/env/1: desired {\"name\":\"FEATURE_X\",\"value\":\"enabled\"}, live (absent)",
-    ] {
-        assert!(
-            r.stdout.lines().any(|l| l == line),
-            "missing line {line:?} in:\n{}",
-            r.stdout
-        );
-    }
-    assert!(!r.stdout.contains("ConfigMap"), "{}", r.stdout);
-
-    // The live diff shows the same, as a unified diff (live -, desired +).
-    let r = f.run("diff", &[]).await;
-    assert_eq!(r.code, 1, "{}", r.all());
-    let lines: Vec<&str> = r.stdout.lines().map(str::trim_end).collect();
-    let has = |prefix: char, text: &str| {
-        lines
-            .iter()
-            .any(|l| l.trim_start().starts_with(prefix) && l.contains(text))
-    };
-    assert!(
-        has('-', "replicas: 5") && has('+', "replicas: 2"),
-        "{}",
-        r.stdout
-    );
-    assert!(
-        has('-', "web:1.5.0-hotfix") && has('+', "web:1.4.2"),
-        "{}",
-        r.stdout
-    );
-    assert!(has('+', "FEATURE_X"), "{}", r.stdout);
-    assert!(
-        has('-', "legacy") && has('+', "part-of: shop"),
-        "{}",
-        r.stdout
-    );
-}
+// (Hand edits reported with their JSON pointers: the cluster scenario
+// `hand_edits_are_reported_with_their_json_pointers` in tests/scenarios/drift.rs.)
 
 // ---------------------------------------------------------------------------
 // 3. Missing and to be pruned
@@ -592,165 +362,15 @@ fn configmap(name: &str) -> String {
     )
 }
 
-/// A desired object deleted from the cluster is Missing; an object still
-/// on the cluster that left Git (but is in the inventory) is ToBePruned.
-#[tokio::test(flavor = "multi_thread")]
-async fn deleted_object_is_missing_and_one_removed_from_git_is_to_be_pruned() {
-    let all = format!(
-        "{}---\n{}---\n{}---\n{}",
-        fixture("namespace-desired.yaml"),
-        configmap("a"),
-        configmap("b"),
-        configmap("c")
-    );
-    let f = KubeFleet::new(&all, "").await;
-    f.sync().await;
-    f.server
-        .delete("", "v1", "configmaps", Some("shop"), "a")
-        .expect("a is deleted");
-    let fewer = format!(
-        "{}---\n{}---\n{}",
-        fixture("namespace-desired.yaml"),
-        configmap("a"),
-        configmap("b")
-    );
-    write(&f.repo(), "bases/app/app.yaml", &fewer);
-
-    let r = f.run("drift", &["-o", "json"]).await;
-    assert_eq!(r.code, 1, "{}", r.all());
-    let report = r.json();
-    let c = cluster(&report, "prod-1");
-    assert_eq!(c["status"], "Drifted");
-    assert_eq!(
-        (
-            &c["inSync"],
-            &c["modified"],
-            &c["missing"],
-            &c["toBePruned"]
-        ),
-        (&json!(2), &json!(0), &json!(1), &json!(1)),
-        "{c:#}"
-    );
-    let a = object(c, "ConfigMap", "a");
-    assert_eq!(
-        (&a["status"], &a["decidedBy"]),
-        (&json!("Missing"), &json!("presence"))
-    );
-    let cm = object(c, "ConfigMap", "c");
-    assert_eq!(
-        (&cm["status"], &cm["decidedBy"]),
-        (&json!("ToBePruned"), &json!("presence"))
-    );
-    assert!(
-        a.get("fields").is_none() && cm.get("fields").is_none(),
-        "{c:#}"
-    );
-
-    let r = f.run("drift", &[]).await;
-    assert_eq!(r.code, 1, "{}", r.all());
-    assert!(
-        r.stdout
-            .contains("  missing ConfigMap shop/a (decided by presence)\n"),
-        "{}",
-        r.stdout
-    );
-    assert!(
-        r.stdout
-            .contains("  to be pruned ConfigMap shop/c (decided by presence)\n"),
-        "{}",
-        r.stdout
-    );
-}
+// (A deleted object is Missing, one removed from Git ToBePruned: the cluster
+// scenario `deleted_drifted_object_is_missing` in tests/scenarios/drift.rs.)
 
 // ---------------------------------------------------------------------------
 // 4. Secret values
 // ---------------------------------------------------------------------------
 
-/// A Secret whose data was changed by hand is Modified at `/data/<key>`,
-/// and no output (text, markdown, JSON, live diff) holds a value, plain or
-/// base64, old or new.
-#[tokio::test(flavor = "multi_thread")]
-async fn secret_values_never_appear_in_any_report() {
-    let base = fixtures(&["namespace-desired.yaml", "secret-desired.yaml"]);
-    let f = KubeFleet::new(&base, "").await;
-    f.sync().await;
-    let stored = f
-        .server
-        .get("", "v1", "secrets", Some("shop"), "creds")
-        .expect("creds");
-    assert_eq!(
-        stored["data"]["password"],
-        b64("s3cr3t-in-git"),
-        "{stored:#}"
-    );
-
-    let secrets: Api<Secret> = Api::namespaced(f.client(), "shop");
-    let edit = PatchParams {
-        field_manager: Some("kubectl-edit".into()),
-        ..PatchParams::default()
-    };
-    secrets
-        .patch(
-            "creds",
-            &edit,
-            &Patch::Merge(json!({"data": {
-                "password": b64("hand-typed-pw"),
-                "token": b64("tok-by-hand"),
-            }})),
-        )
-        .await
-        .expect("the hand edit applies");
-
-    let secret_values = [
-        "s3cr3t-in-git",
-        "hand-typed-pw",
-        "tok-from-git",
-        "tok-by-hand",
-    ];
-    let mut outputs = Vec::new();
-    for (command, format) in [
-        ("drift", "text"),
-        ("drift", "markdown"),
-        ("drift", "json"),
-        ("diff", "text"),
-        ("diff", "json"),
-        ("diff", "markdown"),
-    ] {
-        let r = f.run(command, &["-o", format]).await;
-        assert_eq!(r.code, 1, "{command} -o {format}: {}", r.all());
-        for v in secret_values {
-            for shown in [v.to_string(), b64(v)] {
-                assert!(
-                    !r.all().contains(&shown),
-                    "{command} -o {format} shows {shown:?}:\n{}",
-                    r.all()
-                );
-            }
-        }
-        outputs.push((command, format, r));
-    }
-    let report = outputs[2].2.json();
-    let creds = object(cluster(&report, "prod-1"), "Secret", "creds");
-    assert_eq!(creds["status"], "Modified");
-    assert_eq!(creds["decidedBy"], "dryRun");
-    let paths: Vec<String> = fields(creds).into_iter().map(|f| f.0).collect();
-    assert_eq!(paths, ["/data/password", "/data/token"]);
-    for (_, desired, live) in fields(creds) {
-        assert!(
-            desired.as_str().is_some_and(|s| s.contains("hidden")),
-            "{desired}"
-        );
-        assert!(
-            live.as_str().is_some_and(|s| s.contains("hidden")),
-            "{live}"
-        );
-    }
-    assert!(
-        outputs[0].2.stdout.contains("    /data/password: desired "),
-        "{}",
-        outputs[0].2.stdout
-    );
-}
+// (Secret values never appear in any report: the cluster scenario
+// `secret_values_never_appear_in_any_report` in tests/scenarios/drift.rs.)
 
 // ---------------------------------------------------------------------------
 // 5. The dry-run pass

@@ -1,22 +1,20 @@
 //! `flotilla sync` end to end against in-process Kubernetes test API servers
 //! (`kube-testserver`, one per cluster, on 127.0.0.1) and folders: what a user
 //! notices (exit codes, summary lines, objects on the clusters, requests
-//! made), with the library (`sync_cluster` over a `KubeTarget`) where a
-//! scenario needs finer control.
+//! made).
 //!
-//! Each scenario is a function over the cluster handle(s) it is given; the
+//! Scenarios that need nothing but the Kubernetes API are in
+//! `tests/scenarios/` and run against test API servers or a real cluster;
+//! the ones here inject faults, count requests, use the eight-cluster
+//! example fleet or directory targets. Each scenario is a function over the cluster handle(s) it is given; the
 //! `#[tokio::test]`s start the servers and call it. Every run of the binary
 //! is bounded by `sync_support::RUN_LIMIT`.
 
 mod sync_support;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use flotilla::cluster::kube::KubeTarget;
-use flotilla::sync::{Action, SyncOptions, sync_cluster};
-use kube::api::{Api, DynamicObject, GroupVersionKind, Patch, PatchParams};
-use kube::discovery::ApiResource;
 use kube_testserver::TestApiServer;
 use serde_json::{Value, json};
 use sync_support::*;
@@ -208,7 +206,7 @@ async fn example_fleet_lands_on_every_cluster(dir: &Path, servers: &[impl Cluste
             "{name}: HTTPRoute shop/web"
         );
         // The inventory records exactly the desired objects.
-        let inv = inventory(server, "shop").expect("the inventory ConfigMap");
+        let inv = inventory(server, "shop", name).expect("the inventory ConfigMap");
         assert_eq!(
             inv["entries"].as_array().unwrap().len(),
             state.objects.len(),
@@ -384,7 +382,7 @@ async fn removed_base_is_pruned(dir: &Path, servers: &[impl Cluster]) {
             kept[i],
             "{name}: remaining objects untouched"
         );
-        let inv = inventory(server, "shop").unwrap();
+        let inv = inventory(server, "shop", name).unwrap();
         assert_eq!(
             inv["entries"].as_array().unwrap().len(),
             after[i].objects.len()
@@ -403,327 +401,9 @@ async fn removing_a_base_prunes_its_objects_only() {
     removed_base_is_pruned(dir.path(), &servers).await;
 }
 
-// ----- 4. the mass-prune guard -----------------------------------------------
-
-async fn mass_prune_is_refused_unless_allowed(dir: &Path, cluster: &impl Cluster) {
-    let repo = small_fleet(dir, &[("solo", cluster)], &["web", "bulk"]);
-    write(&repo, "bases/web/web.yaml", WEB);
-    write(&repo, "bases/bulk/cms.yaml", &config_maps("bulk", 6));
-    assert_exit(&sync(&repo, &[]).await, 0);
-    // 6 of 10 objects leave Git: more than the default 50%.
-    let fleet = read(&repo, "fleet.yaml");
-    write(&repo, "fleet.yaml", &remove_base(&fleet, "bulk"));
-    cluster.reset_counters();
-    let run = sync(&repo, &[]).await;
-    assert_exit(&run, 2);
-    assert!(run.stdout.contains("--allow-mass-prune"), "{run}");
-    assert!(run.stdout.contains("refusing to prune 6 of 10"), "{run}");
-    let line = run.cluster("solo");
-    assert_eq!(
-        (line.pruned, line.skipped, line.unchanged),
-        (0, 6, 4),
-        "{run}"
-    );
-    for i in 1..=6 {
-        assert!(
-            config_map(cluster, "shop", &format!("bulk-{i}")).is_some(),
-            "bulk-{i} kept"
-        );
-    }
-    let c = cluster.counters();
-    assert_eq!(
-        c.by_verb.get("delete"),
-        None,
-        "nothing deleted: {:?}",
-        c.by_verb
-    );
-    // At most the inventory is rewritten (its entries reordered, same set).
-    assert!(
-        c.writes <= 1 && c.by_path.keys().all(|p| !p.contains("/configmaps/bulk")),
-        "{c:?}"
-    );
-    // Confirmed: it prunes.
-    let run = sync(&repo, &["--allow-mass-prune"]).await;
-    assert_exit(&run, 0);
-    assert_eq!(
-        run.cluster("solo"),
-        Summary {
-            unchanged: 4,
-            pruned: 6,
-            ..Summary::default()
-        },
-        "{run}"
-    );
-    for i in 1..=6 {
-        assert!(
-            config_map(cluster, "shop", &format!("bulk-{i}")).is_none(),
-            "bulk-{i} pruned"
-        );
-    }
-    for (api, plural, ns, name) in WEB_OBJECTS {
-        assert!(
-            cluster.object(api, plural, ns, name).is_some(),
-            "{plural} {name} kept"
-        );
-    }
-    // The pruned objects left the inventory: nothing more to prune.
-    let run = sync(&repo, &[]).await;
-    assert_exit(&run, 0);
-    assert_eq!(run.cluster("solo").pruned, 0);
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn mass_prune_needs_allow_mass_prune() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestApiServer::start().await;
-    mass_prune_is_refused_unless_allowed(dir.path(), &server).await;
-}
-
-// ----- 5. a CRD and its custom resource in one sync ---------------------------
-
-const WIDGETS: &str = r#"apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata: {name: widgets.example.flotilla.dev}
-spec:
-  group: example.flotilla.dev
-  scope: Namespaced
-  names: {plural: widgets, singular: widget, kind: Widget, listKind: WidgetList}
-  versions:
-    - name: v1alpha1
-      served: true
-      storage: true
-      schema:
-        openAPIV3Schema:
-          type: object
-          properties:
-            spec:
-              type: object
-              properties:
-                page: {type: string}
----
-apiVersion: v1
-kind: Namespace
-metadata: {name: shop}
----
-apiVersion: example.flotilla.dev/v1alpha1
-kind: Widget
-metadata: {name: banner, namespace: shop}
-spec: {page: home}
-"#;
-
-/// Through the library: the custom resource is applied only once its CRD is
-/// Established, in the same sync.
-async fn crd_and_custom_resource_in_one_sync(dir: &Path, cluster: &impl Cluster) {
-    let repo = small_fleet(dir, &[("solo", cluster)], &["widgets"]);
-    write(&repo, "bases/widgets/all.yaml", WIDGETS);
-    let desired = render(&repo).remove(0);
-    let mut target = KubeTarget::from_kubeconfig(&dir.join("solo.kubeconfig"), None)
-        .await
-        .unwrap();
-    let started = Instant::now();
-    let changes = tokio::time::timeout(
-        RUN_LIMIT,
-        sync_cluster(
-            &mut target,
-            "demo",
-            None,
-            &desired,
-            SyncOptions::default(),
-            |_, _| {},
-        ),
-    )
-    .await
-    .expect("the sync finishes");
-    let took = started.elapsed();
-    assert!(!changes.is_failure(), "{changes}\n{:#?}", changes.changes);
-    let actions: Vec<(&str, Action)> = changes
-        .changes
-        .iter()
-        .map(|c| (c.key.kind.as_str(), c.action))
-        .collect();
-    assert!(
-        actions.iter().all(|(_, a)| *a == Action::Created) && actions.len() == 3,
-        "{actions:?}"
-    );
-    let position = |kind: &str| actions.iter().position(|(k, _)| *k == kind).unwrap();
-    assert!(
-        position("Widget") > position("CustomResourceDefinition"),
-        "{actions:?}"
-    );
-    let widget = cluster
-        .object(
-            "example.flotilla.dev/v1alpha1",
-            "widgets",
-            Some("shop"),
-            "banner",
-        )
-        .expect("the Widget was created");
-    assert_eq!(widget["spec"]["page"], "home");
-    assert!(
-        took >= Duration::from_millis(500),
-        "waited for Established ({took:?})"
-    );
-    // And the CLI agrees there is nothing left to do.
-    let run = sync(&repo, &[]).await;
-    assert_exit(&run, 0);
-    assert_eq!(run.cluster("solo").unchanged, 3, "{run}");
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn custom_resource_waits_for_its_crd_to_be_established() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestApiServer::start().await;
-    server.set_crd_establish_delay(Duration::from_millis(500));
-    crd_and_custom_resource_in_one_sync(dir.path(), &server).await;
-}
-
-// ----- 6. a conflict with another field manager -------------------------------
-
-/// A client of `cluster` through its kubeconfig.
-async fn client_of(cluster: &impl Cluster) -> kube::Client {
-    let kubeconfig = kube::config::Kubeconfig::from_yaml(&cluster.kubeconfig_yaml()).unwrap();
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-        .await
-        .unwrap();
-    kube::Client::try_from(config).unwrap()
-}
-
-/// Another field manager ("other") server-side-applies `spec.replicas` of
-/// Deployment shop/web, forcing ownership, as an autoscaler would.
-async fn take_replicas(cluster: &impl Cluster, replicas: i64) {
-    let resource = ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("apps", "v1", "Deployment"),
-        "deployments",
-    );
-    let deployments: Api<DynamicObject> =
-        Api::namespaced_with(client_of(cluster).await, "shop", &resource);
-    let theirs = json!({
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": "web", "namespace": "shop"},
-        "spec": {"replicas": replicas},
-    });
-    deployments
-        .patch(
-            "web",
-            &PatchParams::apply("other").force(),
-            &Patch::Apply(&theirs),
-        )
-        .await
-        .expect("the other manager's apply");
-}
-
-async fn conflict_needs_force_conflicts(dir: &Path, cluster: &impl Cluster) {
-    let repo = small_fleet(dir, &[("solo", cluster)], &["web"]);
-    write(&repo, "bases/web/web.yaml", WEB);
-    assert_exit(&sync(&repo, &[]).await, 0);
-    // An autoscaler-like tool takes spec.replicas over.
-    take_replicas(cluster, 7).await;
-    assert_eq!(
-        deployment(cluster, "shop", "web").unwrap()["spec"]["replicas"],
-        7
-    );
-
-    let run = sync(&repo, &[]).await;
-    assert_exit(&run, 2);
-    let line = run.cluster("solo");
-    assert_eq!((line.failed, line.unchanged), (1, 3), "{run}");
-    let details = run.details("solo");
-    assert_eq!(details.len(), 1, "{run}");
-    let detail = details[0];
-    assert!(
-        detail.contains("failed Deployment.apps shop/web"),
-        "{detail}"
-    );
-    assert!(detail.contains("conflict"), "{detail}");
-    assert!(
-        detail.contains("\"other\""),
-        "names the other manager: {detail}"
-    );
-    assert!(
-        detail.contains(".spec.replicas"),
-        "names the field: {detail}"
-    );
-    assert!(detail.contains("--force-conflicts"), "{detail}");
-    assert_eq!(
-        deployment(cluster, "shop", "web").unwrap()["spec"]["replicas"],
-        7
-    );
-
-    let run = sync(&repo, &["--force-conflicts"]).await;
-    assert_exit(&run, 0);
-    assert_eq!(
-        run.cluster("solo"),
-        Summary {
-            configured: 1,
-            unchanged: 3,
-            ..Summary::default()
-        },
-        "{run}"
-    );
-    let live = deployment(cluster, "shop", "web").unwrap();
-    assert_eq!(live["spec"]["replicas"], 2, "Flotilla's value");
-    let owner_of_replicas: Vec<&str> = live["metadata"]["managedFields"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|m| m["fieldsV1"]["f:spec"]["f:replicas"].is_object())
-        .map(|m| m["manager"].as_str().unwrap_or(""))
-        .collect();
-    assert_eq!(owner_of_replicas, ["flotilla"]);
-    // Owned again: the next plain sync is quiet.
-    let run = sync(&repo, &[]).await;
-    assert_exit(&run, 0);
-    assert_eq!(run.cluster("solo").unchanged, 4, "{run}");
-}
-
-/// A round in which an apply failed prunes nothing.
-async fn failed_apply_blocks_prune(dir: &Path, cluster: &impl Cluster) {
-    let repo = small_fleet(dir, &[("solo", cluster)], &["web", "extra"]);
-    write(&repo, "bases/web/web.yaml", WEB);
-    write(&repo, "bases/extra/cms.yaml", &config_maps("extra", 2));
-    assert_exit(&sync(&repo, &[]).await, 0);
-    take_replicas(cluster, 7).await;
-    let fleet = read(&repo, "fleet.yaml");
-    write(&repo, "fleet.yaml", &remove_base(&fleet, "extra"));
-    cluster.reset_counters();
-    let run = sync(&repo, &[]).await;
-    assert_exit(&run, 2);
-    let line = run.cluster("solo");
-    assert_eq!((line.failed, line.pruned, line.skipped), (1, 0, 2), "{run}");
-    let skipped: Vec<&str> = run
-        .details("solo")
-        .into_iter()
-        .filter(|d| d.starts_with("  skipped"))
-        .collect();
-    assert_eq!(skipped.len(), 2, "{run}");
-    assert!(
-        skipped
-            .iter()
-            .all(|d| d.contains("some objects failed to apply")),
-        "{run}"
-    );
-    assert_eq!(cluster.counters().by_verb.get("delete"), None);
-    assert!(config_map(cluster, "shop", "extra-1").is_some());
-    assert!(config_map(cluster, "shop", "extra-2").is_some());
-    // Once the conflict is resolved, the prune goes ahead.
-    let run = sync(&repo, &["--force-conflicts"]).await;
-    assert_exit(&run, 0);
-    assert_eq!(run.cluster("solo").pruned, 2, "{run}");
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn a_round_with_a_failed_apply_prunes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestApiServer::start().await;
-    failed_apply_blocks_prune(dir.path(), &server).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn conflict_with_another_manager_fails_until_forced() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestApiServer::start().await;
-    conflict_needs_force_conflicts(dir.path(), &server).await;
-}
+// (The mass-prune guard, a CRD with its custom resource and conflicts with
+// another field manager are cluster scenarios: tests/scenarios/sync.rs, run
+// against test API servers or a real cluster.)
 
 // ----- 7. one server down -----------------------------------------------------
 
@@ -935,7 +615,7 @@ async fn dry_run_stores_nothing(dir: &Path, cluster: &impl Cluster) {
     let repo = small_fleet(dir, &[("solo", cluster)], &["web"]);
     write(&repo, "bases/web/web.yaml", WEB);
     assert_exit(&sync(&repo, &[]).await, 0);
-    let inventory_before = inventory(cluster, "demo").unwrap();
+    let inventory_before = inventory(cluster, "demo", "solo").unwrap();
     // Next commit: a new base, and a changed replica count.
     write(
         &repo,
@@ -973,7 +653,7 @@ async fn dry_run_stores_nothing(dir: &Path, cluster: &impl Cluster) {
         deployment(cluster, "shop", "web").unwrap()["spec"]["replicas"],
         2
     );
-    assert_eq!(inventory(cluster, "demo").unwrap(), inventory_before);
+    assert_eq!(inventory(cluster, "demo", "solo").unwrap(), inventory_before);
     // The real run does what the dry run said.
     let run = sync(&repo, &[]).await;
     assert_exit(&run, 0);
@@ -1034,7 +714,7 @@ async fn dry_run_of_a_fresh_cluster(dir: &Path, cluster: &impl Cluster) {
             "{plural} {name}"
         );
     }
-    assert!(inventory(cluster, "demo").is_none());
+    assert!(inventory(cluster, "demo", "solo").is_none());
     assert_exit(&run, 0);
     assert_eq!(
         run.cluster("solo"),
@@ -1054,66 +734,7 @@ async fn dry_run_of_a_fresh_cluster_reports_what_would_be_created() {
     dry_run_of_a_fresh_cluster(dir.path(), &server).await;
 }
 
-// ----- 11. the inventory outlives the engine ---------------------------------
-
-async fn inventory_survives_a_restart(dir: &Path, cluster: &impl Cluster) {
-    let repo = small_fleet(dir, &[("solo", cluster)], &["web", "extra"]);
-    write(&repo, "bases/web/web.yaml", WEB);
-    write(&repo, "bases/extra/cms.yaml", &config_maps("extra", 2));
-    assert_exit(&sync(&repo, &[]).await, 0);
-    // An object with Flotilla's label that Flotilla never applied.
-    cluster.put(json!({
-        "apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"name": "hand-made", "namespace": "shop",
-                     "labels": {MANAGED_BY.0: MANAGED_BY.1}},
-        "data": {"k": "v"},
-    }));
-    let fleet = read(&repo, "fleet.yaml");
-    write(&repo, "fleet.yaml", &remove_base(&fleet, "extra"));
-    // A new process: it knows what it owns only from the cluster.
-    let run = sync(&repo, &[]).await;
-    assert_exit(&run, 0);
-    assert_eq!(
-        run.cluster("solo"),
-        Summary {
-            unchanged: 4,
-            pruned: 2,
-            ..Summary::default()
-        },
-        "{run}"
-    );
-    assert!(config_map(cluster, "shop", "extra-1").is_none());
-    assert!(config_map(cluster, "shop", "extra-2").is_none());
-    assert!(
-        config_map(cluster, "shop", "hand-made").is_some(),
-        "never applied by Flotilla: not pruned"
-    );
-    for (api, plural, ns, name) in WEB_OBJECTS {
-        assert!(
-            cluster.object(api, plural, ns, name).is_some(),
-            "{plural} {name}"
-        );
-    }
-    let entries: Vec<String> = inventory(cluster, "demo").unwrap()["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["name"].as_str().unwrap().to_string())
-        .collect();
-    assert_eq!(entries.len(), 4, "{entries:?}");
-    assert!(
-        !entries
-            .iter()
-            .any(|n| n == "hand-made" || n.starts_with("extra-"))
-    );
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn inventory_survives_an_engine_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestApiServer::start().await;
-    inventory_survives_a_restart(dir.path(), &server).await;
-}
+// (The inventory across engine restarts: tests/scenarios/sync.rs.)
 
 // ----- 12. a render error stops only its cluster -------------------------------
 
