@@ -653,7 +653,10 @@ async fn dry_run_stores_nothing(dir: &Path, cluster: &impl Cluster) {
         deployment(cluster, "shop", "web").unwrap()["spec"]["replicas"],
         2
     );
-    assert_eq!(inventory(cluster, "demo", "solo").unwrap(), inventory_before);
+    assert_eq!(
+        inventory(cluster, "demo", "solo").unwrap(),
+        inventory_before
+    );
     // The real run does what the dry run said.
     let run = sync(&repo, &[]).await;
     assert_exit(&run, 0);

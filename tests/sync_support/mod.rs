@@ -308,6 +308,17 @@ pub async fn flotilla(cwd: &Path, args: &[&str]) -> Run {
 
 /// [`flotilla`] with another time limit.
 pub async fn flotilla_within(cwd: &Path, args: &[&str], limit: Duration) -> Run {
+    flotilla_with_env(cwd, args, &[], limit).await
+}
+
+/// [`flotilla_within`] with environment variables `env` set (`KUBECONFIG`
+/// and `FLOTILLA_*` are otherwise removed).
+pub async fn flotilla_with_env(
+    cwd: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    limit: Duration,
+) -> Run {
     let out_dir = tempfile::tempdir().unwrap();
     let (out_path, err_path) = (out_dir.path().join("out"), out_dir.path().join("err"));
     let started = Instant::now();
@@ -318,6 +329,7 @@ pub async fn flotilla_within(cwd: &Path, args: &[&str], limit: Duration) -> Run 
         .env_remove("FLOTILLA_REV")
         .env_remove("FLOTILLA_LOG")
         .env_remove("KUBECONFIG")
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(&out_path).unwrap())
         .stderr(std::fs::File::create(&err_path).unwrap())

@@ -1,7 +1,5 @@
 //! Reading the live state of clusters for `diff` (live) and `drift`.
 
-use std::path::PathBuf;
-
 use flotilla::cluster::{ConnectOptions, connect};
 use flotilla::model::{Cluster, Fleet};
 use flotilla::sync::drift::{
@@ -9,6 +7,7 @@ use flotilla::sync::drift::{
 };
 use futures::StreamExt;
 
+use crate::connect::ConnectArgs;
 use crate::repo::RepoArgs;
 
 /// Which clusters, and how to reach them.
@@ -17,12 +16,8 @@ pub struct LiveArgs {
     /// Only these clusters (repeatable); all clusters by default.
     #[arg(long = "cluster", value_name = "NAME")]
     pub clusters: Vec<String>,
-    /// Use this kubeconfig for every kubeconfig-connected cluster.
-    #[arg(long, value_name = "PATH")]
-    pub kubeconfig: Option<PathBuf>,
-    /// Use this kubeconfig context.
-    #[arg(long, value_name = "NAME")]
-    pub context: Option<String>,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
     /// How many clusters to read at once.
     #[arg(long, default_value_t = 8)]
     pub concurrency: usize,
@@ -33,11 +28,7 @@ pub fn report(fleet: &Fleet, args: &LiveArgs) -> anyhow::Result<DriftReport> {
     for name in &args.clusters {
         anyhow::ensure!(fleet.cluster(name).is_some(), "unknown cluster {name:?}");
     }
-    let options = ConnectOptions {
-        kubeconfig: args.kubeconfig.clone(),
-        context: args.context.clone(),
-        ..ConnectOptions::default()
-    };
+    let options = args.connect.options(fleet)?;
     let selected: Vec<&Cluster> = fleet
         .clusters
         .iter()

@@ -4,6 +4,7 @@
 //! Exit codes follow `diff(1)`: 0 nothing wrong (or nothing differs), 1 the
 //! fleet is invalid (or something differs), 2 or more an error.
 
+mod connect;
 mod diff;
 mod drift;
 mod live;

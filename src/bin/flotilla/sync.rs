@@ -1,7 +1,6 @@
 //! `flotilla sync`: apply each cluster's desired state, wave by wave.
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -11,6 +10,7 @@ use flotilla::model::{Cluster, Fleet};
 use flotilla::sync::{ChangeSet, PlanOptions, SyncOptions, sync_cluster};
 use futures::StreamExt;
 
+use crate::connect::ConnectArgs;
 use crate::repo::RepoArgs;
 
 /// Arguments of `flotilla sync`.
@@ -42,12 +42,8 @@ pub struct Args {
     /// How many clusters to sync at once.
     #[arg(long, default_value_t = 8)]
     concurrency: usize,
-    /// Use this kubeconfig for every kubeconfig-connected cluster.
-    #[arg(long, value_name = "PATH")]
-    kubeconfig: Option<PathBuf>,
-    /// Use this kubeconfig context.
-    #[arg(long, value_name = "NAME")]
-    context: Option<String>,
+    #[command(flatten)]
+    connect: ConnectArgs,
     /// Output format of the summary.
     #[arg(short = 'o', long, value_enum, default_value_t = Format::Text)]
     output: Format,
@@ -71,10 +67,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     for name in &args.clusters {
         anyhow::ensure!(fleet.cluster(name).is_some(), "unknown cluster {name:?}");
     }
+    let connect_options = args.connect.options(&fleet)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let results = runtime.block_on(sync_waves(&fleet, &args));
+    let results = runtime.block_on(sync_waves(&fleet, &args, &connect_options));
     let failed = results.iter().any(ChangeSet::is_failure);
     match args.output {
         Format::Json => println!("{}", serde_json::to_string_pretty(&results)?),
@@ -97,7 +94,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 /// Syncs the selected clusters wave by wave; a wave with a failed cluster
 /// stops the rollout, and later waves are reported as not synced.
-async fn sync_waves(fleet: &Fleet, args: &Args) -> Vec<ChangeSet> {
+async fn sync_waves(
+    fleet: &Fleet,
+    args: &Args,
+    connect_options: &ConnectOptions,
+) -> Vec<ChangeSet> {
     let prune = if args.no_prune {
         false
     } else {
@@ -112,11 +113,6 @@ async fn sync_waves(fleet: &Fleet, args: &Args) -> Vec<ChangeSet> {
             allow_mass_prune: args.allow_mass_prune,
         },
         ..SyncOptions::default()
-    };
-    let connect_options = ConnectOptions {
-        kubeconfig: args.kubeconfig.clone(),
-        context: args.context.clone(),
-        ..ConnectOptions::default()
     };
     let mut results = Vec::new();
     let mut halted: Option<String> = None;
@@ -136,7 +132,7 @@ async fn sync_waves(fleet: &Fleet, args: &Args) -> Vec<ChangeSet> {
             continue;
         }
         let done: Vec<ChangeSet> = futures::stream::iter(members)
-            .map(|c| sync_one(fleet, c, options, &connect_options))
+            .map(|c| sync_one(fleet, c, options, connect_options))
             .buffer_unordered(args.concurrency.max(1))
             .collect()
             .await;

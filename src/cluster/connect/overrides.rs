@@ -470,7 +470,10 @@ mod tests {
         assert_eq!(split_cluster_prefix("kind-a"), (None, "kind-a"));
         assert_eq!(split_cluster_prefix("./a=b/config"), (None, "./a=b/config"));
         assert_eq!(split_cluster_prefix("/tmp/x=y"), (None, "/tmp/x=y"));
-        assert_eq!(split_cluster_prefix(r"C:\k=v\config"), (None, r"C:\k=v\config"));
+        assert_eq!(
+            split_cluster_prefix(r"C:\k=v\config"),
+            (None, r"C:\k=v\config")
+        );
         assert_eq!(split_cluster_prefix("Upper=x"), (None, "Upper=x"));
         assert_eq!(split_cluster_prefix("=x"), (None, "=x"));
         assert_eq!(

@@ -45,6 +45,22 @@ impl KubeTarget {
         Self::from_config(config)
     }
 
+    /// Connects through the default kubeconfig, found as kubectl finds it
+    /// (the files listed in `$KUBECONFIG`, merged, else `~/.kube/config`),
+    /// and an optional context (its current context otherwise).
+    pub async fn from_default_kubeconfig(context: Option<&str>) -> Result<Self, ClusterError> {
+        let options = KubeConfigOptions {
+            context: context.map(str::to_string),
+            ..Default::default()
+        };
+        let config = Config::from_kubeconfig(&options).await.map_err(|e| {
+            ClusterError::Config(format!(
+                "default kubeconfig ($KUBECONFIG or ~/.kube/config): {e}"
+            ))
+        })?;
+        Self::from_config(config)
+    }
+
     /// Connects with a ready kube [`Config`].
     pub fn from_config(mut config: Config) -> Result<Self, ClusterError> {
         config.connect_timeout = Some(Duration::from_secs(10));
