@@ -90,14 +90,19 @@ impl Backend {
         }
     }
 
-    /// One test API server that every scenario shares, reached through the
-    /// same code as a real cluster (namespace split, cleanup, the check that
-    /// it is left as found). `kubeconfig` is its kubeconfig file.
-    pub fn shared_test_server(kubeconfig: PathBuf) -> Backend {
+    /// Long-lived test API servers that every scenario shares, reached
+    /// through the same code as a real cluster (namespace split, cleanup,
+    /// the check that it is left as found): `kubeconfig` is a kubeconfig
+    /// file, `contexts` the contexts to use (`[None]`: its current one).
+    pub fn shared_test_servers(
+        label: &str,
+        kubeconfig: PathBuf,
+        contexts: Vec<Option<String>>,
+    ) -> Backend {
         Backend::Real {
-            label: "one shared test API server".into(),
+            label: label.into(),
             kubeconfig,
-            contexts: vec![None],
+            contexts,
             had_inventory_namespace: std::sync::Mutex::new(None),
         }
     }

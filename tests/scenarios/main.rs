@@ -28,6 +28,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use backend::{Backend, Env};
+use kube_testserver::TestApiServer;
 use libtest_mimic::{Arguments, Failed, Trial};
 
 /// A scenario: an async function over its environment.
@@ -80,22 +81,50 @@ fn main() {
     }));
     let run = run_id();
     // Without FLOTILLA_TEST_KUBECONFIG: every scenario on fresh test API
-    // servers, and again on one test API server they all share, through the
-    // real-cluster code path. The shared server lives on its own runtime
-    // until the suite ends.
+    // servers, then again through the real-cluster code path on one test API
+    // server they all share (one context, split by namespace), and on two
+    // (two contexts of one kubeconfig). The shared servers live on their own
+    // runtime until the suite ends.
     let host = runtime();
     let host_dir = tempfile::tempdir().expect("a temporary folder");
-    let mut _shared_server = None;
+    let mut _shared_servers = Vec::new();
     let groups: Vec<(&'static str, Arc<Backend>)> = match Backend::from_env() {
         Backend::TestServer => {
-            let server = host.block_on(kube_testserver::TestApiServer::start());
-            server.set_crd_establish_delay(Duration::from_millis(300));
-            let path = host_dir.path().join("shared.kubeconfig");
-            std::fs::write(&path, server.kubeconfig_yaml()).expect("a kubeconfig");
-            _shared_server = Some(server);
+            let servers: Vec<TestApiServer> = (0..3)
+                .map(|_| {
+                    let server = host.block_on(TestApiServer::start());
+                    // A real server takes a moment to establish a CRD.
+                    server.set_crd_establish_delay(Duration::from_millis(300));
+                    server
+                })
+                .collect();
+            let one = host_dir.path().join("shared.kubeconfig");
+            std::fs::write(&one, servers[0].kubeconfig_yaml()).expect("a kubeconfig");
+            let two = host_dir.path().join("contexts.kubeconfig");
+            std::fs::write(
+                &two,
+                kubeconfig_with_contexts(&[("a", &servers[1]), ("b", &servers[2])]),
+            )
+            .expect("a kubeconfig");
+            _shared_servers = servers;
             vec![
                 ("testserver", Arc::new(Backend::TestServer)),
-                ("shared", Arc::new(Backend::shared_test_server(path))),
+                (
+                    "shared",
+                    Arc::new(Backend::shared_test_servers(
+                        "one shared test API server",
+                        one,
+                        vec![None],
+                    )),
+                ),
+                (
+                    "contexts",
+                    Arc::new(Backend::shared_test_servers(
+                        "two shared test API servers",
+                        two,
+                        vec![Some("a".into()), Some("b".into())],
+                    )),
+                ),
             ]
         }
         real => vec![("cluster", Arc::new(real))],
@@ -181,7 +210,7 @@ fn main() {
         }
     }
     print_table(&groups, &rows.lock().unwrap(), &left);
-    drop(_shared_server);
+    drop(_shared_servers);
     if !left.is_empty() {
         std::process::exit(101);
     }
@@ -264,6 +293,25 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
     } else {
         "panicked".into()
     }
+}
+
+/// A kubeconfig with one context per `(name, server)`; the first is current.
+fn kubeconfig_with_contexts(contexts: &[(&str, &TestApiServer)]) -> String {
+    let mut clusters = String::new();
+    let mut named = String::new();
+    for (name, server) in contexts {
+        clusters.push_str(&format!(
+            "- name: {name}\n  cluster:\n    server: {}\n",
+            server.url()
+        ));
+        named.push_str(&format!(
+            "- name: {name}\n  context:\n    cluster: {name}\n    user: test\n"
+        ));
+    }
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n{clusters}contexts:\n{named}current-context: {}\nusers:\n- name: test\n  user: {{}}\n",
+        contexts[0].0
+    )
 }
 
 /// Six characters unique to this run (names namespaces `ft-<run>-<nn>-…`).
