@@ -2,8 +2,6 @@
 //! detecting conflicts with other field managers, and removing fields the
 //! applier stopped applying (a schema-less model of structured-merge-diff).
 
-use std::collections::BTreeMap;
-
 use serde_json::{Map, Value};
 
 use crate::managed_fields::{
@@ -27,9 +25,9 @@ fn strip_nulls(v: &Value) -> Value {
     }
 }
 
-/// Merges `cfg` into `live`: objects field by field, associative lists item
-/// by item (applied items first, in applied order, then the live-only items),
-/// sets by union, everything else replaced by the applied value.
+/// Merges `cfg` into `live`: objects field by field, associative lists and
+/// sets item by item (ordered as structured-merge-diff orders them, see
+/// [`merge_list_order`]), everything else replaced by the applied value.
 pub(crate) fn merge(live: &Value, cfg: &Value, field: Option<&str>) -> Value {
     match (live, cfg) {
         (Value::Object(l), Value::Object(c)) => {
@@ -49,41 +47,81 @@ pub(crate) fn merge(live: &Value, cfg: &Value, field: Option<&str>) -> Value {
         }
         (Value::Array(l), Value::Array(c)) => match list_type_pair(field, l, c) {
             ListType::Map(keys) => {
-                let live_by_key: BTreeMap<String, &Value> = l
-                    .iter()
-                    .filter_map(|i| item_key(i, &keys).map(|k| (k, i)))
-                    .collect();
-                let mut out = Vec::new();
-                let mut applied_keys = Vec::new();
-                for ci in c {
-                    let k = item_key(ci, &keys).unwrap_or_default();
-                    out.push(match live_by_key.get(&k) {
-                        Some(li) => merge(li, ci, None),
-                        None => strip_nulls(ci),
-                    });
-                    applied_keys.push(k);
-                }
-                for li in l {
-                    let k = item_key(li, &keys).unwrap_or_default();
-                    if !applied_keys.contains(&k) {
-                        out.push(li.clone());
-                    }
-                }
-                Value::Array(out)
+                let key = |i: &Value| item_key(i, &keys).unwrap_or_default();
+                Value::Array(merge_list_order(l, c, key, |li, ci| match li {
+                    Some(li) => merge(li, ci, None),
+                    None => strip_nulls(ci),
+                }))
             }
             ListType::Set => {
-                let mut out = l.clone();
-                for ci in c {
-                    if !out.iter().any(|x| canonical_json(x) == canonical_json(ci)) {
-                        out.push(ci.clone());
-                    }
-                }
-                Value::Array(out)
+                Value::Array(merge_list_order(l, c, canonical_json, |_, ci| ci.clone()))
             }
             ListType::Atomic => strip_nulls(cfg),
         },
         (_, c) => strip_nulls(c),
     }
+}
+
+/// The item order of a merged associative list or set, as
+/// structured-merge-diff's `visitListItems` builds it (`typed/merge.go`):
+/// both lists are walked together; items only in the live list keep their
+/// place, applied items come in applied order, and an item in both is
+/// placed where the applied list puts it relative to the other applied
+/// items. Re-applying the same items in the same order keeps the live order;
+/// new items land where the configuration puts them (after the live-only
+/// items when there is no shared item to anchor them).
+fn merge_list_order(
+    live: &[Value],
+    cfg: &[Value],
+    key: impl Fn(&Value) -> String,
+    merge_item: impl Fn(Option<&Value>, &Value) -> Value,
+) -> Vec<Value> {
+    let lk: Vec<String> = live.iter().map(&key).collect();
+    let ck: Vec<String> = cfg.iter().map(&key).collect();
+    let in_live = |k: &str| lk.iter().position(|x| x == k);
+    let in_cfg = |k: &str| ck.iter().any(|x| x == k);
+    let mut shared = ck
+        .iter()
+        .filter(|k| in_live(k).is_some())
+        .cloned()
+        .collect::<std::collections::VecDeque<String>>();
+    let mut next_shared = shared.pop_front();
+    let mut out = Vec::with_capacity(live.len().max(cfg.len()));
+    let (mut li, mut ri) = (0, 0);
+    while li < live.len() || ri < cfg.len() {
+        if li < live.len() && ri < cfg.len() {
+            if lk[li] == ck[ri] {
+                out.push(merge_item(Some(&live[li]), &cfg[ri]));
+                li += 1;
+                ri += 1;
+                next_shared = shared.pop_front();
+                continue;
+            }
+            if in_cfg(&lk[li]) && next_shared.as_ref().is_some_and(|n| *n != lk[li]) {
+                // Shared, but not the one this round wants.
+                li += 1;
+                continue;
+            }
+        }
+        if li < live.len() && !in_cfg(&lk[li]) {
+            out.push(live[li].clone());
+            li += 1;
+            continue;
+        }
+        if ri < cfg.len() {
+            let k = &ck[ri];
+            let l = in_live(k).map(|i| &live[i]);
+            out.push(merge_item(l, &cfg[ri]));
+            if next_shared.as_ref() == Some(k) {
+                next_shared = shared.pop_front();
+            }
+            ri += 1;
+            continue;
+        }
+        // Only shared items merged already are left on the live side.
+        li += 1;
+    }
+    out
 }
 
 /// The result of a successful apply.
@@ -191,7 +229,10 @@ pub(crate) fn apply(req: ApplyRequest<'_>) -> Result<Applied, ApiError> {
                 n.same_identity(o) && n.fields == o.fields && n.api_version == o.api_version
             })
         });
-    let object_changed = strip_untracked(&object) != strip_untracked(req.live);
+    // `null` and absent are the same to the typed object (the zero
+    // `creationTimestamp` of templates is stored as `null`).
+    let object_changed =
+        strip_nulls(&strip_untracked(&object)) != strip_nulls(&strip_untracked(req.live));
     for e in entries.iter_mut() {
         if mine(e) {
             let previous = old_entries
@@ -332,6 +373,46 @@ mod tests {
             m,
             json!({"c": [{"name": "a", "image": "2"}, {"name": "side", "image": "s"}]})
         );
+    }
+
+    fn names(v: &Value) -> Vec<&str> {
+        v["c"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["name"].as_str().unwrap())
+            .collect()
+    }
+
+    fn order(live: &[&str], cfg: &[&str]) -> Vec<String> {
+        let l = json!({"c": live.iter().map(|n| json!({"name": n})).collect::<Vec<_>>()});
+        let c = json!({"c": cfg.iter().map(|n| json!({"name": n})).collect::<Vec<_>>()});
+        names(&merge(&l, &c, None))
+            .into_iter()
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn merged_list_order_is_structured_merge_diffs() {
+        // Live-only items keep their place, new ones follow them.
+        assert_eq!(order(&["a", "side"], &["a", "x"]), ["a", "side", "x"]);
+        assert_eq!(order(&["a", "b"], &["c"]), ["a", "b", "c"]);
+        // New items land where the configuration puts them.
+        assert_eq!(order(&["a", "b"], &["a", "x", "b"]), ["a", "x", "b"]);
+        assert_eq!(order(&["a", "b"], &["c", "a"]), ["c", "a", "b"]);
+        // Shared items follow the configuration's order.
+        assert_eq!(order(&["a", "b"], &["b", "a"]), ["b", "a"]);
+        assert_eq!(order(&["a", "side", "b"], &["b", "a"]), ["side", "b", "a"]);
+        assert_eq!(order(&["a", "b", "c"], &["a", "b", "c"]), ["a", "b", "c"]);
+        assert_eq!(order(&[], &["b", "a"]), ["b", "a"]);
+        // Sets too.
+        let m = merge(
+            &json!({"metadata": {"finalizers": ["x", "y"]}}),
+            &json!({"metadata": {"finalizers": ["z", "x"]}}),
+            None,
+        );
+        assert_eq!(m["metadata"]["finalizers"], json!(["z", "x", "y"]));
     }
 
     #[test]

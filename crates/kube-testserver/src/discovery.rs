@@ -10,22 +10,22 @@ use serde_json::{Value, json};
 use crate::registry::{Registry, ResourceKind};
 
 /// The Kubernetes version the server reports.
-pub const KUBERNETES_VERSION: &str = "v1.34.0";
+pub const KUBERNETES_VERSION: &str = "v1.33.0";
 
 /// `GET /version`.
 pub(crate) fn version_info() -> Value {
     json!({
         "major": "1",
-        "minor": "34",
+        "minor": "33",
         "emulationMajor": "1",
-        "emulationMinor": "34",
+        "emulationMinor": "33",
         "minCompatibilityMajor": "1",
-        "minCompatibilityMinor": "33",
+        "minCompatibilityMinor": "32",
         "gitVersion": KUBERNETES_VERSION,
         "gitCommit": "0000000000000000000000000000000000000000",
         "gitTreeState": "clean",
-        "buildDate": "2025-08-27T00:00:00Z",
-        "goVersion": "go1.24.6",
+        "buildDate": "2025-04-23T00:00:00Z",
+        "goVersion": "go1.24.2",
         "compiler": "gc",
         "platform": "linux/amd64",
     })

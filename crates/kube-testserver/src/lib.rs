@@ -81,7 +81,8 @@
 //! event), `creationTimestamp`, `generation` (for kinds that have it in the
 //! real API: workloads, Job, HPA, PDB, NetworkPolicy, Ingress, Pod, CRD and
 //! all custom resources; starts at 1 and is bumped by changes outside
-//! `metadata` and, with a status subresource, `status`), `managedFields`;
+//! `metadata` and, with a status subresource, `status`, and for Deployments
+//! also by annotation changes), `managedFields`;
 //! `metadata.namespace` from the URL (cleared for cluster-scoped kinds).
 //! Client-supplied system fields are ignored, except that a `uid` or
 //! `resourceVersion` in a PUT/PATCH body must match (409). A
@@ -100,19 +101,53 @@
 //! spec outside the mutable fields, Service `clusterIP`, immutable
 //! ConfigMap/Secret data, Secret `type`, PVC spec, `roleRef`, CRD `scope`).
 //!
-//! **Defaulting** of the fields a GitOps engine meets in live objects:
-//! Namespace `spec.finalizers`/`status.phase` and the
-//! `kubernetes.io/metadata.name` label, Pod `status.phase`, Secret `type` (and
-//! `stringData` folded into `data`), Service type/sessionAffinity/ports
-//! (protocol, targetPort)/cluster IP allocation (`10.96.x.y`, kept across
-//! updates)/ipFamilies/…, PVC `volumeMode`, Deployment/StatefulSet/DaemonSet
-//! replicas, strategies, revisionHistoryLimit, progressDeadlineSeconds, Job
-//! parallelism/completions/backoffLimit/…, pod template defaults
-//! (restartPolicy, dnsPolicy, schedulerName, terminationGracePeriodSeconds,
-//! securityContext, container imagePullPolicy/terminationMessagePath/…),
-//! NetworkPolicy `policyTypes`, StorageClass reclaim/binding mode, CRD
-//! conversion and names. Defaults are not owned by an applier, as on the
-//! real server.
+//! **Defaulting** as `kubectl get -o yaml` shows it right after a create from
+//! a minimal manifest (ported from the real `defaults.go` files and registry
+//! strategies; custom resources are not defaulted): Namespace
+//! `spec.finalizers`/`status.phase` and the `kubernetes.io/metadata.name`
+//! label; Secret `type` (and `stringData` folded into `data`); Service
+//! type/sessionAffinity (`ClientIP` gets `sessionAffinityConfig`)/ports
+//! (protocol, targetPort = port), `externalTrafficPolicy: Cluster` for
+//! NodePort/LoadBalancer, `internalTrafficPolicy`,
+//! `allocateLoadBalancerNodePorts: true`, cluster IP allocation
+//! (`10.96.x.y`), node port allocation (30000-32767, one per port number,
+//! deterministic, unique across Services; a taken or out-of-range one is a
+//! 422) and `healthCheckNodePort` for LoadBalancer/`Local`; allocated values
+//! are kept when an update or apply omits them (`patchAllocatedValues`:
+//! node ports by port name) and released when the type no longer needs
+//! them (`dropTypeDependentFields`); PVC `volumeMode`/`status.phase`;
+//! Deployment replicas/strategy (25%/25%)/revisionHistoryLimit/
+//! progressDeadlineSeconds; StatefulSet replicas/podManagementPolicy/
+//! updateStrategy (`partition: 0` only when the type was defaulted)/
+//! revisionHistoryLimit/persistentVolumeClaimRetentionPolicy and claim
+//! templates (`apiVersion`, `kind`, `volumeMode`, `status.phase: Pending`);
+//! DaemonSet strategy/revisionHistoryLimit; Job completions/parallelism
+//! (both 1 only when both are unset), backoffLimit, completionMode, suspend,
+//! podReplacementPolicy, labels from the template; HPA (autoscaling/v2)
+//! `minReplicas: 1`, the cpu 80% metric when none is given, and the
+//! scale-up/scale-down rules filled into a `behavior` that is present (none
+//! is added otherwise); pod templates: restartPolicy (`Always`, so a Job
+//! without one is refused, as on the real server), dnsPolicy, schedulerName,
+//! terminationGracePeriodSeconds, securityContext, container
+//! imagePullPolicy/terminationMessagePath/terminationMessagePolicy/
+//! `resources: {}`/port protocol, probe timings and `httpGet` path/scheme,
+//! `fieldRef.apiVersion`, `resourceFieldRef.divisor: "0"`, volume
+//! `defaultMode: 420`, `emptyDir: {}` for a volume without source,
+//! `hostPath.type: ""`, token `expirationSeconds: 3600`; Pods also get
+//! `enableServiceLinks`, requests from limits and host ports under
+//! `hostNetwork`; NetworkPolicy `policyTypes`; StorageClass reclaim/binding
+//! mode; CRD conversion and names. Defaults are not owned by an applier, as
+//! on the real server.
+//!
+//! **Normalisation** of built-ins, as the typed Go round trip does: `null`
+//! fields are dropped; resource quantities (container requests/limits, PVC
+//! resources, `emptyDir.sizeLimit`, divisors, HPA targets) are stored in
+//! `resource.Quantity` canonical form (`0.5` → `500m`, `1024Mi` → `1Gi`,
+//! `1` → `"1"`, `1e3` stays `1e3`; requests/limits rounded up to milli) and
+//! an unparseable one is a 400; embedded object metadata (pod templates,
+//! claim templates) carries `creationTimestamp: null`, as Kubernetes
+//! 1.29–1.33 serialise it (this server reports v1.33.0; 1.34 omits
+//! it); nobody owns that `null` in managedFields.
 //!
 //! **Field management.** `managedFields` entries with `manager`,
 //! `operation` (`Apply`/`Update`), `apiVersion`, `time`, `fieldsType:
@@ -151,9 +186,10 @@
 //! `port`+`protocol`, protocol defaulting to `TCP`; `conditions` by `type`;
 //! `ownerReferences` by `uid`; …) or when every item is an object with a
 //! unique string `name`; `finalizers` are a set; all other lists are atomic.
-//! Merged associative lists put the applied items first (in applied order),
-//! then items only others own. `null` in an applied configuration removes
-//! the field.
+//! Merged associative lists and sets are ordered as structured-merge-diff
+//! orders them: live-only items keep their place, applied items follow the
+//! applied order (a new item with no shared item after it is appended).
+//! `null` in an applied configuration removes the field.
 //!
 //! **Dry run.** `dryRun=All` (or `"dryRun": ["All"]` in DeleteOptions) on
 //! every write: the full pipeline runs (validation, conflicts, defaults) and
@@ -231,7 +267,13 @@
 //!   CRD schema, there is no `/openapi/v2` or `/openapi/v3`, and no CRD
 //!   conversion webhooks. Field typing for managedFields is by shape (above).
 //! * Strategic merge patch is a plain JSON merge patch (above).
-//! * Only a subset of validation and defaulting (above); no `scale`,
+//! * Only a subset of validation and defaulting (above). Not modelled among
+//!   the defaults: what admission plugins add to Pods (`serviceAccountName`,
+//!   the `kube-api-access-*` token volume, `priority`, `preemptionPolicy`,
+//!   default tolerations), the selector and `controller-uid`/`job-name`
+//!   labels the Job registry generates, defaults of the deprecated in-tree
+//!   volume types (iSCSI, RBD, AzureDisk, ScaleIO), and Go struct field
+//!   order in JSON output. No `scale`,
 //!   `ephemeralcontainers`, `log`, `exec`, `eviction` or other subresources;
 //!   no `Table` output, no protobuf, no YAML responses; the deprecated
 //!   `/watch/` path prefix is not served.
@@ -254,6 +296,7 @@ mod handlers;
 mod managed_fields;
 mod meta;
 mod patch;
+mod quantity;
 mod registry;
 mod route;
 mod selector;

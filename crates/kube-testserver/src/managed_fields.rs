@@ -451,6 +451,9 @@ fn add_all(v: &Value, field: Option<&str>, path: &mut Path, out: &mut FieldSet) 
                 out.insert(path.clone());
             }
             for (k, c) in m {
+                if c.is_null() {
+                    continue;
+                }
                 path.push(PathElement::Field(k.clone()));
                 add_all(c, Some(k), path, out);
                 path.pop();
@@ -484,17 +487,22 @@ fn add_all(v: &Value, field: Option<&str>, path: &mut Path, out: &mut FieldSet) 
 pub(crate) fn compare(old: &Value, new: &Value) -> Comparison {
     fn walk(a: &Value, b: &Value, field: Option<&str>, path: &mut Path, c: &mut Comparison) {
         match (a, b) {
+            // `null` fields count as absent (the typed object has them unset;
+            // a template's `creationTimestamp: null` is owned by nobody).
             (Value::Object(x), Value::Object(y)) => {
                 for (k, bv) in y {
+                    if bv.is_null() {
+                        continue;
+                    }
                     path.push(PathElement::Field(k.clone()));
-                    match x.get(k) {
+                    match x.get(k).filter(|v| !v.is_null()) {
                         None => add_all(bv, Some(k), path, &mut c.added),
                         Some(av) => walk(av, bv, Some(k), path, c),
                     }
                     path.pop();
                 }
-                for k in x.keys() {
-                    if !y.contains_key(k) {
+                for (k, av) in x {
+                    if !av.is_null() && y.get(k).is_none_or(Value::is_null) {
                         path.push(PathElement::Field(k.clone()));
                         c.removed.push(path.clone());
                         path.pop();

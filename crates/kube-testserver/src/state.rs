@@ -1,10 +1,12 @@
 //! The server's mutable state behind one lock: served kinds, stored objects
 //! and the tunables tests can change at run time.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::defaults::Allocator;
 use crate::meta::{now_rfc3339, set_meta};
 use crate::registry::{Registry, ResourceKind};
 use crate::store::{ObjectKey, Store};
@@ -33,6 +35,7 @@ pub(crate) struct State {
     pub store: Store,
     pub settings: Settings,
     next_ip: u32,
+    next_node_port: u32,
 }
 
 /// Namespaces a fresh cluster has.
@@ -47,6 +50,7 @@ impl State {
             store: Store::new(),
             settings: Settings::default(),
             next_ip: 1,
+            next_node_port: 0,
         };
         for ns in INITIAL_NAMESPACES {
             let now = now_rfc3339();
@@ -91,6 +95,24 @@ impl State {
         format!("10.96.{}.{}", (n >> 8) & 0xff, n & 0xff)
     }
 
+    /// Node ports in use by stored Services (ports and health checks).
+    pub(crate) fn used_node_ports(&self) -> BTreeSet<i64> {
+        let mut used = BTreeSet::new();
+        for svc in self.store.list("", "services", None) {
+            if let Some(ports) = svc.pointer("/spec/ports").and_then(Value::as_array) {
+                used.extend(ports.iter().filter_map(|p| p["nodePort"].as_i64()));
+            }
+            if let Some(hc) = svc
+                .pointer("/spec/healthCheckNodePort")
+                .and_then(Value::as_i64)
+            {
+                used.insert(hc);
+            }
+        }
+        used.remove(&0);
+        used
+    }
+
     /// The key of an object of `kind`.
     pub(crate) fn key(kind: &ResourceKind, namespace: &str, name: &str) -> ObjectKey {
         ObjectKey {
@@ -103,6 +125,42 @@ impl State {
             },
             name: name.to_string(),
         }
+    }
+}
+
+/// The node port range (`--service-node-port-range` default) and the size of
+/// its static band: dynamic allocation starts above it, as the real
+/// allocator prefers the upper band (KEP-3668).
+const NODE_PORT_MIN: i64 = 30000;
+const NODE_PORT_MAX: i64 = 32767;
+const NODE_PORT_STATIC_BAND: i64 = 86;
+
+impl Allocator for State {
+    fn cluster_ip(&mut self) -> String {
+        self.allocate_ip()
+    }
+
+    /// Sequential (deterministic, like cluster IPs) in the upper band, then
+    /// the lower band; skips ports any Service uses.
+    fn node_port(&mut self, taken: &BTreeSet<i64>) -> i64 {
+        let used = self.used_node_ports();
+        let upper = NODE_PORT_MAX - NODE_PORT_MIN + 1 - NODE_PORT_STATIC_BAND;
+        let all = NODE_PORT_MAX - NODE_PORT_MIN + 1;
+        for _ in 0..all {
+            let n = i64::from(self.next_node_port) % all;
+            self.next_node_port = self.next_node_port.wrapping_add(1);
+            let port = if n < upper {
+                NODE_PORT_MIN + NODE_PORT_STATIC_BAND + n
+            } else {
+                NODE_PORT_MIN + (n - upper)
+            };
+            if !used.contains(&port) && !taken.contains(&port) {
+                return port;
+            }
+        }
+        // Range full: the real server fails the write; reuse is the
+        // least surprising fallback for a test server.
+        NODE_PORT_MIN + NODE_PORT_STATIC_BAND
     }
 }
 

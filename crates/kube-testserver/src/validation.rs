@@ -174,6 +174,14 @@ pub(crate) fn check_decodable(kind: &ResourceKind, obj: &Value) -> Result<(), Ap
     if kind.custom {
         return Ok(());
     }
+    let mut copy = obj.clone();
+    if let Err(e) = crate::quantity::canonicalize(&kind.group, &kind.kind, &mut copy) {
+        return Err(ApiError::bad_request(format!(
+            "{k} in version {v:?} cannot be handled as a {k}: {e}",
+            k = kind.kind,
+            v = kind.version,
+        )));
+    }
     match kind.kind.as_str() {
         "ConfigMap" if kind.group.is_empty() => {
             string_map(obj.get("data"), "ConfigMap.data")?;
@@ -370,6 +378,25 @@ pub(crate) fn validate(
             if t != "ExternalName" && !headless && ports.is_none_or(Vec::is_empty) {
                 errs.push(FieldError::required("spec.ports", ""));
             }
+            for (i, p) in ports.into_iter().flatten().enumerate() {
+                let np = p.get("nodePort").and_then(Value::as_i64).unwrap_or(0);
+                if np == 0 {
+                    continue;
+                }
+                let field = format!("spec.ports[{i}].nodePort");
+                if t == "ClusterIP" {
+                    errs.push(FieldError::forbidden(
+                        &field,
+                        "may not be used when `type` is 'ClusterIP'",
+                    ));
+                } else if !(30000..=32767).contains(&np) {
+                    errs.push(FieldError::invalid(
+                        &field,
+                        &json!(np),
+                        "provided port is not in the valid range. The range of valid ports is 30000-32767",
+                    ));
+                }
+            }
         }
         ("", "ConfigMap") => {
             for field in ["data", "binaryData"] {
@@ -473,8 +500,15 @@ fn immutability_errors(kind: &ResourceKind, new: &Value, old: &Value, errs: &mut
             immutable(&["spec", "completions"], "spec.completions", errs);
         }
         ("", "Service") => {
+            let external_name = |v: &Value| {
+                get_path(v, &["spec", "type"]).and_then(Value::as_str) == Some("ExternalName")
+            };
             let old_ip = get_path(old, &["spec", "clusterIP"]);
-            if old_ip.is_some() && changed(&["spec", "clusterIP"]) {
+            if old_ip.is_some()
+                && !external_name(old)
+                && !external_name(new)
+                && changed(&["spec", "clusterIP"])
+            {
                 errs.push(FieldError::invalid(
                     "spec.clusterIPs[0]",
                     get_path(new, &["spec", "clusterIP"]).unwrap_or(&Value::Null),

@@ -3,6 +3,7 @@
 //! subresource scoping, defaulting, validation, generation, managedFields,
 //! no-op detection, dry run and commit.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -198,6 +199,56 @@ impl State {
         Ok(())
     }
 
+    /// A node port given in a Service must not be another Service's (the
+    /// real allocator's 422).
+    fn node_ports_must_be_free(
+        &self,
+        kind: &ResourceKind,
+        name: &str,
+        new: &Value,
+    ) -> Result<(), ApiError> {
+        if kind.custom || !kind.group.is_empty() || kind.kind != "Service" {
+            return Ok(());
+        }
+        let mut used = BTreeSet::new();
+        for svc in self.store.list("", "services", None) {
+            if meta_str(svc, "namespace") == meta_str(new, "namespace")
+                && meta_str(svc, "name") == name
+            {
+                continue;
+            }
+            if let Some(ports) = svc.pointer("/spec/ports").and_then(Value::as_array) {
+                used.extend(ports.iter().filter_map(|p| p["nodePort"].as_i64()));
+            }
+            if let Some(hc) = svc
+                .pointer("/spec/healthCheckNodePort")
+                .and_then(Value::as_i64)
+            {
+                used.insert(hc);
+            }
+        }
+        let mut errs = Vec::new();
+        if let Some(ports) = new.pointer("/spec/ports").and_then(Value::as_array) {
+            for (i, p) in ports.iter().enumerate() {
+                if let Some(np) = p["nodePort"].as_i64()
+                    && np != 0
+                    && used.contains(&np)
+                {
+                    errs.push(FieldError::invalid(
+                        &format!("spec.ports[{i}].nodePort"),
+                        &json!(np),
+                        "provided port is already allocated",
+                    ));
+                }
+            }
+        }
+        if errs.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::invalid(&kind.group, &kind.kind, name, errs))
+        }
+    }
+
     /// New objects cannot be created in a namespace being deleted.
     fn namespace_must_accept_new(&self, t: &Target, name: &str) -> Result<(), ApiError> {
         self.namespace_must_exist(t)?;
@@ -309,19 +360,26 @@ impl State {
             }
         }
 
-        // Defaults (cluster IPs carry over or get allocated).
-        {
-            let mut alloc = || self.allocate_ip();
-            crate::defaults::apply_defaults(kind, &mut new, old.as_ref(), &mut alloc);
-        }
+        // Defaults (cluster IPs and node ports carry over or get allocated).
+        crate::defaults::apply_defaults(kind, &mut new, old.as_ref(), self);
+        self.node_ports_must_be_free(kind, name, &new)?;
 
         crate::validation::validate(kind, &new, old.as_ref())?;
 
-        // Generation.
+        // Generation: spec changes (everything outside metadata and, with a
+        // status subresource, status); for Deployments also annotations
+        // (they are copied to ReplicaSets; `deploymentStrategy`).
+        let annotations_bump = kind.group == "apps"
+            && kind.kind == "Deployment"
+            && old.as_ref().is_some_and(|old| {
+                metadata(old).and_then(|m| m.get("annotations"))
+                    != metadata(&new).and_then(|m| m.get("annotations"))
+            });
         if let Some(old) = &old
             && kind.tracks_generation
-            && generation_part(old, kind.status_subresource)
-                != generation_part(&new, kind.status_subresource)
+            && (annotations_bump
+                || generation_part(old, kind.status_subresource)
+                    != generation_part(&new, kind.status_subresource))
         {
             let g = metadata(old)
                 .and_then(|m| m.get("generation"))

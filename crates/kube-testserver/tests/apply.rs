@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
 use kube_testserver::TestApiServer;
-use serde_json::json;
+use serde_json::{Value, json};
 
 #[tokio::test]
 async fn apply_creates_and_reapply_is_a_noop() {
@@ -484,4 +484,117 @@ async fn non_apply_writes_are_update_entries() {
         json!({"f:data": {}, "f:metadata": {"f:labels": {".": {}, "f:a": {}}}}),
         "the creator keeps the data map node, loses data.k"
     );
+}
+
+/// The names of the containers (or of the first container's env vars).
+fn names(d: &kube::api::DynamicObject, env: bool) -> Vec<String> {
+    let spec = &d.data["spec"]["template"]["spec"];
+    let list = if env {
+        &spec["containers"][0]["env"]
+    } else {
+        &spec["containers"]
+    };
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn merged_lists_keep_live_order_as_structured_merge_diff_does() {
+    let server = TestApiServer::start().await;
+    let client = client(&server);
+    let deploys = dynamic(
+        &client,
+        "default",
+        "apps",
+        "v1",
+        "Deployment",
+        "deployments",
+    );
+    let with_containers = |containers: Value| {
+        let mut d = deployment("web", "nginx:1", 1);
+        d["spec"]["template"]["spec"]["containers"] = containers;
+        d
+    };
+    apply(
+        &deploys,
+        "web",
+        "flotilla",
+        false,
+        with_containers(json!([{"name": "app", "image": "app:1"}])),
+    )
+    .await
+    .unwrap();
+    // Another manager adds a sidecar.
+    let injected = apply(
+        &deploys,
+        "web",
+        "injector",
+        false,
+        json!({
+            "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+            "spec": {"template": {"spec": {"containers": [{"name": "proxy", "image": "envoy:1"}]}}}
+        }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(names(&injected, false), ["app", "proxy"]);
+    // The first manager adds a container: the live-only sidecar keeps its
+    // place, the new one follows.
+    let grown = apply(
+        &deploys,
+        "web",
+        "flotilla",
+        false,
+        with_containers(json!([
+            {"name": "app", "image": "app:1"},
+            {"name": "metrics", "image": "exporter:1"}
+        ])),
+    )
+    .await
+    .unwrap();
+    assert_eq!(names(&grown, false), ["app", "proxy", "metrics"]);
+    // A new item before a shared one lands where the configuration puts it.
+    let front = apply(
+        &deploys,
+        "web",
+        "flotilla",
+        false,
+        with_containers(json!([
+            {"name": "init-ish", "image": "x:1"},
+            {"name": "app", "image": "app:1"},
+            {"name": "metrics", "image": "exporter:1"}
+        ])),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        names(&front, false),
+        ["init-ish", "app", "proxy", "metrics"]
+    );
+
+    // Shared items follow the applied order.
+    let env = |vars: &[&str]| {
+        let mut d = deployment("env", "nginx:1", 1);
+        d["spec"]["template"]["spec"]["containers"][0]["env"] = vars
+            .iter()
+            .map(|n| json!({"name": n, "value": "1"}))
+            .collect();
+        d
+    };
+    apply(&deploys, "env", "flotilla", false, env(&["A", "B", "C"]))
+        .await
+        .unwrap();
+    let reordered = apply(&deploys, "env", "flotilla", false, env(&["C", "A", "B"]))
+        .await
+        .unwrap();
+    assert_eq!(names(&reordered, true), ["C", "A", "B"]);
+    // Re-applying the same order changes nothing.
+    let rv = reordered.resource_version();
+    let again = apply(&deploys, "env", "flotilla", false, env(&["C", "A", "B"]))
+        .await
+        .unwrap();
+    assert_eq!(again.resource_version(), rv);
 }
