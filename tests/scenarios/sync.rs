@@ -148,6 +148,16 @@ async fn web_synced(e: &Env, members: &[&Member]) {
     assert_exit(&run, 0);
 }
 
+/// `e`'s fleet on `members` with the `web` base everywhere and a base
+/// `extra` of two ConfigMaps on `extra_on` (every cluster when empty);
+/// first sync done.
+async fn web_and_extra_synced(e: &Env, members: &[&Member], extra_on: &[&str]) {
+    e.fleet_yaml(members, &[("web", &[]), ("extra", extra_on)], "");
+    e.write("bases/web/web.yaml", WEB);
+    e.write("bases/extra/cms.yaml", &config_maps("extra", 2));
+    assert_exit(&e.flotilla("sync", &[]).await, 0);
+}
+
 // ----- first sync -----------------------------------------------------------
 
 /// Every object lands on both clusters, with the ownership label and
@@ -260,10 +270,7 @@ async fn second_sync_writes_nothing(e: &Env) {
 /// objects, beta prunes nothing, and every remaining object is untouched.
 async fn removed_base_is_pruned_on_its_clusters_only(e: &Env) {
     let both = [e.alpha(), e.beta()];
-    e.fleet_yaml(&both, &[("web", &[]), ("extra", &["alpha"])], "");
-    e.write("bases/web/web.yaml", WEB);
-    e.write("bases/extra/cms.yaml", &config_maps("extra", 2));
-    assert_exit(&e.flotilla("sync", &[]).await, 0);
+    web_and_extra_synced(e, &both, &["alpha"]).await;
     let a = e.alpha();
     assert!(
         a.get("v1", "ConfigMap", Some(&a.ns("shop")), "extra-1")
@@ -558,10 +565,7 @@ async fn conflict_with_another_manager_needs_force_conflicts(e: &Env) {
 /// forced, the prune goes ahead.
 async fn a_failed_apply_blocks_prune(e: &Env) {
     let a = e.alpha();
-    e.fleet_yaml(&[a], &[("web", &[]), ("extra", &[])], "");
-    e.write("bases/web/web.yaml", WEB);
-    e.write("bases/extra/cms.yaml", &config_maps("extra", 2));
-    assert_exit(&e.flotilla("sync", &[]).await, 0);
+    web_and_extra_synced(e, &[a], &[]).await;
     take_replicas(a, 7).await;
     e.fleet_yaml(&[a], &[("web", &[])], "");
     let run = e.flotilla("sync", &[]).await;
@@ -604,10 +608,7 @@ async fn a_failed_apply_blocks_prune(e: &Env) {
 /// carrying Flotilla's labels that it never applied is left alone.
 async fn inventory_survives_an_engine_restart(e: &Env) {
     let a = e.alpha();
-    e.fleet_yaml(&[a], &[("web", &[]), ("extra", &[])], "");
-    e.write("bases/web/web.yaml", WEB);
-    e.write("bases/extra/cms.yaml", &config_maps("extra", 2));
-    assert_exit(&e.flotilla("sync", &[]).await, 0);
+    web_and_extra_synced(e, &[a], &[]).await;
     // Made by hand, looking like Flotilla's.
     let mut hand_made = config_map(&a.ns("shop"), "hand-made", json!({"k": "v"}));
     hand_made["metadata"]["labels"] = json!({"app.kubernetes.io/managed-by": "flotilla"});
