@@ -363,16 +363,20 @@ impl Member {
         }
     }
 
+    /// The ConfigMap holding the inventory `fleet` keeps for this member.
+    pub async fn inventory_config_map(&self, fleet: &str) -> Option<Value> {
+        self.get(
+            "v1",
+            "ConfigMap",
+            Some(INVENTORY_NAMESPACE),
+            &format!("flotilla-inventory-{fleet}.{}", self.name),
+        )
+        .await
+    }
+
     /// The parsed inventory this member's fleet keeps on it.
     pub async fn inventory(&self, fleet: &str) -> Option<Value> {
-        let cm = self
-            .get(
-                "v1",
-                "ConfigMap",
-                Some(INVENTORY_NAMESPACE),
-                &format!("flotilla-inventory-{fleet}.{}", self.name),
-            )
-            .await?;
+        let cm = self.inventory_config_map(fleet).await?;
         let text = cm["data"]["inventory.json"].as_str()?;
         Some(serde_json::from_str(text).expect("the inventory is JSON"))
     }

@@ -148,6 +148,11 @@ async fn web_synced(e: &Env, members: &[&Member]) {
     assert_exit(&run, 0);
 }
 
+/// ConfigMap `name` in `m`'s namespace shop, if it exists.
+async fn shop_config_map(m: &Member, name: &str) -> Option<Value> {
+    m.get("v1", "ConfigMap", Some(&m.ns("shop")), name).await
+}
+
 /// `e`'s fleet on `members` with the `web` base everywhere and a base
 /// `extra` of two ConfigMaps on `extra_on` (every cluster when empty);
 /// first sync done.
@@ -219,13 +224,9 @@ async fn second_sync_writes_nothing(e: &Env) {
     for m in &e.members {
         let versions: Vec<String> = web_marks(m).await;
         let inventory = m
-            .must_get(
-                "v1",
-                "ConfigMap",
-                "flotilla-system",
-                &format!("flotilla-inventory-{}.{}", e.fleet(), m.name),
-            )
-            .await;
+            .inventory_config_map(e.fleet())
+            .await
+            .expect("an inventory");
         before.push((versions, resource_version(&inventory)));
         m.reset_counters();
     }
@@ -245,13 +246,9 @@ async fn second_sync_writes_nothing(e: &Env) {
         let now: Vec<String> = web_marks(m).await;
         assert_eq!(now, versions, "{}: no object was written", m.name);
         let inv = m
-            .must_get(
-                "v1",
-                "ConfigMap",
-                "flotilla-system",
-                &format!("flotilla-inventory-{}.{}", e.fleet(), m.name),
-            )
-            .await;
+            .inventory_config_map(e.fleet())
+            .await
+            .expect("an inventory");
         assert_eq!(
             resource_version(&inv),
             inventory,
@@ -272,11 +269,7 @@ async fn removed_base_is_pruned_on_its_clusters_only(e: &Env) {
     let both = [e.alpha(), e.beta()];
     web_and_extra_synced(e, &both, &["alpha"]).await;
     let a = e.alpha();
-    assert!(
-        a.get("v1", "ConfigMap", Some(&a.ns("shop")), "extra-1")
-            .await
-            .is_some()
-    );
+    assert!(shop_config_map(a, "extra-1").await.is_some());
     let mut kept = Vec::new();
     for m in &e.members {
         kept.push(web_marks(m).await);
@@ -303,14 +296,7 @@ async fn removed_base_is_pruned_on_its_clusters_only(e: &Env) {
     );
     for i in 1..=2 {
         assert!(
-            a.get(
-                "v1",
-                "ConfigMap",
-                Some(&a.ns("shop")),
-                &format!("extra-{i}")
-            )
-            .await
-            .is_none(),
+            shop_config_map(a, &format!("extra-{i}")).await.is_none(),
             "extra-{i} pruned"
         );
     }
@@ -348,9 +334,7 @@ async fn mass_prune_needs_allow_mass_prune(e: &Env) {
     );
     for i in 1..=6 {
         assert!(
-            a.get("v1", "ConfigMap", Some(&a.ns("shop")), &format!("bulk-{i}"))
-                .await
-                .is_some(),
+            shop_config_map(a, &format!("bulk-{i}")).await.is_some(),
             "bulk-{i} kept"
         );
     }
@@ -367,9 +351,7 @@ async fn mass_prune_needs_allow_mass_prune(e: &Env) {
     );
     for i in 1..=6 {
         assert!(
-            a.get("v1", "ConfigMap", Some(&a.ns("shop")), &format!("bulk-{i}"))
-                .await
-                .is_none(),
+            shop_config_map(a, &format!("bulk-{i}")).await.is_none(),
             "bulk-{i} pruned"
         );
     }
@@ -585,16 +567,7 @@ async fn a_failed_apply_blocks_prune(e: &Env) {
         "{run}"
     );
     for i in 1..=2 {
-        assert!(
-            a.get(
-                "v1",
-                "ConfigMap",
-                Some(&a.ns("shop")),
-                &format!("extra-{i}")
-            )
-            .await
-            .is_some()
-        );
+        assert!(shop_config_map(a, &format!("extra-{i}")).await.is_some());
     }
     let run = e.flotilla("sync", &["--force-conflicts"]).await;
     assert_exit(&run, 0);
@@ -635,21 +608,10 @@ async fn inventory_survives_an_engine_restart(e: &Env) {
         },
         "{run}"
     );
-    let ns = a.ns("shop");
+    assert!(shop_config_map(a, "extra-1").await.is_none());
+    assert!(shop_config_map(a, "extra-2").await.is_none());
     assert!(
-        a.get("v1", "ConfigMap", Some(&ns), "extra-1")
-            .await
-            .is_none()
-    );
-    assert!(
-        a.get("v1", "ConfigMap", Some(&ns), "extra-2")
-            .await
-            .is_none()
-    );
-    assert!(
-        a.get("v1", "ConfigMap", Some(&ns), "hand-made")
-            .await
-            .is_some(),
+        shop_config_map(a, "hand-made").await.is_some(),
         "never applied by Flotilla: not pruned"
     );
 }
@@ -698,9 +660,7 @@ async fn two_fleet_clusters_share_one_cluster(e: &Env) {
         web_on(alpha).await.iter().all(Option::is_some),
         "alpha's objects stay"
     );
-    let cm = beta
-        .get("v1", "ConfigMap", Some(&beta.ns("shop")), "web-config")
-        .await;
+    let cm = shop_config_map(&beta, "web-config").await;
     assert!(cm.is_none(), "beta's objects are pruned");
     let run = e.flotilla("sync", &[]).await;
     assert_exit(&run, 0);
