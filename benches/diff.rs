@@ -16,13 +16,14 @@
 
 use std::time::{Duration, Instant};
 
-use flotilla::cluster::Target;
-use flotilla::cluster::kube::KubeTarget;
-use flotilla::load::load;
-use flotilla::render::render_cluster;
-use flotilla::snapshot::Snapshot;
-use flotilla::sync::drift::{DecidedBy, Detected, ObjectStatus, detect};
-use flotilla::sync::{SyncOptions, sync_cluster};
+use flotilla_core::drift::{DecidedBy, Detected, ObjectStatus};
+use flotilla_core::load::load;
+use flotilla_core::render::render_cluster;
+use flotilla_core::snapshot::Snapshot;
+use flotilla_engine::cluster::Target;
+use flotilla_engine::cluster::kube::KubeTarget;
+use flotilla_engine::diff::detect;
+use flotilla_engine::sync::{SyncOptions, sync_cluster};
 use kube_testserver::TestApiServer;
 use serde_json::json;
 
@@ -156,7 +157,7 @@ async fn measure(
     scenario: &'static str,
     server: &TestApiServer,
     target: &mut KubeTarget,
-    desired: &flotilla::render::DesiredState,
+    desired: &flotilla_core::render::DesiredState,
     runs: usize,
 ) -> (Figures, Detected) {
     let mut times = Vec::with_capacity(runs);
@@ -198,10 +199,10 @@ async fn measure(
 /// starts with), for the share of `detect` spent on the wire.
 async fn measure_live(
     target: &mut KubeTarget,
-    desired: &flotilla::render::DesiredState,
+    desired: &flotilla_core::render::DesiredState,
     runs: usize,
 ) -> Duration {
-    let addresses: Vec<(&str, &flotilla::model::ObjectKey)> = desired
+    let addresses: Vec<(&str, &flotilla_core::model::ObjectKey)> = desired
         .objects
         .iter()
         .map(|o| (o.object["apiVersion"].as_str().unwrap_or(""), &o.key))

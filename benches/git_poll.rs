@@ -15,7 +15,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use flotilla::source::{PollOutcome, Source, SourceSpec};
+use flotilla_source::{PollOutcome, Source, SourceSpec};
 use support::Fixture;
 use support::git_server::GitDaemon;
 

@@ -22,9 +22,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use flotilla::load::load;
-use flotilla::render::{DesiredState, render_cluster, render_fleet};
-use flotilla::snapshot::Snapshot;
+use flotilla_core::load::load;
+use flotilla_core::render::{DesiredState, render_cluster, render_fleet};
+use flotilla_core::snapshot::Snapshot;
 use serde_json::{Value, json};
 
 const FLEET_NAME: &str = "bench";
@@ -124,7 +124,7 @@ fn generate_clusters(n: usize) -> Vec<ClusterSpec> {
 }
 
 fn yaml(v: &Value) -> String {
-    flotilla::yaml::to_string(v)
+    flotilla_core::yaml::to_string(v)
 }
 
 fn multi_doc(docs: &[Value]) -> String {
@@ -797,10 +797,10 @@ impl Tool {
 }
 
 fn parse_stream(text: &str) -> Vec<Value> {
-    flotilla::yaml::split_documents(text)
+    flotilla_core::yaml::split_documents(text)
         .iter()
         .map(|d| {
-            flotilla::yaml::parse::<Value>("kustomize output", d)
+            flotilla_core::yaml::parse::<Value>("kustomize output", d)
                 .unwrap_or_else(|e| panic!("parsing kustomize output: {e}"))
         })
         .filter(|v| !v.is_null())
@@ -1012,7 +1012,7 @@ fn main() {
     let docs_parsed: usize = files
         .iter()
         .filter(|(p, _)| p.ends_with(".yaml"))
-        .map(|(_, c)| flotilla::yaml::split_documents(c).len())
+        .map(|(_, c)| flotilla_core::yaml::split_documents(c).len())
         .sum();
     drop(fleet);
 

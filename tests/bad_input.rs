@@ -2,8 +2,8 @@
 //! file, the document's position (and line), and the field or operation, and
 //! that the bad input stops the cluster from rendering.
 
-use flotilla::diagnostic::Diagnostics;
-use flotilla::snapshot::Snapshot;
+use flotilla_core::diagnostic::Diagnostics;
+use flotilla_core::snapshot::Snapshot;
 
 const FLEET: &str = r#"apiVersion: flotilla.dev/v1alpha1
 kind: Fleet
@@ -58,12 +58,12 @@ fn errors(files: &[(&str, &str)]) -> String {
     for (path, text) in files {
         snap.insert(*path, text.as_bytes());
     }
-    let fleet = match flotilla::load::load(&snap) {
+    let fleet = match flotilla_core::load::load(&snap) {
         Ok(f) => f,
         Err(d) => return d.to_string(),
     };
     let mut all = Diagnostics::default();
-    for (_, result) in flotilla::render::render_fleet(&fleet) {
+    for (_, result) in flotilla_core::render::render_fleet(&fleet) {
         if let Err(d) = result {
             all.extend(d);
         }
@@ -344,7 +344,7 @@ fn every_error_is_reported_not_just_the_first() {
 #[test]
 fn missing_fleet_yaml_is_a_clear_error() {
     let snap = Snapshot::from_files([("bases/web/web.yaml", WEB)]);
-    let err = flotilla::load::load(&snap).unwrap_err().to_string();
+    let err = flotilla_core::load::load(&snap).unwrap_err().to_string();
     assert_eq!(
         err,
         "fleet.yaml: not found: a fleet repository needs fleet.yaml at its root"

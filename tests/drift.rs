@@ -16,12 +16,13 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use flotilla::cluster::directory::DirectoryTarget;
-use flotilla::cluster::kube::KubeTarget;
-use flotilla::diff::live::field_diffs;
-use flotilla::model::Fleet;
-use flotilla::render::DesiredState;
-use flotilla::sync::drift::{DecidedBy, Detected, ObjectStatus, detect};
+use flotilla_core::diff::live::field_diffs;
+use flotilla_core::drift::{DecidedBy, Detected, ObjectStatus};
+use flotilla_core::model::Fleet;
+use flotilla_core::render::DesiredState;
+use flotilla_engine::cluster::directory::DirectoryTarget;
+use flotilla_engine::cluster::kube::KubeTarget;
+use flotilla_engine::diff::detect;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams};
@@ -133,7 +134,7 @@ fn fixtures(names: &[&str]) -> String {
 }
 
 fn fixture_json(name: &str) -> Value {
-    flotilla::yaml::parse_file(name, &fixture(name)).expect("a fixture parses")
+    flotilla_core::yaml::parse_file(name, &fixture(name)).expect("a fixture parses")
 }
 
 fn b64(s: &str) -> String {
@@ -296,13 +297,13 @@ impl KubeFleet {
 }
 
 fn desired(repo: &Path, cluster: &str) -> (Fleet, DesiredState) {
-    let snapshot = flotilla::source::snapshot(flotilla::source::SourceSpec::new(
+    let snapshot = flotilla_source::snapshot(flotilla_source::SourceSpec::new(
         repo.to_str().expect("a UTF-8 path"),
     ))
     .expect("the repository reads");
-    let fleet = flotilla::load::load(&snapshot).expect("the fleet loads");
+    let fleet = flotilla_core::load::load(&snapshot).expect("the fleet loads");
     let c = fleet.cluster(cluster).expect("the cluster").clone();
-    let desired = flotilla::render::render_cluster(&fleet, &c).expect("the cluster renders");
+    let desired = flotilla_core::render::render_cluster(&fleet, &c).expect("the cluster renders");
     (fleet, desired)
 }
 
@@ -902,12 +903,12 @@ fn golden_fleet() -> DirFleet {
     f.edit("eu-1", web, "web:1.4.2", "web:1.4.3-hotfix");
     let path = f.file("eu-1", web);
     let text = std::fs::read_to_string(&path).expect("read");
-    let mut obj: Value = flotilla::yaml::parse_file("web", &text).expect("parses");
+    let mut obj: Value = flotilla_core::yaml::parse_file("web", &text).expect("parses");
     obj["spec"]["template"]["spec"]["containers"][0]
         .as_object_mut()
         .expect("a container")
         .remove("env");
-    std::fs::write(&path, flotilla::yaml::to_string(&obj)).expect("write");
+    std::fs::write(&path, flotilla_core::yaml::to_string(&obj)).expect("write");
     f.edit(
         "eu-1",
         "core_secret_shop_creds.yaml",

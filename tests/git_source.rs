@@ -7,8 +7,8 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use flotilla::snapshot::Snapshot;
-use flotilla::source::{Credentials, FolderWatcher, PollOutcome, Source, SourceError, SourceSpec};
+use flotilla_core::snapshot::Snapshot;
+use flotilla_source::{Credentials, FolderWatcher, PollOutcome, Source, SourceError, SourceSpec};
 use support::git_server::{GitDaemon, HttpGitServer, SilentServer, closed_port};
 use support::{Fixture, git};
 

@@ -5,8 +5,8 @@
 
 use std::path::Path;
 
-use flotilla::health::{self, Health, HealthStatus, aggregate, health_of};
-use flotilla::yaml::{parse, split_documents};
+use flotilla_core::health::{self, Health, HealthStatus, aggregate, health_of};
+use flotilla_core::yaml::{parse, split_documents};
 use serde_json::{Value, json};
 
 use HealthStatus::{Degraded, Healthy, Missing, Progressing, Unknown};

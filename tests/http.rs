@@ -1,4 +1,4 @@
-//! The daemon's HTTP layer (`flotilla::daemon::http`) over a real socket on
+//! The daemon's HTTP layer (`flotilla_hub::http`) over a real socket on
 //! 127.0.0.1: probes, metrics, the JSON API, the webhooks, the status page,
 //! and the page as headless Chromium renders it.
 //!
@@ -15,15 +15,15 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
-use flotilla::daemon::http::{HttpContext, WEBHOOK_BODY_LIMIT, WebhookConfig, serve};
-use flotilla::daemon::metrics::Metrics;
-use flotilla::daemon::state::{ClusterState, FleetState, SharedState, SyncStatus};
-use flotilla::diff::live::FieldDiff;
-use flotilla::diff::unified_diff;
-use flotilla::health::HealthStatus;
-use flotilla::model::ObjectKey;
-use flotilla::sync::drift::{ClusterDrift, DecidedBy, Detected, ObjectDrift, ObjectStatus};
-use flotilla::sync::{Action, ChangeSet};
+use flotilla_core::changeset::{Action, ChangeSet};
+use flotilla_core::diff::live::FieldDiff;
+use flotilla_core::diff::unified_diff;
+use flotilla_core::drift::{ClusterDrift, DecidedBy, Detected, ObjectDrift, ObjectStatus};
+use flotilla_core::health::HealthStatus;
+use flotilla_core::model::ObjectKey;
+use flotilla_hub::http::{HttpContext, WEBHOOK_BODY_LIMIT, WebhookConfig, serve};
+use flotilla_hub::metrics::Metrics;
+use flotilla_hub::state::{ClusterState, FleetState, SharedState, SyncStatus};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;

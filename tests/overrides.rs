@@ -33,7 +33,7 @@ fn example_copy(dir: &Path) -> std::path::PathBuf {
 }
 
 /// The desired state of `cluster` in the fleet at `repo`.
-fn desired(repo: &Path, cluster: &str) -> flotilla::render::DesiredState {
+fn desired(repo: &Path, cluster: &str) -> flotilla_core::render::DesiredState {
     render(repo)
         .into_iter()
         .find(|s| s.cluster == cluster)

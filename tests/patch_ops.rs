@@ -1,7 +1,7 @@
 //! Every patch operation, through the real load and render path: one
 //! `check(patch, expected)` helper, one test per operation.
 
-use flotilla::snapshot::Snapshot;
+use flotilla_core::snapshot::Snapshot;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -36,9 +36,9 @@ fn render(patch: &str) -> Result<Vec<Value>, String> {
         ("bases/app/cm.yaml", BASE),
         ("overlays/o/p.yaml", patch),
     ]);
-    let fleet = flotilla::load::load(&snap).map_err(|e| e.to_string())?;
-    let state =
-        flotilla::render::render_cluster(&fleet, &fleet.clusters[0]).map_err(|e| e.to_string())?;
+    let fleet = flotilla_core::load::load(&snap).map_err(|e| e.to_string())?;
+    let state = flotilla_core::render::render_cluster(&fleet, &fleet.clusters[0])
+        .map_err(|e| e.to_string())?;
     Ok(state
         .objects
         .into_iter()
@@ -160,8 +160,8 @@ fn glob_target_patches_every_match() {
         ("bases/app/cm.yaml", BASE),
         ("overlays/o/p.yaml", patch),
     ]);
-    let fleet = flotilla::load::load(&snap).unwrap();
-    let state = flotilla::render::render_cluster(&fleet, &fleet.clusters[0]).unwrap();
+    let fleet = flotilla_core::load::load(&snap).unwrap();
+    let state = flotilla_core::render::render_cluster(&fleet, &fleet.clusters[0]).unwrap();
     assert!(
         state
             .objects
@@ -198,16 +198,16 @@ proptest! {
         let data: String = values.iter().map(|(k, v)| format!("  {k}: {}\n", serde_json::to_string(v).unwrap())).collect();
         let base = format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: p, namespace: ns}}\ndata:\n{data}");
         let snap = Snapshot::from_files([("fleet.yaml", FLEET), ("bases/app/cm.yaml", base.as_str()), ("overlays/o/x.yaml", "# none\n")]);
-        let fleet = flotilla::load::load(&snap);
+        let fleet = flotilla_core::load::load(&snap);
         // `${` in a random value is an unknown variable: an error, never a panic.
         if let Ok(fleet) = fleet {
-            let a = flotilla::render::render_cluster(&fleet, &fleet.clusters[0]).map(|s| s.to_yaml());
-            let b = flotilla::render::render_cluster(&fleet, &fleet.clusters[0]).map(|s| s.to_yaml());
+            let a = flotilla_core::render::render_cluster(&fleet, &fleet.clusters[0]).map(|s| s.to_yaml());
+            let b = flotilla_core::render::render_cluster(&fleet, &fleet.clusters[0]).map(|s| s.to_yaml());
             prop_assert_eq!(a.as_ref().ok(), b.as_ref().ok());
             if let Ok(text) = a {
                 // And the output reads back as the same values.
-                let docs = flotilla::yaml::split_documents(&text);
-                let v: Value = flotilla::yaml::parse("out.yaml", &docs[0]).unwrap();
+                let docs = flotilla_core::yaml::split_documents(&text);
+                let v: Value = flotilla_core::yaml::parse("out.yaml", &docs[0]).unwrap();
                 for (k, val) in &values {
                     if !val.contains("${") {
                         prop_assert_eq!(v["data"][k].as_str(), Some(val.as_str()));

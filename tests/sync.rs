@@ -314,7 +314,7 @@ async fn removed_base_is_pruned(dir: &Path, servers: &[impl Cluster]) {
     write(&repo, "fleet.yaml", &remove_base(&fleet, "eu-data"));
     let after = render(&repo);
     // Every remaining object's resourceVersion, to see it untouched.
-    let versions = |s: &_, state: &flotilla::render::DesiredState| -> Vec<String> {
+    let versions = |s: &_, state: &flotilla_core::render::DesiredState| -> Vec<String> {
         state
             .objects
             .iter()

@@ -5,10 +5,11 @@
 
 use std::time::{Duration, Instant};
 
-use flotilla::cluster::kube::KubeTarget;
-use flotilla::snapshot::Snapshot;
-use flotilla::sync::drift::{ObjectStatus, detect};
-use flotilla::sync::{SyncOptions, sync_cluster};
+use flotilla_core::drift::ObjectStatus;
+use flotilla_core::snapshot::Snapshot;
+use flotilla_engine::cluster::kube::KubeTarget;
+use flotilla_engine::diff::detect;
+use flotilla_engine::sync::{SyncOptions, sync_cluster};
 use kube_testserver::TestApiServer;
 use serde_json::json;
 
@@ -50,8 +51,8 @@ async fn an_unchanged_cluster_costs_no_list_and_changes_still_show() {
     let kubeconfig = dir.path().join("kubeconfig.yaml");
     std::fs::write(&kubeconfig, server.kubeconfig_yaml()).unwrap();
     let snapshot = Snapshot::from_files([("fleet.yaml", FLEET), ("bases/app/app.yaml", APP)]);
-    let fleet = flotilla::load::load(&snapshot).unwrap();
-    let desired = flotilla::render::render_cluster(&fleet, &fleet.clusters[0]).unwrap();
+    let fleet = flotilla_core::load::load(&snapshot).unwrap();
+    let desired = flotilla_core::render::render_cluster(&fleet, &fleet.clusters[0]).unwrap();
     let mut target = KubeTarget::from_kubeconfig(&kubeconfig, None)
         .await
         .unwrap()

@@ -5,8 +5,9 @@
 
 use std::time::Duration;
 
-use flotilla::cluster::kube::KubeTarget;
-use flotilla::sync::{Action, SyncOptions, sync_cluster};
+use flotilla_core::changeset::Action;
+use flotilla_engine::cluster::kube::KubeTarget;
+use flotilla_engine::sync::{SyncOptions, sync_cluster};
 use serde_json::{Value, json};
 
 use crate::Scenario;

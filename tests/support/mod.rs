@@ -14,7 +14,7 @@ use std::process::Command;
 use std::sync::{Once, OnceLock};
 use std::time::Duration;
 
-use flotilla::source::{NetworkTimeouts, SourceSpec, set_network_timeouts};
+use flotilla_source::{NetworkTimeouts, SourceSpec, set_network_timeouts};
 
 /// The network time limits of the tests: short, so that the "server never
 /// answers" cases finish quickly, yet ample for servers on 127.0.0.1.

@@ -375,19 +375,19 @@ pub fn assert_exit(run: &Run, code: i32) {
 
 /// The desired state of every cluster of the fleet in `repo`, by name, as
 /// the library renders it (the reference for spot checks).
-pub fn render(repo: &Path) -> Vec<flotilla::render::DesiredState> {
+pub fn render(repo: &Path) -> Vec<flotilla_core::render::DesiredState> {
     let snapshot =
-        flotilla::source::snapshot(flotilla::source::SourceSpec::new(repo.to_str().unwrap()))
+        flotilla_source::snapshot(flotilla_source::SourceSpec::new(repo.to_str().unwrap()))
             .expect("the fleet repository reads");
-    let fleet = flotilla::load::load(&snapshot).expect("the fleet loads");
-    flotilla::render::render_fleet(&fleet)
+    let fleet = flotilla_core::load::load(&snapshot).expect("the fleet loads");
+    flotilla_core::render::render_fleet(&fleet)
         .into_iter()
         .map(|(c, r)| r.unwrap_or_else(|e| panic!("{} renders: {e}", c.name)))
         .collect()
 }
 
 /// Distinct `(apiVersion, kind)` pairs of a desired state.
-pub fn kinds(state: &flotilla::render::DesiredState) -> Vec<(String, String)> {
+pub fn kinds(state: &flotilla_core::render::DesiredState) -> Vec<(String, String)> {
     let mut kinds: Vec<(String, String)> = state
         .objects
         .iter()
@@ -421,7 +421,7 @@ pub fn plural(kind: &str) -> String {
 /// The live copy of a desired object, if the cluster has it.
 pub fn live_copy(
     cluster: &impl Cluster,
-    object: &flotilla::render::DesiredObject,
+    object: &flotilla_core::render::DesiredObject,
 ) -> Option<Value> {
     let ns = Some(object.key.namespace.as_str()).filter(|n| !n.is_empty());
     cluster.object(

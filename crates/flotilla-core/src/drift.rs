@@ -1,0 +1,255 @@
+//! Drift: the typed result of comparing a cluster's desired state with what
+//! is live there (per object and per cluster), and the pure helpers the
+//! engine's diff verb uses to build it. The comparison itself (which needs
+//! the cluster) is `flotilla_engine::diff`.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::diff::live::{FieldDiff, as_stored};
+use crate::diff::{Side, redact_secret, unified_diff};
+use crate::model::ObjectKey;
+
+/// The state of one object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum ObjectStatus {
+    /// Live matches desired.
+    InSync,
+    /// Live differs from desired in the listed fields.
+    Modified,
+    /// Desired but not on the cluster.
+    Missing,
+    /// In the inventory, no longer desired, still on the cluster: the next
+    /// sync prunes it.
+    ToBePruned,
+}
+
+impl ObjectStatus {
+    /// The words reports use: `in sync`, `modified`, `missing`, `to be pruned`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            ObjectStatus::InSync => "in sync",
+            ObjectStatus::Modified => "modified",
+            ObjectStatus::Missing => "missing",
+            ObjectStatus::ToBePruned => "to be pruned",
+        }
+    }
+}
+
+/// Which comparison decided an object's status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum DecidedBy {
+    /// The field comparison alone (no difference, or no server to ask).
+    FirstPass,
+    /// A server-side apply dry run.
+    DryRun,
+    /// Presence alone (missing, or to be pruned).
+    Presence,
+}
+
+impl DecidedBy {
+    /// The words reports use: `field comparison`, `server dry run`, `presence`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            DecidedBy::FirstPass => "field comparison",
+            DecidedBy::DryRun => "server dry run",
+            DecidedBy::Presence => "presence",
+        }
+    }
+}
+
+/// One object's drift.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectDrift {
+    /// The object.
+    pub key: ObjectKey,
+    /// Its state.
+    pub status: ObjectStatus,
+    /// Which comparison decided.
+    pub decided_by: DecidedBy,
+    /// The fields that differ (Modified only); Secret values hidden.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<FieldDiff>,
+    /// Unified diff of the compared fields, desired (`+`) against live (`-`).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub diff: String,
+    /// Why the dry run could not confirm, e.g. the server refuses the change
+    /// (an immutable field): then the next sync of this object fails too.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// Every non-in-sync object of one cluster, and the counts.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Detected {
+    /// Objects in sync.
+    pub in_sync: usize,
+    /// Objects that are modified, missing or to be pruned.
+    pub drifted: Vec<ObjectDrift>,
+}
+
+/// An object without the fields every write changes (for comparing a
+/// dry-run result with the live object).
+pub fn comparable(v: &Value) -> Value {
+    let mut v = v.clone();
+    if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+        for f in ["managedFields", "resourceVersion", "generation"] {
+            meta.remove(f);
+        }
+    }
+    v
+}
+
+/// The live object restricted to the fields the desired object sets, so a
+/// diff shows only what Git says (server defaults and status left out).
+fn project(live: &Value, desired: &Value) -> Value {
+    match (desired, live) {
+        (Value::Object(d), Value::Object(l)) => Value::Object(
+            d.iter()
+                .filter_map(|(k, dv)| l.get(k).map(|lv| (k.clone(), project(lv, dv))))
+                .collect(),
+        ),
+        (Value::Array(d), Value::Array(l)) => {
+            let named = |v: &Value| v.get("name").and_then(Value::as_str).map(str::to_string);
+            Value::Array(
+                l.iter()
+                    .enumerate()
+                    .map(|(i, lv)| {
+                        let dv = named(lv)
+                            .and_then(|n| d.iter().find(|dv| named(dv).as_deref() == Some(&n)))
+                            .or_else(|| d.get(i));
+                        dv.map_or_else(|| lv.clone(), |dv| project(lv, dv))
+                    })
+                    .collect(),
+            )
+        }
+        _ => live.clone(),
+    }
+}
+
+pub fn object_diff(desired: &Value, live: &Value) -> String {
+    let desired = if live.get("stringData").is_some() {
+        std::borrow::Cow::Borrowed(desired)
+    } else {
+        as_stored(desired)
+    };
+    let projected = project(live, &desired);
+    let a = crate::yaml::to_string(&redact_secret(&projected, Some(&desired), Side::Before));
+    let b = crate::yaml::to_string(&redact_secret(&desired, Some(&projected), Side::After));
+    unified_diff(&a, &b, "live", "desired")
+}
+
+/// The state of one cluster in a drift report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum ClusterStatus {
+    /// Every desired object matches.
+    InSync,
+    /// Some object is modified, missing or to be pruned.
+    Drifted,
+    /// The cluster could not be read.
+    Unreachable,
+    /// The cluster's desired state does not render.
+    RenderError,
+}
+
+/// One cluster of a drift report.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterDrift {
+    /// The cluster.
+    pub cluster: String,
+    /// Its state.
+    pub status: ClusterStatus,
+    /// Objects in sync.
+    pub in_sync: usize,
+    /// Objects modified.
+    pub modified: usize,
+    /// Objects missing.
+    pub missing: usize,
+    /// Objects to be pruned.
+    pub to_be_pruned: usize,
+    /// The objects that are not in sync.
+    pub objects: Vec<ObjectDrift>,
+    /// Why the cluster is Unreachable or a RenderError.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl ClusterDrift {
+    /// The report of a cluster that was read.
+    pub fn detected(cluster: impl Into<String>, d: Detected) -> Self {
+        let count = |s| d.drifted.iter().filter(|o| o.status == s).count();
+        Self {
+            cluster: cluster.into(),
+            status: if d.drifted.is_empty() {
+                ClusterStatus::InSync
+            } else {
+                ClusterStatus::Drifted
+            },
+            in_sync: d.in_sync,
+            modified: count(ObjectStatus::Modified),
+            missing: count(ObjectStatus::Missing),
+            to_be_pruned: count(ObjectStatus::ToBePruned),
+            objects: d.drifted,
+            error: None,
+        }
+    }
+
+    /// The report of a cluster that could not be compared.
+    pub fn failed(
+        cluster: impl Into<String>,
+        status: ClusterStatus,
+        error: impl Into<String>,
+    ) -> Self {
+        Self {
+            cluster: cluster.into(),
+            status,
+            in_sync: 0,
+            modified: 0,
+            missing: 0,
+            to_be_pruned: 0,
+            objects: Vec::new(),
+            error: Some(error.into()),
+        }
+    }
+}
+
+/// The schema identifier of [`DriftReport`]'s JSON form
+/// (`docs/drift-report.schema.json`).
+pub const DRIFT_REPORT_SCHEMA: &str = "flotilla.dev/drift-report/v1";
+
+/// Drift across the fleet.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DriftReport {
+    /// Always [`DRIFT_REPORT_SCHEMA`].
+    pub schema: &'static str,
+    /// The fleet.
+    pub fleet: String,
+    /// The commit compared against, where known.
+    pub revision: Option<String>,
+    /// Every cluster asked for, in fleet order.
+    pub clusters: Vec<ClusterDrift>,
+}
+
+impl DriftReport {
+    /// Whether any cluster drifted.
+    pub fn has_drift(&self) -> bool {
+        self.clusters
+            .iter()
+            .any(|c| c.status == ClusterStatus::Drifted)
+    }
+
+    /// Whether any cluster could not be compared.
+    pub fn has_errors(&self) -> bool {
+        self.clusters.iter().any(|c| {
+            matches!(
+                c.status,
+                ClusterStatus::Unreachable | ClusterStatus::RenderError
+            )
+        })
+    }
+}

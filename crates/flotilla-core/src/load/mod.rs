@@ -1,0 +1,251 @@
+//! Loading: a repository [`Snapshot`] in, a validated [`Fleet`] out.
+//!
+//! Loading is pure: it reads only the snapshot. It reports every problem it
+//! finds, not just the first, each naming file, document and field.
+
+mod documents;
+mod fleet_file;
+mod kubefed;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+pub use fleet_file::{API_VERSION, FLEET_FILE, check_label, is_dns1123_label};
+
+use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::model::{Base, Fleet, Layer, Overlay, Placement};
+use crate::snapshot::Snapshot;
+use documents::Classified;
+use fleet_file::{
+    Checker, FleetFile, check_clusters, check_folder, check_ignores, check_placement,
+    check_rollout, line_of,
+};
+
+/// The folder whose sub-folders are per-cluster overlays.
+pub const CLUSTERS_DIR: &str = "clusters";
+
+/// Loads and validates the fleet in `snapshot`: the fleet, or every problem
+/// found. A fleet with any problem is never returned, so nothing downstream
+/// can act on half a repository.
+pub fn load(snapshot: &Snapshot) -> Result<Fleet, Diagnostics> {
+    match load_partial(snapshot) {
+        (Some(fleet), diags) if diags.is_empty() => Ok(fleet),
+        (_, diags) => Err(diags),
+    }
+}
+
+/// Like [`load`], but also returns the fleet built from the documents that
+/// did load, whenever `fleet.yaml` itself parsed, so that `validate` can
+/// render the clusters and report render errors too. The partial fleet must
+/// only ever be used to find more errors, never to apply anything.
+pub fn load_partial(snapshot: &Snapshot) -> (Option<Fleet>, Diagnostics) {
+    match load_inner(snapshot) {
+        Ok((fleet, diags)) => (Some(fleet), diags),
+        Err(diags) => (None, diags),
+    }
+}
+
+fn load_inner(snapshot: &Snapshot) -> Result<(Fleet, Diagnostics), Diagnostics> {
+    let Some(bytes) = snapshot.get(FLEET_FILE) else {
+        let hint = if snapshot.get("fleet.yml").is_some() {
+            "not found (found fleet.yml: rename it to fleet.yaml)"
+        } else {
+            "not found: a fleet repository needs fleet.yaml at its root"
+        };
+        return Err(Diagnostic::new(FLEET_FILE, hint).into());
+    };
+    let text = std::str::from_utf8(bytes)
+        .map_err(|_| Diagnostic::new(FLEET_FILE, "the file is not valid UTF-8"))?;
+    let file: FleetFile = crate::yaml::parse_file(FLEET_FILE, text)?;
+    let mut ck = Checker { diags: Vec::new() };
+    if file.api_version != API_VERSION {
+        ck.error(
+            1,
+            "apiVersion",
+            format!("{:?} is not supported: use {API_VERSION}", file.api_version),
+        );
+    }
+    if file.kind != "Fleet" {
+        ck.error(
+            1,
+            "kind",
+            format!("{:?}: the fleet file's kind must be Fleet", file.kind),
+        );
+    }
+    if !is_dns1123_label(&file.metadata.name) {
+        ck.error(
+            1,
+            "metadata.name",
+            format!("{:?} is not a DNS-1123 label", file.metadata.name),
+        );
+    }
+    let spec = file.spec;
+    let clusters = check_clusters(&spec.clusters, &mut ck);
+    let known: BTreeSet<&str> = clusters.iter().map(|c| c.name.as_str()).collect();
+
+    let mut bases = Vec::new();
+    let mut names = BTreeSet::new();
+    for (i, entry) in spec.bases.iter().enumerate() {
+        let (b, line, field) = (&entry.value, line_of(entry), format!("spec.bases[{i}]"));
+        if !names.insert(b.name.as_str()) {
+            ck.error(
+                line,
+                format!("{field}.name"),
+                format!("base {:?} is declared twice", b.name),
+            );
+        }
+        let placement = match &b.placement {
+            None => Placement::everywhere(),
+            Some(p) if p.cluster_selector.is_none() && p.clusters.is_none() => {
+                ck.error(line, format!("{field}.placement"), "selects no cluster: give clusterSelector and/or clusters, or omit placement to place the base everywhere");
+                Placement::default()
+            }
+            Some(p) => check_placement(
+                p.cluster_selector.as_ref(),
+                p.clusters.as_ref(),
+                &known,
+                &format!("{field}.placement"),
+                line,
+                &mut ck,
+            ),
+        };
+        let path = match check_folder(snapshot, &b.path) {
+            Ok(p) => p,
+            Err(e) => {
+                ck.error(line, format!("{field}.path"), e);
+                continue;
+            }
+        };
+        let mut documents = Vec::new();
+        for c in documents::read_folder(snapshot, &path, &mut ck.diags) {
+            match c {
+                Classified::Object(d) => documents.push(d),
+                Classified::Patch(p) => ck.diags.push(
+                    p.origin
+                        .diagnostic(
+                            "a Patch belongs in an overlay or clusters/<name>/, not in a base",
+                        )
+                        .context("kind"),
+                ),
+            }
+        }
+        for d in &documents {
+            if let crate::model::DocumentBody::Federated(f) = &d.body {
+                for name in f.placement.clusters.iter().chain(f.overrides.keys()) {
+                    if !known.contains(name.as_str()) {
+                        ck.diags.push(d.origin.diagnostic(format!("unknown cluster {name:?}: no cluster of that name in fleet.yaml")).context("spec.placement / spec.overrides"));
+                    }
+                }
+            }
+        }
+        bases.push(Base {
+            name: b.name.clone(),
+            path,
+            placement,
+            documents,
+        });
+    }
+
+    let mut overlays = Vec::new();
+    let mut names = BTreeSet::new();
+    for (i, entry) in spec.overlays.iter().enumerate() {
+        let (o, line, field) = (&entry.value, line_of(entry), format!("spec.overlays[{i}]"));
+        if !names.insert(o.name.as_str()) {
+            ck.error(
+                line,
+                format!("{field}.name"),
+                format!("overlay {:?} is declared twice", o.name),
+            );
+        }
+        let placement = if o.cluster_selector.is_none() && o.clusters.is_none() {
+            Placement::everywhere()
+        } else {
+            check_placement(
+                o.cluster_selector.as_ref(),
+                o.clusters.as_ref(),
+                &known,
+                &field,
+                line,
+                &mut ck,
+            )
+        };
+        let path = match check_folder(snapshot, &o.path) {
+            Ok(p) => p,
+            Err(e) => {
+                ck.error(line, format!("{field}.path"), e);
+                continue;
+            }
+        };
+        let layer = read_layer(snapshot, &path, &mut ck.diags);
+        overlays.push(Overlay {
+            name: o.name.clone(),
+            path,
+            placement,
+            layer,
+        });
+    }
+
+    let cluster_layers = read_cluster_layers(snapshot, &known, &mut ck.diags);
+    let rollout = check_rollout(spec.rollout.as_ref(), &clusters, &known, &mut ck);
+    let ignore_differences = check_ignores(&spec.ignore_differences, &mut ck);
+
+    let fleet = Fleet {
+        name: file.metadata.name,
+        clusters,
+        bases,
+        overlays,
+        cluster_layers,
+        rollout,
+        prune: spec.prune.unwrap_or(true),
+        revision: snapshot.revision().map(str::to_string),
+        ignore_differences,
+    };
+    Ok((fleet, Diagnostics(ck.diags).coalesce()))
+}
+
+fn read_layer(snapshot: &Snapshot, path: &str, diags: &mut Vec<Diagnostic>) -> Layer {
+    let mut layer = Layer::default();
+    for c in documents::read_folder(snapshot, path, diags) {
+        match c {
+            Classified::Object(d) => layer.manifests.push(d),
+            Classified::Patch(p) => layer.patches.push(p),
+        }
+    }
+    layer
+}
+
+/// Reads `clusters/<name>/` for every folder there; a folder that names no
+/// cluster is an error (a typo would otherwise be silently ignored).
+fn read_cluster_layers(
+    snapshot: &Snapshot,
+    known: &BTreeSet<&str>,
+    diags: &mut Vec<Diagnostic>,
+) -> BTreeMap<String, Layer> {
+    let mut folders = BTreeSet::new();
+    for (path, _) in documents::yaml_files(snapshot, CLUSTERS_DIR) {
+        let rel = &path[CLUSTERS_DIR.len() + 1..];
+        match rel.split_once('/') {
+            Some((name, _)) => {
+                folders.insert(name.to_string());
+            }
+            None => diags.push(Diagnostic::new(
+                path,
+                "files directly in clusters/ are not read: put them in clusters/<cluster-name>/",
+            )),
+        }
+    }
+    let mut layers = BTreeMap::new();
+    for name in folders {
+        let folder = format!("{CLUSTERS_DIR}/{name}");
+        if !known.contains(name.as_str()) {
+            diags.push(Diagnostic::new(
+                folder,
+                format!(
+                    "no cluster named {name:?} in fleet.yaml: rename the folder or add the cluster"
+                ),
+            ));
+            continue;
+        }
+        layers.insert(name, read_layer(snapshot, &folder, diags));
+    }
+    layers
+}

@@ -1,0 +1,191 @@
+//! Applying a layer (an overlay or `clusters/<name>/`) to the objects placed
+//! so far on one cluster: its manifests are added, then its patches applied.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::{Placed, materialize};
+use crate::diagnostic::Diagnostic;
+use crate::model::rebuild_patch;
+use crate::model::{Cluster, Layer, Patch, PatchAction};
+
+/// Adds the layer's manifests and applies its patches to `placed`.
+pub(super) fn apply_layer(
+    layer: &Layer,
+    source: &Arc<str>,
+    cluster: &Cluster,
+    placed: &mut Vec<Placed>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    for doc in &layer.manifests {
+        match materialize(doc, cluster) {
+            Ok(Some(object)) => placed.push(Placed {
+                object,
+                origin: doc.origin.clone(),
+                source: source.clone(),
+            }),
+            Ok(None) => {}
+            Err(d) => diags.push(d),
+        }
+    }
+    for patch in &layer.patches {
+        let rebuilt;
+        let patch = match &patch.template {
+            Some(t) => match super::subst::substitute(&t.value, cluster) {
+                Ok(value) => match rebuild_patch(patch, value) {
+                    Ok(p) => {
+                        rebuilt = p;
+                        &rebuilt
+                    }
+                    Err(d) => {
+                        diags.push(d);
+                        continue;
+                    }
+                },
+                Err(e) => {
+                    diags.push(
+                        patch
+                            .origin
+                            .diagnostic(e.message)
+                            .context(pointer_to_field(&e.pointer)),
+                    );
+                    continue;
+                }
+            },
+            None => patch,
+        };
+        if let Err(d) = apply_patch(patch, placed) {
+            diags.push(d);
+        }
+    }
+}
+
+/// Applies one patch to every object its target matches.
+fn apply_patch(patch: &Patch, placed: &mut Vec<Placed>) -> Result<(), Diagnostic> {
+    let matched: Vec<usize> = placed
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| patch.target.matches(&p.object))
+        .map(|(i, _)| i)
+        .collect();
+    if matched.is_empty() {
+        if patch.optional {
+            return Ok(());
+        }
+        return Err(patch
+            .origin
+            .diagnostic(format!(
+                "target {} matches no object on this cluster (set optional: true if that is expected)",
+                patch.target
+            ))
+            .context("target"));
+    }
+    match &patch.action {
+        PatchAction::Delete => {
+            let mut i = 0;
+            placed.retain(|_| {
+                let keep = !matched.contains(&i);
+                i += 1;
+                keep
+            });
+        }
+        PatchAction::Merge(m) => {
+            for &i in &matched {
+                json_patch::merge(&mut placed[i].object, m);
+                check_identity(patch, &placed[i].object, "merge")?;
+            }
+        }
+        PatchAction::Json(ops) => {
+            for &i in &matched {
+                let object = &mut placed[i].object;
+                if let Err(e) = json_patch::patch(object, ops) {
+                    let op = &ops.0[e.operation];
+                    return Err(patch
+                        .origin
+                        .diagnostic(format!("{} on {}", explain(&e, op), describe(object)))
+                        .context(format!("jsonPatch[{}] ({})", e.operation, op_summary(op))));
+                }
+                check_identity(patch, object, "jsonPatch")?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A patch must leave apiVersion, kind and metadata.name in place.
+fn check_identity(patch: &Patch, object: &Value, field: &str) -> Result<(), Diagnostic> {
+    let ok = |p: &str| {
+        object
+            .pointer(p)
+            .and_then(Value::as_str)
+            .is_some_and(|s| !s.is_empty())
+    };
+    if ok("/apiVersion") && ok("/kind") && ok("/metadata/name") {
+        Ok(())
+    } else {
+        Err(patch
+            .origin
+            .diagnostic("the patch removes apiVersion, kind or metadata.name from its target")
+            .context(field.to_string()))
+    }
+}
+
+fn explain(e: &json_patch::PatchError, op: &json_patch::PatchOperation) -> String {
+    use json_patch::PatchErrorKind::*;
+    match e.kind {
+        TestFailed => format!(
+            "test failed: the value at {} is not the expected one",
+            e.path
+        ),
+        InvalidPointer => format!("path {} does not exist", e.path),
+        InvalidFromPointer => match op {
+            json_patch::PatchOperation::Move(m) => format!("from path {} does not exist", m.from),
+            json_patch::PatchOperation::Copy(c) => format!("from path {} does not exist", c.from),
+            _ => format!("from path of {} does not exist", e.path),
+        },
+        CannotMoveInsideItself => format!("cannot move {} inside itself", e.path),
+        _ => format!("{} at {}", e.kind, e.path),
+    }
+}
+
+fn op_summary(op: &json_patch::PatchOperation) -> String {
+    use json_patch::PatchOperation::*;
+    match op {
+        Add(o) => format!("add {}", o.path),
+        Remove(o) => format!("remove {}", o.path),
+        Replace(o) => format!("replace {}", o.path),
+        Move(o) => format!("move {} to {}", o.from, o.path),
+        Copy(o) => format!("copy {} to {}", o.from, o.path),
+        Test(o) => format!("test {}", o.path),
+    }
+}
+
+/// `Deployment shop/web` for messages.
+fn describe(object: &Value) -> String {
+    let s = |p: &str| object.pointer(p).and_then(Value::as_str).unwrap_or("?");
+    match object
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+    {
+        Some(ns) => format!("{} {ns}/{}", s("/kind"), s("/metadata/name")),
+        None => format!("{} {}", s("/kind"), s("/metadata/name")),
+    }
+}
+
+/// Turns `/spec/containers/0/image` into `spec.containers[0].image`.
+pub(super) fn pointer_to_field(pointer: &str) -> String {
+    let mut out = String::new();
+    for seg in pointer.split('/').skip(1) {
+        let seg = seg.replace("~1", "/").replace("~0", "~");
+        if seg.parse::<usize>().is_ok() {
+            out.push_str(&format!("[{seg}]"));
+        } else {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(&seg);
+        }
+    }
+    out
+}

@@ -1,0 +1,321 @@
+//! The [`Target`] operations on a Kubernetes cluster.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Duration;
+
+use kube::api::{
+    Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PropagationPolicy,
+};
+use kube::discovery::ApiResource;
+use serde_json::Value;
+
+use super::{KubeTarget, api_error};
+use crate::cluster::{Applied, ApplyOptions, ClusterError, FIELD_MANAGER, Target};
+use flotilla_core::model::ownership::{MANAGED_BY, MANAGED_BY_LABEL};
+use flotilla_core::model::{Inventory, InventoryEntry};
+use flotilla_core::model::{ObjectKey, group_of};
+
+impl KubeTarget {
+    fn api(&self, resource: &ApiResource, namespaced: bool, namespace: &str) -> Api<DynamicObject> {
+        if namespaced {
+            let ns = if namespace.is_empty() {
+                self.client.default_namespace()
+            } else {
+                namespace
+            };
+            Api::namespaced_with(self.client.clone(), ns, resource)
+        } else {
+            Api::all_with(self.client.clone(), resource)
+        }
+    }
+}
+
+fn to_value(object: &DynamicObject, resource: &ApiResource) -> Value {
+    let mut v = serde_json::to_value(object).unwrap_or(Value::Null);
+    // List items carry no apiVersion and kind; put them back.
+    v["apiVersion"] = Value::String(resource.api_version.clone());
+    v["kind"] = Value::String(resource.kind.clone());
+    v
+}
+
+/// The object without the fields every write changes, for comparing a
+/// dry-run result with the live object.
+fn comparable(v: &Value) -> Value {
+    let mut v = v.clone();
+    if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+        for f in ["managedFields", "resourceVersion", "generation"] {
+            meta.remove(f);
+        }
+    }
+    v
+}
+
+fn str_at<'a>(v: &'a Value, pointer: &str) -> &'a str {
+    v.pointer(pointer).and_then(Value::as_str).unwrap_or("")
+}
+
+impl Target for KubeTarget {
+    async fn live(
+        &mut self,
+        objects: &[(&str, &ObjectKey)],
+    ) -> Result<HashMap<ObjectKey, Value>, ClusterError> {
+        let mut by_kind: BTreeMap<(&str, &str), HashSet<&ObjectKey>> = BTreeMap::new();
+        for (api_version, key) in objects {
+            by_kind
+                .entry((api_version, key.kind.as_str()))
+                .or_default()
+                .insert(key);
+        }
+        let selector = format!("{MANAGED_BY_LABEL}={MANAGED_BY}");
+        let mut live = HashMap::new();
+        for ((api_version, kind), wanted) in by_kind {
+            let (resource, namespaced) = match self
+                .discovery
+                .resolve(&self.client, &self.retry, api_version, kind)
+                .await
+            {
+                Ok(found) => found,
+                // Not served yet (its CRD comes in this sync): nothing is live.
+                Err(ClusterError::UnknownKind { .. }) => continue,
+                Err(e) => return Err(e),
+            };
+            let cached = match &mut self.cache {
+                Some(cache) => {
+                    cache
+                        .list(&self.client, &resource, &selector, Duration::from_secs(10))
+                        .await
+                }
+                None => None,
+            };
+            let items: Vec<DynamicObject> = match cached {
+                Some(objects) => objects.iter().map(|o| (**o).clone()).collect(),
+                None => {
+                    let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &resource);
+                    let params = ListParams::default().labels(&selector);
+                    self.retry
+                        .run(|| api.list(&params))
+                        .await
+                        .map_err(|e| api_error(&format!("listing {kind}"), e))?
+                        .items
+                }
+            };
+            // A namespaced object given without a namespace lives in the
+            // client's default namespace.
+            let default_ns = self.client.default_namespace().to_string();
+            let wanted: HashMap<ObjectKey, &ObjectKey> = wanted
+                .into_iter()
+                .map(|k| {
+                    let mut found = k.clone();
+                    if !namespaced {
+                        // The server drops a stray namespace on cluster-scoped objects.
+                        found.namespace.clear();
+                    } else if found.namespace.is_empty() {
+                        found.namespace = default_ns.clone();
+                    }
+                    (found, k)
+                })
+                .collect();
+            for item in &items {
+                let value = to_value(item, &resource);
+                let key = ObjectKey {
+                    group: group_of(api_version).to_string(),
+                    kind: kind.to_string(),
+                    namespace: str_at(&value, "/metadata/namespace").to_string(),
+                    name: str_at(&value, "/metadata/name").to_string(),
+                };
+                if let Some(original) = wanted.get(&key) {
+                    live.insert((*original).clone(), value);
+                }
+            }
+            // Objects not in the labelled list may still exist (never
+            // labelled yet, or the label was removed by hand): one GET each.
+            for (found, original) in &wanted {
+                if live.contains_key(*original) {
+                    continue;
+                }
+                let api = self.api(&resource, namespaced, &found.namespace);
+                let got = self
+                    .retry
+                    .run(|| api.get_opt(&found.name))
+                    .await
+                    .map_err(|e| api_error(&format!("reading {original}"), e))?;
+                if let Some(object) = got {
+                    live.insert((*original).clone(), to_value(&object, &resource));
+                }
+            }
+        }
+        Ok(live)
+    }
+
+    async fn apply(
+        &mut self,
+        object: &Value,
+        live: Option<&Value>,
+        options: ApplyOptions,
+    ) -> Result<Applied, ClusterError> {
+        let api_version = str_at(object, "/apiVersion");
+        let kind = str_at(object, "/kind");
+        let name = str_at(object, "/metadata/name");
+        let namespace = str_at(object, "/metadata/namespace");
+        let what = format!(
+            "{kind} {}{name}",
+            if namespace.is_empty() {
+                String::new()
+            } else {
+                format!("{namespace}/")
+            }
+        );
+        let (resource, namespaced) = self
+            .discovery
+            .resolve(&self.client, &self.retry, api_version, kind)
+            .await?;
+        let api = self.api(&resource, namespaced, namespace);
+        // `live` comes from `Target::live`, which also finds unlabelled objects.
+        let before = live.cloned();
+        let mut params = PatchParams::apply(FIELD_MANAGER);
+        if options.force_conflicts {
+            params = params.force();
+        }
+        if options.dry_run {
+            params = params.dry_run();
+        }
+        let patch = Patch::Apply(object);
+        let after = self
+            .retry
+            .run(|| api.patch(name, &params, &patch))
+            .await
+            .map_err(|e| api_error(&format!("applying {what}"), e))?;
+        let after = to_value(&after, &resource);
+        Ok(match before {
+            None => Applied::Created,
+            Some(b) if options.dry_run => {
+                if comparable(&b) == comparable(&after) {
+                    Applied::Unchanged
+                } else {
+                    Applied::Configured
+                }
+            }
+            Some(b)
+                if str_at(&b, "/metadata/resourceVersion")
+                    == str_at(&after, "/metadata/resourceVersion") =>
+            {
+                Applied::Unchanged
+            }
+            Some(_) => Applied::Configured,
+        })
+    }
+
+    async fn dry_run_apply(&mut self, object: &Value) -> Result<Option<Value>, ClusterError> {
+        let api_version = str_at(object, "/apiVersion");
+        let kind = str_at(object, "/kind");
+        let name = str_at(object, "/metadata/name");
+        let namespace = str_at(object, "/metadata/namespace");
+        let (resource, namespaced) = self
+            .discovery
+            .resolve(&self.client, &self.retry, api_version, kind)
+            .await?;
+        let api = self.api(&resource, namespaced, namespace);
+        let params = PatchParams::apply(FIELD_MANAGER).dry_run().force();
+        let patch = Patch::Apply(object);
+        let after = self
+            .retry
+            .run(|| api.patch(name, &params, &patch))
+            .await
+            .map_err(|e| api_error(&format!("dry-run apply of {kind} {name}"), e))?;
+        Ok(Some(to_value(&after, &resource)))
+    }
+
+    async fn wait_established(
+        &mut self,
+        crd: &Value,
+        timeout: Duration,
+    ) -> Result<(), ClusterError> {
+        let name = str_at(crd, "/metadata/name");
+        let (resource, _) = self
+            .discovery
+            .resolve(
+                &self.client,
+                &self.retry,
+                "apiextensions.k8s.io/v1",
+                "CustomResourceDefinition",
+            )
+            .await?;
+        let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &resource);
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let current =
+                self.retry.run(|| api.get(name)).await.map_err(|e| {
+                    api_error(&format!("reading CustomResourceDefinition {name}"), e)
+                })?;
+            let value = to_value(&current, &resource);
+            let established = value
+                .pointer("/status/conditions")
+                .and_then(Value::as_array)
+                .is_some_and(|cs| {
+                    cs.iter()
+                        .any(|c| c["type"] == "Established" && c["status"] == "True")
+                });
+            if established {
+                // Its kinds may have been looked up (and missed) earlier.
+                let kind = str_at(crd, "/spec/names/kind");
+                let group = str_at(crd, "/spec/group");
+                for v in crd
+                    .pointer("/spec/versions")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    self.discovery
+                        .forget(&format!("{group}/{}", str_at(v, "/name")), kind);
+                }
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ClusterError::Timeout(format!(
+                    "CustomResourceDefinition {name} not Established after {timeout:?}"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn delete(
+        &mut self,
+        entry: &InventoryEntry,
+        dry_run: bool,
+    ) -> Result<bool, ClusterError> {
+        let (resource, namespaced) = match self
+            .discovery
+            .resolve(&self.client, &self.retry, &entry.api_version, &entry.kind)
+            .await
+        {
+            Ok(found) => found,
+            // The kind is gone (its CRD was deleted): so is the object.
+            Err(ClusterError::UnknownKind { .. }) => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        let api = self.api(&resource, namespaced, &entry.namespace);
+        let params = DeleteParams {
+            dry_run,
+            propagation_policy: Some(PropagationPolicy::Background),
+            ..DeleteParams::default()
+        };
+        match self.retry.run(|| api.delete(&entry.name, &params)).await {
+            Ok(_) => Ok(true),
+            Err(kube::Error::Api(s)) if s.is_not_found() => Ok(false),
+            Err(e) => Err(api_error(&format!("deleting {}", entry.key()), e)),
+        }
+    }
+
+    async fn read_inventory(
+        &mut self,
+        fleet: &str,
+        cluster: &str,
+    ) -> Result<Option<Inventory>, ClusterError> {
+        super::inventory::read(self, fleet, cluster).await
+    }
+
+    async fn write_inventory(&mut self, inventory: &Inventory) -> Result<(), ClusterError> {
+        super::inventory::write(self, inventory).await
+    }
+}

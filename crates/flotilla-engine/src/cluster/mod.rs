@@ -1,0 +1,95 @@
+//! Clusters: where desired state is applied. The only module that speaks
+//! HTTP to clusters.
+//!
+//! A [`Target`] is the narrow interface the resource manager ([`crate::sync`])
+//! drives: read live objects, apply one, wait for a CRD, delete one, and read
+//! and write the inventory. [`kube::KubeTarget`] implements it over the kube
+//! client (server-side apply, field manager `flotilla`);
+//! [`directory::DirectoryTarget`] writes hydrated manifests to a folder.
+
+pub mod connect;
+pub mod directory;
+mod error;
+pub mod kube;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde_json::Value;
+
+pub use connect::{AnyTarget, ConnectOptions, connect};
+pub use error::ClusterError;
+
+use flotilla_core::model::ObjectKey;
+use flotilla_core::model::{Inventory, InventoryEntry};
+
+/// The field manager of every Flotilla write.
+pub use flotilla_core::model::ownership::FIELD_MANAGER;
+
+/// How to apply.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ApplyOptions {
+    /// Validate and compute, store nothing (`dryRun=All`).
+    pub dry_run: bool,
+    /// Take ownership of fields another field manager owns.
+    pub force_conflicts: bool,
+}
+
+/// What an apply did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Applied {
+    /// The object did not exist.
+    Created,
+    /// The object existed and changed.
+    Configured,
+    /// The object existed and did not change.
+    Unchanged,
+}
+
+/// A place desired state is applied to.
+#[allow(async_fn_in_trait)]
+pub trait Target {
+    /// The live copies of the given objects that exist, by key. `api_version`
+    /// tells how to address each. Implementations batch reads (one list per
+    /// kind) where they can; an object absent from the result does not exist.
+    async fn live(
+        &mut self,
+        objects: &[(&str, &ObjectKey)],
+    ) -> Result<HashMap<ObjectKey, Value>, ClusterError>;
+
+    /// Applies one object (server-side apply where there is a server).
+    /// `live` is its live copy from [`Target::live`], if it had one.
+    async fn apply(
+        &mut self,
+        object: &Value,
+        live: Option<&Value>,
+        options: ApplyOptions,
+    ) -> Result<Applied, ClusterError>;
+
+    /// What the object would look like if applied (a server-side dry run),
+    /// without storing anything; `None` for targets without a server.
+    async fn dry_run_apply(&mut self, object: &Value) -> Result<Option<Value>, ClusterError>;
+
+    /// Waits until a CustomResourceDefinition is Established and its kinds
+    /// can be used, for at most `timeout`.
+    async fn wait_established(
+        &mut self,
+        crd: &Value,
+        timeout: Duration,
+    ) -> Result<(), ClusterError>;
+
+    /// Deletes one object; `Ok(false)` when it was already gone.
+    async fn delete(&mut self, entry: &InventoryEntry, dry_run: bool)
+    -> Result<bool, ClusterError>;
+
+    /// The inventory of `fleet`'s cluster `cluster` on this target, if one
+    /// was written.
+    async fn read_inventory(
+        &mut self,
+        fleet: &str,
+        cluster: &str,
+    ) -> Result<Option<Inventory>, ClusterError>;
+
+    /// Stores the fleet's inventory on this cluster.
+    async fn write_inventory(&mut self, inventory: &Inventory) -> Result<(), ClusterError>;
+}

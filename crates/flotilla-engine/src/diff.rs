@@ -1,0 +1,107 @@
+//! The diff verb: desired against live for one cluster, exact.
+//!
+//! A cheap first pass compares only the fields the desired object sets, with
+//! normalisation ([`flotilla_core::diff::live`]); it costs no request per
+//! object beyond one LIST per kind. Objects it suspects are confirmed with a
+//! server-side apply dry run: if applying would leave the live object as it
+//! is, the first pass was wrong and the object is in sync. Each object says
+//! which pass decided.
+
+use flotilla_core::diff::live::{field_diffs, mask_secret_values};
+use flotilla_core::drift::{
+    DecidedBy, Detected, ObjectDrift, ObjectStatus, comparable, object_diff,
+};
+use flotilla_core::model::ObjectKey;
+use flotilla_core::render::DesiredState;
+
+use crate::cluster::{ClusterError, Target};
+
+/// Compares `desired` with what `target` holds. `ignored(key)` gives the JSON
+/// pointers to skip for an object.
+pub async fn detect<T: Target>(
+    target: &mut T,
+    fleet: &str,
+    desired: &DesiredState,
+    ignored: impl Fn(&ObjectKey) -> Vec<String>,
+) -> Result<Detected, ClusterError> {
+    let inventory = target.read_inventory(fleet, &desired.cluster).await?;
+    let wanted: std::collections::HashSet<&ObjectKey> =
+        desired.objects.iter().map(|o| &o.key).collect();
+    let leftovers: Vec<_> = inventory
+        .iter()
+        .flat_map(|i| i.entries.iter())
+        .filter(|e| !wanted.contains(&e.key()))
+        .map(|e| (e.api_version.clone(), e.key()))
+        .collect();
+    let mut addresses: Vec<(&str, &ObjectKey)> = desired
+        .objects
+        .iter()
+        .map(|o| (o.object["apiVersion"].as_str().unwrap_or(""), &o.key))
+        .collect();
+    addresses.extend(leftovers.iter().map(|(v, k)| (v.as_str(), k)));
+    let live = target.live(&addresses).await?;
+
+    let mut out = Detected::default();
+    for o in &desired.objects {
+        let Some(live_object) = live.get(&o.key) else {
+            out.drifted.push(ObjectDrift {
+                key: o.key.clone(),
+                status: ObjectStatus::Missing,
+                decided_by: DecidedBy::Presence,
+                fields: Vec::new(),
+                diff: String::new(),
+                note: None,
+            });
+            continue;
+        };
+        let ignore = ignored(&o.key);
+        let mut fields = field_diffs(&o.object, live_object, &ignore);
+        if fields.is_empty() {
+            out.in_sync += 1;
+            continue;
+        }
+        let mut decided_by = DecidedBy::FirstPass;
+        let mut note = None;
+        match target.dry_run_apply(&o.object).await {
+            // Would applying change the live object? If not, the first pass
+            // was wrong. (The whole object is compared: list items may sit
+            // in another order live than in Git.)
+            Ok(Some(would_be)) => {
+                decided_by = DecidedBy::DryRun;
+                if comparable(&would_be) == comparable(live_object) {
+                    out.in_sync += 1;
+                    continue;
+                }
+            }
+            Ok(None) => {}
+            // The server refused the change itself (e.g. an immutable field):
+            // the drift is real, and syncing it will fail.
+            Err(ClusterError::Api(message) | ClusterError::Conflict(message)) => {
+                note = Some(format!("the server refuses this change: {message}"));
+            }
+            Err(e) => return Err(e),
+        }
+        mask_secret_values(&o.object, &mut fields);
+        out.drifted.push(ObjectDrift {
+            key: o.key.clone(),
+            status: ObjectStatus::Modified,
+            decided_by,
+            diff: object_diff(&o.object, live_object),
+            fields,
+            note,
+        });
+    }
+    for (_, key) in &leftovers {
+        if live.contains_key(key) {
+            out.drifted.push(ObjectDrift {
+                key: key.clone(),
+                status: ObjectStatus::ToBePruned,
+                decided_by: DecidedBy::Presence,
+                fields: Vec::new(),
+                diff: String::new(),
+                note: None,
+            });
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,245 @@
+//! Probes, metrics and the JSON API.
+
+use std::collections::BTreeMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+use super::App;
+use crate::metrics::ClusterLabel;
+use crate::state::{ClusterState, FleetState, SyncStatus};
+use flotilla_core::changeset::Counts;
+use flotilla_core::drift::{ClusterDrift, ClusterStatus, DRIFT_REPORT_SCHEMA, DriftReport};
+use flotilla_core::health::HealthStatus;
+use flotilla_core::report::{drift_markdown, drift_text};
+
+/// The content type of prometheus-client's text encoder (OpenMetrics).
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// A JSON error body: `{"error": "..."}`.
+pub(super) fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(serde_json::json!({ "error": message.into() }))).into_response()
+}
+
+/// Seconds since the Unix epoch, like the state's own JSON form.
+pub(super) fn unix_secs(t: Option<SystemTime>) -> Option<u64> {
+    t.and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map(|d| d.as_secs())
+}
+
+/// `GET /healthz`: the process runs.
+pub(super) async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// `GET /readyz`: 200 once the first commit is read, else 503 and why.
+pub(super) async fn readyz(State(app): State<App>) -> Response {
+    let s = app.state();
+    if s.ready {
+        return (StatusCode::OK, "ready").into_response();
+    }
+    let reason = if let Some(e) = &s.git_error {
+        format!("not ready: polling Git failed: {e}")
+    } else if let Some(e) = &s.commit_error {
+        format!("not ready: the first commit does not load: {e}")
+    } else {
+        "not ready: the first commit has not been read yet".to_string()
+    };
+    (StatusCode::SERVICE_UNAVAILABLE, reason).into_response()
+}
+
+/// `GET /metrics`: refreshes the gauges that mirror the state, then encodes
+/// the registry.
+pub(super) async fn metrics(State(app): State<App>) -> Response {
+    let body = {
+        let mut set = app.drift_gauges.lock().unwrap_or_else(|e| e.into_inner());
+        let current: BTreeMap<String, usize> = app
+            .state()
+            .clusters
+            .iter()
+            .map(|(name, c)| (name.clone(), c.drifted_objects()))
+            .collect();
+        let drifted = &app.ctx.metrics.drifted;
+        for gone in set.iter().filter(|n| !current.contains_key(*n)) {
+            drifted.remove(&ClusterLabel {
+                cluster: gone.clone(),
+            });
+        }
+        for (name, n) in &current {
+            drifted
+                .get_or_create(&ClusterLabel {
+                    cluster: name.clone(),
+                })
+                .set(i64::try_from(*n).unwrap_or(i64::MAX));
+        }
+        *set = current.into_keys().collect();
+        app.ctx.metrics.encode()
+    };
+    ([(header::CONTENT_TYPE, OPENMETRICS)], body).into_response()
+}
+
+/// `GET /api/v1/fleet`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct FleetView<'a> {
+    fleet: &'a str,
+    ready: bool,
+    seen_revision: Option<&'a str>,
+    good_revision: Option<&'a str>,
+    commit_error: Option<&'a str>,
+    git_error: Option<&'a str>,
+    last_poll: Option<u64>,
+    clusters: Vec<ClusterRow<'a>>,
+}
+
+/// One row of the fleet x cluster matrix.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ClusterRow<'a> {
+    name: &'a str,
+    wave: &'a str,
+    revision: Option<&'a str>,
+    status: SyncStatus,
+    health: HealthStatus,
+    /// `null` until the first drift check.
+    drift: Option<DriftCounts<'a>>,
+    drift_since: Option<u64>,
+    last_success: Option<u64>,
+    last_error: Option<&'a str>,
+    /// `null` until the first sync.
+    last_sync: Option<LastSync<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DriftCounts<'a> {
+    status: ClusterStatus,
+    in_sync: usize,
+    modified: usize,
+    missing: usize,
+    to_be_pruned: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LastSync<'a> {
+    dry_run: bool,
+    #[serde(flatten)]
+    counts: Counts,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+}
+
+fn row(c: &ClusterState) -> ClusterRow<'_> {
+    ClusterRow {
+        name: &c.name,
+        wave: &c.wave,
+        revision: c.revision.as_deref(),
+        status: c.status,
+        health: c.health,
+        drift: c.drift.as_ref().map(|d| DriftCounts {
+            status: d.status,
+            in_sync: d.in_sync,
+            modified: d.modified,
+            missing: d.missing,
+            to_be_pruned: d.to_be_pruned,
+            error: d.error.as_deref(),
+        }),
+        drift_since: unix_secs(c.drift_since),
+        last_success: unix_secs(c.last_success),
+        last_error: c.last_error.as_deref(),
+        last_sync: c.last_sync.as_ref().map(|l| LastSync {
+            dry_run: l.dry_run,
+            counts: l.counts(),
+            error: l.error.as_deref(),
+        }),
+    }
+}
+
+/// `GET /api/v1/fleet`: the fleet and one row per cluster, by name.
+pub(super) async fn fleet(State(app): State<App>) -> Response {
+    let s = app.state();
+    let view = FleetView {
+        fleet: &s.fleet,
+        ready: s.ready,
+        seen_revision: s.seen_revision.as_deref(),
+        good_revision: s.good_revision.as_deref(),
+        commit_error: s.commit_error.as_deref(),
+        git_error: s.git_error.as_deref(),
+        last_poll: unix_secs(s.last_poll),
+        clusters: s.clusters.values().map(row).collect(),
+    };
+    Json(view).into_response()
+}
+
+/// The query of `/api/v1/clusters/{name}/drift`.
+#[derive(Deserialize)]
+pub(super) struct DriftQuery {
+    /// `json` (the default), `text` or `markdown`.
+    format: Option<String>,
+}
+
+/// The one-cluster report the text and markdown forms are made from.
+fn one_cluster_report(s: &FleetState, c: &ClusterState, d: &ClusterDrift) -> DriftReport {
+    DriftReport {
+        schema: DRIFT_REPORT_SCHEMA,
+        fleet: s.fleet.clone(),
+        revision: c.revision.clone().or_else(|| s.good_revision.clone()),
+        clusters: vec![d.clone()],
+    }
+}
+
+/// `GET /api/v1/clusters/{name}/drift`: the cluster's last drift check, as
+/// JSON (a `ClusterDrift`), plain text or markdown. 404 with a JSON error
+/// when the cluster is unknown or not checked yet; 400 for another format.
+pub(super) async fn cluster_drift(
+    State(app): State<App>,
+    Path(name): Path<String>,
+    Query(q): Query<DriftQuery>,
+) -> Response {
+    enum Format {
+        Json,
+        Text,
+        Markdown,
+    }
+    let format = match q.format.as_deref() {
+        None | Some("json") => Format::Json,
+        Some("text") => Format::Text,
+        Some("markdown" | "md") => Format::Markdown,
+        Some(other) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("unknown format {other:?}: use json, text or markdown"),
+            );
+        }
+    };
+    let s = app.state();
+    let Some(c) = s.clusters.get(&name) else {
+        return error(StatusCode::NOT_FOUND, format!("unknown cluster {name:?}"));
+    };
+    let Some(d) = &c.drift else {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("cluster {name:?} has not been checked for drift yet"),
+        );
+    };
+    match format {
+        Format::Json => Json(d).into_response(),
+        Format::Text => (
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            drift_text(&one_cluster_report(&s, c, d), true),
+        )
+            .into_response(),
+        Format::Markdown => (
+            [(header::CONTENT_TYPE, "text/markdown; charset=utf-8")],
+            drift_markdown(&one_cluster_report(&s, c, d)),
+        )
+            .into_response(),
+    }
+}

@@ -1,0 +1,113 @@
+//! Prometheus metrics of the daemon.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use flotilla_core::changeset::ChangeSet;
+
+/// A cluster label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ClusterLabel {
+    /// The cluster's name.
+    pub cluster: String,
+}
+
+/// A cluster and an action label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ActionLabel {
+    /// The cluster's name.
+    pub cluster: String,
+    /// created, configured, unchanged, pruned, skipped or failed.
+    pub action: String,
+}
+
+/// Every metric the daemon exports.
+pub struct Metrics {
+    /// The registry `/metrics` encodes.
+    pub registry: Registry,
+    /// `flotilla_sync_duration_seconds{cluster}`.
+    pub sync_duration: Family<ClusterLabel, Histogram>,
+    /// `flotilla_objects_total{cluster,action}`: objects by sync action.
+    pub objects: Family<ActionLabel, Counter>,
+    /// `flotilla_drifted_objects{cluster}`.
+    pub drifted: Family<ClusterLabel, Gauge>,
+    /// `flotilla_last_successful_sync_timestamp_seconds{cluster}`.
+    pub last_success: Family<ClusterLabel, Gauge>,
+    /// `flotilla_git_poll_errors_total`.
+    pub git_poll_errors: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("flotilla");
+        let sync_duration = Family::<ClusterLabel, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.05, 2.0, 12))
+        });
+        let objects = Family::<ActionLabel, Counter>::default();
+        let drifted = Family::<ClusterLabel, Gauge>::default();
+        let last_success = Family::<ClusterLabel, Gauge>::default();
+        let git_poll_errors = Counter::default();
+        registry.register(
+            "sync_duration_seconds",
+            "Time to sync one cluster",
+            sync_duration.clone(),
+        );
+        registry.register("objects", "Objects by sync action", objects.clone());
+        registry.register(
+            "drifted_objects",
+            "Objects drifted from Git at the last check",
+            drifted.clone(),
+        );
+        registry.register(
+            "last_successful_sync_timestamp_seconds",
+            "Unix time of the last successful sync",
+            last_success.clone(),
+        );
+        registry.register(
+            "git_poll_errors",
+            "Failed polls of the Git repository",
+            git_poll_errors.clone(),
+        );
+        Self {
+            registry,
+            sync_duration,
+            objects,
+            drifted,
+            last_success,
+            git_poll_errors,
+        }
+    }
+}
+
+impl Metrics {
+    /// Records a finished sync.
+    pub fn record_sync(&self, changes: &ChangeSet, seconds: f64, now_unix: i64) {
+        let cluster = ClusterLabel {
+            cluster: changes.cluster.clone(),
+        };
+        self.sync_duration.get_or_create(&cluster).observe(seconds);
+        for c in &changes.changes {
+            self.objects
+                .get_or_create(&ActionLabel {
+                    cluster: changes.cluster.clone(),
+                    action: c.action.as_str().to_string(),
+                })
+                .inc();
+        }
+        if !changes.is_failure() {
+            self.last_success.get_or_create(&cluster).set(now_unix);
+        }
+    }
+
+    /// The text exposition format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("encoding metrics into a String cannot fail");
+        out
+    }
+}

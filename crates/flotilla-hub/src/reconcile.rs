@@ -1,0 +1,282 @@
+//! The reconcile loop: poll Git (on an interval, or at once on a webhook),
+//! and roll each new good commit out wave by wave through the per-cluster
+//! [workers](super::worker), health-gated. Drift checks and self-heal run in
+//! the workers, each on its own schedule.
+//!
+//! A commit that does not load keeps every cluster on the last good one; a
+//! cluster whose render fails keeps its last good state; clusters that
+//! missed the current commit (down, failed, halted) get it again on the next
+//! reconcile round.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::oneshot;
+
+use super::config::DaemonConfig;
+use super::metrics::Metrics;
+use super::state::{ClusterState, SharedState, SyncStatus};
+use super::worker::{SyncRequest, Worker, WorkerContext};
+use flotilla_core::health::HealthStatus;
+use flotilla_core::model::Fleet;
+use flotilla_engine::cluster::ConnectOptions;
+use flotilla_source::{PollOutcome, Source};
+
+/// The daemon's reconcile state machine.
+pub struct Reconciler {
+    ctx: WorkerContext,
+    source: Arc<Mutex<Source>>,
+    fleet: Option<Arc<Fleet>>,
+    workers: HashMap<String, Worker>,
+}
+
+impl Reconciler {
+    /// A reconciler over `source`, publishing into `state` and `metrics`.
+    pub fn new(
+        config: DaemonConfig,
+        source: Source,
+        state: SharedState,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let mut connect = ConnectOptions {
+            watch_cache: true,
+            ..ConnectOptions::default()
+        };
+        if let Some(dir) = &config.kubeconfig_dir {
+            connect
+                .vars
+                .insert("FLOTILLA_KUBECONFIG_DIR".into(), dir.display().to_string());
+        }
+        Self {
+            ctx: WorkerContext {
+                config,
+                state,
+                metrics,
+                connect,
+            },
+            source: Arc::new(Mutex::new(source)),
+            fleet: None,
+            workers: HashMap::new(),
+        }
+    }
+
+    /// Polls Git once; returns whether a new commit loaded and should be
+    /// rolled out.
+    pub async fn poll(&mut self) -> bool {
+        let source = self.source.clone();
+        let polled =
+            tokio::task::spawn_blocking(move || source.lock().expect("source lock").poll()).await;
+        let state = &self.ctx.state;
+        let outcome = match polled {
+            Ok(Ok(o)) => o,
+            Ok(Err(e)) => {
+                self.ctx.metrics.git_poll_errors.inc();
+                tracing::warn!(error = %e, "git poll failed");
+                state.write().expect("state lock").git_error = Some(e.to_string());
+                return false;
+            }
+            Err(e) => {
+                self.ctx.metrics.git_poll_errors.inc();
+                state.write().expect("state lock").git_error = Some(format!("git poll task: {e}"));
+                return false;
+            }
+        };
+        {
+            let mut s = state.write().expect("state lock");
+            s.git_error = None;
+            s.last_poll = Some(SystemTime::now());
+            s.ready = true;
+        }
+        let PollOutcome::Updated {
+            snapshot,
+            history_rewritten,
+            ..
+        } = outcome
+        else {
+            return false;
+        };
+        let revision = snapshot.revision().map(str::to_string);
+        if history_rewritten {
+            tracing::warn!(?revision, "history rewritten (force push)");
+        }
+        let fleet = match flotilla_core::load::load(&snapshot) {
+            Err(diags) => {
+                tracing::warn!(
+                    ?revision,
+                    errors = diags.len(),
+                    "new commit does not load; keeping the last good one"
+                );
+                let mut s = state.write().expect("state lock");
+                s.seen_revision = revision;
+                s.commit_error = Some(diags.to_string());
+                return false;
+            }
+            Ok(f) => f,
+        };
+        tracing::info!(?revision, "new commit");
+        {
+            let mut s = state.write().expect("state lock");
+            s.fleet = fleet.name.clone();
+            s.seen_revision = revision.clone();
+            s.good_revision = revision;
+            s.commit_error = None;
+            s.clusters.retain(|name, _| fleet.cluster(name).is_some());
+            for wave in &fleet.rollout.waves {
+                for name in &wave.clusters {
+                    s.clusters
+                        .entry(name.clone())
+                        .or_insert_with(|| ClusterState::new(name, &wave.name))
+                        .wave = wave.name.clone();
+                }
+            }
+            for c in s.clusters.values_mut() {
+                c.status = SyncStatus::Pending;
+            }
+        }
+        // One worker per cluster; a cluster that left the fleet stops its worker.
+        self.workers.retain(|name, _| fleet.cluster(name).is_some());
+        for c in &fleet.clusters {
+            if !self.workers.contains_key(&c.name) {
+                let w = Worker::start(c.name.clone(), self.ctx.clone());
+                self.workers.insert(c.name.clone(), w);
+            }
+        }
+        self.fleet = Some(Arc::new(fleet));
+        true
+    }
+
+    /// Rolls the current fleet out wave by wave. A wave starts only when the
+    /// previous one synced and (with `healthGate`) became healthy; otherwise
+    /// the rollout halts and later waves keep their state.
+    pub async fn rollout(&mut self, stop: &AtomicBool) {
+        let Some(fleet) = self.fleet.clone() else {
+            return;
+        };
+        let gate = fleet.rollout.health_gate;
+        let mut halted: Option<String> = None;
+        for wave in &fleet.rollout.waves {
+            if let Some(why) = &halted {
+                let mut s = self.ctx.state.write().expect("state lock");
+                for name in &wave.clusters {
+                    if let Some(c) = s.clusters.get_mut(name) {
+                        c.status = SyncStatus::Halted;
+                        c.last_error = Some(why.clone());
+                    }
+                }
+                continue;
+            }
+            if stop.load(Ordering::Relaxed) {
+                return;
+            }
+            let mut replies = Vec::new();
+            for name in &wave.clusters {
+                if let Some(c) = self
+                    .ctx
+                    .state
+                    .write()
+                    .expect("state lock")
+                    .clusters
+                    .get_mut(name)
+                {
+                    c.status = SyncStatus::Syncing;
+                }
+                let (reply, answer) = oneshot::channel();
+                let request = SyncRequest {
+                    fleet: fleet.clone(),
+                    gate,
+                    reply,
+                };
+                let sent = match self.workers.get(name) {
+                    Some(w) => w.requests.send(request).await.is_ok(),
+                    None => false,
+                };
+                replies.push((name.clone(), sent.then_some(answer)));
+            }
+            for (name, answer) in replies {
+                let result = match answer {
+                    Some(a) => a
+                        .await
+                        .unwrap_or((SyncStatus::Failed, HealthStatus::Unknown)),
+                    None => (SyncStatus::Failed, HealthStatus::Unknown),
+                };
+                let ok =
+                    result.0 == SyncStatus::Synced && (!gate || result.1 == HealthStatus::Healthy);
+                if !ok && halted.is_none() {
+                    halted = Some(format!(
+                        "rollout halted: wave {:?} did not succeed on cluster {name} ({:?}, health {:?})",
+                        wave.name, result.0, result.1
+                    ));
+                    tracing::warn!(wave = %wave.name, cluster = %name, "rollout halted");
+                }
+            }
+        }
+    }
+
+    /// Whether any cluster is not synced on the commit being rolled out.
+    fn behind(&self) -> bool {
+        let s = self.ctx.state.read().expect("state lock");
+        self.fleet.is_some()
+            && s.clusters
+                .values()
+                .any(|c| c.revision != s.good_revision || c.status != SyncStatus::Synced)
+    }
+
+    /// Runs until `shutdown` fires: polls on the interval or when `trigger`
+    /// is notified (a webhook), rolls out new commits, and on every
+    /// reconcile interval gives clusters that missed the current commit
+    /// another try. On shutdown it finishes the step in progress (no new
+    /// cluster is started), lets each worker finish its own, and returns.
+    pub async fn run(
+        mut self,
+        trigger: Arc<tokio::sync::Notify>,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) {
+        let stop = Arc::new(AtomicBool::new(false));
+        {
+            let stop = stop.clone();
+            let mut shutdown = shutdown.clone();
+            tokio::spawn(async move {
+                while !*shutdown.borrow() {
+                    if shutdown.changed().await.is_err() {
+                        break;
+                    }
+                }
+                stop.store(true, Ordering::Relaxed);
+            });
+        }
+        let interval = self.ctx.config.reconcile_interval;
+        let mut next_poll = Instant::now();
+        let mut next_retry = Instant::now() + interval;
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            if Instant::now() >= next_poll {
+                if self.poll().await {
+                    self.rollout(&stop).await;
+                    next_retry = Instant::now() + interval;
+                }
+                next_poll = Instant::now() + self.ctx.config.poll_interval;
+            }
+            if Instant::now() >= next_retry && !stop.load(Ordering::Relaxed) {
+                if self.behind() {
+                    self.rollout(&stop).await;
+                }
+                next_retry = Instant::now() + interval;
+            }
+            let wake = next_poll.min(next_retry);
+            tokio::select! {
+                _ = tokio::time::sleep_until(wake.into()) => {}
+                _ = trigger.notified() => { next_poll = Instant::now(); }
+                _ = shutdown.changed() => {}
+            }
+        }
+        // Workers stop once their request channel closes, after their step.
+        let tasks: Vec<_> = self.workers.drain().map(|(_, w)| w.task).collect();
+        let _ =
+            tokio::time::timeout(Duration::from_secs(50), futures::future::join_all(tasks)).await;
+        tracing::info!("reconcile loop stopped");
+    }
+}

@@ -1,0 +1,122 @@
+//! What the daemon knows about the fleet, shared between the reconcile loop
+//! (which writes it) and the HTTP server (which reads it).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+use flotilla_core::changeset::ChangeSet;
+use flotilla_core::drift::ClusterDrift;
+use flotilla_core::health::HealthStatus;
+
+/// Where a cluster stands in the rollout of the current commit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum SyncStatus {
+    /// Waiting for its wave.
+    Pending,
+    /// Being synced now.
+    Syncing,
+    /// On the current commit.
+    Synced,
+    /// Its last sync failed; it keeps its last good state.
+    Failed,
+    /// Not reached; it keeps its last good state.
+    Unreachable,
+    /// Its desired state does not render at the current commit.
+    RenderError,
+    /// Not synced because an earlier wave failed or was unhealthy.
+    Halted,
+}
+
+/// One cluster as the daemon sees it.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterState {
+    /// The cluster.
+    pub name: String,
+    /// Its rollout wave.
+    pub wave: String,
+    /// The commit last synced to it successfully.
+    pub revision: Option<String>,
+    /// Its rollout status.
+    pub status: SyncStatus,
+    /// Aggregated health of its objects after the last sync.
+    pub health: HealthStatus,
+    /// The last drift check.
+    pub drift: Option<ClusterDrift>,
+    /// The last sync's change set.
+    pub last_sync: Option<ChangeSet>,
+    /// When the last successful sync finished.
+    #[serde(with = "time_opt")]
+    pub last_success: Option<SystemTime>,
+    /// When drift was first seen, while it lasts.
+    #[serde(with = "time_opt")]
+    pub drift_since: Option<SystemTime>,
+    /// The last error, if the cluster is not healthy and synced.
+    pub last_error: Option<String>,
+}
+
+impl ClusterState {
+    /// A cluster not synced yet.
+    pub fn new(name: impl Into<String>, wave: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            wave: wave.into(),
+            revision: None,
+            status: SyncStatus::Pending,
+            health: HealthStatus::Unknown,
+            drift: None,
+            last_sync: None,
+            last_success: None,
+            drift_since: None,
+            last_error: None,
+        }
+    }
+
+    /// Objects drifted at the last check.
+    pub fn drifted_objects(&self) -> usize {
+        self.drift.as_ref().map_or(0, |d| d.objects.len())
+    }
+}
+
+/// The whole fleet.
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FleetState {
+    /// The fleet's name (empty until the first commit loads).
+    pub fleet: String,
+    /// The newest commit seen.
+    pub seen_revision: Option<String>,
+    /// The commit being rolled out (the last that loaded and rendered).
+    pub good_revision: Option<String>,
+    /// Why the newest commit is not rolled out, if it is not.
+    pub commit_error: Option<String>,
+    /// The last Git error, if the last poll failed.
+    pub git_error: Option<String>,
+    /// When Git was last polled successfully.
+    #[serde(with = "time_opt")]
+    pub last_poll: Option<SystemTime>,
+    /// Every cluster, by name.
+    pub clusters: BTreeMap<String, ClusterState>,
+    /// Whether the first commit has been read (for /readyz).
+    pub ready: bool,
+}
+
+/// The state, shared.
+pub type SharedState = Arc<RwLock<FleetState>>;
+
+mod time_opt {
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    use serde::Serializer;
+
+    /// Seconds since the Unix epoch, or null.
+    pub fn serialize<S: Serializer>(t: &Option<SystemTime>, s: S) -> Result<S::Ok, S::Error> {
+        match t.and_then(|t| t.duration_since(UNIX_EPOCH).ok()) {
+            Some(d) => s.serialize_u64(d.as_secs()),
+            None => s.serialize_none(),
+        }
+    }
+}

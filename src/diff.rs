@@ -1,0 +1,69 @@
+//! `flotilla diff`: desired against live for clusters (like `kubectl diff`),
+//! or with `--from REV --to REV` the rendered change between two commits,
+//! per cluster, for pull-request review (no cluster access needed).
+
+use std::process::ExitCode;
+
+use anyhow::bail;
+
+use crate::live::{Format, LiveArgs, print_report};
+use crate::repo::RepoArgs;
+
+/// Arguments of `flotilla diff`.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    repo: RepoArgs,
+    #[command(flatten)]
+    live: LiveArgs,
+    /// The base revision (branch, tag or commit), e.g. `main`.
+    #[arg(long, value_name = "REV")]
+    from: Option<String>,
+    /// The revision under review, e.g. `HEAD`.
+    #[arg(long, value_name = "REV")]
+    to: Option<String>,
+    /// Output format; markdown is fit for a pull-request comment.
+    #[arg(short = 'o', long, value_enum, default_value_t = Format::Text)]
+    output: Format,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let (from, to) = match (&args.from, &args.to) {
+        (Some(from), Some(to)) => (from, to),
+        (None, None) => return live(args),
+        _ => bail!("give both --from REV and --to REV, or neither for the live diff"),
+    };
+    let mut source = args.repo.open()?;
+    let old = source.snapshot(Some(from))?;
+    let new = source.snapshot(Some(to))?;
+    let label = |rev: &str, snap: &flotilla_core::snapshot::Snapshot| match snap.revision() {
+        Some(id) if !id.starts_with(rev) => format!("{rev} ({})", &id[..id.len().min(12)]),
+        _ => rev.to_string(),
+    };
+    let old_fleet = flotilla_core::load::load(&old);
+    let new_fleet = flotilla_core::load::load(&new);
+    let report = flotilla_core::diff::diff_fleets(
+        &label(from, &old),
+        old_fleet.as_ref(),
+        &label(to, &new),
+        new_fleet.as_ref(),
+    );
+    match args.output {
+        Format::Text => print!("{}", flotilla_core::report::diff_text(&report)),
+        Format::Markdown => print!("{}", flotilla_core::report::diff_markdown(&report)),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+    }
+    Ok(ExitCode::from(if report.to_failed() {
+        2
+    } else if report.has_changes() {
+        1
+    } else {
+        0
+    }))
+}
+
+/// Desired against live, with unified diffs: exit 0 in sync, 1 drift, 2 a
+/// cluster not compared.
+fn live(args: Args) -> anyhow::Result<ExitCode> {
+    print_report(&args.repo, &args.live, args.output, true)
+}

@@ -1,0 +1,124 @@
+//! Reading the live state of clusters for `diff` (live) and `drift`.
+
+use flotilla_core::drift::{ClusterDrift, ClusterStatus, DRIFT_REPORT_SCHEMA, DriftReport};
+use flotilla_core::model::{Cluster, Fleet};
+use flotilla_engine::cluster::{ConnectOptions, connect};
+use flotilla_engine::diff::detect;
+use futures::StreamExt;
+
+use crate::connect::ConnectArgs;
+use crate::repo::RepoArgs;
+
+/// Which clusters, and how to reach them.
+#[derive(clap::Args)]
+pub struct LiveArgs {
+    /// Only these clusters (repeatable); all clusters by default.
+    #[arg(long = "cluster", value_name = "NAME")]
+    pub clusters: Vec<String>,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    /// How many clusters to read at once.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+}
+
+/// Compares every selected cluster's desired state with its live state.
+pub fn report(fleet: &Fleet, args: &LiveArgs) -> anyhow::Result<DriftReport> {
+    for name in &args.clusters {
+        anyhow::ensure!(fleet.cluster(name).is_some(), "unknown cluster {name:?}");
+    }
+    let options = args.connect.options(fleet)?;
+    let selected: Vec<&Cluster> = fleet
+        .clusters
+        .iter()
+        .filter(|c| args.clusters.is_empty() || args.clusters.contains(&c.name))
+        .collect();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let mut clusters: Vec<ClusterDrift> = runtime.block_on(
+        futures::stream::iter(selected)
+            .map(|c| one(fleet, c, &options))
+            .buffer_unordered(args.concurrency.max(1))
+            .collect(),
+    );
+    let order: Vec<&str> = fleet.clusters.iter().map(|c| c.name.as_str()).collect();
+    clusters.sort_by_key(|c| order.iter().position(|n| *n == c.cluster));
+    Ok(DriftReport {
+        schema: DRIFT_REPORT_SCHEMA,
+        fleet: fleet.name.clone(),
+        revision: fleet.revision.clone(),
+        clusters,
+    })
+}
+
+async fn one(fleet: &Fleet, cluster: &Cluster, options: &ConnectOptions) -> ClusterDrift {
+    let desired = match flotilla_core::render::render_cluster(fleet, cluster) {
+        Ok(d) => d,
+        Err(e) => {
+            return ClusterDrift::failed(&cluster.name, ClusterStatus::RenderError, e.to_string());
+        }
+    };
+    let mut target = match connect(cluster, options).await {
+        Ok(t) => t,
+        Err(e) => {
+            return ClusterDrift::failed(&cluster.name, ClusterStatus::Unreachable, e.to_string());
+        }
+    };
+    match detect(&mut target, &fleet.name, &desired, |key| {
+        fleet.ignored_fields(key)
+    })
+    .await
+    {
+        Ok(d) => ClusterDrift::detected(&cluster.name, d),
+        Err(e) => ClusterDrift::failed(&cluster.name, ClusterStatus::Unreachable, e.to_string()),
+    }
+}
+
+/// Output formats of reports.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum Format {
+    /// Plain text.
+    Text,
+    /// JSON (docs/drift-report.schema.json for drift).
+    Json,
+    /// Markdown, fit for a pull-request comment.
+    Markdown,
+}
+
+/// Loads the fleet, compares the clusters with live and prints the report;
+/// `diffs` adds each object's unified diff to the text form. Exit code 0 in
+/// sync, 1 drift, 2 a cluster not compared or the fleet does not load.
+pub fn print_report(
+    repo: &RepoArgs,
+    live: &LiveArgs,
+    format: Format,
+    diffs: bool,
+) -> anyhow::Result<std::process::ExitCode> {
+    let snapshot = repo.snapshot(None)?;
+    let fleet = match flotilla_core::load::load(&snapshot) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("{e}\nthe fleet does not load: no cluster compared, no drift report");
+            return Ok(std::process::ExitCode::from(2));
+        }
+    };
+    let r = report(&fleet, live)?;
+    match format {
+        Format::Text => print!("{}", flotilla_core::report::drift_text(&r, diffs)),
+        Format::Markdown => print!("{}", flotilla_core::report::drift_markdown(&r)),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&r)?),
+    }
+    Ok(std::process::ExitCode::from(exit_code(&r)))
+}
+
+/// The exit code of a report: 0 in sync, 1 drift, 2 a cluster not compared.
+fn exit_code(r: &DriftReport) -> u8 {
+    if r.has_errors() {
+        2
+    } else if r.has_drift() {
+        1
+    } else {
+        0
+    }
+}

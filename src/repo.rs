@@ -1,0 +1,65 @@
+//! The `--repo` options shared by every command, and opening the source.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use flotilla_core::snapshot::Snapshot;
+use flotilla_source::{Credentials, Source, SourceSpec};
+
+/// Where the fleet repository is.
+#[derive(clap::Args)]
+pub struct RepoArgs {
+    /// The fleet repository: a local folder, or a Git URL (file://, git://,
+    /// http(s)://, ssh:// or user@host:path).
+    #[arg(long, default_value = ".", env = "FLOTILLA_REPO")]
+    repo: String,
+    /// Branch, tag or commit to read; a local folder's work tree, or a
+    /// remote's default branch, when not given.
+    #[arg(long, env = "FLOTILLA_REV")]
+    rev: Option<String>,
+    /// Where remote repositories are cached (bare, fetched incrementally).
+    #[arg(long, env = "FLOTILLA_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+    /// A file holding Git credentials (a token, or username=/password= lines).
+    #[arg(long, env = "FLOTILLA_GIT_CREDENTIALS")]
+    git_credentials: Option<PathBuf>,
+}
+
+impl RepoArgs {
+    /// Opens the source the arguments name.
+    pub fn open(&self) -> anyhow::Result<Source> {
+        let credentials = Credentials::from_env_and_file(self.git_credentials.as_deref())
+            .context("reading Git credentials")?;
+        let mut spec = SourceSpec::new(&self.repo).with_credentials(credentials);
+        if let Some(rev) = &self.rev {
+            spec = spec.with_rev(rev);
+        }
+        if let Some(dir) = &self.cache_dir {
+            spec = spec.with_cache_dir(dir);
+        }
+        Ok(Source::open(spec)?)
+    }
+
+    /// The local folder `--repo` names, for watching; an error for a URL or
+    /// with `--rev` (a commit does not change).
+    pub fn local_folder(&self) -> anyhow::Result<PathBuf> {
+        anyhow::ensure!(
+            self.rev.is_none(),
+            "--watch reads the work tree: drop --rev"
+        );
+        let path = PathBuf::from(&self.repo);
+        anyhow::ensure!(
+            path.is_dir(),
+            "--watch needs a local folder, not {:?}",
+            self.repo
+        );
+        Ok(path)
+    }
+
+    /// The snapshot at `rev`, or at `--rev` when `rev` is `None`.
+    pub fn snapshot(&self, rev: Option<&str>) -> anyhow::Result<Snapshot> {
+        let mut source = self.open()?;
+        let rev = rev.or(self.rev.as_deref());
+        Ok(source.snapshot(rev)?)
+    }
+}

@@ -1,0 +1,213 @@
+//! `flotilla serve`: the daemon. Reads a config file; every option can also
+//! be given as a flag or environment variable, which win over the file.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use anyhow::Context;
+use flotilla_hub::config::DaemonConfig;
+use flotilla_hub::http::{HttpContext, WebhookConfig};
+use flotilla_hub::metrics::Metrics;
+use flotilla_hub::reconcile::Reconciler;
+use flotilla_hub::state::FleetState;
+use flotilla_source::{Credentials, Source, SourceSpec};
+
+/// Arguments of `flotilla serve`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The config file (YAML; see deploy/kubernetes/configmap.yaml).
+    #[arg(long, env = "FLOTILLA_CONFIG")]
+    config: Option<PathBuf>,
+    /// The fleet repository: a Git URL or a local folder.
+    #[arg(long, env = "FLOTILLA_REPO")]
+    repo: Option<String>,
+    /// Branch, tag or commit to follow.
+    #[arg(long, env = "FLOTILLA_REV")]
+    rev: Option<String>,
+    /// How often to poll Git (e.g. 30s).
+    #[arg(long, env = "FLOTILLA_POLL_INTERVAL", value_parser = humantime::parse_duration)]
+    poll_interval: Option<Duration>,
+    /// How often to check every cluster for drift (e.g. 5m).
+    #[arg(long, env = "FLOTILLA_RECONCILE_INTERVAL", value_parser = humantime::parse_duration)]
+    reconcile_interval: Option<Duration>,
+    /// Correct drift when found (true or false).
+    #[arg(long, env = "FLOTILLA_SELF_HEAL")]
+    self_heal: Option<bool>,
+    /// Clusters synced or checked at once.
+    #[arg(long, env = "FLOTILLA_CONCURRENCY")]
+    concurrency: Option<usize>,
+    /// Delete objects that left Git (true or false).
+    #[arg(long, env = "FLOTILLA_PRUNE")]
+    prune: Option<bool>,
+    /// The largest share of a cluster's objects one round may prune.
+    #[arg(long, env = "FLOTILLA_MAX_PRUNE_RATIO")]
+    max_prune_ratio: Option<f64>,
+    /// Take over fields other field managers own when rolling out (true or
+    /// false); self-heal always does.
+    #[arg(long, env = "FLOTILLA_FORCE_CONFLICTS")]
+    force_conflicts: Option<bool>,
+    /// How long a wave may take to become healthy (e.g. 10m).
+    #[arg(long, env = "FLOTILLA_HEALTH_TIMEOUT", value_parser = humantime::parse_duration)]
+    health_timeout: Option<Duration>,
+    /// Address of the HTTP server.
+    #[arg(long, env = "FLOTILLA_LISTEN")]
+    listen: Option<String>,
+    /// Where remote repositories are cached.
+    #[arg(long, env = "FLOTILLA_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Folder of member kubeconfigs (`${FLOTILLA_KUBECONFIG_DIR}` in fleet.yaml).
+    #[arg(long, env = "FLOTILLA_KUBECONFIG_DIR")]
+    kubeconfig_dir: Option<PathBuf>,
+    /// A file with Git credentials.
+    #[arg(long, env = "FLOTILLA_GIT_CREDENTIALS")]
+    git_credentials: Option<PathBuf>,
+    /// A file holding the GitHub webhook secret.
+    #[arg(long, env = "FLOTILLA_GITHUB_WEBHOOK_SECRET_FILE")]
+    github_secret_file: Option<PathBuf>,
+    /// A file holding the GitLab webhook token.
+    #[arg(long, env = "FLOTILLA_GITLAB_WEBHOOK_TOKEN_FILE")]
+    gitlab_token_file: Option<PathBuf>,
+}
+
+impl Args {
+    /// The config file overridden by flags and environment variables.
+    fn config(&self) -> anyhow::Result<DaemonConfig> {
+        let mut c = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                DaemonConfig::parse(&path.display().to_string(), &text)?
+            }
+            None => DaemonConfig::default(),
+        };
+        macro_rules! set {
+            ($field:ident) => {
+                if let Some(v) = &self.$field {
+                    c.$field = v.clone();
+                }
+            };
+            ($field:ident, opt) => {
+                if let Some(v) = &self.$field {
+                    c.$field = Some(v.clone());
+                }
+            };
+        }
+        set!(repo);
+        set!(rev, opt);
+        set!(poll_interval);
+        set!(reconcile_interval);
+        set!(self_heal);
+        set!(concurrency);
+        set!(prune);
+        set!(max_prune_ratio);
+        set!(force_conflicts);
+        set!(health_timeout);
+        set!(listen);
+        set!(cache_dir, opt);
+        set!(kubeconfig_dir, opt);
+        if let Some(v) = &self.git_credentials {
+            c.git_credentials_file = Some(v.clone());
+        }
+        if let Some(v) = &self.github_secret_file {
+            c.webhook.github_secret_file = Some(v.clone());
+        }
+        if let Some(v) = &self.gitlab_token_file {
+            c.webhook.gitlab_token_file = Some(v.clone());
+        }
+        Ok(c)
+    }
+}
+
+fn read_secret(path: &Option<PathBuf>) -> anyhow::Result<Option<String>> {
+    match path {
+        None => Ok(None),
+        Some(p) => Ok(Some(
+            std::fs::read_to_string(p)
+                .with_context(|| format!("reading webhook secret file {}", p.display()))?
+                .trim()
+                .to_string(),
+        )),
+    }
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let config = args.config()?;
+    let credentials = Credentials::from_env_and_file(config.git_credentials_file.as_deref())
+        .context("reading Git credentials")?;
+    let mut spec = SourceSpec::new(&config.repo).with_credentials(credentials);
+    if let Some(rev) = &config.rev {
+        spec = spec.with_rev(rev);
+    }
+    if let Some(dir) = &config.cache_dir {
+        spec = spec.with_cache_dir(dir);
+    }
+    let source = Source::open(spec)?;
+    let webhook = WebhookConfig {
+        github_secret: read_secret(&config.webhook.github_secret_file)?,
+        gitlab_token: read_secret(&config.webhook.gitlab_token_file)?,
+        branch: config.rev.clone(),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let state = Arc::new(RwLock::new(FleetState::default()));
+        let metrics = Arc::new(Metrics::default());
+        let trigger = Arc::new(tokio::sync::Notify::new());
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let listener = tokio::net::TcpListener::bind(&config.listen)
+            .await
+            .with_context(|| format!("listening on {}", config.listen))?;
+        let addr = listener.local_addr()?;
+        tracing::info!(%addr, "serving status, API, metrics and webhooks");
+        eprintln!(
+            "flotilla serve: http://{addr}/ (repo {}, {})",
+            source.location(),
+            config.rev.as_deref().unwrap_or("default branch")
+        );
+        let ctx = HttpContext {
+            state: state.clone(),
+            metrics: metrics.clone(),
+            webhook,
+            trigger: trigger.clone(),
+        };
+        let mut http_stop = stop_rx.clone();
+        let http = tokio::spawn(flotilla_hub::http::serve(listener, ctx, async move {
+            while !*http_stop.borrow() {
+                if http_stop.changed().await.is_err() {
+                    break;
+                }
+            }
+        }));
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("shutting down: finishing the step in progress");
+            let _ = stop_tx.send(true);
+        });
+        Reconciler::new(config, source, state, metrics)
+            .run(trigger, stop_rx)
+            .await;
+        http.await??;
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// SIGTERM (Kubernetes stopping the pod) or Ctrl-C.
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing the SIGTERM handler");
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
