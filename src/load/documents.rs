@@ -49,6 +49,14 @@ pub(crate) fn read_folder(
         let file: Arc<str> = Arc::from(path);
         for raw in yaml::split_documents(text) {
             match classify(&file, &raw) {
+                Ok(Some(Classified::Object(doc))) => {
+                    let invalid = invalid_object(&doc);
+                    if invalid.is_empty() {
+                        out.push(Classified::Object(doc));
+                    } else {
+                        diags.extend(invalid);
+                    }
+                }
                 Ok(Some(c)) => out.push(c),
                 Ok(None) => {}
                 Err(d) => diags.push(d),
@@ -98,6 +106,36 @@ fn classify(file: &Arc<str>, raw: &RawDocument<'_>) -> Result<Option<Classified>
         origin,
         body: DocumentBody::Manifest(Template::new(value)),
     })))
+}
+
+/// What a real API server would refuse in a document's object, as
+/// diagnostics: its identity fields (apiVersion, kind, metadata.name and
+/// .namespace; values still holding `${...}` are checked after
+/// substitution, at render), and its size and depth budgets.
+fn invalid_object(doc: &Document) -> Vec<Diagnostic> {
+    use crate::model::budget::{MAX_DEPTH, MAX_OBJECT_BYTES, human};
+    let template = match &doc.body {
+        DocumentBody::Manifest(t) => t,
+        DocumentBody::Federated(f) => &f.object,
+    };
+    let mut out: Vec<Diagnostic> =
+        crate::model::names::check_object_identity(&template.value, template.substitutes)
+            .into_iter()
+            .map(|i| doc.origin.diagnostic(i.message).context(i.field))
+            .collect();
+    if template.depth > MAX_DEPTH {
+        out.push(doc.origin.diagnostic(format!(
+            "the object nests {} levels deep; at most {MAX_DEPTH} are allowed",
+            template.depth
+        )));
+    }
+    if !template.substitutes && template.size > MAX_OBJECT_BYTES {
+        out.push(doc.origin.diagnostic(format!(
+            "the object is larger than {} as JSON, the most one Kubernetes object may hold",
+            human(MAX_OBJECT_BYTES)
+        )));
+    }
+    out
 }
 
 fn required_str<'v>(value: &'v Value, field: &str, origin: &Origin) -> Result<&'v str, Diagnostic> {
@@ -204,15 +242,11 @@ pub(crate) fn build_patch(
             .context("target.kind"));
     }
     let name = t.name.unwrap_or_else(|| "*".to_string());
-    let name_matcher = globset::GlobBuilder::new(&name)
-        .literal_separator(false)
-        .build()
-        .map_err(|e| {
-            origin
-                .diagnostic(format!("invalid glob: {e}"))
-                .context("target.name")
-        })?
-        .compile_matcher();
+    let name_matcher = crate::model::NameMatcher::new(&name).map_err(|e| {
+        origin
+            .diagnostic(format!("invalid glob: {e}"))
+            .context("target.name")
+    })?;
     Ok(Patch {
         origin,
         target: Target {

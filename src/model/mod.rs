@@ -1,7 +1,9 @@
 //! The fleet model: plain data that the loader builds from a repository
 //! snapshot and the renderer reads. Nothing here does I/O.
 
+pub mod budget;
 mod fleet;
+pub mod names;
 mod object;
 mod patch;
 mod selector;
@@ -11,5 +13,5 @@ pub use fleet::{
     Overlay, Placement, Rollout, Template, Wave,
 };
 pub use object::{ObjectKey, group_of, is_cluster_scoped_kind};
-pub use patch::{Patch, PatchAction, Target};
+pub use patch::{NameMatcher, Patch, PatchAction, Target};
 pub use selector::{LabelSelector, Operator, Requirement};

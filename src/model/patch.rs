@@ -41,13 +41,53 @@ pub struct Target {
     /// The name as written (a glob).
     pub name: String,
     /// Compiled form of `name`.
-    pub name_matcher: GlobMatcher,
+    pub name_matcher: NameMatcher,
     /// If given, the namespace must equal it.
     pub namespace: Option<String>,
     /// If given, the apiVersion must equal it.
     pub api_version: Option<String>,
     /// If given, the API group must equal it.
     pub group: Option<String>,
+}
+
+/// How a target's name is matched: most names are plain, and compiling a
+/// glob (a regular expression) for each of tens of thousands of patches
+/// costs far more time and memory than comparing text.
+#[derive(Clone, Debug)]
+pub enum NameMatcher {
+    /// `*`: every name.
+    Any,
+    /// A name without glob characters, matched exactly.
+    Exact(String),
+    /// A glob.
+    Glob(GlobMatcher),
+}
+
+impl NameMatcher {
+    /// The matcher of `pattern`; an error when it is not a valid glob.
+    pub fn new(pattern: &str) -> Result<Self, globset::Error> {
+        if pattern == "*" {
+            return Ok(Self::Any);
+        }
+        if !pattern.contains(['*', '?', '[', ']', '{', '}', '\\']) {
+            return Ok(Self::Exact(pattern.to_string()));
+        }
+        Ok(Self::Glob(
+            globset::GlobBuilder::new(pattern)
+                .literal_separator(false)
+                .build()?
+                .compile_matcher(),
+        ))
+    }
+
+    /// Whether `name` matches.
+    pub fn is_match(&self, name: &str) -> bool {
+        match self {
+            Self::Any => true,
+            Self::Exact(n) => n == name,
+            Self::Glob(g) => g.is_match(name),
+        }
+    }
 }
 
 impl Target {
