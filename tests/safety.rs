@@ -13,7 +13,13 @@ fn flotilla(args: &[&str]) -> Output {
 }
 
 fn flotilla_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    flotilla_in(Path::new("."), args, env)
+}
+
+/// Runs the binary in `cwd` (directory targets are relative to it).
+fn flotilla_in(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_flotilla"));
+    cmd.current_dir(cwd);
     cmd.args(args)
         .env_remove("FLOTILLA_REPO")
         .env_remove("FLOTILLA_REV");
@@ -234,4 +240,193 @@ fn a_deep_manifest_is_rejected_at_load() {
     );
     let dir = repo(&[("bases/web/deep.yaml", &cm)]);
     validate_fails(dir.path(), &["bases/web/deep.yaml:"], FAST);
+}
+
+fn render_out(repo: &Path, out: &Path) -> Output {
+    flotilla(&[
+        "render",
+        "--repo",
+        repo.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ])
+}
+
+fn files(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn render_out_removes_only_files_it_wrote() {
+    let extra = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: extra, namespace: shop}\n";
+    let dir = repo(&[("bases/web/extra.yaml", extra)]);
+    let out = tempfile::tempdir().unwrap();
+    let victim = out.path().join("victim.yaml");
+    write(out.path(), "victim.yaml", "mine");
+    write(out.path(), "eu-1/notes.yaml", "mine");
+    write(out.path(), "eu-1/kept.json", "mine");
+    let o = render_out(dir.path(), out.path());
+    assert!(o.status.success(), "{}", text(&o));
+    let cluster = out.path().join("eu-1");
+    assert_eq!(
+        files(&cluster),
+        [
+            ".flotilla-render.json",
+            "core_configmap_shop_extra.yaml",
+            "core_configmap_shop_web.yaml",
+            "kept.json",
+            "notes.yaml"
+        ]
+    );
+    // A manifest edited to name files outside the folder is not trusted.
+    let manifest = std::fs::read_to_string(cluster.join(".flotilla-render.json")).unwrap();
+    let hostile = manifest.replace(
+        "\"core_configmap_shop_extra.yaml\"",
+        "\"core_configmap_shop_extra.yaml\", \"../victim.yaml\", \"notes.yaml/..\"",
+    );
+    std::fs::write(cluster.join(".flotilla-render.json"), hostile).unwrap();
+    std::fs::remove_file(dir.path().join("bases/web/extra.yaml")).unwrap();
+    let o = render_out(dir.path(), out.path());
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        files(&cluster),
+        [
+            ".flotilla-render.json",
+            "core_configmap_shop_web.yaml",
+            "kept.json",
+            "notes.yaml"
+        ]
+    );
+    assert_eq!(std::fs::read_to_string(victim).unwrap(), "mine");
+}
+
+#[test]
+fn a_long_name_is_written_whole_under_a_capped_file_name() {
+    let label = "a".repeat(62);
+    let name = [label.as_str(); 4].join(".");
+    assert_eq!(name.len(), 251);
+    let cm =
+        format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}, namespace: shop}}\n");
+    let dir = repo(&[("bases/web/long.yaml", &cm)]);
+    let out = tempfile::tempdir().unwrap();
+    let o = render_out(dir.path(), out.path());
+    assert!(o.status.success(), "{}", text(&o));
+    let names = files(&out.path().join("eu-1"));
+    assert_eq!(names.len(), 3, "{names:?}");
+    let long = names
+        .iter()
+        .find(|n| n.contains('~'))
+        .expect("a capped name");
+    assert!(long.len() <= 200 && long.ends_with(".yaml"), "{long}");
+    let body = std::fs::read_to_string(out.path().join("eu-1").join(long)).unwrap();
+    assert!(body.contains(&name), "{body}");
+}
+
+#[test]
+fn sync_to_a_folder_stays_inside_it_and_keeps_secrets_private() {
+    let secret = "apiVersion: v1\nkind: Secret\nmetadata: {name: creds, namespace: shop}\nstringData: {password: hunter2}\n";
+    let dir = repo(&[("bases/web/secret.yaml", secret)]);
+    let o = flotilla_in(dir.path(), &["sync", "--repo", "."], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let folder = dir.path().join("out/eu-1");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(folder.join("core_secret_shop_creds.yaml"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // An inventory edited to name paths outside the folder: prune derives
+    // each file name from the entry's identity, escaped, so nothing outside
+    // is ever deleted.
+    write(dir.path(), "victim.yaml", "mine");
+    write(dir.path(), "out/victim.yaml", "mine");
+    let inv_path = folder.join(".flotilla-inventory-demo.eu-1.json");
+    let mut inv: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&inv_path).unwrap()).unwrap();
+    for name in ["../../../victim", "../victim"] {
+        inv["entries"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({
+                "apiVersion": "../..//v1", "kind": "..", "namespace": "..", "name": name,
+            }));
+    }
+    std::fs::write(&inv_path, inv.to_string()).unwrap();
+    let o = flotilla_in(
+        dir.path(),
+        &["sync", "--repo", ".", "--allow-mass-prune"],
+        &[],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("victim.yaml")).unwrap(),
+        "mine"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("out/victim.yaml")).unwrap(),
+        "mine"
+    );
+}
+
+#[test]
+fn connection_variables_come_only_from_the_allow_list() {
+    let fleet = FLEET.replace(
+        "connection: {directory: out/eu-1}",
+        "connection: {directory: \"/proc/${FLOTILLA_GIT_PASSWORD}/x\"}",
+    );
+    let dir = repo(&[("fleet.yaml", &fleet)]);
+    let env = [("FLOTILLA_GIT_PASSWORD", "hunter2-secret")];
+    let o = flotilla_env(&["validate", "--repo", dir.path().to_str().unwrap()], &env);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("fleet.yaml:6: document 1: spec.clusters[0].connection.directory: ${FLOTILLA_GIT_PASSWORD} is not allowed"),
+        "{out}"
+    );
+    assert!(!out.contains("hunter2"), "{out}");
+    let o = flotilla_in(dir.path(), &["sync", "--repo", "."], &env);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(!text(&o).contains("hunter2"), "{}", text(&o));
+
+    // FLOTILLA_FLEET_* expands.
+    let fleet = FLEET.replace(
+        "connection: {directory: out/eu-1}",
+        "connection: {directory: \"out/${FLOTILLA_FLEET_ZONE}\"}",
+    );
+    let dir = repo(&[("fleet.yaml", &fleet)]);
+    let o = flotilla_in(
+        dir.path(),
+        &["sync", "--repo", "."],
+        &[("FLOTILLA_FLEET_ZONE", "zone-a")],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        dir.path()
+            .join("out/zone-a/core_configmap_shop_web.yaml")
+            .exists()
+    );
+}
+
+#[test]
+fn two_clusters_in_one_folder_are_rejected() {
+    let fleet = FLEET.replace(
+        "  bases:",
+        "    - {name: eu-2, labels: {region: eu}, connection: {directory: ./out//eu-1/}}\n  bases:",
+    );
+    let dir = repo(&[("fleet.yaml", &fleet)]);
+    validate_fails(
+        dir.path(),
+        &[
+            "fleet.yaml:7: document 1: spec.clusters[1].connection.directory: cluster \"eu-2\" writes to the same folder as cluster \"eu-1\"",
+        ],
+        FAST,
+    );
 }

@@ -3,6 +3,7 @@
 //! Loading is pure: it reads only the snapshot. It reports every problem it
 //! finds, not just the first, each naming file, document and field.
 
+mod connection_checks;
 mod documents;
 mod fleet_file;
 mod kubefed;

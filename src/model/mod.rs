@@ -2,6 +2,7 @@
 //! snapshot and the renderer reads. Nothing here does I/O.
 
 pub mod budget;
+pub mod env_vars;
 mod fleet;
 pub mod names;
 mod object;

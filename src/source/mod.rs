@@ -45,7 +45,7 @@ mod lock;
 mod network;
 mod paths;
 mod poll;
-mod redact;
+pub(crate) mod redact;
 mod remote;
 mod resolve;
 mod tree;

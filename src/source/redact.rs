@@ -61,6 +61,7 @@ impl Redactor {
             .collect();
         // Longest first, so that a secret containing another is blanked whole.
         secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        remember(&secrets);
         Self { secrets }
     }
 
@@ -74,6 +75,83 @@ impl Redactor {
         }
         out
     }
+}
+
+/// Every secret a [`Redactor`] was made with in this process, so that
+/// messages from elsewhere (clusters) are scrubbed of them too.
+static KNOWN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+fn remember(secrets: &[String]) {
+    let mut known = KNOWN.lock().unwrap_or_else(|e| e.into_inner());
+    for s in secrets {
+        if !known.contains(s) {
+            known.push(s.clone());
+        }
+    }
+}
+
+/// Scrubs a message that did not come from Git (a cluster's error or log
+/// line) as Git's are: URL user information, every secret a [`Redactor`]
+/// has seen and the Git credentials in the environment, and the value after
+/// `Bearer `, `token=`, `password=` and the like.
+pub(crate) fn scrub_any(text: &str) -> String {
+    use super::credentials::{ENV_PASSWORD, ENV_SSH_PASSPHRASE, ENV_TOKEN};
+    let mut secrets: Vec<String> = KNOWN.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    secrets.extend(
+        [ENV_TOKEN, ENV_PASSWORD, ENV_SSH_PASSPHRASE]
+            .iter()
+            .filter_map(|v| std::env::var(v).ok()),
+    );
+    let mut secrets: Vec<String> = secrets.into_iter().filter(|s| !s.is_empty()).collect();
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    let mut out = scrub_userinfo(text);
+    for secret in &secrets {
+        if out.contains(secret.as_str()) {
+            out = out.replace(secret.as_str(), "***");
+        }
+    }
+    scrub_marked(&out)
+}
+
+/// Blanks the value after markers that announce a credential.
+fn scrub_marked(text: &str) -> String {
+    const MARKERS: [&str; 8] = [
+        "bearer ",
+        "token=",
+        "token: ",
+        "token:",
+        "password=",
+        "password: ",
+        "password:",
+        "secret=",
+    ];
+    let lower = text.to_ascii_lowercase();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < text.len() {
+        let hit = MARKERS.iter().find(|m| lower[i..].starts_with(**m));
+        match hit {
+            Some(m) => {
+                out.push_str(&text[i..i + m.len()]);
+                i += m.len();
+                let end = text[i..]
+                    .find(|c: char| {
+                        c.is_whitespace() || matches!(c, '"' | '\'' | ',' | '&' | ';' | ')' | '}')
+                    })
+                    .map_or(text.len(), |e| i + e);
+                if end > i {
+                    out.push_str("***");
+                }
+                i = end;
+            }
+            None => {
+                let c = text[i..].chars().next().expect("i is a char boundary");
+                out.push(c);
+                i += c.len_utf8();
+            }
+        }
+    }
+    out
 }
 
 impl std::fmt::Debug for Redactor {
@@ -114,6 +192,18 @@ mod tests {
             "git@host:org/fleet.git"
         );
         assert_eq!(redact_url("file:///srv/fleet.git"), "file:///srv/fleet.git");
+    }
+
+    #[test]
+    fn messages_from_clusters_are_scrubbed_too() {
+        let _ = Redactor::new(["s3cret-from-git"]);
+        assert_eq!(
+            scrub_any(
+                "GET https://u:pw@h/api: Authorization: Bearer abc.def; token=xyz&a=1 password: hunter2 s3cret-from-git"
+            ),
+            "GET https://h/api: Authorization: Bearer ***; token=***&a=1 password: *** ***"
+        );
+        assert_eq!(scrub_any("plain é text"), "plain é text");
     }
 
     #[test]
