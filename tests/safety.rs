@@ -430,3 +430,133 @@ fn two_clusters_in_one_folder_are_rejected() {
         FAST,
     );
 }
+
+fn git(dir: &Path, args: &[&str]) {
+    let status = Command::new("git")
+        .args([
+            "-c",
+            "init.defaultBranch=main",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOME", dir)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .status()
+        .expect("git runs");
+    assert!(status.success(), "git {args:?}");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_symlinked_manifest_is_an_error_in_the_work_tree_and_in_a_commit() {
+    use std::os::unix::fs::symlink;
+    let dir = repo(&[]);
+    let outside = tempfile::tempdir().unwrap();
+    write(outside.path(), "cm.yaml", CM);
+    symlink(
+        outside.path().join("cm.yaml"),
+        dir.path().join("bases/web/outside.yaml"),
+    )
+    .unwrap();
+    symlink("web.yaml", dir.path().join("bases/web/inside.yaml")).unwrap();
+    symlink("missing.yaml", dir.path().join("overlays/eu/dangling.yaml")).unwrap();
+    let expected = [
+        "bases/web/inside.yaml: symlinks are not followed: bases/web/inside.yaml",
+        "bases/web/outside.yaml: symlinks are not followed: bases/web/outside.yaml",
+        "overlays/eu/dangling.yaml: symlinks are not followed: overlays/eu/dangling.yaml",
+    ];
+    validate_fails(dir.path(), &expected, FAST);
+    // sync refuses too, so nothing is pruned.
+    let o = flotilla_in(dir.path(), &["sync", "--repo", "."], &[]);
+    assert_ne!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(!dir.path().join("out").exists());
+
+    git(dir.path(), &["init", "-q"]);
+    git(dir.path(), &["add", "-A"]);
+    git(dir.path(), &["commit", "-qm", "links"]);
+    let o = flotilla(&[
+        "validate",
+        "--repo",
+        dir.path().to_str().unwrap(),
+        "--rev",
+        "HEAD",
+    ]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    for e in expected {
+        assert!(out.contains(e), "missing {e:?} in:\n{out}");
+    }
+}
+
+#[test]
+fn a_pull_request_comment_cannot_be_injected() {
+    let dir = repo(&[]);
+    git(dir.path(), &["init", "-q"]);
+    git(dir.path(), &["add", "-A"]);
+    git(dir.path(), &["commit", "-qm", "one"]);
+    let hostile = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: web, namespace: shop}\ndata:\n  a: |\n    ```\n    </details><script>alert(1)</script>\n";
+    write(dir.path(), "bases/web/web.yaml", hostile);
+    let branch = "x`<script>|y";
+    git(dir.path(), &["checkout", "-qb", branch]);
+    git(dir.path(), &["commit", "-qam", "two"]);
+    let o = flotilla(&[
+        "diff",
+        "--repo",
+        dir.path().to_str().unwrap(),
+        "--from",
+        "main",
+        "--to",
+        branch,
+        "-o",
+        "markdown",
+    ]);
+    let md = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    // The revision name stays inside its code span.
+    assert!(md.contains("``x`<script>|y ("), "{md}");
+    // The value's ``` cannot close the diff block: the fence is longer.
+    assert!(md.contains("````diff\n"), "{md}");
+    let mut open: Option<String> = None;
+    for line in md.lines() {
+        let ticks: String = line.chars().take_while(|c| *c == '`').collect();
+        match &open {
+            None if ticks.len() >= 3 => open = Some(ticks),
+            Some(f) if line == f.as_str() => open = None,
+            Some(_) => {}
+            None => assert!(
+                !line.contains("</details><script>"),
+                "the value outside a code block: {line}\n{md}"
+            ),
+        }
+    }
+    assert!(open.is_none(), "unclosed code block:\n{md}");
+}
+
+#[test]
+fn a_prune_ratio_that_is_not_a_share_is_refused() {
+    let dir = repo(&[]);
+    for bad in ["NaN", "-0.1", "1.5", "inf", "x"] {
+        let arg = format!("--max-prune-ratio={bad}");
+        let o = flotilla_in(dir.path(), &["sync", "--repo", ".", &arg], &[]);
+        assert_eq!(o.status.code(), Some(2), "{bad}: {}", text(&o));
+        assert!(text(&o).contains("--max-prune-ratio"), "{}", text(&o));
+        assert!(!dir.path().join("out").exists());
+    }
+    let o = flotilla_in(
+        dir.path(),
+        &["sync", "--repo", ".", "--max-prune-ratio", "1"],
+        &[],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    // The daemon's config file is checked the same way.
+    write(dir.path(), "daemon.yaml", "repo: .\nmaxPruneRatio: .nan\n");
+    let o = flotilla_in(dir.path(), &["serve", "--config", "daemon.yaml"], &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("maxPruneRatio"), "{}", text(&o));
+}
