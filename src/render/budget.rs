@@ -172,3 +172,38 @@ pub(super) fn dispose(value: Value) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Origin;
+    use std::sync::Arc;
+
+    fn placed(size: usize) -> Placed {
+        let object = serde_json::json!({"data": {"a": "x".repeat(size)}});
+        let size = json_size(&object, usize::MAX);
+        Placed {
+            object,
+            origin: Origin {
+                file: Arc::from("bases/web/x.yaml"),
+                document: 1,
+                line: 1,
+            },
+            source: Arc::from("base/web"),
+            bounds: Bounds { size, depth: 2 },
+            poisoned: false,
+        }
+    }
+
+    #[test]
+    fn the_cluster_total_names_the_object_that_passes_it() {
+        let mut objects: Vec<Placed> = (0..10).map(|_| placed(1000)).collect();
+        assert_eq!(check_total(&mut objects, 100_000), Ok(()));
+        assert_eq!(check_total(&mut objects, 3_500), Err(3));
+        // Loose bounds are replaced by exact sizes before judging.
+        for p in &mut objects {
+            p.bounds.size = 1_000_000;
+        }
+        assert_eq!(check_total(&mut objects, 100_000), Ok(()));
+    }
+}
