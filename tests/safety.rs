@@ -240,6 +240,26 @@ fn a_deep_manifest_is_rejected_at_load() {
     );
     let dir = repo(&[("bases/web/deep.yaml", &cm)]);
     validate_fails(dir.path(), &["bases/web/deep.yaml:"], FAST);
+
+    // The deepest manifest that loads goes through substitution, YAML
+    // output, sync to a folder and the live comparison without trouble.
+    let mut deep = String::from("\"${cluster.name}\"");
+    for _ in 0..62 {
+        deep = format!("[{deep}]");
+    }
+    let cm = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: deep, namespace: shop}}\ndata: {deep}\n"
+    );
+    let dir = repo(&[("bases/web/deep.yaml", &cm)]);
+    let o = flotilla(&["render", "--repo", dir.path().to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("eu-1"));
+    for _ in 0..2 {
+        let o = flotilla_in(dir.path(), &["sync", "--repo", "."], &[]);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    let o = flotilla_in(dir.path(), &["drift", "--repo", "."], &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }
 
 fn render_out(repo: &Path, out: &Path) -> Output {

@@ -51,3 +51,19 @@ pub enum ClusterError {
     #[error("inventory {} is not readable: {}", scrub(.0), scrub(.1))]
     Inventory(String, String),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ClusterError;
+
+    #[test]
+    fn messages_are_scrubbed_when_they_become_text() {
+        let e = ClusterError::Api("GET https://alice:pw@h.example/api: Bearer abc.def".into());
+        assert_eq!(e.to_string(), "GET https://h.example/api: Bearer ***");
+        let e = ClusterError::Unreachable("dial https://u:p@h: token=xyz".into());
+        assert_eq!(
+            e.to_string(),
+            "cluster unreachable: dial https://h: token=***"
+        );
+    }
+}
