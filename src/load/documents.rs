@@ -84,7 +84,12 @@ fn classify(file: &Arc<str>, raw: &RawDocument<'_>) -> Result<Option<Classified>
     let api_version = required_str(&value, "apiVersion", &origin)?;
     let kind = required_str(&value, "kind", &origin)?;
     if api_version == API_VERSION && kind == "Patch" {
-        let raw_patch: PatchSpec = yaml::parse(file, raw)?;
+        // Read from the value already parsed; only on an error is the YAML
+        // parsed again, for the line and column of the error.
+        let raw_patch: PatchSpec = match PatchSpec::deserialize(&value) {
+            Ok(p) => p,
+            Err(_) => yaml::parse(file, raw)?,
+        };
         let template = Template::new(value);
         let patch = build_patch(origin, raw_patch, template.substitutes.then_some(template))?;
         return Ok(Some(Classified::Patch(patch)));

@@ -8,6 +8,7 @@ pub mod names;
 mod object;
 mod patch;
 mod selector;
+pub mod wildcard;
 
 pub use fleet::{
     Base, Cluster, Connection, Document, DocumentBody, Federated, Fleet, IgnoreRule, Layer, Origin,

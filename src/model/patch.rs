@@ -59,7 +59,9 @@ pub enum NameMatcher {
     Any,
     /// A name without glob characters, matched exactly.
     Exact(String),
-    /// A glob.
+    /// A glob of `*`, `?` and `[...]`, matched without a regex.
+    Wildcard(super::wildcard::Wildcard),
+    /// Any other glob (`{a,b}`, escapes), compiled by globset.
     Glob(GlobMatcher),
 }
 
@@ -72,12 +74,14 @@ impl NameMatcher {
         if !pattern.contains(['*', '?', '[', ']', '{', '}', '\\']) {
             return Ok(Self::Exact(pattern.to_string()));
         }
-        Ok(Self::Glob(
-            globset::GlobBuilder::new(pattern)
-                .literal_separator(false)
-                .build()?
-                .compile_matcher(),
-        ))
+        // globset checks the syntax (without compiling a regex) either way.
+        let glob = globset::GlobBuilder::new(pattern)
+            .literal_separator(false)
+            .build()?;
+        match super::wildcard::Wildcard::parse(pattern) {
+            Some(w) => Ok(Self::Wildcard(w)),
+            None => Ok(Self::Glob(glob.compile_matcher())),
+        }
     }
 
     /// Whether `name` matches.
@@ -85,6 +89,7 @@ impl NameMatcher {
         match self {
             Self::Any => true,
             Self::Exact(n) => n == name,
+            Self::Wildcard(w) => w.is_match(name),
             Self::Glob(g) => g.is_match(name),
         }
     }
