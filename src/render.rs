@@ -107,32 +107,78 @@ fn print(states: &[DesiredState], format: Format) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes one file per object and removes files of objects no longer there.
+/// The file `render --out` keeps in each cluster's folder, listing the files
+/// it wrote there; only files it lists are ever removed.
+const MANIFEST: &str = ".flotilla-render.json";
+
+/// Writes one file per object and removes the files of objects no longer
+/// there: only files listed in the folder's manifest, which the previous
+/// `render --out` wrote. Every file goes through a temporary file and a
+/// rename, and every path is checked to stay inside the folder.
 fn write_folder(dir: &Path, state: &DesiredState, format: Format) -> anyhow::Result<()> {
+    use flotilla_core::model::names::safe_file_name;
+    use flotilla_engine::cluster::safe_fs;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let ext = if format == Format::Json {
         "json"
     } else {
         "yaml"
     };
+    let before = read_manifest(dir)?;
     let mut written = std::collections::BTreeSet::new();
     for o in &state.objects {
-        let name = o.key.file_name().replace(".yaml", &format!(".{ext}"));
+        let name = safe_file_name(&o.key, ext);
         let text = match format {
             Format::Yaml => flotilla_core::yaml::to_string(&o.object),
             Format::Json => serde_json::to_string_pretty(&o.object)? + "\n",
         };
-        let path = dir.join(&name);
-        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        let private = o.key.group.is_empty() && o.key.kind == "Secret";
+        safe_fs::write_file(dir, &name, text.as_bytes(), private)
+            .with_context(|| format!("writing {}", dir.join(&name).display()))?;
         written.insert(name);
     }
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let name = entry.file_name().to_string_lossy().to_string();
-        let ours = name.ends_with(".yaml") || name.ends_with(".json");
-        if ours && !written.contains(&name) && entry.file_type()?.is_file() {
-            std::fs::remove_file(entry.path())?;
-        }
+    // The manifest lists what was written before anything is removed, so an
+    // interrupted run never forgets a file it wrote.
+    let listed: std::collections::BTreeSet<String> = before.union(&written).cloned().collect();
+    write_manifest(dir, &listed)?;
+    for name in before.difference(&written) {
+        safe_fs::remove_file(dir, name)
+            .with_context(|| format!("removing {}", dir.join(name).display()))?;
     }
+    write_manifest(dir, &written)
+}
+
+/// The files the manifest of `dir` lists; names that are not plain file
+/// names of the folder are ignored (never trusted as paths).
+fn read_manifest(dir: &Path) -> anyhow::Result<std::collections::BTreeSet<String>> {
+    let path = dir.join(MANIFEST);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Default::default()),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    let value: Value =
+        serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))?;
+    Ok(value["files"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .filter(|n| {
+            flotilla_engine::cluster::safe_fs::is_plain_file_name(n)
+                && !n.starts_with('.')
+                && (n.ends_with(".yaml") || n.ends_with(".json"))
+        })
+        .map(str::to_string)
+        .collect())
+}
+
+fn write_manifest(dir: &Path, files: &std::collections::BTreeSet<String>) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(&json!({
+        "generatedBy": "flotilla render --out",
+        "files": files,
+    }))? + "\n";
+    flotilla_engine::cluster::safe_fs::write_file(dir, MANIFEST, text.as_bytes(), false)
+        .with_context(|| format!("writing {}", dir.join(MANIFEST).display()))?;
     Ok(())
 }

@@ -42,7 +42,7 @@ pub struct Args {
     #[arg(long, env = "FLOTILLA_PRUNE")]
     prune: Option<bool>,
     /// The largest share of a cluster's objects one round may prune.
-    #[arg(long, env = "FLOTILLA_MAX_PRUNE_RATIO")]
+    #[arg(long, env = "FLOTILLA_MAX_PRUNE_RATIO", value_parser = flotilla_core::plan::parse_prune_ratio)]
     max_prune_ratio: Option<f64>,
     /// Take over fields other field managers own when rolling out (true or
     /// false); self-heal always does.
@@ -78,7 +78,11 @@ impl Args {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .with_context(|| format!("reading {}", path.display()))?;
-                DaemonConfig::parse(&path.display().to_string(), &text)?
+                let c = DaemonConfig::parse(&path.display().to_string(), &text)?;
+                // The config file's maxPruneRatio is checked as the flag is.
+                flotilla_core::plan::check_prune_ratio(c.max_prune_ratio)
+                    .map_err(|e| anyhow::anyhow!("{}: maxPruneRatio: {e}", path.display()))?;
+                c
             }
             None => DaemonConfig::default(),
         };

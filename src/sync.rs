@@ -36,7 +36,7 @@ pub struct Args {
     #[arg(long)]
     allow_mass_prune: bool,
     /// The largest share of a cluster's managed objects one round may prune.
-    #[arg(long, default_value_t = 0.5, value_name = "RATIO")]
+    #[arg(long, default_value_t = 0.5, value_name = "RATIO", value_parser = flotilla_core::plan::parse_prune_ratio)]
     max_prune_ratio: f64,
     /// Take over fields that another field manager owns.
     #[arg(long)]

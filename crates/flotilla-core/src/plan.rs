@@ -18,6 +18,28 @@ pub struct PlanOptions {
     pub allow_mass_prune: bool,
 }
 
+/// Checks a `maxPruneRatio`: a number from 0 to 1 (NaN, a negative number
+/// or more than 1 would turn the mass-prune guard off or make it refuse
+/// everything without saying so).
+pub fn check_prune_ratio(ratio: f64) -> Result<f64, String> {
+    if (0.0..=1.0).contains(&ratio) {
+        Ok(ratio)
+    } else {
+        Err(format!(
+            "{ratio} is not a valid prune ratio: give a number from 0 to 1 (0.5 = 50%)"
+        ))
+    }
+}
+
+/// Parses a `--max-prune-ratio` argument (see [`check_prune_ratio`]).
+pub fn parse_prune_ratio(text: &str) -> Result<f64, String> {
+    let ratio: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number: give a number from 0 to 1 (0.5 = 50%)"))?;
+    check_prune_ratio(ratio)
+}
+
 impl Default for PlanOptions {
     fn default() -> Self {
         Self {

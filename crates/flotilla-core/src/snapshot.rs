@@ -4,7 +4,7 @@
 //! system) and the functional core (loading and rendering): every source turns
 //! what it reads into a `Snapshot`, and the loader never touches anything else.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 /// The files of a fleet repository: repository-relative paths (always `/`
@@ -14,6 +14,9 @@ use std::sync::Arc;
 pub struct Snapshot {
     files: BTreeMap<String, Arc<[u8]>>,
     revision: Option<String>,
+    /// Symlinks found while reading: never followed, and an error when
+    /// the fleet is loaded (a silently skipped manifest would be pruned).
+    symlinks: BTreeSet<String>,
 }
 
 impl Snapshot {
@@ -51,6 +54,16 @@ impl Snapshot {
     pub fn insert(&mut self, path: impl Into<String>, contents: &[u8]) {
         self.files
             .insert(normalise(&path.into()), Arc::from(contents));
+    }
+
+    /// Records a symlink found at `path` (not followed).
+    pub fn insert_symlink(&mut self, path: impl Into<String>) {
+        self.symlinks.insert(normalise(&path.into()));
+    }
+
+    /// The symlinks found while reading, in lexical order.
+    pub fn symlinks(&self) -> impl Iterator<Item = &str> {
+        self.symlinks.iter().map(String::as_str)
     }
 
     /// The bytes of the file at `path`, if present.

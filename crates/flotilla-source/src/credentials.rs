@@ -9,17 +9,14 @@ use std::path::{Path, PathBuf};
 
 use super::SourceError;
 
-/// Environment variable holding an HTTPS token (sent as the password of HTTP
-/// basic authentication).
-pub const ENV_TOKEN: &str = "FLOTILLA_GIT_TOKEN";
+/// Environment variables holding an HTTPS token (sent as the password of HTTP
+/// basic authentication), the HTTPS password and the SSH key's passphrase:
+/// one definition, shared with the redaction of cluster messages.
+pub use flotilla_redact::{ENV_PASSWORD, ENV_SSH_PASSPHRASE, ENV_TOKEN};
 /// Environment variable holding the HTTPS user name.
 pub const ENV_USERNAME: &str = "FLOTILLA_GIT_USERNAME";
-/// Environment variable holding the HTTPS password.
-pub const ENV_PASSWORD: &str = "FLOTILLA_GIT_PASSWORD";
 /// Environment variable naming an SSH private key file.
 pub const ENV_SSH_KEY: &str = "FLOTILLA_GIT_SSH_KEY";
-/// Environment variable holding the passphrase of the SSH private key.
-pub const ENV_SSH_PASSPHRASE: &str = "FLOTILLA_GIT_SSH_PASSPHRASE";
 /// Environment variable naming a `known_hosts` file for SSH host key checking.
 pub const ENV_KNOWN_HOSTS: &str = "FLOTILLA_GIT_KNOWN_HOSTS";
 

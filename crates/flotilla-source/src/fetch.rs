@@ -11,7 +11,7 @@ use super::credentials::Credentials;
 use super::known_hosts::KnownHosts;
 use super::location::RemoteUrl;
 use super::network::{CallbackReport, FetchFailure, classify, ensure_network_timeouts};
-use super::redact::Redactor;
+use flotilla_redact::Redactor;
 
 /// Where the remote's refs land in the cache.
 pub(crate) const BRANCH_PREFIX: &str = "refs/remotes/origin/";

@@ -45,7 +45,6 @@ mod lock;
 mod network;
 mod paths;
 mod poll;
-mod redact;
 mod remote;
 mod resolve;
 mod tree;
@@ -123,7 +122,7 @@ impl SourceSpec {
 impl fmt::Debug for SourceSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SourceSpec")
-            .field("location", &redact::redact_url(&self.location))
+            .field("location", &flotilla_redact::redact_url(&self.location))
             .field("rev", &self.rev)
             .field("cache_dir", &self.cache_dir)
             .field("credentials", &self.credentials)

@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use super::SourceError;
-use super::redact::redact_url;
 use flotilla_core::digest::sha1_hex;
+use flotilla_redact::redact_url;
 
 /// Where a fleet repository lives.
 #[derive(Clone, PartialEq, Eq)]

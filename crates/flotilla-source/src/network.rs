@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::SourceError;
 use super::location::RemoteUrl;
-use super::redact::Redactor;
+use flotilla_redact::Redactor;
 
 /// Time limits for talking to Git remotes. libgit2 keeps them per process, so
 /// they apply to every [`Source`](super::Source) of the process.

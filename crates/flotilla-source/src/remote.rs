@@ -14,9 +14,9 @@ use super::fetch::{FetchContext, fetch};
 use super::known_hosts::KnownHosts;
 use super::location::RemoteUrl;
 use super::network::FetchFailure;
-use super::redact::Redactor;
 use super::resolve::{ResolveError, Resolved, resolve_in_cache};
 use super::tree::read_tree;
+use flotilla_redact::Redactor;
 
 /// How work on the cache failed.
 pub(crate) enum Step {

@@ -1,23 +1,20 @@
 //! Reading a Git tree into a [`Snapshot`], in memory, without a checkout.
 //!
 //! The rules match those of the work tree reader: hidden files and folders are
-//! skipped, symlinks are followed when they stay inside the tree (and skipped
-//! when they leave it, dangle, or would loop), submodules are skipped.
+//! skipped, symlinks are never followed (each is recorded in the snapshot and
+//! reported as an error when the fleet loads), submodules are skipped.
 
-use git2::{ObjectType, Oid, Repository, Tree};
+use git2::{ObjectType, Repository, Tree};
 
 use flotilla_core::snapshot::Snapshot;
 
-use super::paths::{is_hidden, join, resolve_link};
+use super::paths::{is_hidden, join};
 
 /// Git's file mode for symbolic links.
 const MODE_SYMLINK: i32 = 0o120000;
-/// How many symlinks may be chained before one is given up on.
-const MAX_LINK_HOPS: usize = 8;
 
-/// Every file below `tree`, paths relative to it. `root` is the tree that
-/// symlink targets are resolved in (the same tree, or the commit's root tree
-/// when `tree` is a sub-folder of it, with `base` the sub-folder's path).
+/// Every file below `tree`, paths relative to it. `root` is the commit's
+/// root tree and `base` the sub-folder of it the snapshot is rooted at.
 pub(crate) fn read_tree(
     repo: &Repository,
     root: &Tree<'_>,
@@ -30,28 +27,20 @@ pub(crate) fn read_tree(
     };
     let mut reader = Reader {
         repo,
-        root,
-        base,
         snapshot: Snapshot::new(),
-        stack: vec![base.to_owned()],
     };
-    reader.walk(&start, "", base)?;
+    reader.walk(&start, "")?;
     Ok(reader.snapshot)
 }
 
-struct Reader<'r, 'a> {
+struct Reader<'r> {
     repo: &'r Repository,
-    root: &'a Tree<'r>,
-    /// The folder of the repository the snapshot is rooted at.
-    base: &'a str,
     snapshot: Snapshot,
-    /// The real (root-relative) folders being walked, outermost first.
-    stack: Vec<String>,
 }
 
-impl Reader<'_, '_> {
-    /// Walks `tree`, found at snapshot path `prefix` and real path `real`.
-    fn walk(&mut self, tree: &Tree<'_>, prefix: &str, real: &str) -> Result<(), git2::Error> {
+impl Reader<'_> {
+    /// Walks `tree`, found at snapshot path `prefix`.
+    fn walk(&mut self, tree: &Tree<'_>, prefix: &str) -> Result<(), git2::Error> {
         for entry in tree.iter() {
             let Ok(name) = entry.name() else {
                 tracing::warn!(folder = prefix, "skipping a file whose name is not UTF-8");
@@ -61,16 +50,13 @@ impl Reader<'_, '_> {
                 continue;
             }
             let path = join(prefix, name);
-            let real_path = join(real, name);
             match entry.kind() {
                 Some(ObjectType::Tree) => {
                     let sub = self.repo.find_tree(entry.id())?;
-                    self.stack.push(real_path.clone());
-                    self.walk(&sub, &path, &real_path)?;
-                    self.stack.pop();
+                    self.walk(&sub, &path)?;
                 }
                 Some(ObjectType::Blob) if entry.filemode() == MODE_SYMLINK => {
-                    self.follow(entry.id(), &path, real, 0)?;
+                    self.snapshot.insert_symlink(path);
                 }
                 Some(ObjectType::Blob) => {
                     let blob = self.repo.find_blob(entry.id())?;
@@ -84,81 +70,4 @@ impl Reader<'_, '_> {
         }
         Ok(())
     }
-
-    /// Follows the symlink blob `link` found at snapshot path `path`, in the
-    /// real folder `real_dir`.
-    fn follow(
-        &mut self,
-        link: Oid,
-        path: &str,
-        real_dir: &str,
-        hops: usize,
-    ) -> Result<(), git2::Error> {
-        let blob = self.repo.find_blob(link)?;
-        let target = String::from_utf8_lossy(blob.content());
-        let Some(resolved) = resolve_link(real_dir, &target) else {
-            tracing::debug!(path, "skipping a symlink that leaves the repository");
-            return Ok(());
-        };
-        if hops >= MAX_LINK_HOPS {
-            tracing::debug!(path, "skipping a symlink chain that is too long");
-            return Ok(());
-        }
-        if resolved.split('/').any(is_hidden) || !within(&resolved, self.base) {
-            tracing::debug!(
-                path,
-                "skipping a symlink to a hidden path or outside the fleet folder"
-            );
-            return Ok(());
-        }
-        if resolved.is_empty() {
-            tracing::debug!(path, "skipping a symlink to the repository root (a loop)");
-            return Ok(());
-        }
-        let entry = match self.root.get_path(std::path::Path::new(&resolved)) {
-            Ok(entry) => entry,
-            Err(e) if e.code() == git2::ErrorCode::NotFound => {
-                tracing::debug!(path, "skipping a dangling symlink");
-                return Ok(());
-            }
-            Err(e) => return Err(e),
-        };
-        match entry.kind() {
-            Some(ObjectType::Blob) if entry.filemode() == MODE_SYMLINK => {
-                let parent = resolved.rsplit_once('/').map_or("", |(p, _)| p).to_owned();
-                self.follow(entry.id(), path, &parent, hops + 1)
-            }
-            Some(ObjectType::Blob) => {
-                let blob = self.repo.find_blob(entry.id())?;
-                self.snapshot.insert(path, blob.content());
-                Ok(())
-            }
-            Some(ObjectType::Tree) => {
-                if self
-                    .stack
-                    .iter()
-                    .any(|on_stack| within(on_stack, &resolved))
-                {
-                    tracing::debug!(
-                        path,
-                        "skipping a symlink that loops back to a parent folder"
-                    );
-                    return Ok(());
-                }
-                let sub = self.repo.find_tree(entry.id())?;
-                self.stack.push(resolved.clone());
-                let result = self.walk(&sub, path, &resolved);
-                self.stack.pop();
-                result
-            }
-            _ => Ok(()),
-        }
-    }
-}
-
-/// Whether the root-relative path `path` is `folder` or lies below it.
-fn within(path: &str, folder: &str) -> bool {
-    folder.is_empty()
-        || path == folder
-        || (path.starts_with(folder) && path.as_bytes().get(folder.len()) == Some(&b'/'))
 }

@@ -1,11 +1,12 @@
 //! Reading a local folder (a work tree) from disk into a [`Snapshot`].
 //!
 //! Every file is read; hidden files and folders (`.git`, `.flotilla`, ...) are
-//! skipped; symlinks are followed only when they stay inside the folder, and a
-//! symlink to a folder that is already being walked (a loop) is skipped.
+//! skipped; symlinks are never followed: each is recorded in the snapshot,
+//! and loading reports it as an error (a manifest skipped silently would
+//! have its object pruned).
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use flotilla_core::snapshot::Snapshot;
 
@@ -23,19 +24,14 @@ pub(crate) fn read_work_tree(root: &Path) -> Result<Snapshot, SourceError> {
         });
     }
     let mut walker = Walker {
-        root: canonical.clone(),
         snapshot: Snapshot::new(),
-        stack: vec![canonical.clone()],
     };
     walker.walk(&canonical, "")?;
     Ok(walker.snapshot)
 }
 
 struct Walker {
-    root: PathBuf,
     snapshot: Snapshot,
-    /// The real folders being walked, outermost first.
-    stack: Vec<PathBuf>,
 }
 
 impl Walker {
@@ -58,60 +54,14 @@ impl Walker {
             let rel = join(prefix, name);
             let kind = entry.file_type().map_err(io(&path))?;
             if kind.is_symlink() {
-                self.follow(&path, &rel)?;
+                self.snapshot.insert_symlink(rel);
             } else if kind.is_dir() {
-                self.stack.push(path.clone());
                 self.walk(&path, &rel)?;
-                self.stack.pop();
             } else if kind.is_file() {
                 let contents = fs::read(&path).map_err(io(&path))?;
                 self.snapshot.insert(rel, &contents);
             }
         }
         Ok(())
-    }
-
-    fn follow(&mut self, link: &Path, rel: &str) -> Result<(), SourceError> {
-        let Ok(target) = fs::canonicalize(link) else {
-            tracing::debug!(path = rel, "skipping a dangling symlink");
-            return Ok(());
-        };
-        let Ok(inside) = target.strip_prefix(&self.root) else {
-            tracing::debug!(path = rel, "skipping a symlink that leaves the folder");
-            return Ok(());
-        };
-        if inside
-            .components()
-            .any(|c| c.as_os_str().to_str().is_none_or(is_hidden))
-        {
-            tracing::debug!(path = rel, "skipping a symlink to a hidden path");
-            return Ok(());
-        }
-        if target.is_dir() {
-            if self
-                .stack
-                .iter()
-                .any(|on_stack| on_stack.starts_with(&target))
-            {
-                tracing::debug!(
-                    path = rel,
-                    "skipping a symlink that loops back to a parent folder"
-                );
-                return Ok(());
-            }
-            self.stack.push(target.clone());
-            let result = self.walk(&target, rel);
-            self.stack.pop();
-            result
-        } else if target.is_file() {
-            let contents = fs::read(&target).map_err(|source| SourceError::Io {
-                path: link.to_owned(),
-                source,
-            })?;
-            self.snapshot.insert(rel.to_owned(), &contents);
-            Ok(())
-        } else {
-            Ok(())
-        }
     }
 }

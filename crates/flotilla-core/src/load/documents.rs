@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::fleet_file::API_VERSION;
@@ -48,6 +49,14 @@ pub(crate) fn read_folder(
         let file: Arc<str> = Arc::from(path);
         for raw in yaml::split_documents(text) {
             match classify(&file, &raw) {
+                Ok(Some(Classified::Object(doc))) => {
+                    let invalid = invalid_object(&doc);
+                    if invalid.is_empty() {
+                        out.push(Classified::Object(doc));
+                    } else {
+                        diags.extend(invalid);
+                    }
+                }
                 Ok(Some(c)) => out.push(c),
                 Ok(None) => {}
                 Err(d) => diags.push(d),
@@ -75,7 +84,12 @@ fn classify(file: &Arc<str>, raw: &RawDocument<'_>) -> Result<Option<Classified>
     let api_version = required_str(&value, "apiVersion", &origin)?;
     let kind = required_str(&value, "kind", &origin)?;
     if api_version == API_VERSION && kind == "Patch" {
-        let raw_patch: PatchSpec = yaml::parse(file, raw)?;
+        // Read from the value already parsed; only on an error is the YAML
+        // parsed again, for the line and column of the error.
+        let raw_patch: PatchSpec = match PatchSpec::deserialize(&value) {
+            Ok(p) => p,
+            Err(_) => yaml::parse(file, raw)?,
+        };
         let template = Template::new(value);
         let patch = build_patch(origin, raw_patch, template.substitutes.then_some(template))?;
         return Ok(Some(Classified::Patch(patch)));
@@ -97,6 +111,36 @@ fn classify(file: &Arc<str>, raw: &RawDocument<'_>) -> Result<Option<Classified>
         origin,
         body: DocumentBody::Manifest(Template::new(value)),
     })))
+}
+
+/// What a real API server would refuse in a document's object, as
+/// diagnostics: its identity fields (apiVersion, kind, metadata.name and
+/// .namespace; values still holding `${...}` are checked after
+/// substitution, at render), and its size and depth budgets.
+fn invalid_object(doc: &Document) -> Vec<Diagnostic> {
+    use crate::model::budget::{MAX_DEPTH, MAX_OBJECT_BYTES, human};
+    let template = match &doc.body {
+        DocumentBody::Manifest(t) => t,
+        DocumentBody::Federated(f) => &f.object,
+    };
+    let mut out: Vec<Diagnostic> =
+        crate::model::names::check_object_identity(&template.value, template.substitutes)
+            .into_iter()
+            .map(|i| doc.origin.diagnostic(i.message).context(i.field))
+            .collect();
+    if template.depth > MAX_DEPTH {
+        out.push(doc.origin.diagnostic(format!(
+            "the object nests {} levels deep; at most {MAX_DEPTH} are allowed",
+            template.depth
+        )));
+    }
+    if !template.substitutes && template.size > MAX_OBJECT_BYTES {
+        out.push(doc.origin.diagnostic(format!(
+            "the object is larger than {} as JSON, the most one Kubernetes object may hold",
+            human(MAX_OBJECT_BYTES)
+        )));
+    }
+    out
 }
 
 fn required_str<'v>(value: &'v Value, field: &str, origin: &Origin) -> Result<&'v str, Diagnostic> {

@@ -213,6 +213,7 @@ pub(crate) fn check_folder(snapshot: &Snapshot, path: &str) -> Result<String, St
 
 pub(crate) fn check_clusters(spec: &[Spanned<ClusterSpec>], ck: &mut Checker) -> Vec<Cluster> {
     let mut seen = BTreeSet::new();
+    let mut folders = BTreeMap::new();
     let mut out = Vec::new();
     if spec.is_empty() {
         ck.error(1, "spec.clusters", "a fleet needs at least one cluster");
@@ -250,6 +251,7 @@ pub(crate) fn check_clusters(spec: &[Spanned<ClusterSpec>], ck: &mut Checker) ->
                 Connection::Agent
             }
         };
+        super::connection_checks::check(&c.name, &connection, line, &field, &mut folders, ck);
         out.push(Cluster {
             name: c.name.clone(),
             labels: c.labels.clone(),

@@ -3,6 +3,7 @@
 //! Loading is pure: it reads only the snapshot. It reports every problem it
 //! finds, not just the first, each naming file, document and field.
 
+mod connection_checks;
 mod documents;
 mod fleet_file;
 mod kubefed;
@@ -38,10 +39,21 @@ pub fn load(snapshot: &Snapshot) -> Result<Fleet, Diagnostics> {
 /// render the clusters and report render errors too. The partial fleet must
 /// only ever be used to find more errors, never to apply anything.
 pub fn load_partial(snapshot: &Snapshot) -> (Option<Fleet>, Diagnostics) {
-    match load_inner(snapshot) {
+    let (fleet, mut diags) = match load_inner(snapshot) {
         Ok((fleet, diags)) => (Some(fleet), diags),
         Err(diags) => (None, diags),
+    };
+    // A symlink is never followed, and never skipped silently: the object
+    // of a skipped manifest would be pruned.
+    let links: Vec<Diagnostic> = snapshot
+        .symlinks()
+        .map(|p| Diagnostic::new(p, format!("symlinks are not followed: {p}")))
+        .collect();
+    if !links.is_empty() {
+        diags.extend(links);
+        diags = diags.coalesce();
     }
+    (fleet, diags)
 }
 
 fn load_inner(snapshot: &Snapshot) -> Result<(Fleet, Diagnostics), Diagnostics> {

@@ -220,13 +220,26 @@ pub struct Template {
     pub value: Value,
     /// Whether any string in it holds `${` (and so needs substitution).
     pub substitutes: bool,
+    /// Its size as JSON, counted up to just past
+    /// [`super::budget::MAX_OBJECT_BYTES`].
+    pub size: usize,
+    /// Its nesting depth.
+    pub depth: usize,
 }
 
 impl Template {
-    /// Wraps a parsed value, noting whether it holds substitutions.
+    /// Wraps a parsed value, noting whether it holds substitutions and
+    /// measuring it.
     pub fn new(value: Value) -> Self {
         let substitutes = has_substitution(&value);
-        Self { value, substitutes }
+        let size = super::budget::json_size(&value, super::budget::MAX_OBJECT_BYTES);
+        let depth = super::budget::json_depth(&value);
+        Self {
+            value,
+            substitutes,
+            size,
+            depth,
+        }
     }
 }
 

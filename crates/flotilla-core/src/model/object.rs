@@ -40,20 +40,10 @@ impl ObjectKey {
 impl ObjectKey {
     /// A stable file name for the object, unique within one cluster:
     /// `<group>_<kind>_<namespace>_<name>.yaml`, with `core` for the core
-    /// group and an empty namespace for cluster-scoped objects. `_` cannot
-    /// occur in groups, kinds, namespaces or names, so names never collide.
+    /// group and an empty namespace for cluster-scoped objects; always one
+    /// safe path component (see [`super::names::safe_file_name`]).
     pub fn file_name(&self) -> String {
-        let group = if self.group.is_empty() {
-            "core"
-        } else {
-            &self.group
-        };
-        format!(
-            "{group}_{}_{}_{}.yaml",
-            self.kind.to_lowercase(),
-            self.namespace,
-            self.name
-        )
+        super::names::safe_file_name(self, "yaml")
     }
 }
 

@@ -44,13 +44,58 @@ pub struct Target {
     /// The name as written (a glob).
     pub name: String,
     /// Compiled form of `name`.
-    pub name_matcher: GlobMatcher,
+    pub name_matcher: NameMatcher,
     /// If given, the namespace must equal it.
     pub namespace: Option<String>,
     /// If given, the apiVersion must equal it.
     pub api_version: Option<String>,
     /// If given, the API group must equal it.
     pub group: Option<String>,
+}
+
+/// How a target's name is matched: most names are plain, and compiling a
+/// glob (a regular expression) for each of tens of thousands of patches
+/// costs far more time and memory than comparing text.
+#[derive(Clone, Debug)]
+pub enum NameMatcher {
+    /// `*`: every name.
+    Any,
+    /// A name without glob characters, matched exactly.
+    Exact(String),
+    /// A glob of `*`, `?` and `[...]`, matched without a regex.
+    Wildcard(super::wildcard::Wildcard),
+    /// Any other glob (`{a,b}`, escapes), compiled by globset.
+    Glob(GlobMatcher),
+}
+
+impl NameMatcher {
+    /// The matcher of `pattern`; an error when it is not a valid glob.
+    pub fn new(pattern: &str) -> Result<Self, globset::Error> {
+        if pattern == "*" {
+            return Ok(Self::Any);
+        }
+        if !pattern.contains(['*', '?', '[', ']', '{', '}', '\\']) {
+            return Ok(Self::Exact(pattern.to_string()));
+        }
+        // globset checks the syntax (without compiling a regex) either way.
+        let glob = globset::GlobBuilder::new(pattern)
+            .literal_separator(false)
+            .build()?;
+        match super::wildcard::Wildcard::parse(pattern) {
+            Some(w) => Ok(Self::Wildcard(w)),
+            None => Ok(Self::Glob(glob.compile_matcher())),
+        }
+    }
+
+    /// Whether `name` matches.
+    pub fn is_match(&self, name: &str) -> bool {
+        match self {
+            Self::Any => true,
+            Self::Exact(n) => n == name,
+            Self::Wildcard(w) => w.is_match(name),
+            Self::Glob(g) => g.is_match(name),
+        }
+    }
 }
 
 impl Target {
@@ -148,15 +193,11 @@ pub fn build_patch(
             .context("target.kind"));
     }
     let name = t.name.unwrap_or_else(|| "*".to_string());
-    let name_matcher = globset::GlobBuilder::new(&name)
-        .literal_separator(false)
-        .build()
-        .map_err(|e| {
-            origin
-                .diagnostic(format!("invalid glob: {e}"))
-                .context("target.name")
-        })?
-        .compile_matcher();
+    let name_matcher = NameMatcher::new(&name).map_err(|e| {
+        origin
+            .diagnostic(format!("invalid glob: {e}"))
+            .context("target.name")
+    })?;
     Ok(Patch {
         origin,
         target: Target {

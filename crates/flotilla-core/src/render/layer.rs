@@ -20,11 +20,10 @@ pub(super) fn apply_layer(
 ) {
     for doc in &layer.manifests {
         match materialize(doc, cluster) {
-            Ok(Some(object)) => placed.push(Placed {
-                object,
-                origin: doc.origin.clone(),
-                source: source.clone(),
-            }),
+            Ok(Some(object)) => match Placed::new(doc, object, source) {
+                Ok(p) => placed.push(p),
+                Err(d) => diags.push(d),
+            },
             Ok(None) => {}
             Err(d) => diags.push(d),
         }
@@ -85,28 +84,56 @@ fn apply_patch(patch: &Patch, placed: &mut Vec<Placed>) -> Result<(), Diagnostic
         PatchAction::Delete => {
             let mut i = 0;
             placed.retain(|_| {
-                let keep = !matched.contains(&i);
+                let keep = matched.binary_search(&i).is_err();
                 i += 1;
                 keep
             });
         }
         PatchAction::Merge(m) => {
             for &i in &matched {
-                json_patch::merge(&mut placed[i].object, m);
-                check_identity(patch, &placed[i].object, "merge")?;
+                let p = &mut placed[i];
+                if p.poisoned {
+                    continue;
+                }
+                json_patch::merge(&mut p.object, m);
+                if let Err(message) = p.bounds.after_merge(&p.object, m) {
+                    let d = patch
+                        .origin
+                        .diagnostic(format!("{}: {message}", describe(&p.object)))
+                        .context("merge");
+                    p.poison();
+                    return Err(d);
+                }
+                check_identity(patch, &p.object, "merge")?;
             }
         }
         PatchAction::Json(ops) => {
             for &i in &matched {
-                let object = &mut placed[i].object;
-                if let Err(e) = json_patch::patch(object, ops) {
-                    let op = &ops.0[e.operation];
-                    return Err(patch
-                        .origin
-                        .diagnostic(format!("{} on {}", explain(&e, op), describe(object)))
-                        .context(format!("jsonPatch[{}] ({})", e.operation, op_summary(op))));
+                let p = &mut placed[i];
+                if p.poisoned {
+                    continue;
                 }
-                check_identity(patch, object, "jsonPatch")?;
+                // One operation at a time, so that the budgets hold after
+                // each: a few operations can otherwise double an object
+                // many times over before anything looks at it.
+                for (n, op) in ops.0.iter().enumerate() {
+                    let object = &mut p.object;
+                    if let Err(e) = json_patch::patch_unsafe(object, std::slice::from_ref(op)) {
+                        return Err(patch
+                            .origin
+                            .diagnostic(format!("{} on {}", explain(&e, op), describe(object)))
+                            .context(format!("jsonPatch[{n}] ({})", op_summary(op))));
+                    }
+                    if let Err(message) = p.bounds.after_op(&p.object, op) {
+                        let d = patch
+                            .origin
+                            .diagnostic(format!("{}: {message}", describe(&p.object)))
+                            .context(format!("jsonPatch[{n}] ({})", op_summary(op)));
+                        p.poison();
+                        return Err(d);
+                    }
+                }
+                check_identity(patch, &p.object, "jsonPatch")?;
             }
         }
     }
@@ -121,13 +148,22 @@ fn check_identity(patch: &Patch, object: &Value, field: &str) -> Result<(), Diag
             .and_then(Value::as_str)
             .is_some_and(|s| !s.is_empty())
     };
-    if ok("/apiVersion") && ok("/kind") && ok("/metadata/name") {
-        Ok(())
-    } else {
-        Err(patch
+    if !(ok("/apiVersion") && ok("/kind") && ok("/metadata/name")) {
+        return Err(patch
             .origin
             .diagnostic("the patch removes apiVersion, kind or metadata.name from its target")
-            .context(field.to_string()))
+            .context(field.to_string()));
+    }
+    // The identity the patch leaves must be one an API server accepts.
+    match crate::model::names::check_object_identity(object, false)
+        .into_iter()
+        .next()
+    {
+        None => Ok(()),
+        Some(i) => Err(patch
+            .origin
+            .diagnostic(format!("{} (set by this patch)", i.message))
+            .context(format!("{field}: {}", i.field))),
     }
 }
 

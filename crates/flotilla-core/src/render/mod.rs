@@ -6,6 +6,8 @@
 //! that selects the cluster, then `clusters/<name>/`; then ownership labels
 //! and annotations, a duplicate check, and the canonical order.
 
+mod budget;
+mod check;
 mod layer;
 mod order;
 mod subst;
@@ -58,6 +60,40 @@ pub(crate) struct Placed {
     object: Value,
     origin: Origin,
     source: Arc<str>,
+    /// Upper bounds of its size and depth (see [`budget`]).
+    bounds: budget::Bounds,
+    /// Set when a patch took it over a budget: the object was cut down to
+    /// its identity, and later patches leave it alone (the cluster has
+    /// failed already; the object must not grow on).
+    poisoned: bool,
+}
+
+impl Placed {
+    /// The object `doc` gives, checked against the budgets.
+    fn new(doc: &Document, object: Value, source: &Arc<str>) -> Result<Self, Diagnostic> {
+        let bounds = budget::of_document(doc, &object).map_err(|m| doc.origin.diagnostic(m))?;
+        Ok(Self {
+            object,
+            origin: doc.origin.clone(),
+            source: source.clone(),
+            bounds,
+            poisoned: false,
+        })
+    }
+
+    /// Cuts the object down to its identity after it went over a budget.
+    fn poison(&mut self) {
+        let keep = |p: &str| self.object.pointer(p).cloned().unwrap_or(Value::Null);
+        let stub = serde_json::json!({
+            "apiVersion": keep("/apiVersion"),
+            "kind": keep("/kind"),
+            "metadata": {"name": keep("/metadata/name"), "namespace": keep("/metadata/namespace")},
+        });
+        // The value may be a little over the depth budget: unwind it rather
+        // than leave the drop to recursion.
+        budget::dispose(std::mem::replace(&mut self.object, stub));
+        self.poisoned = true;
+    }
 }
 
 /// Renders the desired state of `cluster`, reporting every problem found.
@@ -68,41 +104,78 @@ pub fn render_cluster(fleet: &Fleet, cluster: &Cluster) -> Result<DesiredState, 
         let source: Arc<str> = Arc::from(format!("base/{}", base.name));
         for doc in &base.documents {
             match materialize(doc, cluster) {
-                Ok(Some(object)) => placed.push(Placed {
-                    object,
-                    origin: doc.origin.clone(),
-                    source: source.clone(),
-                }),
+                Ok(Some(object)) => match Placed::new(doc, object, &source) {
+                    Ok(p) => placed.push(p),
+                    Err(d) => diags.push(d),
+                },
                 Ok(None) => {}
                 Err(d) => diags.push(d),
             }
         }
     }
+    let over_budget =
+        |placed: &mut Vec<Placed>, diags: &mut Vec<Diagnostic>| match budget::check_total(
+            placed,
+            budget::CLUSTER_LIMIT,
+        ) {
+            Ok(()) => false,
+            Err(i) => {
+                diags.push(
+                    placed[i]
+                        .origin
+                        .diagnostic(budget::total_message(budget::CLUSTER_LIMIT)),
+                );
+                true
+            }
+        };
+    let mut stopped = over_budget(&mut placed, &mut diags);
     for overlay in fleet
         .overlays
         .iter()
         .filter(|o| o.placement.selects(cluster))
     {
+        if stopped {
+            break;
+        }
         let source: Arc<str> = Arc::from(format!("overlay/{}", overlay.name));
         layer::apply_layer(&overlay.layer, &source, cluster, &mut placed, &mut diags);
+        stopped = over_budget(&mut placed, &mut diags);
     }
-    if let Some(l) = fleet.cluster_layers.get(&cluster.name) {
+    if let Some(l) = fleet.cluster_layers.get(&cluster.name)
+        && !stopped
+    {
         let source: Arc<str> = Arc::from(format!("cluster/{}", cluster.name));
         layer::apply_layer(l, &source, cluster, &mut placed, &mut diags);
+        over_budget(&mut placed, &mut diags);
     }
 
     let mut objects = Vec::with_capacity(placed.len());
     let mut seen: HashMap<ObjectKey, Origin> = HashMap::with_capacity(placed.len());
+    let mut kinds = check::KindSpellings::default();
     for p in placed {
         let Placed {
             mut object,
             origin,
             source,
+            ..
         } = p;
         let Some(key) = ObjectKey::of(&object) else {
             diags.push(origin.diagnostic("the object lost its apiVersion, kind or metadata.name"));
             continue;
         };
+        let invalid = crate::model::names::check_object_identity(&object, false);
+        if !invalid.is_empty() {
+            diags.extend(
+                invalid
+                    .into_iter()
+                    .map(|i| origin.diagnostic(i.message).context(i.field)),
+            );
+            continue;
+        }
+        if let Err(d) = kinds.check(&key, &origin) {
+            diags.push(d);
+            continue;
+        }
         if let Some(first) = seen.get(&key) {
             diags.push(
                 origin

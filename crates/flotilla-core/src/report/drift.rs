@@ -2,6 +2,8 @@
 
 use std::fmt::Write;
 
+use super::markdown::{cell_code, code, fenced, text};
+
 use crate::drift::{ClusterDrift, ClusterStatus, DriftReport};
 
 fn status(s: ClusterStatus) -> &'static str {
@@ -82,9 +84,9 @@ pub fn drift_markdown(r: &DriftReport) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "### Flotilla drift: fleet `{}` at `{}`\n",
-        r.fleet,
-        r.revision.as_deref().unwrap_or("work tree")
+        "### Flotilla drift: fleet {} at {}\n",
+        code(&r.fleet),
+        code(r.revision.as_deref().unwrap_or("work tree"))
     );
     let _ = writeln!(
         out,
@@ -94,8 +96,8 @@ pub fn drift_markdown(r: &DriftReport) -> String {
     for c in &r.clusters {
         let _ = writeln!(
             out,
-            "| `{}` | {} | {} | {} | {} | {} |",
-            c.cluster,
+            "| {} | {} | {} | {} | {} | {} |",
+            cell_code(&c.cluster),
             status(c.status),
             c.in_sync,
             c.modified,
@@ -112,34 +114,34 @@ pub fn drift_markdown(r: &DriftReport) -> String {
         let _ = writeln!(
             out,
             "<details><summary><b>{}</b>: {}</summary>\n",
-            c.cluster,
+            text(&c.cluster),
             status(c.status)
         );
         if let Some(e) = &c.error {
-            let _ = writeln!(out, "```text\n{e}\n```\n");
+            let _ = writeln!(out, "{}\n", fenced("text", e));
         }
         for o in &c.objects {
             let _ = writeln!(
                 out,
-                "**{}** `{}` (decided by {})\n",
+                "**{}** {} (decided by {})\n",
                 o.status.describe(),
-                o.key,
+                code(&o.key.to_string()),
                 o.decided_by.describe()
             );
             for f in &o.fields {
                 let _ = writeln!(
                     out,
-                    "- `{}`: desired `{}`, live `{}`",
-                    f.path,
-                    value(&f.desired),
-                    value(&f.live)
+                    "- {}: desired {}, live {}",
+                    code(&f.path),
+                    code(&value(&f.desired)),
+                    code(&value(&f.live))
                 );
             }
             if let Some(note) = &o.note {
-                let _ = writeln!(out, "\n> {note}");
+                let _ = writeln!(out, "\n> {}", text(note));
             }
             if !o.diff.is_empty() {
-                let _ = writeln!(out, "\n```diff\n{}```", o.diff);
+                let _ = writeln!(out, "\n{}", fenced("diff", &o.diff));
             }
             let _ = writeln!(out);
         }

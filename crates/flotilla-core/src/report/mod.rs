@@ -3,6 +3,7 @@
 //! serde form of the same data, so all three say the same thing.
 
 mod drift;
+mod markdown;
 mod revisions;
 
 pub use drift::{drift_markdown, drift_text};

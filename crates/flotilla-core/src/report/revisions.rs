@@ -2,6 +2,8 @@
 
 use std::fmt::Write;
 
+use super::markdown::{cell_code, code, fenced, text};
+
 use crate::diff::{ClusterDiff, ClusterOutcome, FleetDiff, ObjectChangeKind};
 
 fn status(c: &ClusterDiff) -> &'static str {
@@ -68,21 +70,25 @@ pub fn diff_markdown(d: &FleetDiff) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "### Flotilla: rendered change `{}` → `{}`\n",
-        d.from, d.to
+        "### Flotilla: rendered change {} → {}\n",
+        code(&d.from),
+        code(&d.to)
     );
     if let Some(e) = &d.to_errors {
         let _ = writeln!(
             out,
-            "> [!CAUTION]\n> `{}` does not load: this change must not merge.\n\n```text\n{e}\n```\n",
-            d.to
+            "> [!CAUTION]\n> {} does not load: this change must not merge.\n\n{}\n",
+            code(&d.to),
+            fenced("text", &e.to_string())
         );
     }
     if let Some(e) = &d.from_errors {
         let _ = writeln!(
             out,
-            "> [!WARNING]\n> `{}` does not load, so every object of `{}` is shown as added.\n\n```text\n{e}\n```\n",
-            d.from, d.to
+            "> [!WARNING]\n> {} does not load, so every object of {} is shown as added.\n\n{}\n",
+            code(&d.from),
+            code(&d.to),
+            fenced("text", &e.to_string())
         );
     }
     if !d.clusters.is_empty() {
@@ -92,8 +98,8 @@ pub fn diff_markdown(d: &FleetDiff) -> String {
             let (a, r, ch) = c.counts();
             let _ = writeln!(
                 out,
-                "| `{}` | {a} | {ch} | {r} | {} |",
-                c.cluster,
+                "| {} | {a} | {ch} | {r} | {} |",
+                cell_code(&c.cluster),
                 status(c)
             );
         }
@@ -113,15 +119,15 @@ pub fn diff_markdown(d: &FleetDiff) -> String {
         let _ = writeln!(
             out,
             "<details><summary><b>{}</b>: {} ({a} added, {ch} changed, {r} removed)</summary>\n",
-            c.cluster,
+            text(&c.cluster),
             status(c)
         );
         if let Some(errors) = errors {
-            let _ = writeln!(out, "```text\n{errors}\n```\n");
+            let _ = writeln!(out, "{}\n", fenced("text", &errors.to_string()));
         }
         for o in c.changes() {
-            let _ = writeln!(out, "**{}** `{}`\n", verb(o.change), o.key);
-            let _ = writeln!(out, "```diff\n{}```\n", o.diff);
+            let _ = writeln!(out, "**{}** {}\n", verb(o.change), code(&o.key.to_string()));
+            let _ = writeln!(out, "{}\n", fenced("diff", &o.diff));
         }
         let _ = writeln!(out, "</details>\n");
     }

@@ -83,12 +83,14 @@ pub async fn connect(
     }
 }
 
-/// Expands `${VAR}` from `vars`, then the environment; an unset variable is
-/// an error naming it (never its value).
+/// Expands `${VAR}` from `vars`, then the environment; only variables on
+/// the allow-list ([`flotilla_core::model::env_vars`]) expand, and an unset or
+/// refused variable is an error naming it (never its value).
 pub fn expand_vars(
     text: &str,
     vars: &std::collections::BTreeMap<String, String>,
 ) -> Result<String, ClusterError> {
+    flotilla_core::model::env_vars::check(text).map_err(ClusterError::Config)?;
     let mut out = String::new();
     let mut rest = text;
     while let Some(pos) = rest.find("${") {

@@ -1,5 +1,8 @@
 //! A folder of hydrated manifests: one file per object, named
-//! `<group>_<kind>_<namespace>_<name>.yaml`, removed when pruned; the
+//! `<group>_<kind>_<namespace>_<name>.yaml` (escaped, see
+//! [`flotilla_core::model::names::safe_file_name`]; every write and delete is
+//! checked to stay inside the folder, [`super::safe_fs`]), removed when
+//! pruned; Secrets' files are 0600; the
 //! inventory is the hidden file `.flotilla-inventory-<fleet>.<cluster>.json`. Edits
 //! made by hand to the files are seen as live state, so they show up as
 //! changes (and are corrected) on the next sync.
@@ -10,7 +13,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{Applied, ApplyOptions, ClusterError, Target};
+use super::{Applied, ApplyOptions, ClusterError, Target, safe_fs};
 use flotilla_core::model::ObjectKey;
 use flotilla_core::model::inventory::inventory_name;
 use flotilla_core::model::{Inventory, InventoryEntry};
@@ -46,17 +49,21 @@ impl DirectoryTarget {
         }
     }
 
-    fn write(&self, path: &Path, text: &str) -> Result<(), ClusterError> {
-        std::fs::create_dir_all(&self.root).map_err(|e| self.io(&self.root, e))?;
-        // Write then rename, so a crash never leaves half a file.
-        let tmp = path.with_extension("tmp~");
-        std::fs::write(&tmp, text).map_err(|e| self.io(&tmp, e))?;
-        std::fs::rename(&tmp, path).map_err(|e| self.io(path, e))
+    /// Writes the file `name` of the folder (never outside it; through a
+    /// temporary file, so a crash never leaves half a file).
+    fn write(&self, name: &str, text: &str, private: bool) -> Result<(), ClusterError> {
+        safe_fs::write_file(&self.root, name, text.as_bytes(), private)
+            .map(|_| ())
+            .map_err(|e| self.io(&self.root.join(name), e))
     }
 
-    fn inventory_path(&self, fleet: &str, cluster: &str) -> PathBuf {
-        self.root
-            .join(format!(".{}.json", inventory_name(fleet, cluster)))
+    /// The path of the file `name`, checked to stay inside the folder.
+    fn path(&self, name: &str) -> Result<PathBuf, ClusterError> {
+        safe_fs::path_inside(&self.root, name).map_err(|e| self.io(&self.root.join(name), e))
+    }
+
+    fn inventory_file(&self, fleet: &str, cluster: &str) -> String {
+        format!(".{}.json", inventory_name(fleet, cluster))
     }
 }
 
@@ -67,7 +74,7 @@ impl Target for DirectoryTarget {
     ) -> Result<HashMap<ObjectKey, Value>, ClusterError> {
         let mut live = HashMap::new();
         for (_, key) in objects {
-            let path = self.root.join(key.file_name());
+            let path = self.path(&key.file_name())?;
             if let Some(text) = self.read(&path)? {
                 // A file that no longer parses is live but matches nothing.
                 let value = flotilla_core::yaml::split_documents(&text)
@@ -90,7 +97,8 @@ impl Target for DirectoryTarget {
     ) -> Result<Applied, ClusterError> {
         let key = ObjectKey::of(object)
             .ok_or_else(|| ClusterError::Api("object without apiVersion, kind or name".into()))?;
-        let path = self.root.join(key.file_name());
+        let name = key.file_name();
+        let path = self.path(&name)?;
         let text = flotilla_core::yaml::to_string(object);
         let outcome = match self.read(&path)? {
             None => Applied::Created,
@@ -98,7 +106,9 @@ impl Target for DirectoryTarget {
             Some(_) => Applied::Configured,
         };
         if !options.dry_run {
-            self.write(&path, &text)?;
+            // A Secret's file is readable by its owner only.
+            let private = key.group.is_empty() && key.kind == "Secret";
+            self.write(&name, &text, private)?;
         }
         Ok(outcome)
     }
@@ -120,12 +130,15 @@ impl Target for DirectoryTarget {
         entry: &InventoryEntry,
         dry_run: bool,
     ) -> Result<bool, ClusterError> {
-        let path = self.root.join(entry.key().file_name());
+        // The file name is derived from the entry's identity, never read
+        // from the inventory, and checked to stay inside the folder.
+        let name = entry.key().file_name();
+        let path = self.path(&name)?;
         if !path.exists() {
             return Ok(false);
         }
         if !dry_run {
-            std::fs::remove_file(&path).map_err(|e| self.io(&path, e))?;
+            safe_fs::remove_file(&self.root, &name).map_err(|e| self.io(&path, e))?;
         }
         Ok(true)
     }
@@ -135,7 +148,7 @@ impl Target for DirectoryTarget {
         fleet: &str,
         cluster: &str,
     ) -> Result<Option<Inventory>, ClusterError> {
-        let path = self.inventory_path(fleet, cluster);
+        let path = self.path(&self.inventory_file(fleet, cluster))?;
         match self.read(&path)? {
             None => Ok(None),
             Some(text) => serde_json::from_str(&text)
@@ -145,8 +158,8 @@ impl Target for DirectoryTarget {
     }
 
     async fn write_inventory(&mut self, inventory: &Inventory) -> Result<(), ClusterError> {
-        let path = self.inventory_path(&inventory.fleet, &inventory.cluster);
+        let name = self.inventory_file(&inventory.fleet, &inventory.cluster);
         let text = serde_json::to_string_pretty(inventory).expect("an inventory serialises") + "\n";
-        self.write(&path, &text)
+        self.write(&name, &text, false)
     }
 }

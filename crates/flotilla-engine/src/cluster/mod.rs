@@ -11,6 +11,7 @@ pub mod connect;
 pub mod directory;
 mod error;
 pub mod kube;
+pub mod safe_fs;
 
 use std::collections::HashMap;
 use std::time::Duration;

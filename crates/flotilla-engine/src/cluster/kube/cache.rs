@@ -43,7 +43,7 @@ impl WatchCache {
                 futures::pin_mut!(stream);
                 while let Some(event) = stream.next().await {
                     if let Err(e) = event {
-                        tracing::debug!(%kind, error = %e, "watch error; retrying with backoff");
+                        tracing::debug!(%kind, error = %flotilla_redact::scrub_any(&e.to_string()), "watch error; retrying with backoff");
                     }
                 }
             });

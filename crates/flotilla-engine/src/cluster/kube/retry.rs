@@ -50,7 +50,7 @@ impl RetryPolicy {
             match op().await {
                 Err(e) if attempt < self.attempts && is_transient(&e) => {
                     let jitter = rand::rng().random_range(0.5..1.5);
-                    tracing::debug!(attempt, error = %e, "retrying");
+                    tracing::debug!(attempt, error = %flotilla_redact::scrub_any(&e.to_string()), "retrying");
                     tokio::time::sleep(delay.mul_f64(jitter)).await;
                     delay *= 2;
                     attempt += 1;

@@ -1,4 +1,17 @@
 //! Keeping credentials out of error messages, logs and `Debug` output.
+//!
+//! One home for redaction, used by both edges that meet secrets: the Git
+//! source (credentials, URLs with user information) and the cluster engine
+//! (API server errors and logs). It keeps a process-wide list of the secrets
+//! a [`Redactor`] was made with, so a cluster's message is scrubbed of the
+//! Git credentials too.
+
+/// The environment variable holding a Git token.
+pub const ENV_TOKEN: &str = "FLOTILLA_GIT_TOKEN";
+/// The environment variable holding a Git password.
+pub const ENV_PASSWORD: &str = "FLOTILLA_GIT_PASSWORD";
+/// The environment variable holding an SSH key's passphrase.
+pub const ENV_SSH_PASSPHRASE: &str = "FLOTILLA_GIT_SSH_PASSPHRASE";
 
 /// Removes the user information (`user:password@`) of every `scheme://` URL in
 /// `text`, and the query string and fragment of a URL that is the whole text.
@@ -6,7 +19,7 @@
 /// ```text
 /// https://alice:s3cret@example.com/fleet.git  ->  https://example.com/fleet.git
 /// ```
-pub(crate) fn scrub_userinfo(text: &str) -> String {
+pub fn scrub_userinfo(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(i) = rest.find("://") {
@@ -29,7 +42,7 @@ pub(crate) fn scrub_userinfo(text: &str) -> String {
 /// The form of a repository URL that may be shown anywhere: no user
 /// information, no query string, no fragment. An scp-like `user:password@host:path`
 /// keeps only the user name.
-pub(crate) fn redact_url(url: &str) -> String {
+pub fn redact_url(url: &str) -> String {
     if url.contains("://") {
         let scrubbed = scrub_userinfo(url);
         let cut = scrubbed.find(['?', '#']).unwrap_or(scrubbed.len());
@@ -47,13 +60,13 @@ pub(crate) fn redact_url(url: &str) -> String {
 
 /// Scrubs messages that may quote URLs or secrets (libgit2 errors do).
 #[derive(Clone, Default)]
-pub(crate) struct Redactor {
+pub struct Redactor {
     secrets: Vec<String>,
 }
 
 impl Redactor {
     /// A redactor that also blanks out each of `secrets` (empty ones are ignored).
-    pub(crate) fn new<'a>(secrets: impl IntoIterator<Item = &'a str>) -> Self {
+    pub fn new<'a>(secrets: impl IntoIterator<Item = &'a str>) -> Self {
         let mut secrets: Vec<String> = secrets
             .into_iter()
             .filter(|s| !s.is_empty())
@@ -61,11 +74,12 @@ impl Redactor {
             .collect();
         // Longest first, so that a secret containing another is blanked whole.
         secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        remember(&secrets);
         Self { secrets }
     }
 
     /// `text` without user information in URLs and without any known secret.
-    pub(crate) fn scrub(&self, text: &str) -> String {
+    pub fn scrub(&self, text: &str) -> String {
         let mut out = scrub_userinfo(text);
         for secret in &self.secrets {
             if out.contains(secret.as_str()) {
@@ -74,6 +88,82 @@ impl Redactor {
         }
         out
     }
+}
+
+/// Every secret a [`Redactor`] was made with in this process, so that
+/// messages from elsewhere (clusters) are scrubbed of them too.
+static KNOWN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+fn remember(secrets: &[String]) {
+    let mut known = KNOWN.lock().unwrap_or_else(|e| e.into_inner());
+    for s in secrets {
+        if !known.contains(s) {
+            known.push(s.clone());
+        }
+    }
+}
+
+/// Scrubs a message that did not come from Git (a cluster's error or log
+/// line) as Git's are: URL user information, every secret a [`Redactor`]
+/// has seen and the Git credentials in the environment, and the value after
+/// `Bearer `, `token=`, `password=` and the like.
+pub fn scrub_any(text: &str) -> String {
+    let mut secrets: Vec<String> = KNOWN.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    secrets.extend(
+        [ENV_TOKEN, ENV_PASSWORD, ENV_SSH_PASSPHRASE]
+            .iter()
+            .filter_map(|v| std::env::var(v).ok()),
+    );
+    let mut secrets: Vec<String> = secrets.into_iter().filter(|s| !s.is_empty()).collect();
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    let mut out = scrub_userinfo(text);
+    for secret in &secrets {
+        if out.contains(secret.as_str()) {
+            out = out.replace(secret.as_str(), "***");
+        }
+    }
+    scrub_marked(&out)
+}
+
+/// Blanks the value after markers that announce a credential.
+fn scrub_marked(text: &str) -> String {
+    const MARKERS: [&str; 8] = [
+        "bearer ",
+        "token=",
+        "token: ",
+        "token:",
+        "password=",
+        "password: ",
+        "password:",
+        "secret=",
+    ];
+    let lower = text.to_ascii_lowercase();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < text.len() {
+        let hit = MARKERS.iter().find(|m| lower[i..].starts_with(**m));
+        match hit {
+            Some(m) => {
+                out.push_str(&text[i..i + m.len()]);
+                i += m.len();
+                let end = text[i..]
+                    .find(|c: char| {
+                        c.is_whitespace() || matches!(c, '"' | '\'' | ',' | '&' | ';' | ')' | '}')
+                    })
+                    .map_or(text.len(), |e| i + e);
+                if end > i {
+                    out.push_str("***");
+                }
+                i = end;
+            }
+            None => {
+                let c = text[i..].chars().next().expect("i is a char boundary");
+                out.push(c);
+                i += c.len_utf8();
+            }
+        }
+    }
+    out
 }
 
 impl std::fmt::Debug for Redactor {
@@ -114,6 +204,18 @@ mod tests {
             "git@host:org/fleet.git"
         );
         assert_eq!(redact_url("file:///srv/fleet.git"), "file:///srv/fleet.git");
+    }
+
+    #[test]
+    fn messages_from_clusters_are_scrubbed_too() {
+        let _ = Redactor::new(["s3cret-from-git"]);
+        assert_eq!(
+            scrub_any(
+                "GET https://u:pw@h/api: Authorization: Bearer abc.def; token=xyz&a=1 password: hunter2 s3cret-from-git"
+            ),
+            "GET https://h/api: Authorization: Bearer ***; token=***&a=1 password: *** ***"
+        );
+        assert_eq!(scrub_any("plain é text"), "plain é text");
     }
 
     #[test]
