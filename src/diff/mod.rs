@@ -6,6 +6,7 @@
 pub mod live;
 pub mod normalize;
 pub mod revisions;
+pub mod schema;
 mod text;
 
 pub use revisions::{
