@@ -212,8 +212,10 @@ fn is_significant(node: &Node, significant: &BTreeSet<String>) -> bool {
     match node {
         Node::Scalar | Node::Untyped => false,
         Node::Ref(name) => significant.contains(name),
-        Node::List(_) => true,
-        Node::Map(m) => m.atomic || is_significant(&m.values, significant),
+        // Maps are kept so that, inside an atomic value, a map (whose keys
+        // are compared whole) is told from a struct (whose members the
+        // server may default).
+        Node::List(_) | Node::Map(_) => true,
         Node::Struct(s) => {
             s.atomic
                 || s.strategy.is_some()

@@ -183,7 +183,11 @@ impl Reader {
                 other => other,
             });
         }
-        if schema.get("x-kubernetes-int-or-string") == Some(&Value::Bool(true)) {
+        if schema.get("x-kubernetes-int-or-string") == Some(&Value::Bool(true))
+            || text(schema, "format") == Some("int-or-string")
+            || (!schema.contains_key("type")
+                && (schema.contains_key("oneOf") || schema.contains_key("anyOf")))
+        {
             return Ok(Node::Scalar);
         }
         let atomic = map_type == Some("atomic");
@@ -377,7 +381,9 @@ mod tests {
         let Some(Node::Struct(spec)) = s.types.get("x.Spec") else {
             panic!()
         };
-        assert!(!spec.fields.contains_key("labels") && !spec.fields.contains_key("port"));
+        assert!(!spec.fields.contains_key("port"));
+        // Maps stay: inside an atomic value they compare whole.
+        assert!(spec.fields.contains_key("labels"));
         assert!(spec.fields.contains_key("selector") && spec.fields.contains_key("child"));
     }
 
