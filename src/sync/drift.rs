@@ -122,6 +122,11 @@ pub async fn detect<T: Target>(
     addresses.extend(leftovers.iter().map(|(v, k)| (v.as_str(), k)));
     let live = target.live(&addresses).await?;
 
+    // Fields controllers own (an HPA's target's replicas) are never drift.
+    let controlled = crate::diff::controlled::controlled_fields(
+        desired.objects.iter().map(|o| &o.object),
+        live.values(),
+    );
     let mut out = Detected::default();
     for o in &desired.objects {
         let Some(live_object) = live.get(&o.key) else {
@@ -135,7 +140,8 @@ pub async fn detect<T: Target>(
             });
             continue;
         };
-        let ignore = ignored(&o.key);
+        let mut ignore = ignored(&o.key);
+        ignore.extend(crate::diff::controlled::pointers_of(&controlled, &o.key));
         let mut fields = field_diffs(&o.object, live_object, &ignore);
         if fields.is_empty() {
             out.in_sync += 1;
@@ -235,7 +241,9 @@ fn object_diff(desired: &Value, live: &Value) -> String {
     } else {
         as_stored(desired)
     };
-    let projected = project(live, &desired);
+    // Quantities and int-or-strings spelled as in Git where they are equal,
+    // so the diff shows only what the field list names.
+    let projected = crate::diff::normalize::align(&desired, &project(live, &desired));
     let a = crate::yaml::to_string(&redact_secret(&projected, Some(&desired), Side::Before));
     let b = crate::yaml::to_string(&redact_secret(&desired, Some(&projected), Side::After));
     unified_diff(&a, &b, "live", "desired")
