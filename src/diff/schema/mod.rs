@@ -180,6 +180,24 @@ impl Schema {
         self.types.extend(other.types);
     }
 
+    /// This schema plus the kinds of every CustomResourceDefinition among
+    /// `objects` (e.g. a cluster's desired state, or the CRDs on it);
+    /// borrowed when there is none. A CRD that cannot be read adds nothing.
+    pub fn with_crds<'a>(
+        &'a self,
+        objects: impl IntoIterator<Item = &'a Value>,
+    ) -> std::borrow::Cow<'a, Schema> {
+        let mut out = std::borrow::Cow::Borrowed(self);
+        for o in objects {
+            let is_crd = o["kind"] == "CustomResourceDefinition"
+                && o["apiVersion"] == "apiextensions.k8s.io/v1";
+            if let Some(s) = is_crd.then(|| from_crd(o).ok()).flatten() {
+                out.to_mut().merge(s);
+            }
+        }
+        out
+    }
+
     /// The same schema without what compares like no schema: fields that
     /// are scalars or granular objects of scalars, and types that are only
     /// that. Kinds keep their root type (possibly an empty struct).
@@ -358,6 +376,22 @@ mod tests {
             list("apps/v1", "Deployment", "/spec/template/spec/containers"),
             ListType::Map(vec!["name".into()])
         );
+        // A CRD among objects adds its kinds.
+        let crd = serde_json::json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "spec": {"group": "example.com", "names": {"kind": "Widget"}, "versions": [{"name": "v1",
+                "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {"type": "object", "properties": {
+                    "hosts": {"type": "array", "items": {"type": "string"}}}}}}}}]}});
+        assert!(s.root("example.com/v1", "Widget").is_none());
+        let with = s.with_crds([&crd]);
+        assert!(matches!(
+            with.at("example.com/v1", "Widget", "/spec/hosts"),
+            Some(Node::List(ListNode {
+                list_type: ListType::Atomic,
+                ..
+            }))
+        ));
+        assert!(with.root("v1", "Service").is_some());
+        assert!(matches!(s.with_crds([]), std::borrow::Cow::Borrowed(_)));
         // Granular: no structure recorded below, a plain granular map.
         assert!(matches!(
             s.at("v1", "ConfigMap", "/data"),
