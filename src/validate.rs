@@ -60,10 +60,21 @@ fn validate_once(args: &Args) -> anyhow::Result<ExitCode> {
     // partial fleet is used for nothing else.
     let (fleet, mut errors) = flotilla_core::load::load_partial(&snapshot);
     let mut summary = Vec::new();
+    // Notes (not errors): fields controllers own, with the clusters they occur in.
+    let mut notes = std::collections::BTreeMap::<String, Vec<String>>::new();
     if let Some(fleet) = &fleet {
         for (cluster, result) in flotilla_core::render::render_fleet(fleet) {
             match result {
-                Ok(state) => summary.push((cluster.name.clone(), Some(state.objects.len()))),
+                Ok(state) => {
+                    let objects = state.objects.iter().map(|o| &o.object);
+                    for f in flotilla_core::diff::controlled::controlled_fields(objects, []) {
+                        notes
+                            .entry(f.to_string())
+                            .or_default()
+                            .push(cluster.name.clone());
+                    }
+                    summary.push((cluster.name.clone(), Some(state.objects.len())))
+                }
                 Err(e) => {
                     summary.push((cluster.name.clone(), None));
                     errors.extend(e);
@@ -106,6 +117,9 @@ fn validate_once(args: &Args) -> anyhow::Result<ExitCode> {
                     files.len(),
                     if files.len() == 1 { "" } else { "s" },
                 );
+            }
+            for (note, clusters) in &notes {
+                println!("note: {note} (clusters {})", clusters.join(", "));
             }
         }
     }

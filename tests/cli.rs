@@ -98,6 +98,11 @@ fn validate_the_example_fleet_succeeds() {
     assert!(out.starts_with("ok: "), "{out}");
     let clusters: usize = out[4..].split_whitespace().next().unwrap().parse().unwrap();
     assert!(clusters >= 5, "{out}");
+    // A note, not an error: the HPA owns the web Deployment's replicas.
+    assert!(
+        out.contains("\nnote: Deployment shop/web: spec.replicas is owned by HorizontalPodAutoscaler shop/web and is set on create only (clusters "),
+        "{out}"
+    );
 }
 
 #[test]

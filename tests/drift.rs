@@ -635,6 +635,31 @@ fn web_and_settings_dir_base() -> String {
     )
 }
 
+/// The unified diff of a drift report spells quantities that are equal by
+/// value alike on both sides: only what the field list names changes.
+#[test]
+fn the_unified_diff_does_not_show_equal_quantities_as_changes() {
+    let f = DirFleet::new(&["dev"], &web_and_settings_dir_base());
+    f.sync();
+    let web = "apps_deployment_shop_web.yaml";
+    f.edit("dev", web, "replicas: 2", "replicas: 4");
+    f.edit("dev", web, "cpu: 0.5", "cpu: 500m");
+    let r = f.run("drift", &["-o", "json"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    let report = r.json();
+    let web = object(cluster(&report, "dev"), "Deployment", "web");
+    assert_eq!(
+        fields(web),
+        vec![("/spec/replicas".to_string(), json!(2), json!(4))]
+    );
+    let diff = web["diff"].as_str().expect("a diff");
+    assert!(
+        diff.contains("-  replicas: 4") && diff.contains("+  replicas: 2"),
+        "{diff}"
+    );
+    assert!(!diff.contains("cpu"), "{diff}");
+}
+
 /// On a directory target a hand-edited file is Modified with the path and
 /// values (decided by the field comparison: there is no server to ask), and
 /// a deleted file is Missing.

@@ -136,7 +136,9 @@ pub fn object_diff(desired: &Value, live: &Value) -> String {
     } else {
         as_stored(desired)
     };
-    let projected = project(live, &desired);
+    // Quantities and int-or-strings spelled as in Git where they are equal,
+    // so the diff shows only what the field list names.
+    let projected = crate::diff::normalize::align(&desired, &project(live, &desired));
     let a = crate::yaml::to_string(&redact_secret(&projected, Some(&desired), Side::Before));
     let b = crate::yaml::to_string(&redact_secret(&desired, Some(&projected), Side::After));
     unified_diff(&a, &b, "live", "desired")

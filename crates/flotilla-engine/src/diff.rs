@@ -41,6 +41,11 @@ pub async fn detect<T: Target>(
     addresses.extend(leftovers.iter().map(|(v, k)| (v.as_str(), k)));
     let live = target.live(&addresses).await?;
 
+    // Fields controllers own (an HPA's target's replicas) are never drift.
+    let controlled = flotilla_core::diff::controlled::controlled_fields(
+        desired.objects.iter().map(|o| &o.object),
+        live.values(),
+    );
     let mut out = Detected::default();
     for o in &desired.objects {
         let Some(live_object) = live.get(&o.key) else {
@@ -54,7 +59,11 @@ pub async fn detect<T: Target>(
             });
             continue;
         };
-        let ignore = ignored(&o.key);
+        let mut ignore = ignored(&o.key);
+        ignore.extend(flotilla_core::diff::controlled::pointers_of(
+            &controlled,
+            &o.key,
+        ));
         let mut fields = field_diffs(&o.object, live_object, &ignore);
         if fields.is_empty() {
             out.in_sync += 1;

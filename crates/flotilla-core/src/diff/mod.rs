@@ -3,9 +3,12 @@
 //! copy field by field, with [`normalize`] deciding what the server treats as
 //! equal.
 
+pub mod controlled;
 pub mod live;
 pub mod normalize;
+pub mod ownership;
 pub mod revisions;
+pub mod schema;
 mod text;
 
 pub use revisions::{

@@ -94,6 +94,56 @@ fn plain(s: &str) -> Option<f64> {
     if ok { s.parse().ok() } else { None }
 }
 
+/// `live` with every scalar that equals its counterpart in `desired` once
+/// normalised ([`scalars_equal`]: `500m` and `0.5`, `"8080"` and `8080`)
+/// spelled as in `desired`, so that a text diff of the two shows only real
+/// differences. Objects are matched by key, lists of named objects by name,
+/// other lists by index.
+pub fn align(desired: &Value, live: &Value) -> Value {
+    align_at(desired, live, "", "")
+}
+
+fn align_at(desired: &Value, live: &Value, parent: &str, key: &str) -> Value {
+    match (desired, live) {
+        (Value::Object(d), Value::Object(l)) => Value::Object(
+            l.iter()
+                .map(|(k, lv)| {
+                    let v = match d.get(k) {
+                        Some(dv) => align_at(dv, lv, key, k),
+                        None => lv.clone(),
+                    };
+                    (k.clone(), v)
+                })
+                .collect(),
+        ),
+        (Value::Array(d), Value::Array(l)) => {
+            let name = |v: &Value| v.get("name").and_then(Value::as_str).map(str::to_string);
+            Value::Array(
+                l.iter()
+                    .enumerate()
+                    .map(|(i, lv)| {
+                        let dv = match name(lv) {
+                            Some(n) => d.iter().find(|dv| name(dv).as_deref() == Some(&n)),
+                            None => d.get(i),
+                        };
+                        dv.map_or_else(|| lv.clone(), |dv| align_at(dv, lv, key, key))
+                    })
+                    .collect(),
+            )
+        }
+        (Value::Object(_) | Value::Array(_), _) | (_, Value::Object(_) | Value::Array(_)) => {
+            live.clone()
+        }
+        (d, l) => {
+            if scalars_equal(parent, key, d, l) {
+                d.clone()
+            } else {
+                l.clone()
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,5 +183,27 @@ mod tests {
     fn other_fields_are_never_normalised() {
         check("data", "size", json!("1k"), json!("1000"), false);
         check("labels", "v", json!("1"), json!("1.0"), false);
+    }
+
+    #[test]
+    fn align_spells_equal_values_as_desired_and_keeps_real_differences() {
+        let desired = json!({"spec": {"replicas": 6, "containers": [{"name": "web",
+            "resources": {"limits": {"cpu": "0.5", "memory": "1Gi"}}, "ports": [{"containerPort": 8080}]}]}});
+        let live = json!({"spec": {"replicas": 9, "containers": [{"name": "sidecar", "image": "s"}, {"name": "web",
+            "resources": {"limits": {"cpu": "500m", "memory": "1073741824"}}, "ports": [{"containerPort": "8080"}]}]}});
+        let aligned = align(&desired, &live);
+        assert_eq!(aligned["spec"]["replicas"], json!(9));
+        assert_eq!(
+            aligned["spec"]["containers"][0],
+            live["spec"]["containers"][0]
+        );
+        assert_eq!(
+            aligned["spec"]["containers"][1],
+            desired["spec"]["containers"][0]
+        );
+        // Not a quantity field: left alone.
+        let d = json!({"data": {"size": "1k"}});
+        let l = json!({"data": {"size": "1000"}});
+        assert_eq!(align(&d, &l), l);
     }
 }

@@ -1,0 +1,233 @@
+//! Fields that controllers own (pure): fields Git sets that a controller on
+//! the cluster is expected to change, so that they are set when the object
+//! is created and then neither compared (they are never drift) nor applied
+//! again (applying would fight the controller).
+//!
+//! The table, one rule per row ([`RULES`]):
+//!
+//! | controller | owns |
+//! | --- | --- |
+//! | a HorizontalPodAutoscaler (desired or live) whose `spec.scaleTargetRef` names a Deployment, StatefulSet or ReplicaSet (same API group, same name, the HPA's namespace) | that workload's `/spec/replicas` |
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::model::{ObjectKey, group_of};
+
+/// One field owned by a controller.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ControlledField {
+    /// The object whose field it is.
+    pub object: ObjectKey,
+    /// JSON pointer to the field.
+    pub pointer: String,
+    /// The object of the controller that owns it.
+    pub controller: ObjectKey,
+}
+
+impl fmt::Display for ControlledField {
+    /// `Deployment shop/web: spec.replicas is owned by HorizontalPodAutoscaler
+    /// shop/web and is set on create only`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let field = self.pointer.trim_start_matches('/').replace('/', ".");
+        write!(
+            f,
+            "{} {}: {field} is owned by {} {} and is set on create only",
+            self.object.kind,
+            namespaced_name(&self.object),
+            self.controller.kind,
+            namespaced_name(&self.controller),
+        )
+    }
+}
+
+fn namespaced_name(key: &ObjectKey) -> String {
+    if key.namespace.is_empty() {
+        key.name.clone()
+    } else {
+        format!("{}/{}", key.namespace, key.name)
+    }
+}
+
+/// One row of the table: objects of kind `controller_kind` (API group
+/// `controller_group`) own `pointer` of the objects `targets` finds.
+pub struct Rule {
+    /// The controller's API group.
+    pub controller_group: &'static str,
+    /// The controller's kind.
+    pub controller_kind: &'static str,
+    /// The objects (group, kind, namespace, name) a controller object
+    /// targets, whatever their kind.
+    pub targets: fn(&Value) -> Option<(String, String, String)>,
+    /// Kinds (group, kind) the field belongs to.
+    pub kinds: &'static [(&'static str, &'static str)],
+    /// The field.
+    pub pointer: &'static str,
+}
+
+/// The table of fields controllers own.
+pub const RULES: &[Rule] = &[Rule {
+    controller_group: "autoscaling",
+    controller_kind: "HorizontalPodAutoscaler",
+    targets: hpa_target,
+    kinds: &[
+        ("apps", "Deployment"),
+        ("apps", "StatefulSet"),
+        ("apps", "ReplicaSet"),
+    ],
+    pointer: "/spec/replicas",
+}];
+
+/// An HPA's `spec.scaleTargetRef`: (group, kind, name).
+fn hpa_target(hpa: &Value) -> Option<(String, String, String)> {
+    let target = hpa.pointer("/spec/scaleTargetRef")?;
+    Some((
+        group_of(target["apiVersion"].as_str().unwrap_or("")).to_string(),
+        target["kind"].as_str()?.to_string(),
+        target["name"].as_str()?.to_string(),
+    ))
+}
+
+/// The fields controllers own among `objects` (the desired state of a
+/// cluster), given the controllers among `objects` and `live_controllers`
+/// (e.g. the HPAs on the cluster that Git does not hold). Only fields the
+/// object sets count.
+pub fn controlled_fields<'a>(
+    objects: impl IntoIterator<Item = &'a Value> + Clone,
+    live_controllers: impl IntoIterator<Item = &'a Value>,
+) -> BTreeSet<ControlledField> {
+    let controllers: Vec<&Value> = objects
+        .clone()
+        .into_iter()
+        .chain(live_controllers)
+        .collect();
+    let mut out = BTreeSet::new();
+    for object in objects {
+        let Some(key) = ObjectKey::of(object) else {
+            continue;
+        };
+        for rule in RULES {
+            if !rule
+                .kinds
+                .iter()
+                .any(|(g, k)| *g == key.group && *k == key.kind)
+                || object.pointer(rule.pointer).is_none()
+            {
+                continue;
+            }
+            for c in &controllers {
+                let Some(ckey) = ObjectKey::of(c) else {
+                    continue;
+                };
+                if ckey.group != rule.controller_group
+                    || ckey.kind != rule.controller_kind
+                    || ckey.namespace != key.namespace
+                {
+                    continue;
+                }
+                if (rule.targets)(c)
+                    .is_some_and(|(g, k, n)| g == key.group && k == key.kind && n == key.name)
+                {
+                    out.insert(ControlledField {
+                        object: key.clone(),
+                        pointer: rule.pointer.to_string(),
+                        controller: ckey,
+                    });
+                    break;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The pointers of `fields` that belong to `key`: what the live comparison
+/// skips (add them to the `ignore` of [`super::live::field_diffs`]).
+pub fn pointers_of(fields: &BTreeSet<ControlledField>, key: &ObjectKey) -> Vec<String> {
+    fields
+        .iter()
+        .filter(|f| &f.object == key)
+        .map(|f| f.pointer.clone())
+        .collect()
+}
+
+/// `object` without the fields controllers own: what to apply when the
+/// object already exists (on create it is applied whole).
+pub fn strip_controlled(object: &Value, fields: &BTreeSet<ControlledField>) -> Value {
+    let mut out = object.clone();
+    let Some(key) = ObjectKey::of(object) else {
+        return out;
+    };
+    for pointer in pointers_of(fields, &key) {
+        let Some((parent, last)) = pointer.rsplit_once('/') else {
+            continue;
+        };
+        let last = last.replace("~1", "/").replace("~0", "~");
+        if let Some(map) = out.pointer_mut(parent).and_then(Value::as_object_mut) {
+            map.remove(&last);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn web() -> Value {
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "shop"},
+            "spec": {"replicas": 3, "template": {}}})
+    }
+
+    fn hpa(namespace: &str, api_version: &str, kind: &str, name: &str) -> Value {
+        json!({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+            "metadata": {"name": "web", "namespace": namespace},
+            "spec": {"scaleTargetRef": {"apiVersion": api_version, "kind": kind, "name": name},
+                     "minReplicas": 2, "maxReplicas": 10}})
+    }
+
+    #[test]
+    fn an_hpa_owns_its_targets_replicas() {
+        let objects = [web(), hpa("shop", "apps/v1", "Deployment", "web")];
+        let fields = controlled_fields(&objects, []);
+        assert_eq!(fields.len(), 1);
+        let f = fields.iter().next().unwrap();
+        assert_eq!(
+            f.to_string(),
+            "Deployment shop/web: spec.replicas is owned by HorizontalPodAutoscaler shop/web and is set on create only"
+        );
+        let key = ObjectKey::of(&web()).unwrap();
+        assert_eq!(pointers_of(&fields, &key), ["/spec/replicas"]);
+        let stripped = strip_controlled(&web(), &fields);
+        assert_eq!(stripped["spec"], json!({"template": {}}));
+        // Other objects are left as they are.
+        assert_eq!(strip_controlled(&objects[1], &fields), objects[1]);
+    }
+
+    #[test]
+    fn only_a_matching_target_in_the_same_namespace_counts() {
+        for other in [
+            hpa("other", "apps/v1", "Deployment", "web"),
+            hpa("shop", "apps/v1", "StatefulSet", "web"),
+            hpa("shop", "apps/v1", "Deployment", "api"),
+            hpa("shop", "example.com/v1", "Deployment", "web"),
+        ] {
+            assert!(controlled_fields(&[web()], [&other]).is_empty(), "{other}");
+        }
+        // A live HPA that Git does not hold counts too.
+        let live = hpa("shop", "apps/v1", "Deployment", "web");
+        assert_eq!(controlled_fields(&[web()], [&live]).len(), 1);
+        // A workload that does not set replicas has nothing to skip.
+        let mut no_replicas = web();
+        no_replicas["spec"]
+            .as_object_mut()
+            .unwrap()
+            .remove("replicas");
+        assert!(controlled_fields(&[no_replicas], [&live]).is_empty());
+    }
+}
