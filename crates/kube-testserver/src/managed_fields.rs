@@ -19,6 +19,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value, json};
 
+use crate::schema::Ty;
+
 /// One step of a field path.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) enum PathElement {
@@ -235,12 +237,12 @@ pub(crate) enum ListType {
     /// Items are scalars identified by value.
     Set,
     /// Items are objects identified by these key fields.
-    Map(Vec<&'static str>),
+    Map(Vec<String>),
 }
 
 /// Well-known associative lists and set lists, by field name.
 fn known_list(field: &str, items: &[Value]) -> Option<ListType> {
-    let keys: &[&'static str] = match field {
+    let keys: &[&str] = match field {
         "containers"
         | "initContainers"
         | "ephemeralContainers"
@@ -267,7 +269,7 @@ fn known_list(field: &str, items: &[Value]) -> Option<ListType> {
         "finalizers" => return Some(ListType::Set),
         _ => return None,
     };
-    Some(ListType::Map(keys.to_vec()))
+    Some(ListType::Map(keys.iter().map(|k| k.to_string()).collect()))
 }
 
 /// The value of key field `k` in `item`, with the schema default `TCP` for a
@@ -281,13 +283,14 @@ fn key_value(item: &Value, k: &str) -> Option<Value> {
 }
 
 /// The canonical key of `item` for key fields `keys`.
-pub(crate) fn item_key(item: &Value, keys: &[&str]) -> Option<String> {
+pub(crate) fn item_key<K: AsRef<str>>(item: &Value, keys: &[K]) -> Option<String> {
     if !item.is_object() {
         return None;
     }
     let mut m = Map::new();
     for k in keys {
-        m.insert((*k).to_string(), key_value(item, k)?);
+        let k = k.as_ref();
+        m.insert(k.to_string(), key_value(item, k)?);
     }
     Some(canonical_json(&Value::Object(m)))
 }
@@ -313,14 +316,17 @@ fn fits(t: &ListType, items: &[Value]) -> bool {
 
 /// Types one list (by field name and contents). `None` for an empty list of
 /// unknown type.
-fn list_type_one(field: Option<&str>, items: &[Value]) -> Option<ListType> {
+fn list_type_one(ty: Option<Ty<'_>>, field: Option<&str>, items: &[Value]) -> Option<ListType> {
+    if let Some(t) = ty.and_then(|t| t.list_type()) {
+        return Some(if fits(&t, items) { t } else { ListType::Atomic });
+    }
     if let Some(t) = field.and_then(|f| known_list(f, items)) {
         return Some(if fits(&t, items) { t } else { ListType::Atomic });
     }
     if items.is_empty() {
         return None;
     }
-    let by_name = ListType::Map(vec!["name"]);
+    let by_name = ListType::Map(vec!["name".to_string()]);
     if items
         .iter()
         .all(|i| i.get("name").is_some_and(Value::is_string))
@@ -335,13 +341,18 @@ fn list_type_one(field: Option<&str>, items: &[Value]) -> Option<ListType> {
 /// The type for one list on its own.
 #[cfg(test)]
 pub(crate) fn list_type(field: Option<&str>, items: &[Value]) -> ListType {
-    list_type_one(field, items).unwrap_or(ListType::Atomic)
+    list_type_one(None, field, items).unwrap_or(ListType::Atomic)
 }
 
 /// The type under which two versions of a list are compared or merged: both
 /// sides must agree, otherwise the list is atomic.
-pub(crate) fn list_type_pair(field: Option<&str>, a: &[Value], b: &[Value]) -> ListType {
-    match (list_type_one(field, a), list_type_one(field, b)) {
+pub(crate) fn list_type_pair(
+    ty: Option<Ty<'_>>,
+    field: Option<&str>,
+    a: &[Value],
+    b: &[Value],
+) -> ListType {
+    match (list_type_one(ty, field, a), list_type_one(ty, field, b)) {
         (None, None) => ListType::Atomic,
         (Some(t), None) | (None, Some(t)) => t,
         (Some(x), Some(y)) if x == y => x,
@@ -386,26 +397,33 @@ pub(crate) fn strip_untracked(obj: &Value) -> Value {
 
 /// The fields an applied configuration sets (`ToFieldSet`): leaves, list
 /// items, empty objects and atomic lists.
-pub(crate) fn applied_set(cfg: &Value) -> FieldSet {
-    fn walk(v: &Value, field: Option<&str>, path: &mut Path, out: &mut FieldSet) {
+pub(crate) fn applied_set(cfg: &Value, ty: Option<Ty<'_>>) -> FieldSet {
+    fn walk(
+        v: &Value,
+        ty: Option<Ty<'_>>,
+        field: Option<&str>,
+        path: &mut Path,
+        out: &mut FieldSet,
+    ) {
         match v {
+            Value::Object(_) if is_atomic(ty) => out.insert(path.clone()),
             Value::Object(m) => {
                 if m.is_empty() {
                     out.insert(path.clone());
                 }
                 for (k, c) in m {
                     path.push(PathElement::Field(k.clone()));
-                    walk(c, Some(k), path, out);
+                    walk(c, child(ty, k), Some(k), path, out);
                     path.pop();
                 }
             }
-            Value::Array(items) => match list_type_one(field, items) {
+            Value::Array(items) => match list_type_one(ty, field, items) {
                 Some(ListType::Map(keys)) => {
                     for it in items {
                         if let Some(k) = item_key(it, &keys) {
                             path.push(PathElement::Key(k));
                             out.insert(path.clone());
-                            walk(it, None, path, out);
+                            walk(it, item(ty), None, path, out);
                             path.pop();
                         }
                     }
@@ -423,8 +441,23 @@ pub(crate) fn applied_set(cfg: &Value) -> FieldSet {
         }
     }
     let mut out = FieldSet::default();
-    walk(&strip_untracked(cfg), None, &mut Vec::new(), &mut out);
+    walk(&strip_untracked(cfg), ty, None, &mut Vec::new(), &mut out);
     out
+}
+
+/// The type of field or map key `k` of an object of type `ty`.
+pub(crate) fn child<'a>(ty: Option<Ty<'a>>, k: &str) -> Option<Ty<'a>> {
+    ty.and_then(|t| t.child(k))
+}
+
+/// The item type of a list of type `ty`.
+pub(crate) fn item<'a>(ty: Option<Ty<'a>>) -> Option<Ty<'a>> {
+    ty.and_then(|t| t.item())
+}
+
+/// Whether `ty` is an atomic map or struct (owned and replaced whole).
+pub(crate) fn is_atomic(ty: Option<Ty<'_>>) -> bool {
+    ty.is_some_and(|t| t.atomic_object())
 }
 
 /// What changed between two versions of an object.
@@ -442,8 +475,15 @@ pub(crate) struct Comparison {
 /// in an empty object, so creating them does not make them owned nodes.
 const TOP_LEVEL_STRUCTS: &[&str] = &["metadata", "spec", "status"];
 
-fn add_all(v: &Value, field: Option<&str>, path: &mut Path, out: &mut FieldSet) {
+fn add_all(
+    v: &Value,
+    ty: Option<Ty<'_>>,
+    field: Option<&str>,
+    path: &mut Path,
+    out: &mut FieldSet,
+) {
     match v {
+        Value::Object(_) if is_atomic(ty) => out.insert(path.clone()),
         Value::Object(m) => {
             let top_struct =
                 path.len() == 1 && field.is_some_and(|f| TOP_LEVEL_STRUCTS.contains(&f));
@@ -455,16 +495,16 @@ fn add_all(v: &Value, field: Option<&str>, path: &mut Path, out: &mut FieldSet) 
                     continue;
                 }
                 path.push(PathElement::Field(k.clone()));
-                add_all(c, Some(k), path, out);
+                add_all(c, child(ty, k), Some(k), path, out);
                 path.pop();
             }
         }
-        Value::Array(items) => match list_type_one(field, items) {
+        Value::Array(items) => match list_type_one(ty, field, items) {
             Some(ListType::Map(keys)) => {
                 for it in items {
                     if let Some(k) = item_key(it, &keys) {
                         path.push(PathElement::Key(k));
-                        add_all(it, None, path, out);
+                        add_all(it, item(ty), None, path, out);
                         path.pop();
                     }
                 }
@@ -484,9 +524,21 @@ fn add_all(v: &Value, field: Option<&str>, path: &mut Path, out: &mut FieldSet) 
 }
 
 /// Compares two objects (after [`strip_untracked`]).
-pub(crate) fn compare(old: &Value, new: &Value) -> Comparison {
-    fn walk(a: &Value, b: &Value, field: Option<&str>, path: &mut Path, c: &mut Comparison) {
+pub(crate) fn compare(old: &Value, new: &Value, ty: Option<Ty<'_>>) -> Comparison {
+    fn walk(
+        a: &Value,
+        b: &Value,
+        ty: Option<Ty<'_>>,
+        field: Option<&str>,
+        path: &mut Path,
+        c: &mut Comparison,
+    ) {
         match (a, b) {
+            (Value::Object(_), Value::Object(_)) if is_atomic(ty) => {
+                if strip_null_fields(a) != strip_null_fields(b) {
+                    c.modified.insert(path.clone());
+                }
+            }
             // `null` fields count as absent (the typed object has them unset;
             // a template's `creationTimestamp: null` is owned by nobody).
             (Value::Object(x), Value::Object(y)) => {
@@ -496,8 +548,8 @@ pub(crate) fn compare(old: &Value, new: &Value) -> Comparison {
                     }
                     path.push(PathElement::Field(k.clone()));
                     match x.get(k).filter(|v| !v.is_null()) {
-                        None => add_all(bv, Some(k), path, &mut c.added),
-                        Some(av) => walk(av, bv, Some(k), path, c),
+                        None => add_all(bv, child(ty, k), Some(k), path, &mut c.added),
+                        Some(av) => walk(av, bv, child(ty, k), Some(k), path, c),
                     }
                     path.pop();
                 }
@@ -509,7 +561,7 @@ pub(crate) fn compare(old: &Value, new: &Value) -> Comparison {
                     }
                 }
             }
-            (Value::Array(x), Value::Array(y)) => match list_type_pair(field, x, y) {
+            (Value::Array(x), Value::Array(y)) => match list_type_pair(ty, field, x, y) {
                 ListType::Map(keys) => {
                     let index = |items: &Vec<Value>| -> BTreeMap<String, Value> {
                         items
@@ -521,8 +573,8 @@ pub(crate) fn compare(old: &Value, new: &Value) -> Comparison {
                     for (k, bv) in &ya {
                         path.push(PathElement::Key(k.clone()));
                         match xa.get(k) {
-                            None => add_all(bv, None, path, &mut c.added),
-                            Some(av) => walk(av, bv, None, path, c),
+                            None => add_all(bv, item(ty), None, path, &mut c.added),
+                            Some(av) => walk(av, bv, item(ty), None, path, c),
                         }
                         path.pop();
                     }
@@ -561,7 +613,7 @@ pub(crate) fn compare(old: &Value, new: &Value) -> Comparison {
                     }
                     if b.is_object() || b.is_array() {
                         // A container replaced a scalar: its content is new.
-                        add_all(b, field, path, &mut c.added);
+                        add_all(b, ty, field, path, &mut c.added);
                     }
                     c.modified.insert(path.clone());
                 }
@@ -572,11 +624,26 @@ pub(crate) fn compare(old: &Value, new: &Value) -> Comparison {
     walk(
         &strip_untracked(old),
         &strip_untracked(new),
+        ty,
         None,
         &mut Vec::new(),
         &mut c,
     );
     c
+}
+
+/// `v` without `null` object fields (recursively).
+pub(crate) fn strip_null_fields(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k.clone(), strip_null_fields(v)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(strip_null_fields).collect()),
+        other => other.clone(),
+    }
 }
 
 /// Finds the item of `items` a path element designates.
@@ -586,7 +653,7 @@ fn find_item(items: &[Value], e: &PathElement) -> Option<usize> {
             let key: Map<String, Value> = serde_json::from_str::<Value>(k)
                 .ok()
                 .and_then(|v| v.as_object().cloned())?;
-            let keys: Vec<&str> = key.keys().map(String::as_str).collect();
+            let keys: Vec<&str> = key.keys().map(String::as_str).collect::<Vec<_>>();
             items
                 .iter()
                 .position(|i| item_key(i, &keys).as_deref() == Some(k.as_str()))
@@ -753,6 +820,7 @@ pub(crate) fn encode(entries: &[ManagedEntry]) -> Value {
 /// Records a non-apply write by `manager` (operation `Update`): the fields it
 /// added or changed become its own and are taken from every other manager;
 /// removed fields leave every manager.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn track_update(
     old: &Value,
     new: &Value,
@@ -761,8 +829,9 @@ pub(crate) fn track_update(
     api_version: &str,
     subresource: &str,
     now: &str,
+    ty: Option<Ty<'_>>,
 ) -> Vec<ManagedEntry> {
-    let cmp = compare(old, new);
+    let cmp = compare(old, new, ty);
     let changed = cmp.added.union(&cmp.modified);
     for e in entries.iter_mut() {
         e.fields = e.fields.difference(&changed);
@@ -814,7 +883,7 @@ mod tests {
 
     #[test]
     fn applied_set_encodes_like_the_apiserver() {
-        let s = applied_set(&deployment());
+        let s = applied_set(&deployment(), None);
         let v = s.to_fields_v1();
         assert_eq!(
             v,
@@ -868,7 +937,7 @@ mod tests {
             .as_object_mut()
             .unwrap()
             .remove("ports");
-        let c = compare(&old, &new);
+        let c = compare(&old, &new, None);
         assert!(c.modified.contains(&vec![
             PathElement::Field("spec".into()),
             PathElement::Field("replicas".into())
@@ -889,7 +958,7 @@ mod tests {
     fn create_tracking_marks_new_maps() {
         let cm = json!({"apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": "x", "labels": {"a": "b"}}, "data": {"k": "v"}});
-        let e = track_update(&json!({}), &cm, vec![], "kubectl", "v1", "", "t");
+        let e = track_update(&json!({}), &cm, vec![], "kubectl", "v1", "", "t", None);
         assert_eq!(
             e[0].fields.to_fields_v1(),
             json!({
@@ -923,7 +992,7 @@ mod tests {
         );
         assert_eq!(
             list_type(Some("items"), &[json!({"name": "a"}), json!({"name": "b"})]),
-            ListType::Map(vec!["name"])
+            ListType::Map(vec!["name".to_string()])
         );
         assert_eq!(
             list_type(Some("items"), &[json!({"name": "a"}), json!({"name": "a"})]),

@@ -360,6 +360,14 @@ impl State {
             }
         }
 
+        // Custom resources: structural pruning and schema defaults.
+        if kind.custom
+            && let Some(schema) = self.schema_of(kind)
+        {
+            let mut pruned = Vec::new();
+            crate::schema::prune(&mut new, schema.ty(), "", &mut pruned);
+            crate::schema::apply_defaults(&mut new, schema.ty());
+        }
         // Defaults (cluster IPs and node ports carry over or get allocated).
         crate::defaults::apply_defaults(kind, &mut new, old.as_ref(), self);
         self.node_ports_must_be_free(kind, name, &new)?;
@@ -397,6 +405,7 @@ impl State {
                         .unwrap_or_default()
                 });
                 let before = old.clone().unwrap_or_else(|| json!({}));
+                let schema = self.schema_of(kind);
                 Some(managed_fields::track_update(
                     &before,
                     &new,
@@ -405,6 +414,7 @@ impl State {
                     &kind.api_version(),
                     t.subresource(),
                     &now,
+                    schema.as_ref().map(|s| s.ty()),
                 ))
             }
             Tracking::Apply(e) => Some(e),
@@ -640,7 +650,9 @@ impl State {
             .unwrap_or_default();
         let now = now_rfc3339();
         let api_version = t.kind.api_version();
+        let schema = self.schema_of(&t.kind);
         let applied = apply(ApplyRequest {
+            ty: schema.as_ref().map(|s| s.ty()),
             live: &live,
             entries,
             config: &scoped,

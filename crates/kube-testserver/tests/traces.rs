@@ -560,7 +560,7 @@ async fn replay_on(server: &TestApiServer, trace: &Value, crds: &[Value]) -> Res
         }
         let alloc = allocations(&resp.body);
         if let Some(want) = step.get("allocatedKept").and_then(Value::as_bool) {
-            let got = alloc.is_some() && alloc == last_alloc.get(&key).cloned();
+            let got = kept(last_alloc.get(&key), alloc.as_ref());
             if got != want {
                 return Err(format!(
                     "step {i}: allocatedKept: expected {want}, got {got} (before {}, now {})",
@@ -600,24 +600,45 @@ fn object_key(r: &Request, body: &Value) -> String {
         .to_string()
 }
 
-/// A Service's allocated values (cluster IPs and node ports).
+/// A Service's allocated values: cluster IPs, and node ports by port
+/// (`port/protocol`).
 fn allocations(body: &Value) -> Option<Value> {
     if body["kind"] != "Service" {
         return None;
     }
     let spec = &body["spec"];
-    let ports: Vec<Value> = spec["ports"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|p| p["nodePort"].clone())
-        .collect();
+    let mut ports = Map::new();
+    for p in spec["ports"].as_array().into_iter().flatten() {
+        if let Some(np) = p.get("nodePort") {
+            let proto = p["protocol"].as_str().unwrap_or("TCP");
+            ports.insert(format!("{}/{proto}", p["port"]), np.clone());
+        }
+    }
     Some(json!({
         "clusterIP": spec["clusterIP"],
         "clusterIPs": spec["clusterIPs"],
         "nodePorts": ports,
         "healthCheckNodePort": spec["healthCheckNodePort"],
     }))
+}
+
+/// Whether the allocated values of `before` are all still in `now` (ports
+/// only in one of them do not count).
+fn kept(before: Option<&Value>, now: Option<&Value>) -> bool {
+    let (Some(b), Some(n)) = (before, now) else {
+        return false;
+    };
+    if b["clusterIP"] != n["clusterIP"] || b["clusterIPs"] != n["clusterIPs"] {
+        return false;
+    }
+    if !b["healthCheckNodePort"].is_null() && b["healthCheckNodePort"] != n["healthCheckNodePort"] {
+        return false;
+    }
+    let (bp, np) = (&b["nodePorts"], &n["nodePorts"]);
+    bp.as_object()
+        .into_iter()
+        .flatten()
+        .all(|(k, v)| np.get(k).is_none_or(|x| x == v))
 }
 
 // ---- normalisation -------------------------------------------------------
