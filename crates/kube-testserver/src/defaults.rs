@@ -924,6 +924,21 @@ pub(crate) fn apply_defaults(
         }
         ("apiextensions.k8s.io", "CustomResourceDefinition") => {
             default_at(obj, &["spec", "conversion"], json!({"strategy": "None"}));
+            // PrepareForCreate: a zero status with the storage version.
+            if obj.get("status").is_none_or(|s| s == &json!({})) {
+                let stored: Vec<Value> = get_path(obj, &["spec", "versions"])
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter(|v| v["storage"] == json!(true))
+                    .filter_map(|v| v.get("name").cloned())
+                    .collect();
+                obj["status"] = json!({
+                    "conditions": null,
+                    "acceptedNames": {"plural": "", "kind": ""},
+                    "storedVersions": stored,
+                });
+            }
             let kind_name = get_path(obj, &["spec", "names", "kind"])
                 .and_then(Value::as_str)
                 .unwrap_or("")

@@ -487,7 +487,8 @@ fn add_all(
         Value::Object(m) => {
             let top_struct =
                 path.len() == 1 && field.is_some_and(|f| TOP_LEVEL_STRUCTS.contains(&f));
-            if !top_struct {
+            let present = ty.is_some_and(|t| t.node().present) && !m.is_empty();
+            if !top_struct && !present {
                 out.insert(path.clone());
             }
             for (k, c) in m {

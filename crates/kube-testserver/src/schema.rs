@@ -38,6 +38,9 @@ pub(crate) struct Node {
     pub untyped: bool,
     /// Output order of the fields (Go struct order), for built-in types.
     pub order: Option<Vec<String>>,
+    /// A non-pointer struct field: present (empty) in its parent's zero
+    /// value, so creating it does not make the struct itself an owned node.
+    pub present: bool,
 }
 
 /// A set of nodes (types may refer to each other, recursively).
@@ -144,6 +147,7 @@ fn builtin() -> &'static Builtin {
             names: BTreeMap::new(),
         };
         let types = doc["types"].as_object().expect("types");
+        let mut aliases = Vec::new();
         // Named types first get a slot each, so references can be resolved.
         for name in types.keys() {
             let i = b.schema.nodes.len();
@@ -151,7 +155,7 @@ fn builtin() -> &'static Builtin {
             b.names.insert(name.clone(), i);
         }
         for (name, t) in types {
-            let n = compact_node(&mut b.schema, &b.names, t);
+            let n = compact_node(&mut b.schema, &b.names, &mut aliases, t);
             let i = b.names[name];
             b.schema.nodes[i] = n;
         }
@@ -160,6 +164,11 @@ fn builtin() -> &'static Builtin {
                 b.schema.nodes[*i].order =
                     Some(fields.split_whitespace().map(str::to_string).collect());
             }
+        }
+        for (i, name) in aliases {
+            let mut n = b.schema.nodes[b.names[name.as_str()]].clone();
+            n.present = true;
+            b.schema.nodes[i] = n;
         }
         for (k, name) in doc["kinds"].as_object().expect("kinds") {
             if let Some(i) = name.as_str().and_then(|n| b.names.get(n)) {
@@ -170,18 +179,36 @@ fn builtin() -> &'static Builtin {
     })
 }
 
-fn compact_child(s: &mut Schema, names: &BTreeMap<String, usize>, v: &Value) -> usize {
+type Aliases = Vec<(usize, String)>;
+
+fn compact_child(
+    s: &mut Schema,
+    names: &BTreeMap<String, usize>,
+    aliases: &mut Aliases,
+    v: &Value,
+) -> usize {
     match v {
         Value::String(n) => names[n.as_str()],
+        Value::Object(o) if o.contains_key("r") => {
+            s.nodes.push(Node::default());
+            let i = s.nodes.len() - 1;
+            aliases.push((i, o["r"].as_str().unwrap_or_default().to_string()));
+            i
+        }
         other => {
-            let n = compact_node(s, names, other);
+            let n = compact_node(s, names, aliases, other);
             s.nodes.push(n);
             s.nodes.len() - 1
         }
     }
 }
 
-fn compact_node(s: &mut Schema, names: &BTreeMap<String, usize>, t: &Value) -> Node {
+fn compact_node(
+    s: &mut Schema,
+    names: &BTreeMap<String, usize>,
+    aliases: &mut Aliases,
+    t: &Value,
+) -> Node {
     let mut n = Node {
         atomic: t.get("a").is_some(),
         ..Node::default()
@@ -189,15 +216,15 @@ fn compact_node(s: &mut Schema, names: &BTreeMap<String, usize>, t: &Value) -> N
     if let Some(fs) = t.get("f").and_then(Value::as_object) {
         n.fields = Some(
             fs.iter()
-                .map(|(k, c)| (k.clone(), compact_child(s, names, c)))
+                .map(|(k, c)| (k.clone(), compact_child(s, names, aliases, c)))
                 .collect(),
         );
     }
     if let Some(m) = t.get("m") {
-        n.values = Some(compact_child(s, names, m));
+        n.values = Some(compact_child(s, names, aliases, m));
     }
     if let Some(l) = t.get("l") {
-        n.items = Some(compact_child(s, names, l));
+        n.items = Some(compact_child(s, names, aliases, l));
         n.list = Some(list_type(t.get("lt").and_then(Value::as_str), t.get("k")));
     }
     n

@@ -404,11 +404,19 @@ impl State {
                         .and_then(|o| managed_fields::decode(o).ok())
                         .unwrap_or_default()
                 });
-                let before = old.clone().unwrap_or_else(|| json!({}));
+                let mut before = old.clone().unwrap_or_else(|| json!({}));
                 let schema = self.schema_of(kind);
+                // Main-resource writes do not own `.status` when there is a
+                // status subresource (the real server's reset fields).
+                let mut after = new.clone();
+                if kind.status_subresource && t.sub == Sub::Main {
+                    for o in [&mut before, &mut after] {
+                        o.as_object_mut().map(|m| m.shift_remove("status"));
+                    }
+                }
                 Some(managed_fields::track_update(
                     &before,
-                    &new,
+                    &after,
                     baseline,
                     &o.manager,
                     &kind.api_version(),
@@ -470,10 +478,11 @@ impl State {
         }
         let stored = self.store.put(key, new);
         let mut followups = Vec::new();
+        // The apiextensions controllers react to a CRD write after it is
+        // stored: the response is the object as written.
         if kind.group == "apiextensions.k8s.io" && kind.kind == "CustomResourceDefinition" {
             followups = self.crd_after_write(name);
         }
-        let stored = self.store.get(&t.key(name)).cloned().unwrap_or(stored);
         Ok(WriteResult {
             object: present(kind, &stored),
             created: old.is_none(),

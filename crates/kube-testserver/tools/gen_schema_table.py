@@ -12,6 +12,9 @@ Only what server-side apply needs to type fields is kept, per type:
   {"l": child, "lt": "atomic"|"set"|"map", "k": [keys]}   list
   {"s": 1}                                     scalar
   "a": 1                                       x-kubernetes-map-type atomic
+  {"r": name, "p": 1}                          a non-pointer struct field
+                                               (`default: {}`): present in
+                                               the zero value of its parent
 A child is a type name (string) or an inline node. The list type follows
 kube-openapi's schemaconv: x-kubernetes-list-type, else patch strategy merge
 (with patch-merge-key: map by that key; without: set), else atomic.
@@ -41,7 +44,7 @@ def ref_name(s):
     return None
 
 
-def node(s):
+def node(s, field=False):
     name = ref_name(s)
     if name is not None:
         visit(name)
@@ -49,6 +52,8 @@ def node(s):
             n = dict(types[name])
             n["a"] = 1
             return n
+        if field and s.get("default") == {} and ("f" in types[name] or types[name] == {}):
+            return {"r": name, "p": 1}
         return name
     return build(s)
 
@@ -71,7 +76,7 @@ def build(s):
         if lt == "map":
             n["k"] = keys
     elif "properties" in s:
-        n["f"] = {k: node(v) for k, v in s["properties"].items()}
+        n["f"] = {k: node(v, True) for k, v in s["properties"].items()}
     elif isinstance(s.get("additionalProperties"), dict):
         n["m"] = node(s["additionalProperties"])
     elif t == "object" and s.get("x-kubernetes-map-type") != "atomic" and not s.get(
