@@ -276,6 +276,42 @@ fn resource(
     if rp.namespace.is_none() && kind.namespaced && rp.name.is_some() {
         return Err(ApiError::resource_not_found());
     }
+    if rp.subresource.as_deref() == Some("scale")
+        && crate::scale::has_scale(&kind.group, &kind.kind)
+        && let Some(n) = rp.name.clone()
+    {
+        let target = Target {
+            kind: kind.clone(),
+            namespace: rp.namespace.clone().unwrap_or_default(),
+            sub: Sub::Scale,
+        };
+        let opts = WriteOpts {
+            dry_run: q.get("dryRun") == Some("All"),
+            manager: field_manager(q, headers),
+            force: false,
+        };
+        let result = match method.clone() {
+            Method::GET => state.get_scale(&target, &n),
+            Method::PUT => state
+                .write_scale(&target, &n, None, body, &opts)
+                .map(|r| r.object),
+            Method::PATCH => {
+                let ct = headers
+                    .get(header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                match PatchType::from_content_type(ct) {
+                    Some(PatchType::Apply) | None => Err(unsupported(false)),
+                    Some(pt) => state
+                        .write_scale(&target, &n, Some(pt), body, &opts)
+                        .map(|r| r.object),
+                }
+            }
+            _ => Err(ApiError::method_not_allowed()),
+        };
+        drop(state);
+        return Ok(json_response(200, &result?));
+    }
     let sub = match rp.subresource.as_deref() {
         None => Sub::Main,
         Some("status") if kind.status_subresource => Sub::Status,

@@ -300,6 +300,7 @@ mod patch;
 mod quantity;
 mod registry;
 mod route;
+mod scale;
 mod schema;
 mod selector;
 mod server;

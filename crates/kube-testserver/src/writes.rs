@@ -25,6 +25,8 @@ use crate::store::ObjectKey;
 pub(crate) enum Sub {
     Main,
     Status,
+    /// `/scale` (workloads): only `spec.replicas` changes.
+    Scale,
 }
 
 /// What a write is aimed at.
@@ -45,6 +47,7 @@ impl Target {
         match self.sub {
             Sub::Main => "",
             Sub::Status => "status",
+            Sub::Scale => "scale",
         }
     }
 }
@@ -327,7 +330,7 @@ impl State {
         // Status subresource scoping.
         if kind.status_subresource {
             match (t.sub, &old) {
-                (Sub::Main, Some(old)) => match old.get("status") {
+                (Sub::Main | Sub::Scale, Some(old)) => match old.get("status") {
                     Some(s) => {
                         new["status"] = s.clone();
                     }
@@ -335,7 +338,7 @@ impl State {
                         new.as_object_mut().map(|m| m.remove("status"));
                     }
                 },
-                (Sub::Main, None) => {
+                (Sub::Main | Sub::Scale, None) => {
                     if kind.custom {
                         new.as_object_mut().map(|m| m.remove("status"));
                     } else {
@@ -409,12 +412,12 @@ impl State {
                 // Main-resource writes do not own `.status` when there is a
                 // status subresource (the real server's reset fields).
                 let mut after = new.clone();
-                if kind.status_subresource && t.sub == Sub::Main {
+                if kind.status_subresource && t.sub != Sub::Status {
                     for o in [&mut before, &mut after] {
                         o.as_object_mut().map(|m| m.shift_remove("status"));
                     }
                 }
-                Some(managed_fields::track_update(
+                let mut entries = managed_fields::track_update(
                     &before,
                     &after,
                     baseline,
@@ -423,9 +426,41 @@ impl State {
                     t.subresource(),
                     &now,
                     schema.as_ref().map(|s| s.ty()),
-                ))
+                );
+                // Entries written through /scale carry no time.
+                if t.sub == Sub::Scale {
+                    for e in entries.iter_mut() {
+                        if e.subresource == "scale" && e.manager == o.manager {
+                            e.time = None;
+                        }
+                    }
+                }
+                Some(entries)
             }
-            Tracking::Apply(e) => Some(e),
+            Tracking::Apply(mut e) => {
+                // An apply that changes no field value (after defaulting and
+                // normalisation) does not refresh its entry's time.
+                if let Some(old) = &old {
+                    let strip = |v: &Value| {
+                        let mut v = managed_fields::strip_null_fields(v);
+                        set_meta(&mut v, "managedFields", None);
+                        normalize_order(&mut v);
+                        v
+                    };
+                    if strip(&new) == strip(old) {
+                        let before = managed_fields::decode(old).unwrap_or_default();
+                        for x in e.iter_mut() {
+                            if let Some(b) = before
+                                .iter()
+                                .find(|b| b.same_identity(x) && b.fields == x.fields)
+                            {
+                                x.time = b.time.clone();
+                            }
+                        }
+                    }
+                }
+                Some(e)
+            }
             Tracking::Keep => None,
         };
         if let Some(entries) = entries {
@@ -566,6 +601,19 @@ impl State {
         self.check_preconditions(t, name, &old, &body)?;
         let from_body = body_entries(&body);
         self.finish(t, name, Some(old), body, Tracking::Update(from_body), o)
+    }
+
+    /// An update computed by the server (e.g. through `/scale`): `new` is
+    /// `old` changed, ownership tracked from the stored entries.
+    pub(crate) fn replace_internal(
+        &mut self,
+        t: &Target,
+        name: &str,
+        old: Value,
+        new: Value,
+        o: &WriteOpts,
+    ) -> Result<WriteResult, ApiError> {
+        self.finish(t, name, Some(old), new, Tracking::Update(None), o)
     }
 
     /// UID and resourceVersion carried by a written object must match.

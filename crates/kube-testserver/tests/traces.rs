@@ -12,6 +12,8 @@
 //! argument replays them all).
 //!
 //! The replay is generic: it knows the trace format, not the scenarios.
+//! Each write step starts in a new wall-clock second, as in the recordings
+//! (managedFields entries are ordered by `time` in whole seconds).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -507,6 +509,9 @@ async fn replay_on(server: &TestApiServer, trace: &Value, crds: &[Value]) -> Res
         .enumerate()
     {
         let r = request(&step["request"], &responses).map_err(|e| format!("step {i}: {e}"))?;
+        if r.method != "GET" {
+            next_second().await;
+        }
         let resp = match step.get("pollUntil") {
             Some(cond) => client.poll(&r, cond, POLL_FOR).await,
             None => client.run(&r).await,
@@ -578,6 +583,17 @@ async fn replay_on(server: &TestApiServer, trace: &Value, crds: &[Value]) -> Res
         responses.push(resp);
     }
     Ok(())
+}
+
+/// Waits for the next wall-clock second. managedFields entries are ordered
+/// by their `time` in whole seconds, and the recorded writes happened in
+/// distinct seconds: each write step starts in a new second too.
+async fn next_second() {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let into = now.subsec_millis();
+    tokio::time::sleep(Duration::from_millis(u64::from(1000 - into) + 5)).await;
 }
 
 /// An object (not a `Status`, not a list).
