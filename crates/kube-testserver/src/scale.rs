@@ -110,7 +110,7 @@ impl State {
         let scale = match patch {
             Some(pt) => apply_patch(&current, pt, body)?,
             None => serde_json::from_slice(body)
-                .map_err(|e| ApiError::bad_request(&format!("error decoding Scale: {e}")))?,
+                .map_err(|e| ApiError::bad_request(format!("error decoding Scale: {e}")))?,
         };
         let rv = meta_str(&scale, "resourceVersion");
         if !rv.is_empty() && rv != meta_str(&old, "resourceVersion") {
