@@ -119,6 +119,16 @@ impl FieldError {
         }
     }
 
+    /// An invalid value already rendered Go-style (e.g. `map[string]string{...}`).
+    pub(crate) fn invalid_raw(field: &str, rendered: &str, detail: &str) -> Self {
+        FieldError {
+            field: field.into(),
+            kind: FieldErrorType::Invalid,
+            value: Some(rendered.into()),
+            detail: detail.into(),
+        }
+    }
+
     pub(crate) fn forbidden(field: &str, detail: &str) -> Self {
         FieldError {
             field: field.into(),

@@ -450,11 +450,14 @@ impl State {
                     if strip(&new) == strip(old) {
                         let before = managed_fields::decode(old).unwrap_or_default();
                         for x in e.iter_mut() {
-                            if let Some(b) = before
-                                .iter()
-                                .find(|b| b.same_identity(x) && b.fields == x.fields)
-                            {
-                                x.time = b.time.clone();
+                            let mine = x.manager == o.manager
+                                && x.operation == "Apply"
+                                && x.subresource == t.subresource();
+                            if mine {
+                                x.time = before
+                                    .iter()
+                                    .find(|b| b.same_identity(x))
+                                    .and_then(|b| b.time.clone());
                             }
                         }
                     }
