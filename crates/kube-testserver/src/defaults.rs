@@ -873,7 +873,15 @@ pub(crate) fn apply_defaults(
             default_at(obj, &["spec", "progressDeadlineSeconds"], json!(600));
             template_defaults(obj);
         }
-        ("apps", "StatefulSet") => statefulset_defaults(obj),
+        ("apps", "StatefulSet") => {
+            statefulset_defaults(obj);
+            // StatefulSetStatus.replicas and .availableReplicas are not
+            // omitempty: a zero status reads {replicas: 0, availableReplicas: 0}.
+            if let Some(st) = obj.get_mut("status").and_then(Value::as_object_mut) {
+                st.entry("replicas").or_insert(json!(0));
+                st.entry("availableReplicas").or_insert(json!(0));
+            }
+        }
         ("apps", "DaemonSet") => {
             default_nonempty(
                 obj,

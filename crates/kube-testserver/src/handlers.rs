@@ -236,7 +236,10 @@ fn parse_body(headers: &HeaderMap, body: &[u8], yaml_ok: bool) -> Result<Value, 
             if yaml_ok || ct.contains("yaml") {
                 let text = std::str::from_utf8(body)
                     .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?;
-                serde_saphyr::from_str::<Value>(text)
+                let opts = serde_saphyr::options! {
+                    duplicate_keys: serde_saphyr::DuplicateKeyPolicy::LastWins,
+                };
+                serde_saphyr::from_str_with_options::<Value>(text, opts)
                     .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))
             } else {
                 Err(ApiError::bad_request(format!(
@@ -365,6 +368,37 @@ fn resource(
         force: q.flag("force"),
     };
 
+    let field_validation = q.get("fieldValidation").unwrap_or("Warn").to_string();
+    let schema = state.schema_of(&kind);
+    let mut warnings: Vec<String> = Vec::new();
+    // Unknown and duplicate fields of a JSON body (POST, PUT, merge patch):
+    // dropped, and reported per `fieldValidation`.
+    let mut check_body = |v: &mut Value, raw: &[u8]| -> Result<(), ApiError> {
+        let mut errs: Vec<String> = crate::fieldcheck::json_duplicates(raw)
+            .into_iter()
+            .map(|p| format!("duplicate field {p:?}"))
+            .collect();
+        if let Some(s) = &schema {
+            for p in crate::fieldcheck::unknown_fields(v, s.ty()) {
+                errs.push(format!("unknown field {:?}", p.trim_start_matches('.')));
+            }
+            crate::fieldcheck::drop_unknown(v, s.ty());
+        }
+        match field_validation.as_str() {
+            "Strict" if !errs.is_empty() => Err(ApiError::bad_request(format!(
+                "{k} in version {v:?} cannot be handled as a {k}: strict decoding error: {}",
+                errs.join(", "),
+                k = kind.kind,
+                v = kind.version,
+            ))),
+            "Ignore" => Ok(()),
+            _ => {
+                warnings.extend(errs);
+                Ok(())
+            }
+        }
+    };
+
     let name = rp.name.clone();
     let result: Result<(u16, Value, Vec<Followup>), ApiError> = match (name, method.clone()) {
         (None, Method::GET) => {
@@ -388,7 +422,8 @@ fn resource(
             if kind.namespaced && rp.namespace.is_none() {
                 return Err(ApiError::method_not_allowed());
             }
-            let v = parse_body(headers, body, false)?;
+            let mut v = parse_body(headers, body, false)?;
+            check_body(&mut v, body)?;
             state
                 .create(&target, v, &opts)
                 .map(|r| (201, render(&r.object), r.followups))
@@ -420,7 +455,8 @@ fn resource(
             }
         }
         (Some(n), Method::PUT) => {
-            let v = parse_body(headers, body, false)?;
+            let mut v = parse_body(headers, body, false)?;
+            check_body(&mut v, body)?;
             state.replace(&target, &n, v, &opts).map(|r| {
                 (
                     if r.created { 201 } else { 200 },
@@ -457,6 +493,36 @@ fn resource(
                     ));
                 }
                 let cfg = parse_body(headers, body, true)?;
+                if serde_json::from_slice::<Value>(body).is_err()
+                    && let Ok(text) = std::str::from_utf8(body)
+                {
+                    let dups = crate::fieldcheck::yaml_duplicates(text);
+                    match field_validation.as_str() {
+                        "Strict" if !dups.is_empty() => {
+                            return Err(ApiError::bad_request(format!(
+                                "error strict decoding YAML: error converting YAML to JSON: yaml: unmarshal errors:\n  {}",
+                                dups.join("\n  ")
+                            )));
+                        }
+                        "Ignore" => {}
+                        _ => warnings.extend(dups),
+                    }
+                }
+                if let Some(s) = &schema
+                    && let Some(p) = crate::fieldcheck::unknown_fields(&cfg, s.ty()).first()
+                {
+                    return Err(ApiError::plain(
+                        500,
+                        format!(
+                            "failed to create typed patch object ({}/{}; {}/{}, Kind={}): {p}: field not declared in schema",
+                            meta_str(&cfg, "namespace"),
+                            meta_str(&cfg, "name"),
+                            kind.group,
+                            kind.version,
+                            kind.kind
+                        ),
+                    ));
+                }
                 state.apply(&target, &n, cfg, &opts).map(|r| {
                     (
                         if r.created { 201 } else { 200 },
@@ -465,6 +531,16 @@ fn resource(
                     )
                 })
             } else {
+                let checked;
+                let body = if matches!(pt, PatchType::Merge | PatchType::Strategic)
+                    && let Ok(mut v) = serde_json::from_slice::<Value>(body)
+                {
+                    check_body(&mut v, body)?;
+                    checked = serde_json::to_vec(&v).unwrap_or_default();
+                    &checked[..]
+                } else {
+                    body
+                };
                 state
                     .patch(&target, &n, pt, body, &opts)
                     .map(|r| (200, render(&r.object), r.followups))
@@ -486,7 +562,14 @@ fn resource(
     for f in followups {
         shared.schedule(f);
     }
-    Ok(json_response(code, &v))
+    let mut resp = json_response(code, &v);
+    for w in warnings {
+        let text = format!("299 - {}", serde_json::to_string(&w).unwrap_or_default());
+        if let Ok(h) = header::HeaderValue::from_str(&text) {
+            resp.headers_mut().append(header::WARNING, h);
+        }
+    }
+    Ok(resp)
 }
 
 fn render_deleted(v: &Value, meta_only: bool) -> Value {

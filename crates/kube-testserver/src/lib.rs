@@ -292,6 +292,7 @@ mod crd;
 mod defaults;
 mod discovery;
 mod faults;
+mod fieldcheck;
 mod go_order;
 mod handlers;
 mod managed_fields;

@@ -485,8 +485,11 @@ fn add_all(
     match v {
         Value::Object(_) if is_atomic(ty) => out.insert(path.clone()),
         Value::Object(m) => {
-            let top_struct =
-                path.len() == 1 && field.is_some_and(|f| TOP_LEVEL_STRUCTS.contains(&f));
+            // Without a schema, top-level metadata/spec/status count as
+            // structs present in every object; with one, the schema says.
+            let top_struct = ty.is_none()
+                && path.len() == 1
+                && field.is_some_and(|f| TOP_LEVEL_STRUCTS.contains(&f));
             let present = ty.is_some_and(|t| t.node().present) && !m.is_empty();
             if !top_struct && !present {
                 out.insert(path.clone());

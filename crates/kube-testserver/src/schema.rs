@@ -411,7 +411,8 @@ pub(crate) fn prune(v: &mut Value, ty: Ty<'_>, path: &str, out: &mut Vec<String>
     match v {
         Value::Object(m) => {
             let n = ty.node();
-            if n.untyped {
+            // Untyped, or an opaque value (JSON, RawExtension): not checked.
+            if n.untyped || (n.fields.is_none() && n.values.is_none()) {
                 return;
             }
             let keep_unknown = ty.keeps_unknown();

@@ -385,6 +385,12 @@ impl ApiError {
         })
     }
 
+    /// A `Status` with only a message and a code (no reason), as the real
+    /// server sends for some internal errors.
+    pub(crate) fn plain(code: u16, message: impl Into<String>) -> Self {
+        ApiError::new(code, "", message)
+    }
+
     /// 500 InternalError.
     pub fn internal(message: impl Into<String>) -> Self {
         let m = message.into();
