@@ -344,6 +344,6 @@ impl State {
 /// How long a followup waits; exposed for the server's timer tasks.
 pub(crate) fn followup_delay(f: &Followup) -> Duration {
     match f {
-        Followup::EstablishCrd { delay, .. } => *delay,
+        Followup::EstablishCrd { delay, .. } | Followup::FinalizeNamespace { delay, .. } => *delay,
     }
 }

@@ -551,9 +551,19 @@ fn resource(
                 return Err(ApiError::method_not_allowed());
             }
             let d = delete_opts(q, body)?;
-            state
-                .delete(&target, &n, &d)
-                .map(|v| (200, render_deleted(&v, meta_only), vec![]))
+            let delay = state.settings.namespace_finalize_delay;
+            let is_namespace = kind.group.is_empty() && kind.kind == "Namespace";
+            state.delete(&target, &n, &d).map(|v| {
+                let followups = if is_namespace && !d.dry_run && !delay.is_zero() {
+                    vec![Followup::FinalizeNamespace {
+                        name: n.clone(),
+                        delay,
+                    }]
+                } else {
+                    vec![]
+                };
+                (200, render_deleted(&v, meta_only), followups)
+            })
         }
         (Some(_), _) => Err(ApiError::method_not_allowed()),
     };

@@ -551,9 +551,15 @@ pub(crate) fn compare(old: &Value, new: &Value, ty: Option<Ty<'_>>) -> Compariso
                         continue;
                     }
                     path.push(PathElement::Field(k.clone()));
+                    let ct = child(ty, k);
                     match x.get(k).filter(|v| !v.is_null()) {
-                        None => add_all(bv, child(ty, k), Some(k), path, &mut c.added),
-                        Some(av) => walk(av, bv, child(ty, k), Some(k), path, c),
+                        // A non-pointer struct is in the old object's zero
+                        // value already: only its content can be new.
+                        None if bv.is_object() && ct.is_some_and(|t| t.node().present) => {
+                            walk(&json!({}), bv, ct, Some(k), path, c)
+                        }
+                        None => add_all(bv, ct, Some(k), path, &mut c.added),
+                        Some(av) => walk(av, bv, ct, Some(k), path, c),
                     }
                     path.pop();
                 }

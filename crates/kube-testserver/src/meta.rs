@@ -166,6 +166,23 @@ pub(crate) fn get_path<'a>(obj: &'a Value, path: &[&str]) -> Option<&'a Value> {
     Some(cur)
 }
 
+/// Removes the value at a dotted path of object keys (order kept).
+pub(crate) fn remove_path(obj: &mut Value, path: &[&str]) {
+    let Some((last, parent)) = path.split_last() else {
+        return;
+    };
+    let mut cur = obj;
+    for p in parent {
+        match cur.get_mut(*p) {
+            Some(c) => cur = c,
+            None => return,
+        }
+    }
+    if let Some(m) = cur.as_object_mut() {
+        m.shift_remove(*last);
+    }
+}
+
 /// Sets a dotted path of object keys, creating intermediate objects.
 pub(crate) fn set_path(obj: &mut Value, path: &[&str], value: Value) {
     let mut cur = obj;

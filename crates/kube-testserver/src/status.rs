@@ -352,6 +352,17 @@ impl ApiError {
         })
     }
 
+    /// Adds a cause to the details.
+    pub(crate) fn with_cause(mut self, reason: &str, message: &str, field: &str) -> Self {
+        let d = self.details.get_or_insert_with(Default::default);
+        d.causes.push(StatusCause {
+            reason: reason.into(),
+            message: message.into(),
+            field: field.into(),
+        });
+        self
+    }
+
     /// 405 MethodNotAllowed.
     pub fn method_not_allowed() -> Self {
         ApiError::new(
