@@ -499,7 +499,7 @@ impl State {
         let key = t.key(name);
         if let Some(old) = &old
             && &new == old
-            && !(self.invisible_change.contains(&key) && !o.dry_run)
+            && (!self.invisible_change.contains(&key) || o.dry_run)
         {
             return Ok(WriteResult {
                 object: present(kind, old),
