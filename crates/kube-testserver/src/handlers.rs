@@ -81,12 +81,21 @@ pub(crate) async fn handle(
     let path = parts.uri.path().to_string();
     let query_str = parts.uri.query().unwrap_or("").to_string();
     let query = Query::parse(&query_str);
-    let body = match axum::body::to_bytes(Body::new(body), 64 << 20).await {
+    // The real server's limit on request bodies (3 MiB).
+    const MAX_BODY: usize = 3 * 1024 * 1024;
+    let body = match axum::body::to_bytes(Body::new(body), MAX_BODY + 1).await {
+        Ok(b) if b.len() > MAX_BODY => {
+            return Ok(error_response(&ApiError::too_large(MAX_BODY)));
+        }
         Ok(b) => b,
         Err(e) => {
-            return Ok(error_response(&ApiError::bad_request(format!(
-                "failed to read the request body: {e}"
-            ))));
+            // axum reports the limit as a "length limit exceeded" error.
+            let too_large = format!("{e} {:?}", e).contains("length limit exceeded");
+            return Ok(error_response(&if too_large {
+                ApiError::too_large(MAX_BODY)
+            } else {
+                ApiError::bad_request(format!("failed to read the request body: {e}"))
+            }));
         }
     };
     let route = parse(&path);
@@ -162,6 +171,12 @@ async fn dispatch(
     let aggregated = discovery::wants_aggregated(&accept);
     match route {
         Route::Version => discovery_get(&|_| Some((discovery::version_info(), false))),
+        Route::OpenApiV3(path) => {
+            if method != Method::GET {
+                return error_response(&ApiError::method_not_allowed());
+            }
+            crate::openapi::serve(path.as_deref())
+        }
         Route::Health => Response::builder()
             .status(200)
             .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")

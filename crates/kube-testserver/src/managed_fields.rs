@@ -2,8 +2,10 @@
 //! `FieldsV1` encoding (`f:`, `k:`, `v:`, `i:`, `.`), list typing, and the
 //! comparison that attributes changes to a manager for `Update` operations.
 //!
-//! The real server types every field through the OpenAPI schema. This server
-//! has no schemas, so it types values by shape:
+//! Fields are typed through the kind's schema ([`crate::schema`]) where
+//! there is one: atomic maps/structs are single nodes, lists are atomic,
+//! sets or maps by their declared list type. Without a schema, values are
+//! typed by shape:
 //!
 //! * every JSON object is treated as a struct: its keys are separate fields,
 //!   and a non-empty object is not itself owned by an applier (only its leaves);
@@ -793,7 +795,8 @@ pub(crate) fn decode(obj: &Value) -> Result<Vec<ManagedEntry>, String> {
 }
 
 /// Encodes entries as `metadata.managedFields`, sorted as the real server
-/// sorts them (operation, time, manager, subresource).
+/// sorts them (operation, time in whole seconds with none first, manager,
+/// apiVersion, subresource).
 pub(crate) fn encode(entries: &[ManagedEntry]) -> Value {
     let mut sorted: Vec<&ManagedEntry> = entries.iter().collect();
     sorted.sort_by(|a, b| {
@@ -801,6 +804,7 @@ pub(crate) fn encode(entries: &[ManagedEntry]) -> Value {
             .cmp(&b.operation)
             .then_with(|| a.time.cmp(&b.time))
             .then_with(|| a.manager.cmp(&b.manager))
+            .then_with(|| a.api_version.cmp(&b.api_version))
             .then_with(|| a.subresource.cmp(&b.subresource))
     });
     Value::Array(

@@ -88,6 +88,7 @@ pub(crate) enum FieldErrorType {
     Forbidden,
     Duplicate,
     NotSupported,
+    TooLong,
 }
 
 /// One validation failure on one field.
@@ -129,6 +130,16 @@ impl FieldError {
         }
     }
 
+    /// `field.TooLong` without the value: `Too long: must have at most N bytes`.
+    pub(crate) fn too_long_bytes(field: &str, max: usize) -> Self {
+        FieldError {
+            field: field.into(),
+            kind: FieldErrorType::TooLong,
+            value: None,
+            detail: format!("must have at most {max} bytes"),
+        }
+    }
+
     pub(crate) fn forbidden(field: &str, detail: &str) -> Self {
         FieldError {
             field: field.into(),
@@ -164,6 +175,7 @@ impl FieldError {
             FieldErrorType::Forbidden => "FieldValueForbidden",
             FieldErrorType::Duplicate => "FieldValueDuplicate",
             FieldErrorType::NotSupported => "FieldValueNotSupported",
+            FieldErrorType::TooLong => "FieldValueTooLong",
         }
     }
 
@@ -187,6 +199,7 @@ impl FieldError {
                     self.value.clone().unwrap_or_default()
                 )
             }
+            FieldErrorType::TooLong => "Too long".to_string(),
         };
         if !self.detail.is_empty() {
             s.push_str(": ");
@@ -400,6 +413,15 @@ impl ApiError {
     /// server sends for some internal errors.
     pub(crate) fn plain(code: u16, message: impl Into<String>) -> Self {
         ApiError::new(code, "", message)
+    }
+
+    /// 413 RequestEntityTooLarge for a body over `limit` bytes.
+    pub(crate) fn too_large(limit: usize) -> Self {
+        ApiError::new(
+            413,
+            "RequestEntityTooLarge",
+            format!("Request entity too large: limit is {limit}"),
+        )
     }
 
     /// 500 InternalError.

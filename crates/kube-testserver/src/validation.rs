@@ -240,6 +240,15 @@ fn metadata_errors(kind: &ResourceKind, obj: &Value, errs: &mut Vec<FieldError>)
     }
 }
 
+/// The most a ConfigMap's data and binaryData may hold (keys included).
+const MAX_CONFIG_MAP_BYTES: usize = 1024 * 1024;
+
+/// The decoded length of standard base64 text.
+fn base64_decoded_len(s: &str) -> usize {
+    let t = s.trim_end_matches('=');
+    t.len() * 3 / 4
+}
+
 /// Go's `%#v` of a `v1.LabelSelector`.
 fn go_label_selector(v: Option<&Value>) -> String {
     let v = v.cloned().unwrap_or(Value::Null);
@@ -466,6 +475,22 @@ pub(crate) fn validate(
             }
         }
         ("", "ConfigMap") => {
+            // The real limit (MaxSecretSize) on keys plus values, binary
+            // values counted decoded.
+            let mut total = 0usize;
+            if let Some(Value::Object(m)) = obj.get("data") {
+                for (k, v) in m {
+                    total += k.len() + v.as_str().map_or(0, str::len);
+                }
+            }
+            if let Some(Value::Object(m)) = obj.get("binaryData") {
+                for (k, v) in m {
+                    total += k.len() + v.as_str().map_or(0, base64_decoded_len);
+                }
+            }
+            if total > MAX_CONFIG_MAP_BYTES {
+                errs.push(FieldError::too_long_bytes("[]", MAX_CONFIG_MAP_BYTES));
+            }
             for field in ["data", "binaryData"] {
                 if let Some(Value::Object(m)) = obj.get(field) {
                     for k in m.keys() {
