@@ -7,6 +7,7 @@
 //! 5 s) and bounds every wait.
 
 mod daemon_support;
+mod support;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

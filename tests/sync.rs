@@ -10,6 +10,7 @@
 //! `#[tokio::test]`s start the servers and call it. Every run of the binary
 //! is bounded by `sync_support::RUN_LIMIT`.
 
+mod support;
 mod sync_support;
 
 use std::path::Path;
