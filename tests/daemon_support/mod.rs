@@ -691,17 +691,6 @@ pub fn inventory(server: &TestApiServer, name: &str) -> Option<Value> {
     Some(serde_json::from_str(text).expect("the inventory is JSON"))
 }
 
-/// The resource (plural) of the kinds the generated fleets use.
-pub fn plural_of(kind: &str) -> String {
-    match kind {
-        "Namespace" => "namespaces".into(),
-        "ConfigMap" => "configmaps".into(),
-        "Service" => "services".into(),
-        "Deployment" => "deployments".into(),
-        other => format!("{}s", other.to_lowercase()),
-    }
-}
-
 // ----- the rollout controller ---------------------------------------------------
 
 /// Marks every Deployment that appears (or changes) on the watched servers

@@ -25,7 +25,6 @@ use serde_json::{Value, json};
 
 use crate::support::files::write;
 use crate::support::run::{Run, flotilla};
-use crate::sync_support;
 
 /// The namespace of Flotilla's inventories.
 const INVENTORY_NAMESPACE: &str = "flotilla-system";
@@ -600,7 +599,7 @@ fn resource(api_version: &str, kind: &str) -> ApiResource {
     let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
     ApiResource::from_gvk_with_plural(
         &GroupVersionKind::gvk(group, version, kind),
-        &sync_support::plural(kind),
+        &crate::support::objects::plural(kind),
     )
 }
 

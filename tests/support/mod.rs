@@ -5,6 +5,7 @@
 //! - [`run`]: the `flotilla` binary, run as a user would, bounded in time;
 //! - [`files`]: fleet repositories in temporary folders, `tests/testdata/`;
 //! - [`report`]: reading drift reports in assertions;
+//! - [`objects`]: reading Kubernetes objects (plural names, resource versions);
 //! - [`http`]: a minimal HTTP/1.1 client for the daemon, webhook signing;
 //! - this module: isolated `git` commands and fixture repositories, and
 //!   [`git_server`]: real Git servers on 127.0.0.1.
@@ -21,6 +22,7 @@
 pub mod files;
 pub mod git_server;
 pub mod http;
+pub mod objects;
 pub mod report;
 pub mod run;
 

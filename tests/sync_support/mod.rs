@@ -20,6 +20,8 @@ use serde_json::Value;
 #[allow(unused_imports)]
 pub use crate::support::files::{EXAMPLE, copy_dir, read, write};
 #[allow(unused_imports)]
+pub use crate::support::objects::plural;
+#[allow(unused_imports)]
 pub use crate::support::run::{
     RUN_LIMIT, Run, assert_exit, flotilla, flotilla_with_env, flotilla_within,
 };
@@ -288,21 +290,6 @@ pub fn kinds(state: &flotilla_core::render::DesiredState) -> Vec<(String, String
     kinds.sort();
     kinds.dedup();
     kinds
-}
-
-/// The resource (plural) name of a kind, by the rules Kubernetes' own
-/// kinds and the ones used here follow.
-pub fn plural(kind: &str) -> String {
-    let lower = kind.to_lowercase();
-    if let Some(stem) = lower.strip_suffix('y')
-        && !stem.ends_with(['a', 'e', 'i', 'o', 'u'])
-    {
-        format!("{stem}ies")
-    } else if lower.ends_with('s') {
-        format!("{lower}es")
-    } else {
-        format!("{lower}s")
-    }
 }
 
 /// The live copy of a desired object, if the cluster has it.
