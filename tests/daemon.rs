@@ -7,6 +7,7 @@
 //! 5 s) and bounds every wait.
 
 mod daemon_support;
+mod support;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -90,7 +91,7 @@ fn assert_inventory_consistent(clusters: &Clusters, cluster: &str) -> Option<usi
             s.get(
                 group,
                 version,
-                &plural_of(e["kind"].as_str().unwrap()),
+                &support::objects::plural(e["kind"].as_str().unwrap()),
                 ns,
                 name
             )

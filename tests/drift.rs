@@ -10,12 +10,10 @@
 //! `kubectl-label`, ...) or the server's store helpers, as a person or
 //! another controller would make them.
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+mod support;
 
-use base64::Engine;
+use std::path::{Path, PathBuf};
+
 use flotilla_core::diff::live::field_diffs;
 use flotilla_core::drift::{DecidedBy, Detected, ObjectStatus};
 use flotilla_core::model::Fleet;
@@ -28,118 +26,16 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams};
 use kube_testserver::TestApiServer;
 use serde_json::{Value, json};
+use support::files::{b64, fixture, fixture_json, fixtures, write};
+use support::report::{cluster, fields, object};
+use support::run::{RUN_LIMIT, Run, flotilla};
 use tempfile::TempDir;
 
-/// The longest one `flotilla` run may take (they take well under a second,
-/// or a few seconds of retries against an unreachable cluster).
-const RUN_LIMIT: Duration = Duration::from_secs(60);
-
-const TESTDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/testdata");
 const SCHEMA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/drift-report.schema.json");
 
 // ---------------------------------------------------------------------------
-// Running the binary
+// Fleet repositories
 // ---------------------------------------------------------------------------
-
-/// What one `flotilla` run gave.
-#[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
-            panic!("not JSON ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr)
-        })
-    }
-
-    fn all(&self) -> String {
-        format!("{}{}", self.stdout, self.stderr)
-    }
-}
-
-/// Runs the binary in `cwd`, killing it after [`RUN_LIMIT`].
-fn run_blocking(cwd: &Path, args: &[String]) -> Run {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_flotilla"))
-        .args(args)
-        .current_dir(cwd)
-        .env_remove("FLOTILLA_REPO")
-        .env_remove("FLOTILLA_REV")
-        .env_remove("KUBECONFIG")
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the flotilla binary starts");
-    let reader = |mut r: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = r.read_to_string(&mut s);
-            s
-        })
-    };
-    let out = reader(Box::new(child.stdout.take().expect("stdout")));
-    let err = reader(Box::new(child.stderr.take().expect("stderr")));
-    let deadline = Instant::now() + RUN_LIMIT;
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("waiting for flotilla") {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("flotilla {args:?} ran over {RUN_LIMIT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    Run {
-        code: status.code().unwrap_or(-1),
-        stdout: out.join().expect("stdout reader"),
-        stderr: err.join().expect("stderr reader"),
-    }
-}
-
-/// Runs the binary off the async threads, so a test API server on this
-/// runtime keeps serving it.
-async fn flotilla(cwd: &Path, args: &[&str]) -> Run {
-    let cwd = cwd.to_path_buf();
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    tokio::task::spawn_blocking(move || run_blocking(&cwd, &args))
-        .await
-        .expect("the runner thread")
-}
-
-fn write(dir: &Path, rel: &str, text: &str) {
-    let p = dir.join(rel);
-    std::fs::create_dir_all(p.parent().expect("a parent")).expect("mkdir");
-    std::fs::write(&p, text).unwrap_or_else(|e| panic!("write {}: {e}", p.display()));
-}
-
-fn fixture(name: &str) -> String {
-    let p = Path::new(TESTDATA).join(name);
-    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()))
-}
-
-/// Fixtures as one multi-document stream.
-fn fixtures(names: &[&str]) -> String {
-    names
-        .iter()
-        .map(|n| fixture(n))
-        .collect::<Vec<_>>()
-        .join("---\n")
-}
-
-fn fixture_json(name: &str) -> Value {
-    flotilla_core::yaml::parse_file(name, &fixture(name)).expect("a fixture parses")
-}
-
-fn b64(s: &str) -> String {
-    base64::engine::general_purpose::STANDARD.encode(s)
-}
 
 /// A fleet `shop` with one base `app` and the given clusters (YAML list
 /// entries, each indented by four spaces) and extra `spec` fields.
@@ -156,45 +52,6 @@ spec:
       path: bases/app
 {extra}"
     )
-}
-
-/// The objects of the report's cluster `name`.
-fn cluster<'a>(report: &'a Value, name: &str) -> &'a Value {
-    report["clusters"]
-        .as_array()
-        .expect("clusters")
-        .iter()
-        .find(|c| c["cluster"] == name)
-        .unwrap_or_else(|| panic!("no cluster {name} in {report:#}"))
-}
-
-/// The report entry of the object `kind`/`name` in a cluster's report.
-fn object<'a>(cluster: &'a Value, kind: &str, name: &str) -> &'a Value {
-    cluster["objects"]
-        .as_array()
-        .expect("objects")
-        .iter()
-        .find(|o| o["key"]["kind"] == kind && o["key"]["name"] == name)
-        .unwrap_or_else(|| panic!("no {kind} {name} in {cluster:#}"))
-}
-
-/// `(path, desired, live)` of an object's fields, sorted by path.
-fn fields(object: &Value) -> Vec<(String, Value, Value)> {
-    let mut out: Vec<_> = object["fields"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-        .iter()
-        .map(|f| {
-            (
-                f["path"].as_str().expect("a path").to_string(),
-                f["desired"].clone(),
-                f["live"].clone(),
-            )
-        })
-        .collect();
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    out
 }
 
 // ---------------------------------------------------------------------------
@@ -600,7 +457,8 @@ impl DirFleet {
     fn run(&self, command: &str, rest: &[&str]) -> Run {
         let mut args = vec![command.to_string(), "--repo".into(), "repo".into()];
         args.extend(rest.iter().map(|s| s.to_string()));
-        run_blocking(self.tmp.path(), &args)
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        support::run::run(self.tmp.path(), &args, &[], RUN_LIMIT)
     }
 
     fn sync(&self) {

@@ -10,6 +10,7 @@
 //! `#[tokio::test]`s start the servers and call it. Every run of the binary
 //! is bounded by `sync_support::RUN_LIMIT`.
 
+mod support;
 mod sync_support;
 
 use std::path::Path;
@@ -17,6 +18,7 @@ use std::time::Duration;
 
 use kube_testserver::TestApiServer;
 use serde_json::{Value, json};
+use support::objects::resource_version;
 use sync_support::*;
 
 // ----- fixtures --------------------------------------------------------------
@@ -79,13 +81,6 @@ fn deployment(cluster: &impl Cluster, ns: &str, name: &str) -> Option<Value> {
 
 fn config_map(cluster: &impl Cluster, ns: &str, name: &str) -> Option<Value> {
     cluster.object("v1", "configmaps", Some(ns), name)
-}
-
-fn resource_version(v: &Value) -> String {
-    v["metadata"]["resourceVersion"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
 }
 
 /// The example fleet in `dir`, bound to `servers` (Gateway API installed on

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use crate::Scenario;
 use crate::backend::{Env, Member, config_map};
+use crate::support::objects::resource_version;
 use crate::sync_support::{Summary, assert_exit};
 
 /// The scenarios of this module.
@@ -92,13 +93,6 @@ async fn web_on(m: &Member) -> Vec<Option<Value>> {
         out.push(m.get(api, kind, ns.as_deref(), &name).await);
     }
     out
-}
-
-fn resource_version(v: &Value) -> String {
-    v["metadata"]["resourceVersion"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
 }
 
 /// What changes when anyone but a controller writes the object: the
