@@ -1,13 +1,11 @@
 //! `flotilla render`: print or write the desired state of clusters.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use clap::ValueEnum;
 use flotilla_core::render::DesiredState;
-use serde_json::{Value, json};
+use flotilla_core::report::{Manifests, OutputFormat, Report};
 
 use crate::repo::RepoArgs;
 
@@ -23,14 +21,8 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
     /// Output format.
-    #[arg(short = 'o', long, value_enum, default_value_t = Format::Yaml)]
-    output: Format,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Format {
-    Yaml,
-    Json,
+    #[arg(short = 'o', long, value_parser = crate::output_formats(Manifests::FORMATS), default_value_t = OutputFormat::Yaml)]
+    output: OutputFormat,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -71,46 +63,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 write_folder(&dir.join(&s.cluster), s, args.output)?;
             }
         }
-        None => print(&states, args.output)?,
+        None => crate::print_report(&Manifests(&states), args.output)?,
     }
     Ok(ExitCode::from(if failed { 1 } else { 0 }))
 }
 
-fn print(states: &[DesiredState], format: Format) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
-    match format {
-        Format::Yaml => {
-            for s in states {
-                if states.len() > 1 {
-                    writeln!(out, "# cluster: {}", s.cluster)?;
-                }
-                out.write_all(s.to_yaml().as_bytes())?;
-            }
-        }
-        Format::Json => {
-            let list = |s: &DesiredState| {
-                json!({
-                    "apiVersion": "v1",
-                    "kind": "List",
-                    "metadata": {"annotations": {"flotilla.dev/cluster": s.cluster}},
-                    "items": s.objects.iter().map(|o| &o.object).collect::<Vec<&Value>>(),
-                })
-            };
-            let value = match states {
-                [one] => list(one),
-                many => json!({"clusters": many.iter().map(list).collect::<Vec<_>>()}),
-            };
-            serde_json::to_writer_pretty(&mut out, &value)?;
-            writeln!(out)?;
-        }
-    }
-    Ok(())
-}
-
 /// Writes one file per object and removes files of objects no longer there.
-fn write_folder(dir: &Path, state: &DesiredState, format: Format) -> anyhow::Result<()> {
+fn write_folder(dir: &Path, state: &DesiredState, format: OutputFormat) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let ext = if format == Format::Json {
+    let ext = if format == OutputFormat::Json {
         "json"
     } else {
         "yaml"
@@ -119,8 +80,8 @@ fn write_folder(dir: &Path, state: &DesiredState, format: Format) -> anyhow::Res
     for o in &state.objects {
         let name = o.key.file_name().replace(".yaml", &format!(".{ext}"));
         let text = match format {
-            Format::Yaml => flotilla_core::yaml::to_string(&o.object),
-            Format::Json => serde_json::to_string_pretty(&o.object)? + "\n",
+            OutputFormat::Json => flotilla_core::report::json::pretty(&o.object)?,
+            _ => flotilla_core::yaml::to_string(&o.object),
         };
         let path = dir.join(&name);
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;

@@ -1,0 +1,149 @@
+//! The markdown writer: reports fit for a pull-request comment.
+
+use std::fmt::Write;
+
+use crate::diff::{ClusterOutcome, FleetDiff};
+use crate::drift::{ClusterStatus, DriftReport};
+
+use super::words;
+
+/// Drift: a status table, then a collapsible section per drifted cluster.
+pub fn drift_markdown(r: &DriftReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "### Flotilla drift: fleet `{}` at `{}`\n",
+        r.fleet,
+        r.revision.as_deref().unwrap_or("work tree")
+    );
+    let _ = writeln!(
+        out,
+        "| Cluster | Status | {} |",
+        words::drift_count_heads().join(" | ")
+    );
+    let _ = writeln!(out, "|---|---|---:|---:|---:|---:|");
+    for c in &r.clusters {
+        let _ = writeln!(
+            out,
+            "| `{}` | {} | {} | {} | {} | {} |",
+            c.cluster,
+            words::cluster_status(c.status),
+            c.in_sync,
+            c.modified,
+            c.missing,
+            c.to_be_pruned
+        );
+    }
+    let _ = writeln!(out);
+    for c in r
+        .clusters
+        .iter()
+        .filter(|c| c.status != ClusterStatus::InSync)
+    {
+        let _ = writeln!(
+            out,
+            "<details><summary><b>{}</b>: {}</summary>\n",
+            c.cluster,
+            words::cluster_status(c.status)
+        );
+        if let Some(e) = &c.error {
+            let _ = writeln!(out, "```text\n{e}\n```\n");
+        }
+        for o in &c.objects {
+            let _ = writeln!(
+                out,
+                "**{}** `{}` (decided by {})\n",
+                o.status.describe(),
+                o.key,
+                o.decided_by.describe()
+            );
+            for f in &o.fields {
+                let _ = writeln!(
+                    out,
+                    "- `{}`: desired `{}`, live `{}`",
+                    f.path,
+                    words::value(&f.desired),
+                    words::value(&f.live)
+                );
+            }
+            if let Some(note) = &o.note {
+                let _ = writeln!(out, "\n> {note}");
+            }
+            if !o.diff.is_empty() {
+                let _ = writeln!(out, "\n```diff\n{}```", o.diff);
+            }
+            let _ = writeln!(out);
+        }
+        let _ = writeln!(out, "</details>\n");
+    }
+    out
+}
+
+/// The rendered change between two commits: a summary table first, then one
+/// collapsible section per changed cluster with a diff per object.
+pub fn diff_markdown(d: &FleetDiff) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "### Flotilla: rendered change `{}` → `{}`\n",
+        d.from, d.to
+    );
+    if let Some(e) = &d.to_errors {
+        let _ = writeln!(
+            out,
+            "> [!CAUTION]\n> `{}` does not load: this change must not merge.\n\n```text\n{e}\n```\n",
+            d.to
+        );
+    }
+    if let Some(e) = &d.from_errors {
+        let _ = writeln!(
+            out,
+            "> [!WARNING]\n> `{}` does not load, so every object of `{}` is shown as added.\n\n```text\n{e}\n```\n",
+            d.from, d.to
+        );
+    }
+    if !d.clusters.is_empty() {
+        let _ = writeln!(out, "| Cluster | Added | Changed | Removed | Status |");
+        let _ = writeln!(out, "|---|---:|---:|---:|---|");
+        for c in &d.clusters {
+            let (a, r, ch) = c.counts();
+            let _ = writeln!(
+                out,
+                "| `{}` | {a} | {ch} | {r} | {} |",
+                c.cluster,
+                words::revisions_status(c)
+            );
+        }
+        let _ = writeln!(out);
+    }
+    for c in &d.clusters {
+        let errors = match &c.outcome {
+            ClusterOutcome::ToFailed { errors } | ClusterOutcome::FromFailed { errors, .. } => {
+                Some(errors)
+            }
+            _ => None,
+        };
+        if c.changes().is_empty() && errors.is_none() {
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "<details><summary><b>{}</b>: {} ({})</summary>\n",
+            c.cluster,
+            words::revisions_status(c),
+            words::revisions_counts(c)
+        );
+        if let Some(errors) = errors {
+            let _ = writeln!(out, "```text\n{errors}\n```\n");
+        }
+        for o in c.changes() {
+            let _ = writeln!(out, "**{}** `{}`\n", words::object_change(o.change), o.key);
+            let _ = writeln!(out, "```diff\n{}```\n", o.diff);
+        }
+        let _ = writeln!(out, "</details>\n");
+    }
+    if !d.has_changes() && !d.to_failed() {
+        let _ = writeln!(out, "No cluster changes.");
+    }
+    out
+}
