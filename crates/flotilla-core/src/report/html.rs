@@ -149,7 +149,7 @@ pub fn status_page(s: &StatusPage<'_>) -> String {
     let fleet = if s.fleet.is_empty() {
         "(no commit loaded yet)".to_string()
     } else {
-        escape(&s.fleet)
+        escape(s.fleet)
     };
     let _ = write!(
         out,
