@@ -4,10 +4,10 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use clap::ValueEnum;
 use flotilla_core::changeset::ChangeSet;
 use flotilla_core::model::{Cluster, Fleet};
 use flotilla_core::plan::PlanOptions;
+use flotilla_core::report::{OutputFormat, Report, SyncSummary};
 use flotilla_engine::cluster::{ConnectOptions, connect};
 use flotilla_engine::sync::{SyncOptions, sync_cluster};
 use futures::StreamExt;
@@ -47,14 +47,8 @@ pub struct Args {
     #[command(flatten)]
     connect: ConnectArgs,
     /// Output format of the summary.
-    #[arg(short = 'o', long, value_enum, default_value_t = Format::Text)]
-    output: Format,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Format {
-    Text,
-    Json,
+    #[arg(short = 'o', long, value_parser = crate::output_formats(SyncSummary::FORMATS), default_value_t = OutputFormat::Text)]
+    output: OutputFormat,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -75,22 +69,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .build()?;
     let results = runtime.block_on(sync_waves(&fleet, &args, &connect_options));
     let failed = results.iter().any(ChangeSet::is_failure);
-    match args.output {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&results)?),
-        Format::Text => {
-            for r in &results {
-                println!("{r}");
-                for c in r.changes.iter().filter(|c| c.message.is_some()) {
-                    println!(
-                        "  {} {}: {}",
-                        c.action.as_str(),
-                        c.key,
-                        c.message.as_deref().unwrap_or("")
-                    );
-                }
-            }
-        }
-    }
+    crate::print_report(&SyncSummary(&results), args.output)?;
     Ok(ExitCode::from(if failed { 2 } else { 0 }))
 }
 

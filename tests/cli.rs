@@ -406,3 +406,29 @@ fn validate_watch_revalidates_when_a_file_changes() {
     assert!(saw_error, "the edit was not re-validated");
     assert!(saw_fix, "the fix was not re-validated");
 }
+
+#[test]
+fn each_command_accepts_only_its_output_formats() {
+    for (command, wrong, accepted) in [
+        ("validate", "markdown", "[possible values: text, json]"),
+        ("render", "text", "[possible values: yaml, json]"),
+        ("sync", "html", "[possible values: text, json]"),
+        ("drift", "yaml", "[possible values: text, json, markdown]"),
+        ("diff", "html", "[possible values: text, json, markdown]"),
+    ] {
+        let o = flotilla(&[command, "--repo", EXAMPLE, "-o", wrong]);
+        assert_eq!(o.code, 2, "{command} -o {wrong}");
+        let err = &o.stderr;
+        assert!(
+            err.contains(&format!("invalid value '{wrong}' for '--output <OUTPUT>'")),
+            "{command}: {err}"
+        );
+        assert!(err.contains(accepted), "{command}: {err}");
+        assert!(o.stdout.is_empty(), "{command}: nothing is printed");
+    }
+    let o = flotilla(&["validate", "--repo", EXAMPLE, "-o", "json"]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let v: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
+    assert_eq!(v["valid"], true);
+    assert_eq!(v["clusters"][0]["rendered"], true);
+}

@@ -708,6 +708,20 @@ async fn status_page_shows_the_matrix_and_the_drift() {
     assert!(html.contains(&GOOD[..7]));
     assert!(html.contains(r#"<details open id="drift-eu-1">"#));
     assert!(!html.contains(r#"id="drift-us-1""#), "us-1 is in sync");
+    // The page says what the CLI says: the drift report's words.
+    assert!(
+        html.contains(r#"<span class="badge warn">Drifted</span>"#),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"<span class="badge ok">InSync</span>"#),
+        "{html}"
+    );
+    assert!(
+        html.contains("4 in sync, 1 modified, 1 missing, 0 to be pruned"),
+        "{html}"
+    );
+    assert!(!html.contains(">drifted<") && !html.contains(">in sync<"));
     assert!(html.contains("<code>/spec/replicas</code>"));
     assert!(html.contains(r#"<span class="add">+  replicas: 3</span>"#));
     assert!(html.contains(r#"<span class="del">-  replicas: 5</span>"#));

@@ -143,23 +143,9 @@ impl ChangeSet {
 }
 
 impl fmt::Display for ChangeSet {
-    /// `eu-1: 2 created, 1 configured, 40 unchanged, 1 pruned, 0 failed`.
+    /// `eu-1: 2 created, 1 configured, 40 unchanged, 1 pruned, 0 failed`
+    /// ([`crate::report::words::sync_line`]).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let c = self.counts();
-        write!(
-            f,
-            "{}: {} created, {} configured, {} unchanged, {} pruned, {} failed",
-            self.cluster, c.created, c.configured, c.unchanged, c.pruned, c.failed
-        )?;
-        if c.skipped > 0 {
-            write!(f, ", {} skipped", c.skipped)?;
-        }
-        if self.dry_run {
-            write!(f, " (dry run)")?;
-        }
-        if let Some(e) = &self.error {
-            write!(f, "; error: {e}")?;
-        }
-        Ok(())
+        f.write_str(&crate::report::words::sync_line(self))
     }
 }
