@@ -3,7 +3,7 @@
 //!
 //! Run with `cargo bench --bench diff`. One cluster holds 50 namespaces,
 //! each with its Namespace, 99 ConfigMaps and 100 Deployments: 10,000
-//! objects, synced with `sync_cluster` through a `KubeTarget`. Then 1% of
+//! objects, synced with `reconcile_cluster` through a `KubeDestination`. Then 1% of
 //! them (one ConfigMap and one Deployment per namespace) are edited by hand
 //! through the server's store, and `detect` is timed, with and without the
 //! drift. `FLOTILLA_BENCH_NAMESPACES=N` scales the fleet (200 objects each),
@@ -20,10 +20,10 @@ use flotilla_core::drift::{DecidedBy, Detected, ObjectStatus};
 use flotilla_core::load::load;
 use flotilla_core::render::render_cluster;
 use flotilla_core::snapshot::Snapshot;
-use flotilla_engine::cluster::Target;
-use flotilla_engine::cluster::kube::KubeTarget;
+use flotilla_engine::destination::Destination;
+use flotilla_engine::destination::kube::KubeDestination;
 use flotilla_engine::diff::detect;
-use flotilla_engine::sync::{SyncOptions, sync_cluster};
+use flotilla_engine::reconcile::{SyncOptions, reconcile_cluster};
 use kube_testserver::TestApiServer;
 use serde_json::json;
 
@@ -156,7 +156,7 @@ struct Figures {
 async fn measure(
     scenario: &'static str,
     server: &TestApiServer,
-    target: &mut KubeTarget,
+    target: &mut KubeDestination,
     desired: &flotilla_core::render::DesiredState,
     runs: usize,
 ) -> (Figures, Detected) {
@@ -195,10 +195,10 @@ async fn measure(
     (figures, d)
 }
 
-/// Times reading the live state alone (`Target::live`: the LISTs `detect`
+/// Times reading the live state alone (`Destination::live`: the LISTs `detect`
 /// starts with), for the share of `detect` spent on the wire.
 async fn measure_live(
-    target: &mut KubeTarget,
+    target: &mut KubeDestination,
     desired: &flotilla_core::render::DesiredState,
     runs: usize,
 ) -> Duration {
@@ -239,12 +239,12 @@ async fn bench(namespaces: usize, runs: usize) {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let kubeconfig = dir.path().join("kubeconfig.yaml");
     std::fs::write(&kubeconfig, server.kubeconfig_yaml()).expect("write the kubeconfig");
-    let mut target = KubeTarget::from_kubeconfig(&kubeconfig, None)
+    let mut target = KubeDestination::from_kubeconfig(&kubeconfig, None)
         .await
         .expect("a kube target");
 
     let started = Instant::now();
-    let changes = sync_cluster(
+    let changes = reconcile_cluster(
         &mut target,
         &fleet.name,
         None,
@@ -296,7 +296,7 @@ async fn bench(namespaces: usize, runs: usize) {
     }
     let lists = measure_live(&mut target, &desired, runs).await;
     println!(
-        "\nof which reading live state (Target::live, {} LISTs): {:.1} ms (median)",
+        "\nof which reading live state (Destination::live, {} LISTs): {:.1} ms (median)",
         clean.lists,
         lists.as_secs_f64() * 1e3
     );

@@ -20,8 +20,8 @@ use flotilla_core::diff::live::field_diffs;
 use flotilla_core::drift::{DecidedBy, Detected, ObjectStatus};
 use flotilla_core::model::Fleet;
 use flotilla_core::render::DesiredState;
-use flotilla_engine::cluster::directory::DirectoryTarget;
-use flotilla_engine::cluster::kube::KubeTarget;
+use flotilla_engine::destination::directory::DirectoryDestination;
+use flotilla_engine::destination::kube::KubeDestination;
 use flotilla_engine::diff::detect;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -259,7 +259,7 @@ impl KubeFleet {
     /// Runs the library's `detect` against the server.
     async fn detect(&self) -> Detected {
         let (fleet, desired) = self.desired();
-        let mut target = KubeTarget::from_kubeconfig(&self.kubeconfig(), None)
+        let mut target = KubeDestination::from_kubeconfig(&self.kubeconfig(), None)
             .await
             .expect("a kube target");
         detect(&mut target, &fleet.name, &desired, |k| {
@@ -703,7 +703,7 @@ async fn detect_on_a_directory_target_decides_by_field_comparison() {
         "image: registry.example.com/shop/web:9",
     );
     let (fleet, desired) = desired(&f.repo(), "dev");
-    let mut target = DirectoryTarget::new(f.tmp.path().join("out/dev"));
+    let mut target = DirectoryDestination::new(f.tmp.path().join("out/dev"));
     let d = detect(&mut target, &fleet.name, &desired, |k| {
         fleet.ignored_fields(k)
     })

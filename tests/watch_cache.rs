@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 
 use flotilla_core::drift::ObjectStatus;
 use flotilla_core::snapshot::Snapshot;
-use flotilla_engine::cluster::kube::KubeTarget;
+use flotilla_engine::destination::kube::KubeDestination;
 use flotilla_engine::diff::detect;
-use flotilla_engine::sync::{SyncOptions, sync_cluster};
+use flotilla_engine::reconcile::{SyncOptions, reconcile_cluster};
 use kube_testserver::TestApiServer;
 use serde_json::json;
 
@@ -53,12 +53,12 @@ async fn an_unchanged_cluster_costs_no_list_and_changes_still_show() {
     let snapshot = Snapshot::from_files([("fleet.yaml", FLEET), ("bases/app/app.yaml", APP)]);
     let fleet = flotilla_core::load::load(&snapshot).unwrap();
     let desired = flotilla_core::render::render_cluster(&fleet, &fleet.clusters[0]).unwrap();
-    let mut target = KubeTarget::from_kubeconfig(&kubeconfig, None)
+    let mut target = KubeDestination::from_kubeconfig(&kubeconfig, None)
         .await
         .unwrap()
         .with_watch_cache();
 
-    let changes = sync_cluster(
+    let changes = reconcile_cluster(
         &mut target,
         "demo",
         None,

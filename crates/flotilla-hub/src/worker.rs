@@ -14,13 +14,13 @@ use super::metrics::{ClusterLabel, Metrics};
 use super::state::{SharedState, SyncStatus};
 use flotilla_core::changeset::ChangeSet;
 use flotilla_core::drift::{ClusterDrift, ClusterStatus};
-use flotilla_core::health::{HealthStatus, aggregate, health_of};
+use flotilla_core::health::HealthStatus;
 use flotilla_core::model::{Cluster, Fleet};
 use flotilla_core::plan::PlanOptions;
-use flotilla_core::render::{DesiredState, render_cluster};
-use flotilla_engine::cluster::{AnyTarget, ClusterError, ConnectOptions, Target, connect};
-use flotilla_engine::diff::detect;
-use flotilla_engine::sync::{SyncOptions, sync_cluster};
+use flotilla_core::render::render_cluster;
+use flotilla_engine::destination::{AnyDestination, ClusterError, ConnectOptions, connect};
+use flotilla_engine::reconcile::{SyncOptions, check_cluster, reconcile_cluster};
+use flotilla_engine::wait::{current_health, wait_healthy};
 
 /// What the rollout asks of a worker.
 pub(crate) struct SyncRequest {
@@ -61,7 +61,7 @@ impl Worker {
 
 /// What syncing one cluster came to.
 struct Outcome {
-    target: Option<AnyTarget>,
+    target: Option<AnyDestination>,
     status: SyncStatus,
     health: HealthStatus,
     changes: Option<ChangeSet>,
@@ -100,7 +100,7 @@ fn backoff(interval: Duration, failures: u32) -> Duration {
 }
 
 async fn run(name: String, mut requests: mpsc::Receiver<SyncRequest>, ctx: WorkerContext) {
-    let mut target: Option<AnyTarget> = None;
+    let mut target: Option<AnyDestination> = None;
     // The fleet this cluster was last synced to: drift is checked against it.
     let mut synced: Option<Arc<Fleet>> = None;
     let mut failures = 0u32;
@@ -193,15 +193,11 @@ fn record_drift(ctx: &WorkerContext, name: &str, drift: ClusterDrift) {
     }
 }
 
-fn is_unreachable(message: &str) -> bool {
-    message.contains("cluster unreachable")
-}
-
 async fn ensure_target(
     cluster: &Cluster,
-    target: Option<AnyTarget>,
+    target: Option<AnyDestination>,
     options: &ConnectOptions,
-) -> Result<AnyTarget, ClusterError> {
+) -> Result<AnyDestination, ClusterError> {
     match target {
         Some(t) => Ok(t),
         None => connect(cluster, options).await,
@@ -211,7 +207,7 @@ async fn ensure_target(
 async fn sync_one(
     fleet: &Fleet,
     cluster: Cluster,
-    target: Option<AnyTarget>,
+    target: Option<AnyDestination>,
     ctx: &WorkerContext,
     gate: bool,
     force_conflicts: bool,
@@ -242,7 +238,7 @@ async fn sync_one(
             return outcome;
         }
     };
-    let changes = sync_cluster(
+    let changes = reconcile_cluster(
         &mut target,
         &fleet.name,
         fleet.revision.as_deref(),
@@ -262,7 +258,7 @@ async fn sync_one(
                 .collect();
             failed.join("; ")
         });
-        outcome.status = if is_unreachable(&message) {
+        outcome.status = if changes.is_unreachable() {
             SyncStatus::Unreachable
         } else {
             SyncStatus::Failed
@@ -285,57 +281,12 @@ async fn sync_one(
     outcome
 }
 
-/// The aggregated health of a cluster's desired objects, read live. A
-/// directory target has no controllers: it is healthy once written.
-async fn current_health(
-    target: &mut AnyTarget,
-    desired: &DesiredState,
-) -> Result<HealthStatus, ClusterError> {
-    if target.directory().is_some() {
-        return Ok(HealthStatus::Healthy);
-    }
-    let addresses: Vec<(&str, &flotilla_core::model::ObjectKey)> = desired
-        .objects
-        .iter()
-        .map(|o| (o.object["apiVersion"].as_str().unwrap_or(""), &o.key))
-        .collect();
-    let live = target.live(&addresses).await?;
-    Ok(aggregate(desired.objects.iter().map(
-        |o| match live.get(&o.key) {
-            Some(l) => health_of(l).status,
-            None => HealthStatus::Missing,
-        },
-    )))
-}
-
-/// Waits (bounded by `timeout`) until the cluster is healthy; returns the
-/// health it ended at. Degraded ends the wait at once.
-async fn wait_healthy(
-    target: &mut AnyTarget,
-    desired: &DesiredState,
-    timeout: Duration,
-) -> HealthStatus {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let health = current_health(target, desired)
-            .await
-            .unwrap_or(HealthStatus::Unknown);
-        if matches!(health, HealthStatus::Healthy | HealthStatus::Degraded)
-            || Instant::now() >= deadline
-        {
-            return health;
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        tokio::time::sleep(left.min(Duration::from_secs(2))).await;
-    }
-}
-
 async fn check_one(
     fleet: &Fleet,
     cluster: Cluster,
-    target: Option<AnyTarget>,
+    target: Option<AnyDestination>,
     connect_options: &ConnectOptions,
-) -> (Cluster, Option<AnyTarget>, ClusterDrift) {
+) -> (Cluster, Option<AnyDestination>, ClusterDrift) {
     let desired = match render_cluster(fleet, &cluster) {
         Ok(d) => d,
         Err(e) => {
@@ -350,7 +301,7 @@ async fn check_one(
             return (cluster, None, d);
         }
     };
-    match detect(&mut target, &fleet.name, &desired, |k| {
+    match check_cluster(&mut target, &fleet.name, &desired, |k| {
         fleet.ignored_fields(k)
     })
     .await

@@ -6,22 +6,23 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{Applied, ApplyOptions, ClusterError, Target};
+use super::{Applied, ApplyOptions, ClusterError, Destination};
 use flotilla_core::model::ObjectKey;
 use flotilla_core::model::inventory::inventory_name;
 use flotilla_core::model::{Inventory, InventoryEntry};
 
-/// A directory target.
-pub struct DirectoryTarget {
+/// A directory destination.
+pub struct DirectoryDestination {
     root: PathBuf,
 }
 
-impl DirectoryTarget {
-    /// A target writing into `root` (created on the first write).
+impl DirectoryDestination {
+    /// A destination writing into `root` (created on the first write).
     pub fn new(root: impl Into<PathBuf>) -> Self {
         Self { root: root.into() }
     }
@@ -60,11 +61,11 @@ impl DirectoryTarget {
     }
 }
 
-impl Target for DirectoryTarget {
+impl Destination for DirectoryDestination {
     async fn live(
         &mut self,
         objects: &[(&str, &ObjectKey)],
-    ) -> Result<HashMap<ObjectKey, Value>, ClusterError> {
+    ) -> Result<HashMap<ObjectKey, Arc<Value>>, ClusterError> {
         let mut live = HashMap::new();
         for (_, key) in objects {
             let path = self.root.join(key.file_name());
@@ -76,7 +77,7 @@ impl Target for DirectoryTarget {
                         flotilla_core::yaml::parse::<Value>(&path.display().to_string(), d).ok()
                     })
                     .unwrap_or(Value::Null);
-                live.insert((*key).clone(), value);
+                live.insert((*key).clone(), Arc::new(value));
             }
         }
         Ok(live)
@@ -88,8 +89,7 @@ impl Target for DirectoryTarget {
         _live: Option<&Value>,
         options: ApplyOptions,
     ) -> Result<Applied, ClusterError> {
-        let key = ObjectKey::of(object)
-            .ok_or_else(|| ClusterError::Api("object without apiVersion, kind or name".into()))?;
+        let key = ObjectKey::of(object).ok_or(ClusterError::Unaddressable)?;
         let path = self.root.join(key.file_name());
         let text = flotilla_core::yaml::to_string(object);
         let outcome = match self.read(&path)? {
@@ -138,10 +138,19 @@ impl Target for DirectoryTarget {
         let path = self.inventory_path(fleet, cluster);
         match self.read(&path)? {
             None => Ok(None),
-            Some(text) => serde_json::from_str(&text)
-                .map(Some)
-                .map_err(|e| ClusterError::Inventory(path.display().to_string(), e.to_string())),
+            Some(text) => {
+                serde_json::from_str(&text)
+                    .map(Some)
+                    .map_err(|source| ClusterError::Inventory {
+                        name: path.display().to_string(),
+                        source,
+                    })
+            }
         }
+    }
+
+    fn runs_workloads(&self) -> bool {
+        false
     }
 
     async fn write_inventory(&mut self, inventory: &Inventory) -> Result<(), ClusterError> {
