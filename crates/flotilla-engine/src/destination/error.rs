@@ -294,7 +294,8 @@ mod tests {
                 message: "conflict with \"kubectl\"".into(),
                 field: ".spec.replicas".into(),
             }],
-            ..StatusDetails::default()
+            uid: String::new(),
+            retry_after_seconds: 0,
         });
         let key = ObjectKey {
             group: "apps".into(),
