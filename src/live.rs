@@ -59,13 +59,13 @@ async fn one(fleet: &Fleet, cluster: &Cluster, options: &ConnectOptions) -> Clus
             return ClusterDrift::failed(&cluster.name, ClusterStatus::RenderError, e.to_string());
         }
     };
-    let mut target = match connect(cluster, options).await {
+    let mut destination = match connect(cluster, options).await {
         Ok(t) => t,
         Err(e) => {
             return ClusterDrift::failed(&cluster.name, ClusterStatus::Unreachable, e.to_string());
         }
     };
-    match check_cluster(&mut target, &fleet.name, &desired, |key| {
+    match check_cluster(&mut destination, &fleet.name, &desired, |key| {
         fleet.ignored_fields(key)
     })
     .await

@@ -167,7 +167,7 @@ async fn sync_one(
             );
         }
     };
-    let mut target = match connect(cluster, connect_options).await {
+    let mut destination = match connect(cluster, connect_options).await {
         Ok(t) => t,
         Err(e) => {
             let mut failed = ChangeSet::new(&cluster.name, options.dry_run);
@@ -179,7 +179,7 @@ async fn sync_one(
     let mut last = Instant::now();
     let name = cluster.name.clone();
     reconcile_cluster(
-        &mut target,
+        &mut destination,
         &fleet.name,
         fleet.revision.as_deref(),
         &desired,

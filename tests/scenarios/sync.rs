@@ -412,14 +412,14 @@ spec: {{page: home}}
     e.fleet_yaml(&[a], &[("widgets", &[])], "");
     e.write("bases/widgets/all.yaml", &base);
     let desired = crate::sync_support::render(&e.repo()).remove(0);
-    let mut target =
+    let mut destination =
         KubeDestination::from_kubeconfig(&a.connection.kubeconfig, a.connection.context.as_deref())
             .await
-            .expect("a kube target");
+            .expect("a kube destination");
     let changes = tokio::time::timeout(
         Duration::from_secs(120),
         reconcile_cluster(
-            &mut target,
+            &mut destination,
             e.fleet(),
             None,
             &desired,

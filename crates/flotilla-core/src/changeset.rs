@@ -233,3 +233,60 @@ impl fmt::Display for ChangeSet {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(name: &str) -> ObjectKey {
+        ObjectKey {
+            group: String::new(),
+            kind: "ConfigMap".into(),
+            namespace: "shop".into(),
+            name: name.into(),
+        }
+    }
+
+    #[test]
+    fn unreachable_is_read_from_the_typed_failure_not_the_text() {
+        let mut c = ChangeSet::new("eu-1", false);
+        c.push(key("a"), Action::Created, None);
+        c.push_failed(
+            key("b"),
+            Failure::Refused {
+                code: 422,
+                reason: "Invalid".into(),
+            },
+            "cluster unreachable: in the message only".into(),
+        );
+        assert!(c.is_failure());
+        assert!(!c.is_unreachable(), "the text does not decide");
+        c.push_failed(key("c"), Failure::Unreachable, "applying c: refused".into());
+        assert!(c.is_unreachable());
+        // A cluster-level failure decides over the objects'.
+        c.fail(Failure::PruneRefused, "refusing to prune");
+        assert!(!c.is_unreachable());
+        c.fail(Failure::Unreachable, "reading the inventory: gone");
+        assert!(c.is_unreachable());
+        assert_eq!(c.error.as_deref(), Some("reading the inventory: gone"));
+    }
+
+    #[test]
+    fn the_json_form_leaves_the_typed_failure_out() {
+        let mut c = ChangeSet::new("eu-1", true);
+        c.push_failed(key("b"), Failure::Conflict, "conflict".into());
+        c.fail(Failure::Unreachable, "gone");
+        assert_eq!(
+            serde_json::to_value(&c).unwrap(),
+            serde_json::json!({
+                "cluster": "eu-1", "dryRun": true, "error": "gone",
+                "changes": [{
+                    "key": serde_json::to_value(key("b")).unwrap(),
+                    "action": "failed", "message": "conflict",
+                }],
+            })
+        );
+        let halted = ChangeSet::failed("us-1", false, "not synced");
+        assert_eq!(halted.failure, Some(Failure::Other));
+    }
+}

@@ -61,7 +61,7 @@ impl Worker {
 
 /// What syncing one cluster came to.
 struct Outcome {
-    target: Option<AnyDestination>,
+    destination: Option<AnyDestination>,
     status: SyncStatus,
     health: HealthStatus,
     changes: Option<ChangeSet>,
@@ -100,7 +100,7 @@ fn backoff(interval: Duration, failures: u32) -> Duration {
 }
 
 async fn run(name: String, mut requests: mpsc::Receiver<SyncRequest>, ctx: WorkerContext) {
-    let mut target: Option<AnyDestination> = None;
+    let mut destination: Option<AnyDestination> = None;
     // The fleet this cluster was last synced to: drift is checked against it.
     let mut synced: Option<Arc<Fleet>> = None;
     let mut failures = 0u32;
@@ -111,8 +111,8 @@ async fn run(name: String, mut requests: mpsc::Receiver<SyncRequest>, ctx: Worke
                 let Some(SyncRequest { fleet, gate, reply }) = request else { break };
                 let Some(cluster) = fleet.cluster(&name).cloned() else { break };
                 let force = ctx.config.force_conflicts;
-                let mut o = sync_one(&fleet, cluster, target.take(), &ctx, gate, force).await;
-                target = o.target.take();
+                let mut o = sync_one(&fleet, cluster, destination.take(), &ctx, gate, force).await;
+                destination = o.destination.take();
                 if o.status == SyncStatus::Synced {
                     synced = Some(fleet.clone());
                 }
@@ -124,8 +124,8 @@ async fn run(name: String, mut requests: mpsc::Receiver<SyncRequest>, ctx: Worke
             _ = tokio::time::sleep_until(next_check.into()), if synced.is_some() => {
                 let fleet = synced.clone().expect("checked by the select guard");
                 let Some(cluster) = fleet.cluster(&name).cloned() else { break };
-                let (_, t, drift) = check_one(&fleet, cluster.clone(), target.take(), &ctx.connect).await;
-                target = t;
+                let (_, t, drift) = check_one(&fleet, cluster.clone(), destination.take(), &ctx.connect).await;
+                destination = t;
                 let failed = matches!(drift.status, ClusterStatus::Unreachable | ClusterStatus::RenderError);
                 failures = if failed { failures + 1 } else { 0 };
                 let drifted = drift.status == ClusterStatus::Drifted;
@@ -134,8 +134,8 @@ async fn run(name: String, mut requests: mpsc::Receiver<SyncRequest>, ctx: Worke
                     // Self-heal means Git wins: take fields back from whoever
                     // changed them (as Flux does with forced ownership).
                     tracing::info!(cluster = %name, "self-healing drift");
-                    let mut o = sync_one(&fleet, cluster, target.take(), &ctx, false, true).await;
-                    target = o.target.take();
+                    let mut o = sync_one(&fleet, cluster, destination.take(), &ctx, false, true).await;
+                    destination = o.destination.take();
                     record(&ctx, &name, fleet.revision.clone(), o);
                 }
                 next_check = Instant::now() + backoff(ctx.config.reconcile_interval, failures);
@@ -193,12 +193,12 @@ fn record_drift(ctx: &WorkerContext, name: &str, drift: ClusterDrift) {
     }
 }
 
-async fn ensure_target(
+async fn ensure_destination(
     cluster: &Cluster,
-    target: Option<AnyDestination>,
+    destination: Option<AnyDestination>,
     options: &ConnectOptions,
 ) -> Result<AnyDestination, ClusterError> {
-    match target {
+    match destination {
         Some(t) => Ok(t),
         None => connect(cluster, options).await,
     }
@@ -207,7 +207,7 @@ async fn ensure_target(
 async fn sync_one(
     fleet: &Fleet,
     cluster: Cluster,
-    target: Option<AnyDestination>,
+    destination: Option<AnyDestination>,
     ctx: &WorkerContext,
     gate: bool,
     force_conflicts: bool,
@@ -215,7 +215,7 @@ async fn sync_one(
     let started = Instant::now();
     let options = sync_options(ctx, fleet, force_conflicts);
     let mut outcome = Outcome {
-        target: None,
+        destination: None,
         status: SyncStatus::Failed,
         health: HealthStatus::Unknown,
         changes: None,
@@ -227,11 +227,11 @@ async fn sync_one(
         Err(e) => {
             outcome.status = SyncStatus::RenderError;
             outcome.error = Some(e.to_string());
-            outcome.target = target;
+            outcome.destination = destination;
             return outcome;
         }
     };
-    let mut target = match ensure_target(&cluster, target, &ctx.connect).await {
+    let mut destination = match ensure_destination(&cluster, destination, &ctx.connect).await {
         Ok(t) => t,
         Err(e) => {
             outcome.error = Some(e.to_string());
@@ -239,7 +239,7 @@ async fn sync_one(
         }
     };
     let changes = reconcile_cluster(
-        &mut target,
+        &mut destination,
         &fleet.name,
         fleet.revision.as_deref(),
         &desired,
@@ -271,44 +271,44 @@ async fn sync_one(
     outcome.changes = Some(changes);
     outcome.status = SyncStatus::Synced;
     outcome.health = if gate {
-        wait_healthy(&mut target, &desired, ctx.config.health_timeout).await
+        wait_healthy(&mut destination, &desired, ctx.config.health_timeout).await
     } else {
-        current_health(&mut target, &desired)
+        current_health(&mut destination, &desired)
             .await
             .unwrap_or(HealthStatus::Unknown)
     };
-    outcome.target = Some(target);
+    outcome.destination = Some(destination);
     outcome
 }
 
 async fn check_one(
     fleet: &Fleet,
     cluster: Cluster,
-    target: Option<AnyDestination>,
+    destination: Option<AnyDestination>,
     connect_options: &ConnectOptions,
 ) -> (Cluster, Option<AnyDestination>, ClusterDrift) {
     let desired = match render_cluster(fleet, &cluster) {
         Ok(d) => d,
         Err(e) => {
             let d = ClusterDrift::failed(&cluster.name, ClusterStatus::RenderError, e.to_string());
-            return (cluster, target, d);
+            return (cluster, destination, d);
         }
     };
-    let mut target = match ensure_target(&cluster, target, connect_options).await {
+    let mut destination = match ensure_destination(&cluster, destination, connect_options).await {
         Ok(t) => t,
         Err(e) => {
             let d = ClusterDrift::failed(&cluster.name, ClusterStatus::Unreachable, e.to_string());
             return (cluster, None, d);
         }
     };
-    match check_cluster(&mut target, &fleet.name, &desired, |k| {
+    match check_cluster(&mut destination, &fleet.name, &desired, |k| {
         fleet.ignored_fields(k)
     })
     .await
     {
         Ok(d) => {
             let drift = ClusterDrift::detected(&cluster.name, d);
-            (cluster, Some(target), drift)
+            (cluster, Some(destination), drift)
         }
         Err(e) => {
             let d = ClusterDrift::failed(&cluster.name, ClusterStatus::Unreachable, e.to_string());
