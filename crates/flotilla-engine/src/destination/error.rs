@@ -48,7 +48,7 @@ pub enum ClusterError {
         /// What was being done.
         context: String,
         /// The object, where one was concerned.
-        object: Option<ObjectKey>,
+        object: Option<Box<ObjectKey>>,
         /// The server's answer, whole.
         #[source]
         status: Box<Status>,
@@ -59,7 +59,7 @@ pub enum ClusterError {
         /// What was being done.
         context: String,
         /// The object, where one was concerned.
-        object: Option<ObjectKey>,
+        object: Option<Box<ObjectKey>>,
         /// The server's answer, whole.
         #[source]
         status: Box<Status>,
@@ -215,6 +215,7 @@ impl ClusterError {
         e: kube::Error,
     ) -> Self {
         let context = context.into();
+        let object = object.map(Box::new);
         match e {
             kube::Error::Api(status) if is_field_manager_conflict(&status) => {
                 ClusterError::Conflict {
@@ -310,7 +311,7 @@ mod tests {
             kube::Error::Api(Box::new(s.clone())),
         );
         assert!(
-            matches!(&e, ClusterError::Conflict { object: Some(k), status, .. } if *k == key && **status == s),
+            matches!(&e, ClusterError::Conflict { object: Some(k), status, .. } if **k == key && **status == s),
             "{e:?}"
         );
         assert_eq!(e.code(), Some(409));
