@@ -3,8 +3,8 @@
 use flotilla_core::drift::{ClusterDrift, ClusterStatus, DRIFT_REPORT_SCHEMA, DriftReport};
 use flotilla_core::model::{Cluster, Fleet};
 use flotilla_core::report::{Drift, OutputFormat};
-use flotilla_engine::cluster::{ConnectOptions, connect};
-use flotilla_engine::diff::detect;
+use flotilla_engine::destination::{ConnectOptions, connect};
+use flotilla_engine::reconcile::check_cluster;
 use futures::StreamExt;
 
 use crate::connect::ConnectArgs;
@@ -60,13 +60,13 @@ async fn one(fleet: &Fleet, cluster: &Cluster, options: &ConnectOptions) -> Clus
             return ClusterDrift::failed(&cluster.name, ClusterStatus::RenderError, e.to_string());
         }
     };
-    let mut target = match connect(cluster, options).await {
+    let mut destination = match connect(cluster, options).await {
         Ok(t) => t,
         Err(e) => {
             return ClusterDrift::failed(&cluster.name, ClusterStatus::Unreachable, e.to_string());
         }
     };
-    match detect(&mut target, &fleet.name, &desired, |key| {
+    match check_cluster(&mut destination, &fleet.name, &desired, |key| {
         fleet.ignored_fields(key)
     })
     .await

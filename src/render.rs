@@ -79,7 +79,7 @@ const MANIFEST: &str = ".flotilla-render.json";
 /// rename, and every path is checked to stay inside the folder.
 fn write_folder(dir: &Path, state: &DesiredState, format: OutputFormat) -> anyhow::Result<()> {
     use flotilla_core::model::names::safe_file_name;
-    use flotilla_engine::cluster::safe_fs;
+    use flotilla_engine::destination::safe_fs;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let ext = if format == OutputFormat::Json {
         "json"
@@ -127,7 +127,7 @@ fn read_manifest(dir: &Path) -> anyhow::Result<std::collections::BTreeSet<String
         .flatten()
         .filter_map(Value::as_str)
         .filter(|n| {
-            flotilla_engine::cluster::safe_fs::is_plain_file_name(n)
+            flotilla_engine::destination::safe_fs::is_plain_file_name(n)
                 && !n.starts_with('.')
                 && (n.ends_with(".yaml") || n.ends_with(".json"))
         })
@@ -140,7 +140,7 @@ fn write_manifest(dir: &Path, files: &std::collections::BTreeSet<String>) -> any
         "generatedBy": "flotilla render --out",
         "files": files,
     }))? + "\n";
-    flotilla_engine::cluster::safe_fs::write_file(dir, MANIFEST, text.as_bytes(), false)
+    flotilla_engine::destination::safe_fs::write_file(dir, MANIFEST, text.as_bytes(), false)
         .with_context(|| format!("writing {}", dir.join(MANIFEST).display()))?;
     Ok(())
 }

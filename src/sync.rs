@@ -8,8 +8,8 @@ use flotilla_core::changeset::ChangeSet;
 use flotilla_core::model::{Cluster, Fleet};
 use flotilla_core::plan::PlanOptions;
 use flotilla_core::report::{OutputFormat, Report, SyncSummary};
-use flotilla_engine::cluster::{ConnectOptions, connect};
-use flotilla_engine::sync::{SyncOptions, sync_cluster};
+use flotilla_engine::destination::{ConnectOptions, connect};
+use flotilla_engine::reconcile::{SyncOptions, reconcile_cluster};
 use futures::StreamExt;
 
 use crate::connect::ConnectArgs;
@@ -146,15 +146,19 @@ async fn sync_one(
             );
         }
     };
-    let mut target = match connect(cluster, connect_options).await {
+    let mut destination = match connect(cluster, connect_options).await {
         Ok(t) => t,
-        Err(e) => return ChangeSet::failed(&cluster.name, options.dry_run, e.to_string()),
+        Err(e) => {
+            let mut failed = ChangeSet::new(&cluster.name, options.dry_run);
+            failed.fail(e.failure(), e.to_string());
+            return failed;
+        }
     };
     let started = Instant::now();
     let mut last = Instant::now();
     let name = cluster.name.clone();
-    sync_cluster(
-        &mut target,
+    reconcile_cluster(
+        &mut destination,
         &fleet.name,
         fleet.revision.as_deref(),
         &desired,

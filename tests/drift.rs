@@ -18,8 +18,8 @@ use flotilla_core::diff::live::field_diffs;
 use flotilla_core::drift::{DecidedBy, Detected, ObjectStatus};
 use flotilla_core::model::Fleet;
 use flotilla_core::render::DesiredState;
-use flotilla_engine::cluster::directory::DirectoryTarget;
-use flotilla_engine::cluster::kube::KubeTarget;
+use flotilla_engine::destination::directory::DirectoryDestination;
+use flotilla_engine::destination::kube::KubeDestination;
 use flotilla_engine::diff::detect;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -116,10 +116,10 @@ impl KubeFleet {
     /// Runs the library's `detect` against the server.
     async fn detect(&self) -> Detected {
         let (fleet, desired) = self.desired();
-        let mut target = KubeTarget::from_kubeconfig(&self.kubeconfig(), None)
+        let mut destination = KubeDestination::from_kubeconfig(&self.kubeconfig(), None)
             .await
-            .expect("a kube target");
-        detect(&mut target, &fleet.name, &desired, |k| {
+            .expect("a kube destination");
+        detect(&mut destination, &fleet.name, &desired, |k| {
             fleet.ignored_fields(k)
         })
         .await
@@ -518,7 +518,7 @@ fn the_unified_diff_does_not_show_equal_quantities_as_changes() {
     assert!(!diff.contains("cpu"), "{diff}");
 }
 
-/// On a directory target a hand-edited file is Modified with the path and
+/// On a directory destination a hand-edited file is Modified with the path and
 /// values (decided by the field comparison: there is no server to ask), and
 /// a deleted file is Missing.
 #[test]
@@ -573,7 +573,7 @@ fn directory_target_hand_edits_and_deleted_files() {
     );
 }
 
-/// The library on a directory target: `detect` decides by field comparison
+/// The library on a directory destination: `detect` decides by field comparison
 /// and never asks for a dry run.
 #[tokio::test(flavor = "multi_thread")]
 async fn detect_on_a_directory_target_decides_by_field_comparison() {
@@ -586,8 +586,8 @@ async fn detect_on_a_directory_target_decides_by_field_comparison() {
         "image: registry.example.com/shop/web:9",
     );
     let (fleet, desired) = desired(&f.repo(), "dev");
-    let mut target = DirectoryTarget::new(f.tmp.path().join("out/dev"));
-    let d = detect(&mut target, &fleet.name, &desired, |k| {
+    let mut destination = DirectoryDestination::new(f.tmp.path().join("out/dev"));
+    let d = detect(&mut destination, &fleet.name, &desired, |k| {
         fleet.ignored_fields(k)
     })
     .await
@@ -604,7 +604,7 @@ async fn detect_on_a_directory_target_decides_by_field_comparison() {
     assert!(o.diff.contains("-"), "{}", o.diff);
 }
 
-/// A Secret written with `stringData` is in sync on a directory target
+/// A Secret written with `stringData` is in sync on a directory destination
 /// right after a sync (the file holds what was applied).
 #[test]
 fn directory_target_secret_with_string_data_is_in_sync_after_sync() {
@@ -855,7 +855,7 @@ fn validate(report: &Value) {
 }
 
 /// Every kind of report validates: in sync, modified (with Secret
-/// placeholders), missing, to be pruned (golden scenario and a kube target
+/// placeholders), missing, to be pruned (golden scenario and a kube destination
 /// with a dry-run decision), Unreachable and RenderError (in their tests).
 #[tokio::test(flavor = "multi_thread")]
 async fn json_reports_validate_against_the_schema() {
@@ -1068,7 +1068,7 @@ async fn an_object_whose_dry_run_is_refused_does_not_hide_the_cluster() {
 
 /// Someone removes Flotilla's `app.kubernetes.io/managed-by` label by hand.
 /// The object is still there: it is Modified at that label, as on a
-/// directory target, not Missing.
+/// directory destination, not Missing.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_object_that_lost_the_managed_by_label_is_modified_not_missing() {
     let base = format!(

@@ -21,7 +21,7 @@ use super::state::{ClusterState, SharedState, SyncStatus};
 use super::worker::{SyncRequest, Worker, WorkerContext};
 use flotilla_core::health::HealthStatus;
 use flotilla_core::model::Fleet;
-use flotilla_engine::cluster::ConnectOptions;
+use flotilla_engine::destination::ConnectOptions;
 use flotilla_source::{PollOutcome, Source};
 
 /// The daemon's reconcile state machine.

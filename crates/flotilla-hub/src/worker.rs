@@ -14,13 +14,13 @@ use super::metrics::{ClusterLabel, Metrics};
 use super::state::{SharedState, SyncStatus};
 use flotilla_core::changeset::ChangeSet;
 use flotilla_core::drift::{ClusterDrift, ClusterStatus};
-use flotilla_core::health::{HealthStatus, aggregate, health_of};
+use flotilla_core::health::HealthStatus;
 use flotilla_core::model::{Cluster, Fleet};
 use flotilla_core::plan::PlanOptions;
-use flotilla_core::render::{DesiredState, render_cluster};
-use flotilla_engine::cluster::{AnyTarget, ClusterError, ConnectOptions, Target, connect};
-use flotilla_engine::diff::detect;
-use flotilla_engine::sync::{SyncOptions, sync_cluster};
+use flotilla_core::render::render_cluster;
+use flotilla_engine::destination::{AnyDestination, ClusterError, ConnectOptions, connect};
+use flotilla_engine::reconcile::{SyncOptions, check_cluster, reconcile_cluster};
+use flotilla_engine::wait::{current_health, wait_healthy};
 
 /// What the rollout asks of a worker.
 pub(crate) struct SyncRequest {
@@ -61,7 +61,7 @@ impl Worker {
 
 /// What syncing one cluster came to.
 struct Outcome {
-    target: Option<AnyTarget>,
+    destination: Option<AnyDestination>,
     status: SyncStatus,
     health: HealthStatus,
     changes: Option<ChangeSet>,
@@ -100,7 +100,7 @@ fn backoff(interval: Duration, failures: u32) -> Duration {
 }
 
 async fn run(name: String, mut requests: mpsc::Receiver<SyncRequest>, ctx: WorkerContext) {
-    let mut target: Option<AnyTarget> = None;
+    let mut destination: Option<AnyDestination> = None;
     // The fleet this cluster was last synced to: drift is checked against it.
     let mut synced: Option<Arc<Fleet>> = None;
     let mut failures = 0u32;
@@ -111,8 +111,8 @@ async fn run(name: String, mut requests: mpsc::Receiver<SyncRequest>, ctx: Worke
                 let Some(SyncRequest { fleet, gate, reply }) = request else { break };
                 let Some(cluster) = fleet.cluster(&name).cloned() else { break };
                 let force = ctx.config.force_conflicts;
-                let mut o = sync_one(&fleet, cluster, target.take(), &ctx, gate, force).await;
-                target = o.target.take();
+                let mut o = sync_one(&fleet, cluster, destination.take(), &ctx, gate, force).await;
+                destination = o.destination.take();
                 if o.status == SyncStatus::Synced {
                     synced = Some(fleet.clone());
                 }
@@ -124,8 +124,8 @@ async fn run(name: String, mut requests: mpsc::Receiver<SyncRequest>, ctx: Worke
             _ = tokio::time::sleep_until(next_check.into()), if synced.is_some() => {
                 let fleet = synced.clone().expect("checked by the select guard");
                 let Some(cluster) = fleet.cluster(&name).cloned() else { break };
-                let (_, t, drift) = check_one(&fleet, cluster.clone(), target.take(), &ctx.connect).await;
-                target = t;
+                let (_, t, drift) = check_one(&fleet, cluster.clone(), destination.take(), &ctx.connect).await;
+                destination = t;
                 let failed = matches!(drift.status, ClusterStatus::Unreachable | ClusterStatus::RenderError);
                 failures = if failed { failures + 1 } else { 0 };
                 let drifted = drift.status == ClusterStatus::Drifted;
@@ -134,8 +134,8 @@ async fn run(name: String, mut requests: mpsc::Receiver<SyncRequest>, ctx: Worke
                     // Self-heal means Git wins: take fields back from whoever
                     // changed them (as Flux does with forced ownership).
                     tracing::info!(cluster = %name, "self-healing drift");
-                    let mut o = sync_one(&fleet, cluster, target.take(), &ctx, false, true).await;
-                    target = o.target.take();
+                    let mut o = sync_one(&fleet, cluster, destination.take(), &ctx, false, true).await;
+                    destination = o.destination.take();
                     record(&ctx, &name, fleet.revision.clone(), o);
                 }
                 next_check = Instant::now() + backoff(ctx.config.reconcile_interval, failures);
@@ -193,16 +193,12 @@ fn record_drift(ctx: &WorkerContext, name: &str, drift: ClusterDrift) {
     }
 }
 
-fn is_unreachable(message: &str) -> bool {
-    message.contains("cluster unreachable")
-}
-
-async fn ensure_target(
+async fn ensure_destination(
     cluster: &Cluster,
-    target: Option<AnyTarget>,
+    destination: Option<AnyDestination>,
     options: &ConnectOptions,
-) -> Result<AnyTarget, ClusterError> {
-    match target {
+) -> Result<AnyDestination, ClusterError> {
+    match destination {
         Some(t) => Ok(t),
         None => connect(cluster, options).await,
     }
@@ -211,7 +207,7 @@ async fn ensure_target(
 async fn sync_one(
     fleet: &Fleet,
     cluster: Cluster,
-    target: Option<AnyTarget>,
+    destination: Option<AnyDestination>,
     ctx: &WorkerContext,
     gate: bool,
     force_conflicts: bool,
@@ -219,7 +215,7 @@ async fn sync_one(
     let started = Instant::now();
     let options = sync_options(ctx, fleet, force_conflicts);
     let mut outcome = Outcome {
-        target: None,
+        destination: None,
         status: SyncStatus::Failed,
         health: HealthStatus::Unknown,
         changes: None,
@@ -231,19 +227,19 @@ async fn sync_one(
         Err(e) => {
             outcome.status = SyncStatus::RenderError;
             outcome.error = Some(e.to_string());
-            outcome.target = target;
+            outcome.destination = destination;
             return outcome;
         }
     };
-    let mut target = match ensure_target(&cluster, target, &ctx.connect).await {
+    let mut destination = match ensure_destination(&cluster, destination, &ctx.connect).await {
         Ok(t) => t,
         Err(e) => {
             outcome.error = Some(e.to_string());
             return outcome;
         }
     };
-    let changes = sync_cluster(
-        &mut target,
+    let changes = reconcile_cluster(
+        &mut destination,
         &fleet.name,
         fleet.revision.as_deref(),
         &desired,
@@ -262,7 +258,7 @@ async fn sync_one(
                 .collect();
             failed.join("; ")
         });
-        outcome.status = if is_unreachable(&message) {
+        outcome.status = if changes.is_unreachable() {
             SyncStatus::Unreachable
         } else {
             SyncStatus::Failed
@@ -275,89 +271,44 @@ async fn sync_one(
     outcome.changes = Some(changes);
     outcome.status = SyncStatus::Synced;
     outcome.health = if gate {
-        wait_healthy(&mut target, &desired, ctx.config.health_timeout).await
+        wait_healthy(&mut destination, &desired, ctx.config.health_timeout).await
     } else {
-        current_health(&mut target, &desired)
+        current_health(&mut destination, &desired)
             .await
             .unwrap_or(HealthStatus::Unknown)
     };
-    outcome.target = Some(target);
+    outcome.destination = Some(destination);
     outcome
-}
-
-/// The aggregated health of a cluster's desired objects, read live. A
-/// directory target has no controllers: it is healthy once written.
-async fn current_health(
-    target: &mut AnyTarget,
-    desired: &DesiredState,
-) -> Result<HealthStatus, ClusterError> {
-    if target.directory().is_some() {
-        return Ok(HealthStatus::Healthy);
-    }
-    let addresses: Vec<(&str, &flotilla_core::model::ObjectKey)> = desired
-        .objects
-        .iter()
-        .map(|o| (o.object["apiVersion"].as_str().unwrap_or(""), &o.key))
-        .collect();
-    let live = target.live(&addresses).await?;
-    Ok(aggregate(desired.objects.iter().map(
-        |o| match live.get(&o.key) {
-            Some(l) => health_of(l).status,
-            None => HealthStatus::Missing,
-        },
-    )))
-}
-
-/// Waits (bounded by `timeout`) until the cluster is healthy; returns the
-/// health it ended at. Degraded ends the wait at once.
-async fn wait_healthy(
-    target: &mut AnyTarget,
-    desired: &DesiredState,
-    timeout: Duration,
-) -> HealthStatus {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let health = current_health(target, desired)
-            .await
-            .unwrap_or(HealthStatus::Unknown);
-        if matches!(health, HealthStatus::Healthy | HealthStatus::Degraded)
-            || Instant::now() >= deadline
-        {
-            return health;
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        tokio::time::sleep(left.min(Duration::from_secs(2))).await;
-    }
 }
 
 async fn check_one(
     fleet: &Fleet,
     cluster: Cluster,
-    target: Option<AnyTarget>,
+    destination: Option<AnyDestination>,
     connect_options: &ConnectOptions,
-) -> (Cluster, Option<AnyTarget>, ClusterDrift) {
+) -> (Cluster, Option<AnyDestination>, ClusterDrift) {
     let desired = match render_cluster(fleet, &cluster) {
         Ok(d) => d,
         Err(e) => {
             let d = ClusterDrift::failed(&cluster.name, ClusterStatus::RenderError, e.to_string());
-            return (cluster, target, d);
+            return (cluster, destination, d);
         }
     };
-    let mut target = match ensure_target(&cluster, target, connect_options).await {
+    let mut destination = match ensure_destination(&cluster, destination, connect_options).await {
         Ok(t) => t,
         Err(e) => {
             let d = ClusterDrift::failed(&cluster.name, ClusterStatus::Unreachable, e.to_string());
             return (cluster, None, d);
         }
     };
-    match detect(&mut target, &fleet.name, &desired, |k| {
+    match check_cluster(&mut destination, &fleet.name, &desired, |k| {
         fleet.ignored_fields(k)
     })
     .await
     {
         Ok(d) => {
             let drift = ClusterDrift::detected(&cluster.name, d);
-            (cluster, Some(target), drift)
+            (cluster, Some(destination), drift)
         }
         Err(e) => {
             let d = ClusterDrift::failed(&cluster.name, ClusterStatus::Unreachable, e.to_string());
