@@ -1,6 +1,6 @@
 //! The daemon's configuration: a YAML file (`flotilla serve --config FILE`),
 //! every field also settable by a command-line flag or environment variable
-//! (see `src/bin/flotilla/serve.rs`), flags winning over the file.
+//! (see `src/serve.rs`), flags winning over the file.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -19,12 +19,14 @@ pub struct DaemonConfig {
     /// How often Git is polled.
     #[serde(with = "humantime_serde")]
     pub poll_interval: Duration,
-    /// How often every cluster is checked for drift.
+    /// How often every cluster is checked for drift (each worker's wait is
+    /// jittered by +-10%).
     #[serde(with = "humantime_serde")]
     pub reconcile_interval: Duration,
     /// Whether drift is corrected (re-applied) when found.
     pub self_heal: bool,
-    /// How many clusters are synced or checked at once.
+    /// How many clusters are synced or checked for drift at once across the
+    /// fleet (the daemon's [`Pool`](crate::pool::Pool)); at least one.
     pub concurrency: usize,
     /// Whether objects that left Git are deleted.
     pub prune: bool,
