@@ -480,6 +480,62 @@ async fn hand_edit_without_self_heal_is_reported_not_corrected() {
     assert!(text.text().contains("replicas"), "{}", text.text());
 }
 
+/// Issue 13: with `selfHeal: false`, a cluster that is behind (here: down)
+/// makes every reconcile round roll the commit out again for it; that round
+/// must not sync the clusters already on the commit, or it would revert
+/// their hand edits although self-heal is off.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cluster_behind_does_not_resync_the_others_without_self_heal() {
+    let layout = FleetLayout {
+        canary: Vec::new(),
+        rest: vec!["s1".into(), "s2".into()],
+        health_gate: false,
+    };
+    let clusters = Clusters::start(&layout.all()).await;
+    clusters.server("s2").set_down(true);
+    let repo = FleetRepo::new();
+    write_fleet(&repo, &layout, &app(2, "v1"));
+    let first = repo.commit_and_push("first");
+    let daemon = Daemon::start(&base_args(
+        &repo,
+        clusters.kubeconfig_dir(),
+        &["--self-heal", "false"],
+    ))
+    .await;
+    daemon
+        .wait_fleet("s1 Synced, s2 Unreachable", CONVERGE, |v| {
+            v.status("s1") == "Synced"
+                && v.revision("s1") == Some(first.as_str())
+                && v.status("s2") == "Unreachable"
+        })
+        .await;
+
+    hand_edit_replicas(&clusters, "s1", 5).await;
+    clusters.server("s1").reset_counters();
+    daemon
+        .wait_fleet("s1 drift reported", Duration::from_secs(30), |v| {
+            v.cluster("s1")["drift"]["status"] == "Drifted"
+        })
+        .await;
+    // Three reconcile intervals (2 s each), each retrying s2's rollout.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(
+        clusters.replicas("s1", "web"),
+        Some(5),
+        "s1's hand edit was reverted"
+    );
+    let w = writes(clusters.server("s1"));
+    assert!(w.is_empty(), "writes to s1 without self-heal: {w:#?}");
+    let view = daemon.fleet().await;
+    assert_eq!(
+        view.cluster("s1")["drift"]["status"],
+        "Drifted",
+        "{}",
+        view.0
+    );
+    assert_eq!(view.status("s2"), "Unreachable", "{}", view.0);
+}
+
 // ----- 4. one cluster down ------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread")]

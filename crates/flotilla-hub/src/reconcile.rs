@@ -262,13 +262,18 @@ impl ClusterDriver for WorkerDriver<'_> {
     type Report = SyncStatus;
 
     async fn sync(&self, fleet: &Arc<Fleet>, cluster: &Cluster) -> SyncStatus {
-        if let Some(c) = self
-            .state
-            .write()
-            .expect("state lock")
-            .clusters
-            .get_mut(&cluster.name)
         {
+            let mut s = self.state.write().expect("state lock");
+            let Some(c) = s.clusters.get_mut(&cluster.name) else {
+                return SyncStatus::Failed;
+            };
+            // A cluster already on this commit is not synced again when the
+            // rollout runs for the clusters that missed it: whether its drift
+            // is corrected is self-heal's decision (its worker's), never a
+            // side effect of another cluster being behind.
+            if already_synced(c, fleet) {
+                return SyncStatus::Synced;
+            }
             c.status = SyncStatus::Syncing;
         }
         let Some(worker) = self.workers.get(&cluster.name) else {
@@ -310,4 +315,12 @@ impl ClusterDriver for WorkerDriver<'_> {
         }
         answer.await.unwrap_or(HealthStatus::Unknown)
     }
+}
+
+/// Whether `cluster` is on `fleet`'s commit already (synced to it, not
+/// pending a new one).
+fn already_synced(cluster: &crate::state::ClusterState, fleet: &Fleet) -> bool {
+    cluster.status == SyncStatus::Synced
+        && cluster.revision.is_some()
+        && cluster.revision == fleet.revision
 }
