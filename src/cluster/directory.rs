@@ -130,10 +130,32 @@ impl Target for DirectoryTarget {
     ) -> Result<bool, ClusterError> {
         // The file name is derived from the entry's identity, never read
         // from the inventory, and checked to stay inside the folder.
-        let name = entry.key().file_name();
+        let key = entry.key();
+        let name = key.file_name();
         let path = self.path(&name)?;
-        if !path.exists() {
+        let Some(text) = self.read(&path)? else {
             return Ok(false);
+        };
+        // Only a file the engine wrote goes: it holds this very object,
+        // labelled as managed by Flotilla. Anything else at that name (a
+        // file put there by hand, an inventory edited to name it) stays.
+        let ours = crate::yaml::split_documents(&text)
+            .first()
+            .and_then(|d| crate::yaml::parse::<Value>(&name, d).ok())
+            .is_some_and(|v| {
+                ObjectKey::of(&v).as_ref() == Some(&key)
+                    && v.pointer("/metadata/labels")
+                        .and_then(|l| l.get(crate::render::MANAGED_BY_LABEL))
+                        .and_then(Value::as_str)
+                        == Some(crate::render::MANAGED_BY)
+            });
+        if !ours {
+            return Err(ClusterError::Api(format!(
+                "refusing to delete {}: it does not hold {key} labelled {}={}",
+                path.display(),
+                crate::render::MANAGED_BY_LABEL,
+                crate::render::MANAGED_BY
+            )));
         }
         if !dry_run {
             safe_fs::remove_file(&self.root, &name).map_err(|e| self.io(&path, e))?;
