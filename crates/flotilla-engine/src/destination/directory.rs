@@ -17,6 +17,7 @@ use serde_json::Value;
 use super::{Applied, ApplyOptions, ClusterError, Destination, safe_fs};
 use flotilla_core::model::ObjectKey;
 use flotilla_core::model::inventory::inventory_name;
+use flotilla_core::model::ownership::{MANAGED_BY, MANAGED_BY_LABEL};
 use flotilla_core::model::{Inventory, InventoryEntry};
 
 /// A directory destination.
@@ -132,10 +133,30 @@ impl Destination for DirectoryDestination {
     ) -> Result<bool, ClusterError> {
         // The file name is derived from the entry's identity, never read
         // from the inventory, and checked to stay inside the folder.
-        let name = entry.key().file_name();
+        let key = entry.key();
+        let name = key.file_name();
         let path = self.path(&name)?;
-        if !path.exists() {
+        let Some(text) = self.read(&path)? else {
             return Ok(false);
+        };
+        // Only a file the engine wrote goes: it holds this very object,
+        // labelled as managed by Flotilla. Anything else at that name (a
+        // file put there by hand, an inventory edited to name it) stays.
+        let ours = flotilla_core::yaml::split_documents(&text)
+            .first()
+            .and_then(|d| flotilla_core::yaml::parse::<Value>(&name, d).ok())
+            .is_some_and(|v| {
+                ObjectKey::of(&v).as_ref() == Some(&key)
+                    && v.pointer("/metadata/labels")
+                        .and_then(|l| l.get(MANAGED_BY_LABEL))
+                        .and_then(Value::as_str)
+                        == Some(MANAGED_BY)
+            });
+        if !ours {
+            return Err(ClusterError::NotOurs {
+                path: path.display().to_string(),
+                object: Box::new(key),
+            });
         }
         if !dry_run {
             safe_fs::remove_file(&self.root, &name).map_err(|e| self.io(&path, e))?;

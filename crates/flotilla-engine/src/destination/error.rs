@@ -105,6 +105,18 @@ pub enum ClusterError {
     /// An object to write has no apiVersion, kind or name.
     #[error("object without apiVersion, kind or name")]
     Unaddressable,
+    /// A file a prune would delete does not hold the object Flotilla wrote
+    /// there (put there by hand, or named by an edited inventory): kept.
+    #[error(
+        "refusing to delete {}: it does not hold {object} labelled app.kubernetes.io/managed-by=flotilla",
+        scrub(path)
+    )]
+    NotOurs {
+        /// The file.
+        path: String,
+        /// The object the inventory says it holds.
+        object: Box<ObjectKey>,
+    },
 }
 
 /// Why connection settings are unusable.
@@ -207,6 +219,7 @@ impl ClusterError {
             ClusterError::Timeout { .. } => Failure::Timeout,
             ClusterError::Io { .. } => Failure::Io,
             ClusterError::Inventory { .. } => Failure::Inventory,
+            ClusterError::NotOurs { .. } => Failure::PruneRefused,
             ClusterError::Client { .. } | ClusterError::Unaddressable => Failure::Other,
         }
     }
