@@ -253,3 +253,131 @@ fn non_loopback_listen_without_auth_exits_2() {
         "{err}"
     );
 }
+
+/// The real binary, its stderr collected by a thread; killed on drop.
+struct Daemon {
+    child: std::process::Child,
+    stderr: Arc<std::sync::Mutex<String>>,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Daemon {
+    fn start(args: &[&str], env: &[(&str, &str)]) -> Daemon {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_flotilla"));
+        cmd.arg("serve")
+            .args(args)
+            .stderr(std::process::Stdio::piped());
+        cmd.stdout(std::process::Stdio::null());
+        cmd.env_remove("FLOTILLA_AUTH_TOKEN_FILE")
+            .env_remove("FLOTILLA_INSECURE_NO_AUTH");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let mut err = child.stderr.take().unwrap();
+        let stderr = Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = err.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        Daemon { child, stderr }
+    }
+
+    /// The address from the start line, waiting at most 60 s.
+    fn addr(&mut self) -> SocketAddr {
+        for _ in 0..600 {
+            let text = self.stderr.lock().unwrap().clone();
+            if let Some(rest) = text.split("flotilla serve: http://").nth(1) {
+                let addr = rest.split('/').next().unwrap();
+                return addr.parse().unwrap();
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("the daemon exited ({status}): {text}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("the daemon did not start: {}", self.stderr.lock().unwrap());
+    }
+}
+
+#[test]
+fn insecure_no_auth_starts_on_a_non_loopback_address() {
+    let repo = tempfile::tempdir().unwrap();
+    let mut d = Daemon::start(
+        &[
+            "--repo",
+            repo.path().to_str().unwrap(),
+            "--listen",
+            "0.0.0.0:0",
+            "--insecure-no-auth",
+        ],
+        &[],
+    );
+    let addr = d.addr();
+    let local = SocketAddr::from(([127, 0, 0, 1], addr.port()));
+    assert_eq!(request(local, "GET", "/healthz", &[], "").0, 200);
+}
+
+#[test]
+fn tokens_never_reach_the_daemon_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tokens");
+    std::fs::write(&file, format!("{READ_TOKEN}\n{OPERATE_TOKEN} operate\n")).unwrap();
+    let mut d = Daemon::start(
+        &[
+            "--repo",
+            dir.path().to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--auth-token-file",
+            file.to_str().unwrap(),
+        ],
+        &[("FLOTILLA_LOG", "trace")],
+    );
+    let addr = d.addr();
+    let bearer = format!("Bearer {READ_TOKEN}");
+    for path in ["/", "/api/v1/fleet", "/metrics"] {
+        let (st, _, body) = request(addr, "GET", path, &[("Authorization", &bearer)], "");
+        assert_eq!(st, 200, "{path}");
+        assert!(!body.contains(READ_TOKEN));
+        assert_eq!(request(addr, "GET", path, &[], "").0, 401);
+    }
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    let (st, _, _) = request(
+        addr,
+        "POST",
+        "/login",
+        &form,
+        &format!("token={OPERATE_TOKEN}"),
+    );
+    assert_eq!(st, 303);
+    let (st, _, body) = request(
+        addr,
+        "POST",
+        "/login",
+        &form,
+        "token=not-a-known-token-0123456789",
+    );
+    assert_eq!(st, 401);
+    assert!(!body.contains("not-a-known-token"));
+    drop(request(addr, "GET", "/healthz", &[], ""));
+    let log = d.stderr.lock().unwrap().clone();
+    assert!(!log.is_empty());
+    for secret in [READ_TOKEN, OPERATE_TOKEN, "not-a-known-token-0123456789"] {
+        assert!(!log.contains(secret), "a token in the daemon's log: {log}");
+    }
+}
