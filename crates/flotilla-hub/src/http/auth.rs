@@ -213,22 +213,6 @@ pub struct AuthConfig {
     pub secure_cookie: bool,
 }
 
-/// Escapes text for HTML.
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// The login form: a password field posted to `/login`. `message` is shown
 /// above it (escaped); the token is never put back into the page.
 pub fn login_page(message: &str) -> String {
@@ -237,7 +221,7 @@ pub fn login_page(message: &str) -> String {
 <body><h1>Flotilla</h1><p>{}</p>\n\
 <form method=\"post\" action=\"/login\"><label>Token <input type=\"password\" name=\"token\" autocomplete=\"current-password\" required></label> \
 <button type=\"submit\">Log in</button></form></body></html>\n",
-        escape(message)
+        flotilla_core::report::html::escape(message)
     )
 }
 
