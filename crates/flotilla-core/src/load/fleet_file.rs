@@ -142,16 +142,8 @@ pub(crate) fn line_of<T>(s: &Spanned<T>) -> usize {
     s.referenced.line() as usize
 }
 
-/// Whether `name` is a DNS-1123 label (`[a-z0-9]([-a-z0-9]*[a-z0-9])?`, at most 63).
-pub fn is_dns1123_label(name: &str) -> bool {
-    let b = name.as_bytes();
-    !b.is_empty()
-        && b.len() <= 63
-        && b.iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-        && b[0] != b'-'
-        && b[b.len() - 1] != b'-'
-}
+/// Whether `name` is a DNS-1123 label: one definition, in `model::names`.
+pub use crate::model::names::is_dns1123_label;
 
 fn is_label_name(s: &str) -> bool {
     let b = s.as_bytes();
