@@ -483,14 +483,15 @@ async fn take_replicas(m: &Member, replicas: i64) {
     .await;
 }
 
-/// The sync fails on the conflict, naming the other manager, the field and
+/// With the opt-out (`--no-force-conflicts`, kubectl's behaviour) the sync
+/// fails on the conflict, naming the other manager, the field and
 /// `--force-conflicts`, and leaves its value; with the flag Flotilla's value
 /// wins and Flotilla owns the field again.
 async fn conflict_with_another_manager_needs_force_conflicts(e: &Env) {
     let a = e.alpha();
     web_synced(e, &[a]).await;
     take_replicas(a, 7).await;
-    let run = e.flotilla("sync", &[]).await;
+    let run = e.flotilla("sync", &["--no-force-conflicts"]).await;
     assert_exit(&run, 2);
     let line = run.cluster("alpha");
     assert_eq!((line.failed, line.unchanged), (1, 3), "{run}");
@@ -544,14 +545,15 @@ async fn conflict_with_another_manager_needs_force_conflicts(e: &Env) {
     assert_eq!(run.cluster("alpha").unchanged, 4, "{run}");
 }
 
-/// A round in which an apply failed prunes nothing; once the conflict is
-/// forced, the prune goes ahead.
+/// A round in which an apply failed (a conflict, with the opt-out
+/// `--no-force-conflicts`) prunes nothing; once the conflict is forced, the
+/// prune goes ahead.
 async fn a_failed_apply_blocks_prune(e: &Env) {
     let a = e.alpha();
     web_and_extra_synced(e, &[a], &[]).await;
     take_replicas(a, 7).await;
     e.fleet_yaml(&[a], &[("web", &[])], "");
-    let run = e.flotilla("sync", &[]).await;
+    let run = e.flotilla("sync", &["--no-force-conflicts"]).await;
     assert_exit(&run, 2);
     let line = run.cluster("alpha");
     assert_eq!((line.failed, line.pruned, line.skipped), (1, 0, 2), "{run}");

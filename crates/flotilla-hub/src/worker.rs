@@ -110,7 +110,7 @@ async fn run(name: String, mut requests: mpsc::Receiver<SyncRequest>, ctx: Worke
             request = requests.recv() => {
                 let Some(SyncRequest { fleet, gate, reply }) = request else { break };
                 let Some(cluster) = fleet.cluster(&name).cloned() else { break };
-                let force = ctx.config.force_conflicts;
+                let force = ctx.config.force_conflicts && fleet.conflicts.force();
                 let mut o = sync_one(&fleet, cluster, target.take(), &ctx, gate, force).await;
                 target = o.target.take();
                 if o.status == SyncStatus::Synced {
@@ -134,7 +134,8 @@ async fn run(name: String, mut requests: mpsc::Receiver<SyncRequest>, ctx: Worke
                     // Self-heal means Git wins: take fields back from whoever
                     // changed them (as Flux does with forced ownership).
                     tracing::info!(cluster = %name, "self-healing drift");
-                    let mut o = sync_one(&fleet, cluster, target.take(), &ctx, false, true).await;
+                    let force = fleet.conflicts.force();
+                    let mut o = sync_one(&fleet, cluster, target.take(), &ctx, false, force).await;
                     target = o.target.take();
                     record(&ctx, &name, fleet.revision.clone(), o);
                 }
