@@ -93,6 +93,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                         c.message.as_deref().unwrap_or("")
                     );
                 }
+                for c in &r.changes {
+                    for line in c.taken_lines() {
+                        println!("  {} {}: {line}", c.action.as_str(), c.key);
+                    }
+                }
             }
         }
     }

@@ -72,6 +72,7 @@ fn fleet_state() -> FleetState {
                     }],
                     diff: unified_diff(live, &desired, "live", "desired"),
                     note: None,
+                    taken: Vec::new(),
                 },
                 ObjectDrift {
                     key: key("", "ConfigMap", "shop", "web-config"),
@@ -80,6 +81,7 @@ fn fleet_state() -> FleetState {
                     fields: Vec::new(),
                     diff: String::new(),
                     note: None,
+                    taken: Vec::new(),
                 },
             ],
         },

@@ -56,6 +56,7 @@ pub async fn detect<T: Target>(
                 fields: Vec::new(),
                 diff: String::new(),
                 note: None,
+                taken: Vec::new(),
             });
             continue;
         };
@@ -98,6 +99,7 @@ pub async fn detect<T: Target>(
             diff: object_diff(&o.object, live_object),
             fields,
             note,
+            taken: Vec::new(),
         });
     }
     for (_, key) in &leftovers {
@@ -109,6 +111,7 @@ pub async fn detect<T: Target>(
                 fields: Vec::new(),
                 diff: String::new(),
                 note: None,
+                taken: Vec::new(),
             });
         }
     }
