@@ -5,6 +5,7 @@
 mod cache;
 mod discovery;
 mod inventory;
+mod openapi;
 mod ops;
 mod retry;
 
@@ -27,6 +28,8 @@ pub struct KubeTarget {
     server: String,
     /// Watch-fed caches of live objects, when enabled.
     cache: Option<cache::WatchCache>,
+    /// The cluster's schema (OpenAPI v3), fetched per group version.
+    schema: openapi::SchemaCache,
 }
 
 impl KubeTarget {
@@ -77,6 +80,7 @@ impl KubeTarget {
             retry: RetryPolicy::default(),
             server,
             cache: None,
+            schema: openapi::SchemaCache::default(),
         })
     }
 

@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use super::{KubeTarget, api_error};
 use crate::cluster::{Applied, ApplyOptions, ClusterError, FIELD_MANAGER, Target};
+use flotilla_core::diff::schema::Schema;
 use flotilla_core::model::ownership::{MANAGED_BY, MANAGED_BY_LABEL};
 use flotilla_core::model::{Inventory, InventoryEntry};
 use flotilla_core::model::{ObjectKey, group_of};
@@ -265,8 +266,9 @@ impl Target for KubeTarget {
                     .into_iter()
                     .flatten()
                 {
-                    self.discovery
-                        .forget(&format!("{group}/{}", str_at(v, "/name")), kind);
+                    let api_version = format!("{group}/{}", str_at(v, "/name"));
+                    self.discovery.forget(&api_version, kind);
+                    self.schema.forget(&api_version);
                 }
                 return Ok(());
             }
@@ -304,6 +306,24 @@ impl Target for KubeTarget {
             Ok(_) => Ok(true),
             Err(kube::Error::Api(s)) if s.is_not_found() => Ok(false),
             Err(e) => Err(api_error(&format!("deleting {}", entry.key()), e)),
+        }
+    }
+
+    async fn schema(&mut self, api_versions: &[&str]) -> std::sync::Arc<Schema> {
+        self.schema
+            .schema(&self.client, &self.retry, api_versions)
+            .await
+    }
+
+    async fn serves(&mut self, api_version: &str, kind: &str) -> Result<bool, ClusterError> {
+        match self
+            .discovery
+            .resolve(&self.client, &self.retry, api_version, kind)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(ClusterError::UnknownKind { .. }) => Ok(false),
+            Err(e) => Err(e),
         }
     }
 
