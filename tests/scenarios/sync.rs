@@ -24,6 +24,7 @@ pub fn all() -> Vec<(&'static str, Scenario)> {
         crate::scenario!(crd_and_custom_resource_in_one_sync),
         crate::scenario!(conflict_with_another_manager_needs_force_conflicts),
         crate::scenario!(a_failed_apply_blocks_prune),
+        crate::scenario!(git_wins_by_default_unless_the_fleet_says_conflicts_fail),
         crate::scenario!(inventory_survives_an_engine_restart),
         crate::scenario!(two_fleet_clusters_share_one_cluster),
     ]
@@ -543,6 +544,32 @@ async fn conflict_with_another_manager_needs_force_conflicts(e: &Env) {
     let run = e.flotilla("sync", &[]).await;
     assert_exit(&run, 0);
     assert_eq!(run.cluster("alpha").unchanged, 4, "{run}");
+}
+
+/// Git wins by default: a plain sync takes back the field another manager
+/// took. `spec.conflicts: fail` in fleet.yaml keeps kubectl's behaviour: the
+/// same sync fails on the conflict and leaves the other manager's value.
+async fn git_wins_by_default_unless_the_fleet_says_conflicts_fail(e: &Env) {
+    let a = e.alpha();
+    web_synced(e, &[a]).await;
+    take_replicas(a, 7).await;
+    e.fleet_yaml(&[a], &[("web", &[])], "  conflicts: fail\n");
+    let run = e.flotilla("sync", &[]).await;
+    assert_exit(&run, 2);
+    assert_eq!(run.cluster("alpha").failed, 1, "{run}");
+    let live = a
+        .must_get("apps/v1", "Deployment", &a.ns("shop"), "web")
+        .await;
+    assert_eq!(live["spec"]["replicas"], 7, "the other manager's value");
+
+    e.fleet_yaml(&[a], &[("web", &[])], "");
+    let run = e.flotilla("sync", &[]).await;
+    assert_exit(&run, 0);
+    assert_eq!(run.cluster("alpha").configured, 1, "{run}");
+    let live = a
+        .must_get("apps/v1", "Deployment", &a.ns("shop"), "web")
+        .await;
+    assert_eq!(live["spec"]["replicas"], 2, "Git's value");
 }
 
 /// A round in which an apply failed (a conflict, with the opt-out
