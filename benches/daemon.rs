@@ -17,6 +17,8 @@
 
 #[path = "../tests/daemon_support/mod.rs"]
 mod daemon_support;
+#[path = "../tests/support/mod.rs"]
+mod support;
 
 use std::time::{Duration, Instant};
 

@@ -3,7 +3,7 @@
 //!
 //! Run with `cargo bench --bench diff`. One cluster holds 50 namespaces,
 //! each with its Namespace, 99 ConfigMaps and 100 Deployments: 10,000
-//! objects, synced with `sync_cluster` through a `KubeTarget`. Then 1% of
+//! objects, synced with `reconcile_cluster` through a `KubeDestination`. Then 1% of
 //! them (one ConfigMap and one Deployment per namespace) are edited by hand
 //! through the server's store, and `detect` is timed, with and without the
 //! drift. `FLOTILLA_BENCH_NAMESPACES=N` scales the fleet (200 objects each),
@@ -20,10 +20,10 @@ use flotilla_core::drift::{DecidedBy, Detected, ObjectStatus};
 use flotilla_core::load::load;
 use flotilla_core::render::render_cluster;
 use flotilla_core::snapshot::Snapshot;
-use flotilla_engine::cluster::Target;
-use flotilla_engine::cluster::kube::KubeTarget;
+use flotilla_engine::destination::Destination;
+use flotilla_engine::destination::kube::KubeDestination;
 use flotilla_engine::diff::detect;
-use flotilla_engine::sync::{SyncOptions, sync_cluster};
+use flotilla_engine::reconcile::{SyncOptions, reconcile_cluster};
 use kube_testserver::TestApiServer;
 use serde_json::json;
 
@@ -156,7 +156,7 @@ struct Figures {
 async fn measure(
     scenario: &'static str,
     server: &TestApiServer,
-    target: &mut KubeTarget,
+    destination: &mut KubeDestination,
     desired: &flotilla_core::render::DesiredState,
     runs: usize,
 ) -> (Figures, Detected) {
@@ -165,7 +165,7 @@ async fn measure(
     for run in 0..=runs {
         server.reset_counters();
         let started = Instant::now();
-        let d = detect(target, "bench", desired, |_| Vec::new())
+        let d = detect(destination, "bench", desired, |_| Vec::new())
             .await
             .expect("detect reads the cluster");
         let took = started.elapsed();
@@ -195,10 +195,10 @@ async fn measure(
     (figures, d)
 }
 
-/// Times reading the live state alone (`Target::live`: the LISTs `detect`
+/// Times reading the live state alone (`Destination::live`: the LISTs `detect`
 /// starts with), for the share of `detect` spent on the wire.
 async fn measure_live(
-    target: &mut KubeTarget,
+    destination: &mut KubeDestination,
     desired: &flotilla_core::render::DesiredState,
     runs: usize,
 ) -> Duration {
@@ -210,7 +210,10 @@ async fn measure_live(
     let mut times = Vec::with_capacity(runs);
     for run in 0..=runs {
         let started = Instant::now();
-        let live = target.live(&addresses).await.expect("the LISTs succeed");
+        let live = destination
+            .live(&addresses)
+            .await
+            .expect("the LISTs succeed");
         assert_eq!(live.len(), addresses.len());
         if run > 0 {
             times.push(started.elapsed());
@@ -239,13 +242,13 @@ async fn bench(namespaces: usize, runs: usize) {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let kubeconfig = dir.path().join("kubeconfig.yaml");
     std::fs::write(&kubeconfig, server.kubeconfig_yaml()).expect("write the kubeconfig");
-    let mut target = KubeTarget::from_kubeconfig(&kubeconfig, None)
+    let mut destination = KubeDestination::from_kubeconfig(&kubeconfig, None)
         .await
-        .expect("a kube target");
+        .expect("a kube destination");
 
     let started = Instant::now();
-    let changes = sync_cluster(
-        &mut target,
+    let changes = reconcile_cluster(
+        &mut destination,
         &fleet.name,
         None,
         &desired,
@@ -261,11 +264,11 @@ async fn bench(namespaces: usize, runs: usize) {
         server.counters().total
     );
 
-    let (clean, d) = measure("in sync", &server, &mut target, &desired, runs).await;
+    let (clean, d) = measure("in sync", &server, &mut destination, &desired, runs).await;
     assert!(d.drifted.is_empty(), "drift right after the sync");
 
     let edited = drift(&server, namespaces);
-    let (drifted, d) = measure("1% drifted", &server, &mut target, &desired, runs).await;
+    let (drifted, d) = measure("1% drifted", &server, &mut destination, &desired, runs).await;
     assert_eq!(d.drifted.len(), edited, "every hand edit is found");
     assert!(
         d.drifted
@@ -294,15 +297,15 @@ async fn bench(namespaces: usize, runs: usize) {
             f.writes
         );
     }
-    let lists = measure_live(&mut target, &desired, runs).await;
+    let lists = measure_live(&mut destination, &desired, runs).await;
     println!(
-        "\nof which reading live state (Target::live, {} LISTs): {:.1} ms (median)",
+        "\nof which reading live state (Destination::live, {} LISTs): {:.1} ms (median)",
         clean.lists,
         lists.as_secs_f64() * 1e3
     );
     let undrifted_dry_runs = drifted.dry_runs.saturating_sub(drifted.drifted) + clean.dry_runs;
     println!(
-        "dry-run requests for undrifted objects: {undrifted_dry_runs} (target 0); for drifted ones: {} of {}",
+        "dry-run requests for undrifted objects: {undrifted_dry_runs} (destination 0); for drifted ones: {} of {}",
         drifted.dry_runs, drifted.drifted
     );
     server.shutdown().await;

@@ -1,9 +1,9 @@
 //! `--kubeconfig [CLUSTER=]PATH` and `--context [CLUSTER=]NAME`, shared by
 //! `sync`, `diff` (live) and `drift`. The rules are the library's
-//! (`flotilla_engine::cluster::connect::effective_connection`).
+//! (`flotilla_engine::destination::connect::effective_connection`).
 
 use flotilla_core::model::Fleet;
-use flotilla_engine::cluster::ConnectOptions;
+use flotilla_engine::destination::ConnectOptions;
 
 /// Connection overrides for one run, without editing fleet.yaml.
 #[derive(clap::Args)]

@@ -6,7 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 
-use crate::live::{Format, LiveArgs, print_report};
+use flotilla_core::report::{Drift, OutputFormat, Report};
+
+use crate::live::{LiveArgs, print_report};
 use crate::repo::RepoArgs;
 
 /// Arguments of `flotilla diff`.
@@ -23,8 +25,8 @@ pub struct Args {
     #[arg(long, value_name = "REV")]
     to: Option<String>,
     /// Output format; markdown is fit for a pull-request comment.
-    #[arg(short = 'o', long, value_enum, default_value_t = Format::Text)]
-    output: Format,
+    #[arg(short = 'o', long, value_parser = crate::output_formats(Drift::FORMATS), default_value_t = OutputFormat::Text)]
+    output: OutputFormat,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -48,11 +50,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         &label(to, &new),
         new_fleet.as_ref(),
     );
-    match args.output {
-        Format::Text => print!("{}", flotilla_core::report::diff_text(&report)),
-        Format::Markdown => print!("{}", flotilla_core::report::diff_markdown(&report)),
-        Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
-    }
+    crate::print_report(&report, args.output)?;
     Ok(ExitCode::from(if report.to_failed() {
         2
     } else if report.has_changes() {

@@ -2,7 +2,9 @@
 
 use std::process::ExitCode;
 
-use crate::live::{Format, LiveArgs, print_report};
+use flotilla_core::report::{Drift, OutputFormat, Report};
+
+use crate::live::{LiveArgs, print_report};
 use crate::repo::RepoArgs;
 
 /// Arguments of `flotilla drift`.
@@ -13,8 +15,8 @@ pub struct Args {
     #[command(flatten)]
     live: LiveArgs,
     /// Output format; JSON follows docs/drift-report.schema.json.
-    #[arg(short = 'o', long, value_enum, default_value_t = Format::Text)]
-    output: Format,
+    #[arg(short = 'o', long, value_parser = crate::output_formats(Drift::FORMATS), default_value_t = OutputFormat::Text)]
+    output: OutputFormat,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {

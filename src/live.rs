@@ -2,8 +2,9 @@
 
 use flotilla_core::drift::{ClusterDrift, ClusterStatus, DRIFT_REPORT_SCHEMA, DriftReport};
 use flotilla_core::model::{Cluster, Fleet};
-use flotilla_engine::cluster::{ConnectOptions, connect};
-use flotilla_engine::diff::detect;
+use flotilla_core::report::{Drift, OutputFormat};
+use flotilla_engine::destination::{ConnectOptions, connect};
+use flotilla_engine::reconcile::check_cluster;
 use futures::StreamExt;
 
 use crate::connect::ConnectArgs;
@@ -59,13 +60,13 @@ async fn one(fleet: &Fleet, cluster: &Cluster, options: &ConnectOptions) -> Clus
             return ClusterDrift::failed(&cluster.name, ClusterStatus::RenderError, e.to_string());
         }
     };
-    let mut target = match connect(cluster, options).await {
+    let mut destination = match connect(cluster, options).await {
         Ok(t) => t,
         Err(e) => {
             return ClusterDrift::failed(&cluster.name, ClusterStatus::Unreachable, e.to_string());
         }
     };
-    match detect(&mut target, &fleet.name, &desired, |key| {
+    match check_cluster(&mut destination, &fleet.name, &desired, |key| {
         fleet.ignored_fields(key)
     })
     .await
@@ -75,24 +76,13 @@ async fn one(fleet: &Fleet, cluster: &Cluster, options: &ConnectOptions) -> Clus
     }
 }
 
-/// Output formats of reports.
-#[derive(Clone, Copy, clap::ValueEnum)]
-pub enum Format {
-    /// Plain text.
-    Text,
-    /// JSON (docs/drift-report.schema.json for drift).
-    Json,
-    /// Markdown, fit for a pull-request comment.
-    Markdown,
-}
-
 /// Loads the fleet, compares the clusters with live and prints the report;
 /// `diffs` adds each object's unified diff to the text form. Exit code 0 in
 /// sync, 1 drift, 2 a cluster not compared or the fleet does not load.
 pub fn print_report(
     repo: &RepoArgs,
     live: &LiveArgs,
-    format: Format,
+    format: OutputFormat,
     diffs: bool,
 ) -> anyhow::Result<std::process::ExitCode> {
     let snapshot = repo.snapshot(None)?;
@@ -104,11 +94,7 @@ pub fn print_report(
         }
     };
     let r = report(&fleet, live)?;
-    match format {
-        Format::Text => print!("{}", flotilla_core::report::drift_text(&r, diffs)),
-        Format::Markdown => print!("{}", flotilla_core::report::drift_markdown(&r)),
-        Format::Json => println!("{}", serde_json::to_string_pretty(&r)?),
-    }
+    crate::print_report(&Drift { report: &r, diffs }, format)?;
     Ok(std::process::ExitCode::from(exit_code(&r)))
 }
 

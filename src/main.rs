@@ -16,7 +16,9 @@ mod validate;
 
 use std::process::ExitCode;
 
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Parser, Subcommand, ValueEnum};
+use flotilla_core::report::OutputFormat;
 
 /// GitOps sync engine for fleets of Kubernetes clusters.
 #[derive(Parser)]
@@ -49,6 +51,34 @@ enum Command {
     Serve(serve::Args),
     /// Apply desired state to clusters: ordered server-side apply, safe prune (exit 2 on any failure).
     Sync(sync::Args),
+}
+
+/// The clap parser of `-o/--output` for a report that has `formats`
+/// (its `Report::FORMATS`): any other value is a usage error that lists the
+/// accepted ones.
+fn output_formats(formats: &'static [OutputFormat]) -> impl TypedValueParser<Value = OutputFormat> {
+    PossibleValuesParser::new(
+        formats
+            .iter()
+            .map(|f| PossibleValue::new(f.name()).help(f.help())),
+    )
+    .map(|name| {
+        name.parse::<OutputFormat>()
+            .expect("a possible value is a format name")
+    })
+}
+
+/// Renders `report` in `format` and prints it as is.
+fn print_report(
+    report: &impl flotilla_core::report::Report,
+    format: OutputFormat,
+) -> anyhow::Result<()> {
+    use std::io::Write;
+    let text = report.render(format)?;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(())
 }
 
 fn main() -> ExitCode {

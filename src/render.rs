@@ -1,13 +1,12 @@
 //! `flotilla render`: print or write the desired state of clusters.
 
-use std::io::Write;
+use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use clap::ValueEnum;
 use flotilla_core::render::DesiredState;
-use serde_json::{Value, json};
+use flotilla_core::report::{Manifests, OutputFormat, Report};
 
 use crate::repo::RepoArgs;
 
@@ -23,14 +22,8 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
     /// Output format.
-    #[arg(short = 'o', long, value_enum, default_value_t = Format::Yaml)]
-    output: Format,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Format {
-    Yaml,
-    Json,
+    #[arg(short = 'o', long, value_parser = crate::output_formats(Manifests::FORMATS), default_value_t = OutputFormat::Yaml)]
+    output: OutputFormat,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -71,40 +64,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 write_folder(&dir.join(&s.cluster), s, args.output)?;
             }
         }
-        None => print(&states, args.output)?,
+        None => crate::print_report(&Manifests(&states), args.output)?,
     }
     Ok(ExitCode::from(if failed { 1 } else { 0 }))
-}
-
-fn print(states: &[DesiredState], format: Format) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
-    match format {
-        Format::Yaml => {
-            for s in states {
-                if states.len() > 1 {
-                    writeln!(out, "# cluster: {}", s.cluster)?;
-                }
-                out.write_all(s.to_yaml().as_bytes())?;
-            }
-        }
-        Format::Json => {
-            let list = |s: &DesiredState| {
-                json!({
-                    "apiVersion": "v1",
-                    "kind": "List",
-                    "metadata": {"annotations": {"flotilla.dev/cluster": s.cluster}},
-                    "items": s.objects.iter().map(|o| &o.object).collect::<Vec<&Value>>(),
-                })
-            };
-            let value = match states {
-                [one] => list(one),
-                many => json!({"clusters": many.iter().map(list).collect::<Vec<_>>()}),
-            };
-            serde_json::to_writer_pretty(&mut out, &value)?;
-            writeln!(out)?;
-        }
-    }
-    Ok(())
 }
 
 /// The file `render --out` keeps in each cluster's folder, listing the files
@@ -115,11 +77,11 @@ const MANIFEST: &str = ".flotilla-render.json";
 /// there: only files listed in the folder's manifest, which the previous
 /// `render --out` wrote. Every file goes through a temporary file and a
 /// rename, and every path is checked to stay inside the folder.
-fn write_folder(dir: &Path, state: &DesiredState, format: Format) -> anyhow::Result<()> {
+fn write_folder(dir: &Path, state: &DesiredState, format: OutputFormat) -> anyhow::Result<()> {
     use flotilla_core::model::names::safe_file_name;
-    use flotilla_engine::cluster::safe_fs;
+    use flotilla_engine::destination::safe_fs;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let ext = if format == Format::Json {
+    let ext = if format == OutputFormat::Json {
         "json"
     } else {
         "yaml"
@@ -129,8 +91,8 @@ fn write_folder(dir: &Path, state: &DesiredState, format: Format) -> anyhow::Res
     for o in &state.objects {
         let name = safe_file_name(&o.key, ext);
         let text = match format {
-            Format::Yaml => flotilla_core::yaml::to_string(&o.object),
-            Format::Json => serde_json::to_string_pretty(&o.object)? + "\n",
+            OutputFormat::Json => flotilla_core::report::json::pretty(&o.object)?,
+            _ => flotilla_core::yaml::to_string(&o.object),
         };
         let private = o.key.group.is_empty() && o.key.kind == "Secret";
         safe_fs::write_file(dir, &name, text.as_bytes(), private)
@@ -165,7 +127,7 @@ fn read_manifest(dir: &Path) -> anyhow::Result<std::collections::BTreeSet<String
         .flatten()
         .filter_map(Value::as_str)
         .filter(|n| {
-            flotilla_engine::cluster::safe_fs::is_plain_file_name(n)
+            flotilla_engine::destination::safe_fs::is_plain_file_name(n)
                 && !n.starts_with('.')
                 && (n.ends_with(".yaml") || n.ends_with(".json"))
         })
@@ -178,7 +140,7 @@ fn write_manifest(dir: &Path, files: &std::collections::BTreeSet<String>) -> any
         "generatedBy": "flotilla render --out",
         "files": files,
     }))? + "\n";
-    flotilla_engine::cluster::safe_fs::write_file(dir, MANIFEST, text.as_bytes(), false)
+    flotilla_engine::destination::safe_fs::write_file(dir, MANIFEST, text.as_bytes(), false)
         .with_context(|| format!("writing {}", dir.join(MANIFEST).display()))?;
     Ok(())
 }

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use flotilla_hub::config::DaemonConfig;
-use flotilla_hub::http::{HttpContext, WebhookConfig};
+use flotilla_hub::http::auth::{AuthConfig, Tokens as AuthTokens};
+use flotilla_hub::http::{HttpContext, HttpOptions, WebhookConfig};
 use flotilla_hub::metrics::Metrics;
 use flotilla_hub::reconcile::Reconciler;
 use flotilla_hub::state::FleetState;
@@ -70,6 +71,14 @@ pub struct Args {
     /// A file holding the GitLab webhook token.
     #[arg(long, env = "FLOTILLA_GITLAB_WEBHOOK_TOKEN_FILE")]
     gitlab_token_file: Option<PathBuf>,
+    /// A file of bearer tokens for the page, the API and /metrics: one a
+    /// line, `TOKEN` or `TOKEN read|operate`. Re-read on SIGHUP.
+    #[arg(long, env = "FLOTILLA_AUTH_TOKEN_FILE")]
+    auth_token_file: Option<PathBuf>,
+    /// Serve without authentication on a non-loopback address (not
+    /// recommended: the page shows live ConfigMap data).
+    #[arg(long, env = "FLOTILLA_INSECURE_NO_AUTH")]
+    insecure_no_auth: bool,
 }
 
 impl Args {
@@ -121,6 +130,12 @@ impl Args {
         if let Some(v) = &self.gitlab_token_file {
             c.webhook.gitlab_token_file = Some(v.clone());
         }
+        if let Some(v) = &self.auth_token_file {
+            c.auth.token_file = Some(v.clone());
+        }
+        if self.insecure_no_auth {
+            c.insecure_no_auth = true;
+        }
         Ok(c)
     }
 }
@@ -137,8 +152,36 @@ fn read_secret(path: &Option<PathBuf>) -> anyhow::Result<Option<String>> {
     }
 }
 
+/// Whether `listen` (`HOST:PORT`) is a loopback address: 127.0.0.0/8, ::1
+/// or `localhost`.
+fn is_loopback(listen: &str) -> bool {
+    if let Ok(addr) = listen.parse::<std::net::SocketAddr>() {
+        return addr.ip().is_loopback();
+    }
+    let host = listen.rsplit_once(':').map_or(listen, |(h, _)| h);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let config = args.config()?;
+    let tokens = match &config.auth.token_file {
+        Some(path) => Some(Arc::new(RwLock::new(AuthTokens::read(path)?))),
+        None => None,
+    };
+    if tokens.is_none() && !config.insecure_no_auth && !is_loopback(&config.listen) {
+        eprintln!(
+            "error: refusing to serve without authentication on {}, which is not a loopback address: \
+             the status page, the API and /metrics show live cluster data. Give a token file \
+             (--auth-token-file FILE, FLOTILLA_AUTH_TOKEN_FILE or auth.tokenFile), listen on \
+             127.0.0.1, or pass --insecure-no-auth (insecureNoAuth: true) to serve without it anyway",
+            config.listen
+        );
+        return Ok(ExitCode::from(2));
+    }
     let credentials = Credentials::from_env_and_file(config.git_credentials_file.as_deref())
         .context("reading Git credentials")?;
     let mut spec = SourceSpec::new(&config.repo).with_credentials(credentials);
@@ -178,14 +221,30 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             webhook,
             trigger: trigger.clone(),
         };
+        if let (Some(tokens), Some(path)) = (&tokens, &config.auth.token_file) {
+            tokio::spawn(reload_tokens_on_sighup(tokens.clone(), path.clone()));
+        }
+        let options = HttpOptions {
+            auth: AuthConfig {
+                tokens,
+                secure_cookie: config.auth.secure_cookie,
+            },
+            max_connections: config.http.max_connections,
+            header_read_timeout: config.http.header_read_timeout,
+        };
         let mut http_stop = stop_rx.clone();
-        let http = tokio::spawn(flotilla_hub::http::serve(listener, ctx, async move {
-            while !*http_stop.borrow() {
-                if http_stop.changed().await.is_err() {
-                    break;
+        let http = tokio::spawn(flotilla_hub::http::serve_with(
+            listener,
+            ctx,
+            options,
+            async move {
+                while !*http_stop.borrow() {
+                    if http_stop.changed().await.is_err() {
+                        break;
+                    }
                 }
-            }
-        }));
+            },
+        ));
         tokio::spawn(async move {
             wait_for_signal().await;
             tracing::info!("shutting down: finishing the step in progress");
@@ -198,6 +257,35 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Re-reads the token file on every SIGHUP; a file that no longer parses
+/// keeps the tokens in use (the error names the line, never a token).
+async fn reload_tokens_on_sighup(tokens: Arc<RwLock<AuthTokens>>, path: PathBuf) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            match AuthTokens::read(&path) {
+                Ok(new) => {
+                    let mut current = tokens.write().unwrap_or_else(|e| e.into_inner());
+                    let new = new.keep_sessions_of(&current);
+                    *current = new;
+                    tracing::info!(file = %path.display(), "token file reloaded");
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "token file not reloaded: keeping the tokens in use")
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (tokens, path);
+    }
 }
 
 /// SIGTERM (Kubernetes stopping the pod) or Ctrl-C.

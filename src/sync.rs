@@ -1,16 +1,21 @@
-//! `flotilla sync`: apply each cluster's desired state, wave by wave.
+//! `flotilla sync`: apply each cluster's desired state, wave by wave,
+//! through the hub's rollout (the one `flotilla serve` uses).
 
 use std::io::Write;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
 
-use clap::ValueEnum;
 use flotilla_core::changeset::ChangeSet;
-use flotilla_core::model::{Cluster, Fleet};
+use flotilla_core::health::HealthStatus;
+use flotilla_core::model::Fleet;
 use flotilla_core::plan::PlanOptions;
-use flotilla_engine::cluster::{ConnectOptions, connect};
-use flotilla_engine::sync::{SyncOptions, sync_cluster};
-use futures::StreamExt;
+use flotilla_core::report::{OutputFormat, Report, SyncSummary};
+use flotilla_engine::destination::ConnectOptions;
+use flotilla_engine::reconcile::SyncOptions;
+use flotilla_hub::pool::Pool;
+use flotilla_hub::rollout::{self, Outcome, RolloutOptions, push::PushDriver};
 
 use crate::connect::ConnectArgs;
 use crate::repo::RepoArgs;
@@ -49,17 +54,18 @@ pub struct Args {
     /// How many clusters to sync at once.
     #[arg(long, default_value_t = 8)]
     concurrency: usize,
+    /// With `healthGate` in fleet.yaml: wait for each wave's clusters to be
+    /// healthy before the next wave (exit 2 if one is not).
+    #[arg(long)]
+    wait: bool,
+    /// How long a wave may take to become healthy with --wait (e.g. 5m).
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration, requires = "wait")]
+    health_timeout: Duration,
     #[command(flatten)]
     connect: ConnectArgs,
     /// Output format of the summary.
-    #[arg(short = 'o', long, value_enum, default_value_t = Format::Text)]
-    output: Format,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Format {
-    Text,
-    Json,
+    #[arg(short = 'o', long, value_parser = crate::output_formats(SyncSummary::FORMATS), default_value_t = OutputFormat::Text)]
+    output: OutputFormat,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -80,32 +86,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .build()?;
     let results = runtime.block_on(sync_waves(&fleet, &args, &connect_options));
     let failed = results.iter().any(ChangeSet::is_failure);
-    match args.output {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&results)?),
-        Format::Text => {
-            for r in &results {
-                println!("{r}");
-                for c in r.changes.iter().filter(|c| c.message.is_some()) {
-                    println!(
-                        "  {} {}: {}",
-                        c.action.as_str(),
-                        c.key,
-                        c.message.as_deref().unwrap_or("")
-                    );
-                }
-                for c in &r.changes {
-                    for line in c.taken_lines() {
-                        println!("  {} {}: {line}", c.action.as_str(), c.key);
-                    }
-                }
-            }
-        }
-    }
+    crate::print_report(&SyncSummary(&results), args.output)?;
     Ok(ExitCode::from(if failed { 2 } else { 0 }))
 }
 
 /// Syncs the selected clusters wave by wave; a wave with a failed cluster
-/// stops the rollout, and later waves are reported as not synced.
+/// (or, with `--wait` and `healthGate`, one not healthy in time) stops the
+/// rollout, and later waves are reported as not synced.
 async fn sync_waves(
     fleet: &Fleet,
     args: &Args,
@@ -130,78 +117,48 @@ async fn sync_waves(
         },
         ..SyncOptions::default()
     };
-    let mut results = Vec::new();
-    let mut halted: Option<String> = None;
-    for wave in &fleet.rollout.waves {
-        let members: Vec<&Cluster> = wave
-            .clusters
-            .iter()
-            .filter(|n| args.clusters.is_empty() || args.clusters.contains(n))
-            .filter_map(|n| fleet.cluster(n))
-            .collect();
-        if let Some(why) = &halted {
-            results.extend(
-                members
-                    .iter()
-                    .map(|c| ChangeSet::failed(&c.name, args.dry_run, why.clone())),
-            );
-            continue;
-        }
-        let done: Vec<ChangeSet> = futures::stream::iter(members)
-            .map(|c| sync_one(fleet, c, options, connect_options))
-            .buffer_unordered(args.concurrency.max(1))
-            .collect()
-            .await;
-        if let Some(bad) = done.iter().find(|r| r.is_failure()) {
-            halted = Some(format!(
-                "not synced: wave {:?} failed on cluster {}",
-                wave.name, bad.cluster
-            ));
-        }
-        results.extend(done);
-    }
+    let driver = PushDriver {
+        connect: connect_options.clone(),
+        options,
+        progress: Some(Arc::new(|name: &str, done: usize, total: usize| {
+            // A progress line on long syncs.
+            let _ = writeln!(std::io::stderr(), "{name}: {done}/{total} objects");
+        })),
+    };
+    let gate = args.wait && fleet.rollout.health_gate;
+    let rollout_options = RolloutOptions {
+        health_gate: gate.then_some(args.health_timeout),
+    };
+    let fleet = Arc::new(fleet.clone());
+    let waves = rollout::plan(&fleet, &args.clusters);
+    let pool = Pool::new(args.concurrency);
+    let outcomes = rollout::run(
+        &fleet,
+        &waves,
+        &driver,
+        &pool,
+        rollout_options,
+        &AtomicBool::new(false),
+    )
+    .await;
+    let mut results: Vec<ChangeSet> = outcomes
+        .into_iter()
+        .map(|o| match o.outcome {
+            Outcome::Done { mut report, health } => {
+                if let Some(h) = health.filter(|h| *h != HealthStatus::Healthy) {
+                    report.error = Some(format!(
+                        "synced, but not healthy within {} ({h:?})",
+                        humantime::format_duration(args.health_timeout)
+                    ));
+                }
+                report
+            }
+            Outcome::Halted(halt) => {
+                ChangeSet::failed(&o.cluster, args.dry_run, format!("not synced: {halt}"))
+            }
+        })
+        .collect();
     let order: Vec<&str> = fleet.clusters.iter().map(|c| c.name.as_str()).collect();
     results.sort_by_key(|r| order.iter().position(|n| *n == r.cluster));
     results
-}
-
-async fn sync_one(
-    fleet: &Fleet,
-    cluster: &Cluster,
-    options: SyncOptions,
-    connect_options: &ConnectOptions,
-) -> ChangeSet {
-    let desired = match flotilla_core::render::render_cluster(fleet, cluster) {
-        Ok(d) => d,
-        Err(e) => {
-            return ChangeSet::failed(
-                &cluster.name,
-                options.dry_run,
-                format!("render error, nothing applied or pruned:\n{e}"),
-            );
-        }
-    };
-    let mut target = match connect(cluster, connect_options).await {
-        Ok(t) => t,
-        Err(e) => return ChangeSet::failed(&cluster.name, options.dry_run, e.to_string()),
-    };
-    let started = Instant::now();
-    let mut last = Instant::now();
-    let name = cluster.name.clone();
-    sync_cluster(
-        &mut target,
-        &fleet.name,
-        fleet.revision.as_deref(),
-        &desired,
-        options,
-        |done, total| {
-            // A progress line on long syncs, at most every two seconds.
-            if started.elapsed() > Duration::from_secs(2) && last.elapsed() > Duration::from_secs(2)
-            {
-                last = Instant::now();
-                let _ = writeln!(std::io::stderr(), "{name}: {done}/{total} objects");
-            }
-        },
-    )
-    .await
 }

@@ -2,8 +2,7 @@
 
 use std::process::ExitCode;
 
-use clap::ValueEnum;
-use serde_json::json;
+use flotilla_core::report::{OutputFormat, Report, ValidatedCluster, Validation};
 
 use crate::repo::RepoArgs;
 
@@ -13,18 +12,12 @@ pub struct Args {
     #[command(flatten)]
     repo: RepoArgs,
     /// Output format.
-    #[arg(short = 'o', long, value_enum, default_value_t = Format::Text)]
-    output: Format,
+    #[arg(short = 'o', long, value_parser = crate::output_formats(Validation::FORMATS), default_value_t = OutputFormat::Text)]
+    output: OutputFormat,
     /// Keep running: validate again whenever a file of the local folder
     /// changes (the local development loop). Stop with Ctrl-C.
     #[arg(long)]
     watch: bool,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum Format {
-    Text,
-    Json,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -59,12 +52,12 @@ fn validate_once(args: &Args) -> anyhow::Result<ExitCode> {
     // Render even after load errors, to report render errors too; the
     // partial fleet is used for nothing else.
     let (fleet, mut errors) = flotilla_core::load::load_partial(&snapshot);
-    let mut summary = Vec::new();
+    let mut clusters = Vec::new();
     // Notes (not errors): fields controllers own, with the clusters they occur in.
     let mut notes = std::collections::BTreeMap::<String, Vec<String>>::new();
     if let Some(fleet) = &fleet {
         for (cluster, result) in flotilla_core::render::render_fleet(fleet) {
-            match result {
+            let objects = match result {
                 Ok(state) => {
                     let objects = state.objects.iter().map(|o| &o.object);
                     for f in flotilla_core::diff::controlled::controlled_fields(objects, []) {
@@ -73,55 +66,25 @@ fn validate_once(args: &Args) -> anyhow::Result<ExitCode> {
                             .or_default()
                             .push(cluster.name.clone());
                     }
-                    summary.push((cluster.name.clone(), Some(state.objects.len())))
+                    Some(state.objects.len())
                 }
                 Err(e) => {
-                    summary.push((cluster.name.clone(), None));
                     errors.extend(e);
+                    None
                 }
-            }
-        }
-    }
-    let errors = errors.coalesce();
-    let revision = snapshot.revision().unwrap_or("work tree").to_string();
-    match args.output {
-        Format::Json => {
-            let clusters: Vec<_> = summary
-                .iter()
-                .map(|(n, count)| json!({"name": n, "rendered": count.is_some(), "objects": count}))
-                .collect();
-            let out = json!({
-                "valid": errors.is_empty(),
-                "revision": revision,
-                "clusters": clusters,
-                "errors": errors,
+            };
+            clusters.push(ValidatedCluster {
+                name: cluster.name.clone(),
+                objects,
             });
-            println!("{}", serde_json::to_string_pretty(&out)?);
-        }
-        Format::Text => {
-            for e in errors.iter() {
-                println!("{e}");
-            }
-            if errors.is_empty() {
-                let objects: usize = summary.iter().filter_map(|(_, c)| *c).sum();
-                println!(
-                    "ok: {} clusters rendered, {objects} objects ({revision})",
-                    summary.len()
-                );
-            } else {
-                let files: std::collections::BTreeSet<_> = errors.iter().map(|e| &e.file).collect();
-                println!(
-                    "{} error{} in {} file{} ({revision})",
-                    errors.len(),
-                    if errors.len() == 1 { "" } else { "s" },
-                    files.len(),
-                    if files.len() == 1 { "" } else { "s" },
-                );
-            }
-            for (note, clusters) in &notes {
-                println!("note: {note} (clusters {})", clusters.join(", "));
-            }
         }
     }
-    Ok(ExitCode::from(if errors.is_empty() { 0 } else { 1 }))
+    let validation = Validation {
+        revision: snapshot.revision().unwrap_or("work tree").to_string(),
+        clusters,
+        errors: errors.coalesce(),
+        notes: notes.into_iter().collect(),
+    };
+    crate::print_report(&validation, args.output)?;
+    Ok(ExitCode::from(if validation.is_valid() { 0 } else { 1 }))
 }

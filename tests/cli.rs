@@ -1,54 +1,17 @@
 //! The `flotilla` binary end to end, as a user runs it: exit codes, output,
 //! files written, and `diff --from/--to` over a real Git repository.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod support;
 
-const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/fleet-repo");
-
-fn flotilla(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_flotilla"))
-        .args(args)
-        .env_remove("FLOTILLA_REPO")
-        .env_remove("FLOTILLA_REV")
-        .output()
-        .expect("the flotilla binary runs")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use support::files::{EXAMPLE, write};
+use support::git;
+use support::run::{Run, flotilla_blocking as flotilla};
 
 /// `flotilla diff --repo REPO --from FROM --to TO EXTRA...`.
-fn diff(repo: &str, from: &str, to: &str, extra: &[&str]) -> Output {
+fn diff(repo: &str, from: &str, to: &str, extra: &[&str]) -> Run {
     let mut args = vec!["diff", "--repo", repo, "--from", from, "--to", to];
     args.extend_from_slice(extra);
     flotilla(&args)
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let status = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("HOME", dir)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com")
-        .status()
-        .expect("git runs");
-    assert!(status.success(), "git {args:?}");
-}
-
-fn write(dir: &Path, path: &str, text: &str) {
-    let p = dir.join(path);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(p, text).unwrap();
 }
 
 const FLEET: &str = "apiVersion: flotilla.dev/v1alpha1
@@ -93,8 +56,8 @@ fn demo_repo() -> tempfile::TempDir {
 #[test]
 fn validate_the_example_fleet_succeeds() {
     let o = flotilla(&["validate", "--repo", EXAMPLE]);
-    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
-    let out = stdout(&o);
+    assert!(o.code == 0, "{}{}", o.stdout, o.stderr);
+    let out = o.stdout;
     assert!(out.starts_with("ok: "), "{out}");
     let clusters: usize = out[4..].split_whitespace().next().unwrap().parse().unwrap();
     assert!(clusters >= 5, "{out}");
@@ -119,8 +82,8 @@ fn validate_reports_every_error_with_position_and_exit_1() {
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x\n",
     );
     let o = flotilla(&["validate", "--repo", dir.path().to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
-    let out = stdout(&o);
+    assert_eq!(o.code, 1, "{}", o.stdout);
+    let out = o.stdout;
     assert!(out.contains("bases/web/broken.yaml:3:"), "{out}");
     assert!(
         out.contains(
@@ -137,7 +100,7 @@ fn validate_reports_every_error_with_position_and_exit_1() {
         "-o",
         "json",
     ]);
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
     assert_eq!(v["valid"], false);
     assert_eq!(v["errors"].as_array().unwrap().len(), 2);
     assert_eq!(v["errors"][0]["file"], "bases/web/broken.yaml");
@@ -146,11 +109,11 @@ fn validate_reports_every_error_with_position_and_exit_1() {
 #[test]
 fn validate_a_missing_repository_is_an_error_exit_2() {
     let o = flotilla(&["validate", "--repo", "/nonexistent/flotilla-repo"]);
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(o.code, 2, "{}", o.stderr);
     assert!(
-        stderr(&o).contains("/nonexistent/flotilla-repo"),
+        o.stderr.contains("/nonexistent/flotilla-repo"),
         "{}",
-        stderr(&o)
+        o.stderr
     );
 }
 
@@ -164,8 +127,8 @@ fn render_prints_one_cluster_in_apply_order_with_ownership() {
         "--cluster",
         "eu-1",
     ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let out = stdout(&o);
+    assert!(o.code == 0, "{}", o.stderr);
+    let out = o.stdout;
     assert!(out.contains("replicas: 3"), "{out}");
     assert!(
         out.contains("app.kubernetes.io/managed-by: flotilla"),
@@ -183,9 +146,9 @@ fn render_prints_one_cluster_in_apply_order_with_ownership() {
 fn render_is_byte_identical_across_runs() {
     let a = flotilla(&["render", "--repo", EXAMPLE]);
     let b = flotilla(&["render", "--repo", EXAMPLE]);
-    assert!(a.status.success());
+    assert!(a.code == 0);
     assert_eq!(a.stdout, b.stdout);
-    assert!(stdout(&a).contains("# cluster: "));
+    assert!(a.stdout.contains("# cluster: "));
 }
 
 #[test]
@@ -198,11 +161,12 @@ fn render_unknown_cluster_is_an_error() {
         "--cluster",
         "mars-1",
     ]);
-    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(o.code, 2);
     assert!(
-        stderr(&o).contains("unknown cluster \"mars-1\"; the fleet has: eu-1, us-1"),
+        o.stderr
+            .contains("unknown cluster \"mars-1\"; the fleet has: eu-1, us-1"),
         "{}",
-        stderr(&o)
+        o.stderr
     );
 }
 
@@ -218,7 +182,7 @@ fn render_out_writes_one_file_per_object_and_removes_stale_ones() {
         "--out",
         out.path().to_str().unwrap(),
     ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(o.code == 0, "{}", o.stderr);
     let deploy = out.path().join("eu-1/apps_deployment_shop_web.yaml");
     assert!(
         std::fs::read_to_string(&deploy)
@@ -240,7 +204,7 @@ fn render_out_writes_one_file_per_object_and_removes_stale_ones() {
         "--out",
         out.path().to_str().unwrap(),
     ]);
-    assert!(o.status.success());
+    assert!(o.code == 0);
     assert!(!out.path().join("us-1/core_secret_shop_creds.yaml").exists());
     assert!(deploy.exists());
 }
@@ -257,7 +221,7 @@ fn render_json_is_a_list_per_cluster() {
         "-o",
         "json",
     ]);
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
     assert_eq!(v["kind"], "List");
     assert_eq!(v["items"].as_array().unwrap().len(), 2);
     assert_eq!(v["items"][0]["spec"]["replicas"], 2);
@@ -306,8 +270,8 @@ fn diff_between_commits_shows_per_cluster_changes_and_exits_1() {
     let dir = history();
     let repo = dir.path().to_str().unwrap();
     let o = diff(repo, "good", "more", &[]);
-    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
-    let out = stdout(&o);
+    assert_eq!(o.code, 1, "{}{}", o.stdout, o.stderr);
+    let out = o.stdout;
     assert!(
         out.contains("cluster eu-1: changed (1 added, 2 changed, 0 removed)"),
         "{out}"
@@ -331,13 +295,13 @@ fn diff_between_commits_shows_per_cluster_changes_and_exits_1() {
     );
 
     let o = diff(repo, "good", "more", &["-o", "markdown"]);
-    let md = stdout(&o);
+    let md = o.stdout;
     assert!(md.contains("| `eu-1` | 1 | 2 | 0 | changed |"), "{md}");
     assert!(md.contains("<details><summary><b>eu-1</b>"), "{md}");
     assert!(md.contains("```diff"), "{md}");
 
     let o = diff(repo, "good", "more", &["-o", "json"]);
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
     assert_eq!(v["clusters"][0]["cluster"], "eu-1");
     assert_eq!(v["clusters"][0]["status"], "compared");
 }
@@ -346,16 +310,16 @@ fn diff_between_commits_shows_per_cluster_changes_and_exits_1() {
 fn diff_of_identical_trees_exits_0() {
     let dir = history();
     let o = diff(dir.path().to_str().unwrap(), "more", "more", &[]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(stdout(&o).contains("No cluster changes."));
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(o.stdout.contains("No cluster changes."));
 }
 
 #[test]
 fn diff_to_a_broken_commit_shows_the_error_and_exits_2() {
     let dir = history();
     let o = diff(dir.path().to_str().unwrap(), "more", "broken", &[]);
-    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
-    let out = stdout(&o);
+    assert_eq!(o.code, 2, "{}", o.stdout);
+    let out = o.stdout;
     assert!(out.contains("cluster eu-1: render error in --to"), "{out}");
     assert!(
         out.contains("overlays/eu/broken.yaml:1: document 1: jsonPatch[0] (remove /spec/nothing)"),
@@ -373,8 +337,8 @@ fn diff_from_a_broken_commit_still_shows_to() {
     git(d, &["add", "-A"]);
     git(d, &["commit", "-qm", "fix"]);
     let o = diff(d.to_str().unwrap(), "broken", "HEAD", &[]);
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    let out = stdout(&o);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    let out = o.stdout;
     assert!(
         out.contains("cluster eu-1: --from did not render; showing --to (3 added"),
         "{out}"
@@ -386,8 +350,8 @@ fn diff_from_a_broken_commit_still_shows_to() {
 fn diff_with_an_unknown_revision_is_an_error() {
     let dir = history();
     let o = diff(dir.path().to_str().unwrap(), "nope", "more", &[]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("nope"), "{}", stderr(&o));
+    assert_eq!(o.code, 2);
+    assert!(o.stderr.contains("nope"), "{}", o.stderr);
 }
 
 #[test]
@@ -397,7 +361,7 @@ fn validate_watch_revalidates_when_a_file_changes() {
     use std::time::Duration;
 
     let dir = demo_repo();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_flotilla"))
+    let mut child = std::process::Command::new(support::run::FLOTILLA)
         .args([
             "validate",
             "--watch",
@@ -441,4 +405,30 @@ fn validate_watch_revalidates_when_a_file_changes() {
     child.wait().unwrap();
     assert!(saw_error, "the edit was not re-validated");
     assert!(saw_fix, "the fix was not re-validated");
+}
+
+#[test]
+fn each_command_accepts_only_its_output_formats() {
+    for (command, wrong, accepted) in [
+        ("validate", "markdown", "[possible values: text, json]"),
+        ("render", "text", "[possible values: yaml, json]"),
+        ("sync", "html", "[possible values: text, json]"),
+        ("drift", "yaml", "[possible values: text, json, markdown]"),
+        ("diff", "html", "[possible values: text, json, markdown]"),
+    ] {
+        let o = flotilla(&[command, "--repo", EXAMPLE, "-o", wrong]);
+        assert_eq!(o.code, 2, "{command} -o {wrong}");
+        let err = &o.stderr;
+        assert!(
+            err.contains(&format!("invalid value '{wrong}' for '--output <OUTPUT>'")),
+            "{command}: {err}"
+        );
+        assert!(err.contains(accepted), "{command}: {err}");
+        assert!(o.stdout.is_empty(), "{command}: nothing is printed");
+    }
+    let o = flotilla(&["validate", "--repo", EXAMPLE, "-o", "json"]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let v: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
+    assert_eq!(v["valid"], true);
+    assert_eq!(v["clusters"][0]["rendered"], true);
 }

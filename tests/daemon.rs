@@ -7,6 +7,7 @@
 //! 5 s) and bounds every wait.
 
 mod daemon_support;
+mod support;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -90,7 +91,7 @@ fn assert_inventory_consistent(clusters: &Clusters, cluster: &str) -> Option<usi
             s.get(
                 group,
                 version,
-                &plural_of(e["kind"].as_str().unwrap()),
+                &support::objects::plural(e["kind"].as_str().unwrap()),
                 ns,
                 name
             )
@@ -477,6 +478,68 @@ async fn hand_edit_without_self_heal_is_reported_not_corrected() {
     let text = daemon.get("/api/v1/clusters/n1/drift?format=text").await;
     assert_eq!(text.status, 200);
     assert!(text.text().contains("replicas"), "{}", text.text());
+}
+
+/// Issue 13: with `selfHeal: false`, a cluster that is behind (here: down)
+/// makes every reconcile round roll the commit out again for it; that round
+/// must not sync the clusters already on the commit, or it would revert
+/// their hand edits although self-heal is off.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cluster_behind_does_not_resync_the_others_without_self_heal() {
+    let layout = FleetLayout {
+        canary: Vec::new(),
+        rest: vec!["s1".into(), "s2".into()],
+        health_gate: false,
+    };
+    let clusters = Clusters::start(&layout.all()).await;
+    clusters.server("s2").set_down(true);
+    let repo = FleetRepo::new();
+    write_fleet(&repo, &layout, &app(2, "v1"));
+    let first = repo.commit_and_push("first");
+    let daemon = Daemon::start(&base_args(
+        &repo,
+        clusters.kubeconfig_dir(),
+        &["--self-heal", "false"],
+    ))
+    .await;
+    daemon
+        .wait_fleet("s1 Synced, s2 Unreachable", CONVERGE, |v| {
+            v.status("s1") == "Synced"
+                && v.revision("s1") == Some(first.as_str())
+                && v.status("s2") == "Unreachable"
+        })
+        .await;
+
+    hand_edit_replicas(&clusters, "s1", 5).await;
+    clusters.server("s1").reset_counters();
+    daemon
+        .wait_fleet("s1 drift reported", Duration::from_secs(30), |v| {
+            v.cluster("s1")["drift"]["status"] == "Drifted"
+        })
+        .await;
+    // Three reconcile intervals (2 s each), each retrying s2's rollout.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(
+        clusters.replicas("s1", "web"),
+        Some(5),
+        "s1's hand edit was reverted"
+    );
+    let w = writes(clusters.server("s1"));
+    assert!(w.is_empty(), "writes to s1 without self-heal: {w:#?}");
+    let view = daemon.fleet().await;
+    assert_eq!(
+        view.cluster("s1")["drift"]["status"],
+        "Drifted",
+        "{}",
+        view.0
+    );
+    // s2 is still behind: unreachable, or being tried again right now.
+    assert!(
+        matches!(view.status("s2"), "Unreachable" | "Syncing"),
+        "{}",
+        view.0
+    );
+    assert_eq!(view.revision("s2"), None, "{}", view.0);
 }
 
 // ----- 4. one cluster down ------------------------------------------------------------

@@ -10,136 +10,32 @@
 //! `kubectl-label`, ...) or the server's store helpers, as a person or
 //! another controller would make them.
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+mod support;
 
-use base64::Engine;
+use std::path::{Path, PathBuf};
+
 use flotilla_core::diff::live::field_diffs;
 use flotilla_core::drift::{DecidedBy, Detected, ObjectStatus};
 use flotilla_core::model::Fleet;
 use flotilla_core::render::DesiredState;
-use flotilla_engine::cluster::directory::DirectoryTarget;
-use flotilla_engine::cluster::kube::KubeTarget;
+use flotilla_engine::destination::directory::DirectoryDestination;
+use flotilla_engine::destination::kube::KubeDestination;
 use flotilla_engine::diff::detect;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams};
 use kube_testserver::TestApiServer;
 use serde_json::{Value, json};
+use support::files::{b64, fixture, fixture_json, fixtures, write};
+use support::report::{cluster, fields, object};
+use support::run::{RUN_LIMIT, Run, flotilla};
 use tempfile::TempDir;
 
-/// The longest one `flotilla` run may take (they take well under a second,
-/// or a few seconds of retries against an unreachable cluster).
-const RUN_LIMIT: Duration = Duration::from_secs(60);
-
-const TESTDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/testdata");
 const SCHEMA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/drift-report.schema.json");
 
 // ---------------------------------------------------------------------------
-// Running the binary
+// Fleet repositories
 // ---------------------------------------------------------------------------
-
-/// What one `flotilla` run gave.
-#[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
-            panic!("not JSON ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr)
-        })
-    }
-
-    fn all(&self) -> String {
-        format!("{}{}", self.stdout, self.stderr)
-    }
-}
-
-/// Runs the binary in `cwd`, killing it after [`RUN_LIMIT`].
-fn run_blocking(cwd: &Path, args: &[String]) -> Run {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_flotilla"))
-        .args(args)
-        .current_dir(cwd)
-        .env_remove("FLOTILLA_REPO")
-        .env_remove("FLOTILLA_REV")
-        .env_remove("KUBECONFIG")
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the flotilla binary starts");
-    let reader = |mut r: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = r.read_to_string(&mut s);
-            s
-        })
-    };
-    let out = reader(Box::new(child.stdout.take().expect("stdout")));
-    let err = reader(Box::new(child.stderr.take().expect("stderr")));
-    let deadline = Instant::now() + RUN_LIMIT;
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("waiting for flotilla") {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("flotilla {args:?} ran over {RUN_LIMIT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    Run {
-        code: status.code().unwrap_or(-1),
-        stdout: out.join().expect("stdout reader"),
-        stderr: err.join().expect("stderr reader"),
-    }
-}
-
-/// Runs the binary off the async threads, so a test API server on this
-/// runtime keeps serving it.
-async fn flotilla(cwd: &Path, args: &[&str]) -> Run {
-    let cwd = cwd.to_path_buf();
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    tokio::task::spawn_blocking(move || run_blocking(&cwd, &args))
-        .await
-        .expect("the runner thread")
-}
-
-fn write(dir: &Path, rel: &str, text: &str) {
-    let p = dir.join(rel);
-    std::fs::create_dir_all(p.parent().expect("a parent")).expect("mkdir");
-    std::fs::write(&p, text).unwrap_or_else(|e| panic!("write {}: {e}", p.display()));
-}
-
-fn fixture(name: &str) -> String {
-    let p = Path::new(TESTDATA).join(name);
-    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()))
-}
-
-/// Fixtures as one multi-document stream.
-fn fixtures(names: &[&str]) -> String {
-    names
-        .iter()
-        .map(|n| fixture(n))
-        .collect::<Vec<_>>()
-        .join("---\n")
-}
-
-fn fixture_json(name: &str) -> Value {
-    flotilla_core::yaml::parse_file(name, &fixture(name)).expect("a fixture parses")
-}
-
-fn b64(s: &str) -> String {
-    base64::engine::general_purpose::STANDARD.encode(s)
-}
 
 /// A fleet `shop` with one base `app` and the given clusters (YAML list
 /// entries, each indented by four spaces) and extra `spec` fields.
@@ -156,45 +52,6 @@ spec:
       path: bases/app
 {extra}"
     )
-}
-
-/// The objects of the report's cluster `name`.
-fn cluster<'a>(report: &'a Value, name: &str) -> &'a Value {
-    report["clusters"]
-        .as_array()
-        .expect("clusters")
-        .iter()
-        .find(|c| c["cluster"] == name)
-        .unwrap_or_else(|| panic!("no cluster {name} in {report:#}"))
-}
-
-/// The report entry of the object `kind`/`name` in a cluster's report.
-fn object<'a>(cluster: &'a Value, kind: &str, name: &str) -> &'a Value {
-    cluster["objects"]
-        .as_array()
-        .expect("objects")
-        .iter()
-        .find(|o| o["key"]["kind"] == kind && o["key"]["name"] == name)
-        .unwrap_or_else(|| panic!("no {kind} {name} in {cluster:#}"))
-}
-
-/// `(path, desired, live)` of an object's fields, sorted by path.
-fn fields(object: &Value) -> Vec<(String, Value, Value)> {
-    let mut out: Vec<_> = object["fields"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-        .iter()
-        .map(|f| {
-            (
-                f["path"].as_str().expect("a path").to_string(),
-                f["desired"].clone(),
-                f["live"].clone(),
-            )
-        })
-        .collect();
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    out
 }
 
 // ---------------------------------------------------------------------------
@@ -259,10 +116,10 @@ impl KubeFleet {
     /// Runs the library's `detect` against the server.
     async fn detect(&self) -> Detected {
         let (fleet, desired) = self.desired();
-        let mut target = KubeTarget::from_kubeconfig(&self.kubeconfig(), None)
+        let mut destination = KubeDestination::from_kubeconfig(&self.kubeconfig(), None)
             .await
-            .expect("a kube target");
-        detect(&mut target, &fleet.name, &desired, |k| {
+            .expect("a kube destination");
+        detect(&mut destination, &fleet.name, &desired, |k| {
             fleet.ignored_fields(k)
         })
         .await
@@ -600,7 +457,8 @@ impl DirFleet {
     fn run(&self, command: &str, rest: &[&str]) -> Run {
         let mut args = vec![command.to_string(), "--repo".into(), "repo".into()];
         args.extend(rest.iter().map(|s| s.to_string()));
-        run_blocking(self.tmp.path(), &args)
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        support::run::run(self.tmp.path(), &args, &[], RUN_LIMIT)
     }
 
     fn sync(&self) {
@@ -660,7 +518,7 @@ fn the_unified_diff_does_not_show_equal_quantities_as_changes() {
     assert!(!diff.contains("cpu"), "{diff}");
 }
 
-/// On a directory target a hand-edited file is Modified with the path and
+/// On a directory destination a hand-edited file is Modified with the path and
 /// values (decided by the field comparison: there is no server to ask), and
 /// a deleted file is Missing.
 #[test]
@@ -715,7 +573,7 @@ fn directory_target_hand_edits_and_deleted_files() {
     );
 }
 
-/// The library on a directory target: `detect` decides by field comparison
+/// The library on a directory destination: `detect` decides by field comparison
 /// and never asks for a dry run.
 #[tokio::test(flavor = "multi_thread")]
 async fn detect_on_a_directory_target_decides_by_field_comparison() {
@@ -728,8 +586,8 @@ async fn detect_on_a_directory_target_decides_by_field_comparison() {
         "image: registry.example.com/shop/web:9",
     );
     let (fleet, desired) = desired(&f.repo(), "dev");
-    let mut target = DirectoryTarget::new(f.tmp.path().join("out/dev"));
-    let d = detect(&mut target, &fleet.name, &desired, |k| {
+    let mut destination = DirectoryDestination::new(f.tmp.path().join("out/dev"));
+    let d = detect(&mut destination, &fleet.name, &desired, |k| {
         fleet.ignored_fields(k)
     })
     .await
@@ -746,7 +604,7 @@ async fn detect_on_a_directory_target_decides_by_field_comparison() {
     assert!(o.diff.contains("-"), "{}", o.diff);
 }
 
-/// A Secret written with `stringData` is in sync on a directory target
+/// A Secret written with `stringData` is in sync on a directory destination
 /// right after a sync (the file holds what was applied).
 #[test]
 fn directory_target_secret_with_string_data_is_in_sync_after_sync() {
@@ -997,7 +855,7 @@ fn validate(report: &Value) {
 }
 
 /// Every kind of report validates: in sync, modified (with Secret
-/// placeholders), missing, to be pruned (golden scenario and a kube target
+/// placeholders), missing, to be pruned (golden scenario and a kube destination
 /// with a dry-run decision), Unreachable and RenderError (in their tests).
 #[tokio::test(flavor = "multi_thread")]
 async fn json_reports_validate_against_the_schema() {
@@ -1210,7 +1068,7 @@ async fn an_object_whose_dry_run_is_refused_does_not_hide_the_cluster() {
 
 /// Someone removes Flotilla's `app.kubernetes.io/managed-by` label by hand.
 /// The object is still there: it is Modified at that label, as on a
-/// directory target, not Missing.
+/// directory destination, not Missing.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_object_that_lost_the_managed_by_label_is_modified_not_missing() {
     let base = format!(

@@ -2,13 +2,15 @@
 //! 127.0.0.1: probes, metrics, the JSON API, the webhooks, the status page,
 //! and the page as headless Chromium renders it.
 //!
-//! Requests go through a minimal HTTP/1.1 client over `std::net::TcpStream`
-//! (every read and write bounded by a timeout); each test starts its own
+//! Requests go through the shared HTTP/1.1 client (`tests/support/http.rs`,
+//! every read and write bounded by a timeout); each test starts its own
 //! server with a fabricated fleet of two clusters: `eu-1`, drifted (a
 //! modified Deployment with a field diff and a unified diff, a missing
 //! ConfigMap), and `us-1`, synced and in sync.
 
-use std::io::{Read, Write};
+mod support;
+
+use std::io::Read;
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -24,9 +26,8 @@ use flotilla_core::model::ObjectKey;
 use flotilla_hub::http::{HttpContext, WEBHOOK_BODY_LIMIT, WebhookConfig, serve};
 use flotilla_hub::metrics::Metrics;
 use flotilla_hub::state::{ClusterState, FleetState, SharedState, SyncStatus};
-use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
-use sha2::Sha256;
+use support::http::{Resp, github_signature, request};
 use tokio::sync::{Notify, oneshot};
 
 // ----- fixtures --------------------------------------------------------------
@@ -175,11 +176,15 @@ impl Server {
     }
 
     async fn get(&self, path: &str) -> Resp {
-        request(self.addr, "GET", path, &[], b"").await
+        request(&self.addr.to_string(), "GET", path, &[], b"")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     async fn post(&self, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
-        request(self.addr, "POST", path, headers, body).await
+        request(&self.addr.to_string(), "POST", path, headers, body)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// Whether the webhook trigger was notified (a stored permit counts),
@@ -207,133 +212,6 @@ impl Drop for Server {
             let _ = stop.send(());
         }
     }
-}
-
-// ----- a minimal HTTP/1.1 client ---------------------------------------------
-
-/// A response.
-#[derive(Debug)]
-struct Resp {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Resp {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8(self.body.clone()).expect("a UTF-8 body")
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
-    }
-}
-
-/// The most a response may be.
-const MAX_RESPONSE: u64 = 16 * 1024 * 1024;
-
-/// One request on its own connection (`Connection: close`), run on a
-/// blocking thread; every socket operation times out after 10 s.
-async fn request(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> Resp {
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (n, v) in headers {
-        head.push_str(&format!("{n}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    let mut raw = head.into_bytes();
-    raw.extend_from_slice(body);
-    tokio::task::spawn_blocking(move || {
-        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(10)).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        s.set_write_timeout(Some(Duration::from_secs(10))).unwrap();
-        // The server may answer (413) and close before reading all of a big
-        // body; what it answered is still readable.
-        let _ = s.write_all(&raw);
-        let mut buf = Vec::new();
-        let _ = s.take(MAX_RESPONSE).read_to_end(&mut buf);
-        parse(&buf)
-    })
-    .await
-    .unwrap()
-}
-
-fn parse(buf: &[u8]) -> Resp {
-    let end = buf
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or_else(|| panic!("no response head in {:?}", String::from_utf8_lossy(buf)));
-    let head = std::str::from_utf8(&buf[..end]).unwrap();
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|c| c.parse().ok())
-        .expect("a status line");
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
-        .collect();
-    let mut resp = Resp {
-        status,
-        headers,
-        body: Vec::new(),
-    };
-    let rest = &buf[end + 4..];
-    resp.body = if resp
-        .header("transfer-encoding")
-        .is_some_and(|t| t.eq_ignore_ascii_case("chunked"))
-    {
-        dechunk(rest)
-    } else if let Some(n) = resp.header("content-length").and_then(|n| n.parse().ok()) {
-        rest[..n].to_vec()
-    } else {
-        rest.to_vec()
-    };
-    resp
-}
-
-/// Decodes a chunked body (bounded by its length: every step consumes bytes).
-fn dechunk(mut rest: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") {
-        let size = std::str::from_utf8(&rest[..eol]).unwrap();
-        let size = usize::from_str_radix(size.split(';').next().unwrap().trim(), 16).unwrap();
-        if size == 0 {
-            break;
-        }
-        out.extend_from_slice(&rest[eol + 2..eol + 2 + size]);
-        rest = &rest[eol + 2 + size + 2..];
-    }
-    out
-}
-
-fn github_signature(secret: &str, body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(body);
-    let hex: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("sha256={hex}")
 }
 
 const SOON: Duration = Duration::from_secs(5);
@@ -832,6 +710,20 @@ async fn status_page_shows_the_matrix_and_the_drift() {
     assert!(html.contains(&GOOD[..7]));
     assert!(html.contains(r#"<details open id="drift-eu-1">"#));
     assert!(!html.contains(r#"id="drift-us-1""#), "us-1 is in sync");
+    // The page says what the CLI says: the drift report's words.
+    assert!(
+        html.contains(r#"<span class="badge warn">Drifted</span>"#),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"<span class="badge ok">InSync</span>"#),
+        "{html}"
+    );
+    assert!(
+        html.contains("4 in sync, 1 modified, 1 missing, 0 to be pruned"),
+        "{html}"
+    );
+    assert!(!html.contains(">drifted<") && !html.contains(">in sync<"));
     assert!(html.contains("<code>/spec/replicas</code>"));
     assert!(html.contains(r#"<span class="add">+  replicas: 3</span>"#));
     assert!(html.contains(r#"<span class="del">-  replicas: 5</span>"#));

@@ -4,6 +4,7 @@
 //! without editing fleet.yaml. The rules themselves are unit-tested in
 //! `src/cluster/connect/overrides.rs`.
 
+mod support;
 mod sync_support;
 
 use std::path::Path;

@@ -392,6 +392,30 @@ fn sync_to_a_folder_stays_inside_it_and_keeps_secrets_private() {
         &[],
     );
     assert!(o.status.success(), "{}", text(&o));
+    // An inventory entry naming a file put there by hand: prune deletes
+    // only a file holding that object labelled as Flotilla's.
+    let mine = folder.join("core_configmap_shop_mine.yaml");
+    std::fs::write(
+        &mine,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: mine, namespace: shop}\n",
+    )
+    .unwrap();
+    let mut inv: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&inv_path).unwrap()).unwrap();
+    inv["entries"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+            "apiVersion": "v1", "kind": "ConfigMap", "namespace": "shop", "name": "mine",
+        }));
+    std::fs::write(&inv_path, inv.to_string()).unwrap();
+    let o = flotilla_in(
+        dir.path(),
+        &["sync", "--repo", ".", "--allow-mass-prune"],
+        &[],
+    );
+    assert!(text(&o).contains("refusing to delete"), "{}", text(&o));
+    assert!(mine.exists());
     assert_eq!(
         std::fs::read_to_string(dir.path().join("victim.yaml")).unwrap(),
         "mine"

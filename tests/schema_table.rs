@@ -1,7 +1,7 @@
 //! The built-in schema table (`crates/flotilla-core/src/diff/schema/builtin_table.rs`) is generated
 //! from a real API server's OpenAPI v3 documents: this test runs the parser
 //! over `../shared/apiserver-traces/openapi/openapi-v3/*.json` (relative to the
-//! repository root; `FLOTILLA_OPENAPI_DIR` overrides) and fails if the
+//! repository root; `FLOTILLA_OPENAPI_DIR` names another folder holding `openapi-v3/`) and fails if the
 //! committed table differs. `FLOTILLA_REGEN_SCHEMA=1` rewrites it instead.
 //! Without the documents it fails, naming the folder: CI and every developer
 //! have `../shared` beside the repository.
@@ -13,9 +13,12 @@ use flotilla_core::diff::schema::{Schema, from_openapi_v3, table_source};
 #[test]
 fn the_builtin_table_is_generated_from_the_openapi_documents() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    // The same variable the test API server reads: the folder holding
+    // `openapi-v3/`, by default the shared recorded documents.
     let dir = std::env::var_os("FLOTILLA_OPENAPI_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("../shared/apiserver-traces/openapi/openapi-v3"));
+        .unwrap_or_else(|| root.join("../shared/apiserver-traces/openapi"))
+        .join("openapi-v3");
     let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| {
         panic!(
             "no OpenAPI documents at {} ({e}): set FLOTILLA_OPENAPI_DIR",

@@ -10,6 +10,7 @@
 //! `#[tokio::test]`s start the servers and call it. Every run of the binary
 //! is bounded by `sync_support::RUN_LIMIT`.
 
+mod support;
 mod sync_support;
 
 use std::path::Path;
@@ -17,6 +18,7 @@ use std::time::Duration;
 
 use kube_testserver::TestApiServer;
 use serde_json::{Value, json};
+use support::objects::resource_version;
 use sync_support::*;
 
 // ----- fixtures --------------------------------------------------------------
@@ -79,13 +81,6 @@ fn deployment(cluster: &impl Cluster, ns: &str, name: &str) -> Option<Value> {
 
 fn config_map(cluster: &impl Cluster, ns: &str, name: &str) -> Option<Value> {
     cluster.object("v1", "configmaps", Some(ns), name)
-}
-
-fn resource_version(v: &Value) -> String {
-    v["metadata"]["resourceVersion"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
 }
 
 /// The example fleet in `dir`, bound to `servers` (Gateway API installed on
@@ -1053,4 +1048,106 @@ async fn cluster_scoped_object_with_a_stray_namespace_settles() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestApiServer::start().await;
     stray_namespace_settles(dir.path(), &server).await;
+}
+
+// ----- the health gate: sync --wait -------------------------------------------
+
+/// A fleet of two clusters in two waves, `canary` then `rest`, each with
+/// the `web` base (a Deployment among it), health-gated.
+fn gated_fleet(dir: &Path, canary: &TestApiServer, rest: &TestApiServer) -> std::path::PathBuf {
+    let repo = small_fleet(dir, &[("canary", canary), ("rest", rest)], &["web"]);
+    write(&repo, "bases/web/web.yaml", WEB);
+    let fleet = read(&repo, "fleet.yaml").replace(
+        "{name: canary, labels: {env: test}",
+        "{name: canary, labels: {env: test, wave: canary}",
+    );
+    write(
+        &repo,
+        "fleet.yaml",
+        &format!(
+            "{fleet}  rollout:\n    waves:\n      - {{name: canary, clusterSelector: {{matchLabels: {{wave: canary}}}}}}\n      - {{name: rest}}\n    healthGate: true\n"
+        ),
+    );
+    repo
+}
+
+/// Marks every Deployment on `servers` rolled out, as a controller would.
+fn mark_deployments_rolled_out(servers: &[&TestApiServer]) {
+    for s in servers {
+        for d in s.list("apps", "v1", "deployments", None) {
+            let ns = d["metadata"]["namespace"].as_str().unwrap_or("");
+            let name = d["metadata"]["name"].as_str().unwrap_or("");
+            let _ = s.mark_rolled_out("apps", "deployments", Some(ns), name);
+        }
+    }
+}
+
+/// The test API server has no controllers: its Deployments never become
+/// Available. `sync --wait` halts the later wave with the cause, untouched,
+/// and exits 2; without `--wait` nothing waits and both waves sync.
+#[tokio::test(flavor = "multi_thread")]
+async fn sync_wait_halts_the_next_wave_while_a_canary_is_unhealthy() {
+    let dir = tempfile::tempdir().unwrap();
+    let (canary, rest) = (TestApiServer::start().await, TestApiServer::start().await);
+    let repo = gated_fleet(dir.path(), &canary, &rest);
+    let run = sync(&repo, &["--wait", "--health-timeout", "2s"]).await;
+    assert_exit(&run, 2);
+    let line = run.cluster("canary");
+    assert_eq!(line.created, 4, "the canary synced: {run}");
+    assert!(
+        line.error
+            .as_deref()
+            .is_some_and(|e| e.contains("not healthy within 2s")),
+        "{run}"
+    );
+    assert!(
+        canary
+            .get("apps", "v1", "deployments", Some("shop"), "web")
+            .is_some()
+    );
+    let line = run.cluster("rest");
+    assert_eq!(
+        line.error.as_deref(),
+        Some("not synced: wave \"canary\" was not healthy on cluster canary (Progressing)"),
+        "{run}"
+    );
+    assert_eq!(line.written(), 0, "{run}");
+    assert_eq!(rest.counters().total, 0, "rest was never contacted");
+    // Without --wait, behaviour is unchanged: no health gate.
+    let run = sync(&repo, &[]).await;
+    assert_exit(&run, 0);
+    assert_eq!(run.cluster("rest").created, 4, "{run}");
+}
+
+/// When the canary becomes healthy (a controller marks its Deployment
+/// rolled out), `sync --wait` goes on to the next wave and exits 0 once
+/// that one is healthy too.
+#[tokio::test(flavor = "multi_thread")]
+async fn sync_wait_runs_the_next_wave_once_the_canary_is_healthy() {
+    let dir = tempfile::tempdir().unwrap();
+    let (canary, rest) = (TestApiServer::start().await, TestApiServer::start().await);
+    let repo = gated_fleet(dir.path(), &canary, &rest);
+    // Bounded: at most 60 s of 50 ms rounds.
+    let controller = async {
+        for _ in 0..1200 {
+            mark_deployments_rolled_out(&[&canary, &rest]);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    let run = tokio::select! {
+        run = sync(&repo, &["--wait", "--health-timeout", "60s"]) => run,
+        _ = controller => panic!("sync --wait outlived the controller (60 s)"),
+    };
+    assert_exit(&run, 0);
+    for name in ["canary", "rest"] {
+        let line = run.cluster(name);
+        assert_eq!((line.created, line.error.as_deref()), (4, None), "{run}");
+    }
+    let web = rest
+        .get("apps", "v1", "deployments", Some("shop"), "web")
+        .expect("the rest wave got the Deployment");
+    assert_eq!(
+        web["status"]["observedGeneration"],
+        web["metadata"]["generation"]
+    );
 }

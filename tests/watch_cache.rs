@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 
 use flotilla_core::drift::ObjectStatus;
 use flotilla_core::snapshot::Snapshot;
-use flotilla_engine::cluster::kube::KubeTarget;
+use flotilla_engine::destination::kube::KubeDestination;
 use flotilla_engine::diff::detect;
-use flotilla_engine::sync::{SyncOptions, sync_cluster};
+use flotilla_engine::reconcile::{SyncOptions, reconcile_cluster};
 use kube_testserver::TestApiServer;
 use serde_json::json;
 
@@ -53,13 +53,13 @@ async fn an_unchanged_cluster_costs_no_list_and_changes_still_show() {
     let snapshot = Snapshot::from_files([("fleet.yaml", FLEET), ("bases/app/app.yaml", APP)]);
     let fleet = flotilla_core::load::load(&snapshot).unwrap();
     let desired = flotilla_core::render::render_cluster(&fleet, &fleet.clusters[0]).unwrap();
-    let mut target = KubeTarget::from_kubeconfig(&kubeconfig, None)
+    let mut destination = KubeDestination::from_kubeconfig(&kubeconfig, None)
         .await
         .unwrap()
         .with_watch_cache();
 
-    let changes = sync_cluster(
-        &mut target,
+    let changes = reconcile_cluster(
+        &mut destination,
         "demo",
         None,
         &desired,
@@ -72,7 +72,7 @@ async fn an_unchanged_cluster_costs_no_list_and_changes_still_show() {
     // The watches catch up with the sync's own writes (bounded wait).
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let d = detect(&mut target, "demo", &desired, |_| Vec::new())
+        let d = detect(&mut destination, "demo", &desired, |_| Vec::new())
             .await
             .unwrap();
         if d.drifted.is_empty() {
@@ -83,7 +83,7 @@ async fn an_unchanged_cluster_costs_no_list_and_changes_still_show() {
     }
 
     server.reset_counters();
-    let d = detect(&mut target, "demo", &desired, |_| Vec::new())
+    let d = detect(&mut destination, "demo", &desired, |_| Vec::new())
         .await
         .unwrap();
     assert!(d.drifted.is_empty());
@@ -101,7 +101,7 @@ async fn an_unchanged_cluster_costs_no_list_and_changes_still_show() {
     server.insert(live).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let d = detect(&mut target, "demo", &desired, |_| Vec::new())
+        let d = detect(&mut destination, "demo", &desired, |_| Vec::new())
             .await
             .unwrap();
         if let Some(o) = d.drifted.first() {

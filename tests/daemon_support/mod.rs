@@ -1,6 +1,6 @@
 //! Support for the end-to-end tests of `flotilla serve` (tests/daemon.rs)
 //! and its benchmark (benches/daemon.rs): the real binary as a child
-//! process (killed on drop), a minimal HTTP/1.1 client over tokio, a fleet
+//! process (killed on drop), the shared HTTP client (`tests/support/http.rs`), a fleet
 //! repository (a bare repository served over `file://`, committed to with
 //! the `git` CLI in an isolated `HOME`), fleet and manifest generators, and a
 //! "rollout controller" that marks Deployments rolled out on test API
@@ -18,15 +18,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hmac::{Hmac, Mac};
 use kube_testserver::TestApiServer;
 use serde_json::Value;
-use sha2::Sha256;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
-/// The flotilla binary under test.
-pub const FLOTILLA: &str = env!("CARGO_BIN_EXE_flotilla");
+pub use crate::support::run::FLOTILLA;
 
 /// The name of the fleet the tests generate.
 pub const FLEET: &str = "demo";
@@ -36,152 +31,8 @@ pub const APP_NS: &str = "demo";
 
 // ----- HTTP client ------------------------------------------------------------
 
-/// A response.
-#[derive(Debug, Clone)]
-pub struct Resp {
-    /// The status code.
-    pub status: u16,
-    /// Headers, names lower-cased.
-    pub headers: Vec<(String, String)>,
-    /// The body (de-chunked).
-    pub body: Vec<u8>,
-}
-
-impl Resp {
-    /// The body as text.
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    /// The body as JSON; panics with the body otherwise.
-    pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
-    }
-
-    /// A header's value.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// The longest one HTTP exchange may take.
-pub const HTTP_TIMEOUT: Duration = Duration::from_secs(15);
-
-/// One HTTP/1.1 request (`Connection: close`) to `addr`, bounded by
-/// [`HTTP_TIMEOUT`]. `Err` on a connection failure or timeout.
-pub async fn request(
-    addr: &str,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> Result<Resp, String> {
-    let exchange = async {
-        let mut stream = TcpStream::connect(addr)
-            .await
-            .map_err(|e| format!("connect {addr}: {e}"))?;
-        let mut head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-            body.len()
-        );
-        for (n, v) in headers {
-            let _ = write!(head, "{n}: {v}\r\n");
-        }
-        head.push_str("\r\n");
-        stream
-            .write_all(head.as_bytes())
-            .await
-            .map_err(|e| format!("write: {e}"))?;
-        stream
-            .write_all(body)
-            .await
-            .map_err(|e| format!("write: {e}"))?;
-        let mut buf = Vec::new();
-        stream
-            .read_to_end(&mut buf)
-            .await
-            .map_err(|e| format!("read: {e}"))?;
-        parse_response(&buf)
-    };
-    match tokio::time::timeout(HTTP_TIMEOUT, exchange).await {
-        Ok(r) => r,
-        Err(_) => Err(format!(
-            "{method} http://{addr}{path}: no answer in {HTTP_TIMEOUT:?}"
-        )),
-    }
-}
-
-/// `GET path`, panicking on a transport error.
-pub async fn get(addr: &str, path: &str) -> Resp {
-    request(addr, "GET", path, &[], &[])
-        .await
-        .unwrap_or_else(|e| panic!("GET {path}: {e}"))
-}
-
-fn parse_response(buf: &[u8]) -> Result<Resp, String> {
-    let end = buf
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| format!("no header end in {:?}", String::from_utf8_lossy(buf)))?;
-    let head = String::from_utf8_lossy(&buf[..end]);
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap_or("");
-    let status = status_line
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("bad status line {status_line:?}"))?;
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    let rest = &buf[end + 4..];
-    let chunked = headers
-        .iter()
-        .any(|(n, v)| n == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
-    let body = if chunked {
-        dechunk(rest)
-    } else {
-        rest.to_vec()
-    };
-    Ok(Resp {
-        status,
-        headers,
-        body,
-    })
-}
-
-fn dechunk(mut rest: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Some(pos) = rest.windows(2).position(|w| w == b"\r\n") {
-        let size_text = String::from_utf8_lossy(&rest[..pos]);
-        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
-            .unwrap_or(0);
-        if size == 0 {
-            break;
-        }
-        let start = pos + 2;
-        let stop = (start + size).min(rest.len());
-        out.extend_from_slice(&rest[start..stop]);
-        rest = &rest[(stop + 2).min(rest.len())..];
-    }
-    out
-}
-
-/// `sha256=<hex HMAC-SHA256(secret, body)>`, as GitHub signs webhooks.
-pub fn github_signature(secret: &str, body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(body);
-    let mut out = String::from("sha256=");
-    for b in mac.finalize().into_bytes() {
-        let _ = write!(out, "{b:02x}");
-    }
-    out
-}
+#[allow(unused_imports)] // the tests and the bench use different parts
+pub use crate::support::http::{HTTP_TIMEOUT, Resp, get, github_signature, request};
 
 // ----- the daemon -------------------------------------------------------------
 
@@ -838,17 +689,6 @@ pub fn inventory(server: &TestApiServer, name: &str) -> Option<Value> {
     )?;
     let text = cm["data"]["inventory.json"].as_str()?;
     Some(serde_json::from_str(text).expect("the inventory is JSON"))
-}
-
-/// The resource (plural) of the kinds the generated fleets use.
-pub fn plural_of(kind: &str) -> String {
-    match kind {
-        "Namespace" => "namespaces".into(),
-        "ConfigMap" => "configmaps".into(),
-        "Service" => "services".into(),
-        "Deployment" => "deployments".into(),
-        other => format!("{}s", other.to_lowercase()),
-    }
 }
 
 // ----- the rollout controller ---------------------------------------------------

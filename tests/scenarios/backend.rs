@@ -23,7 +23,8 @@ use kube::discovery::ApiResource;
 use kube_testserver::{Counters, TestApiServer};
 use serde_json::{Value, json};
 
-use crate::sync_support::{self, Run};
+use crate::support::files::write;
+use crate::support::run::{Run, flotilla};
 
 /// The namespace of Flotilla's inventories.
 const INVENTORY_NAMESPACE: &str = "flotilla-system";
@@ -445,7 +446,7 @@ impl Env {
 
     /// Writes `rel` in the repository, localised (see [`Env::localise`]).
     pub fn write(&self, rel: &str, text: &str) {
-        sync_support::write(&self.repo(), rel, &self.localise(text));
+        write(&self.repo(), rel, &self.localise(text));
     }
 
     /// Writes fleet.yaml: fleet [`Env::fleet`], the given members, and
@@ -477,7 +478,7 @@ impl Env {
             }
         }
         text.push_str(extra);
-        sync_support::write(&self.repo(), "fleet.yaml", &text);
+        write(&self.repo(), "fleet.yaml", &text);
     }
 
     /// `flotilla <command> --repo <repo> <rest...>`, bounded in time.
@@ -485,7 +486,7 @@ impl Env {
         let repo = self.repo();
         let mut args = vec![command, "--repo", repo.to_str().expect("a UTF-8 path")];
         args.extend_from_slice(rest);
-        sync_support::flotilla(self.dir.path(), &args).await
+        flotilla(self.dir.path(), &args).await
     }
 
     /// Deletes what the scenario created: its namespaces, its CRDs and its
@@ -598,7 +599,7 @@ fn resource(api_version: &str, kind: &str) -> ApiResource {
     let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
     ApiResource::from_gvk_with_plural(
         &GroupVersionKind::gvk(group, version, kind),
-        &sync_support::plural(kind),
+        &crate::support::objects::plural(kind),
     )
 }
 

@@ -2,13 +2,14 @@
 //! with their JSON pointers, Secret values never show, and a drifted
 //! object deleted from the cluster is reported Missing.
 
-use base64::Engine;
 use kube::api::Patch;
 use serde_json::{Value, json};
 
 use crate::Scenario;
 use crate::backend::Env;
-use crate::sync_support::{Run, assert_exit};
+use crate::support::files::{b64, fixtures};
+use crate::support::report::{cluster, fields, object};
+use crate::sync_support::assert_exit;
 
 /// The scenarios of this module.
 pub fn all() -> Vec<(&'static str, Scenario)> {
@@ -18,67 +19,6 @@ pub fn all() -> Vec<(&'static str, Scenario)> {
         crate::scenario!(secret_values_never_appear_in_any_report),
         crate::scenario!(deleted_drifted_object_is_missing),
     ]
-}
-
-const TESTDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/testdata");
-
-/// The fixtures `tests/testdata/<name>` as one multi-document text.
-fn fixtures(names: &[&str]) -> String {
-    names
-        .iter()
-        .map(|n| {
-            std::fs::read_to_string(format!("{TESTDATA}/{n}"))
-                .unwrap_or_else(|e| panic!("fixture {n}: {e}"))
-        })
-        .collect::<Vec<_>>()
-        .join("---\n")
-}
-
-fn b64(s: &str) -> String {
-    base64::engine::general_purpose::STANDARD.encode(s)
-}
-
-fn json_of(run: &Run) -> Value {
-    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{run}"))
-}
-
-/// The report of cluster `name`.
-fn cluster<'a>(report: &'a Value, name: &str) -> &'a Value {
-    report["clusters"]
-        .as_array()
-        .expect("clusters")
-        .iter()
-        .find(|c| c["cluster"] == name)
-        .unwrap_or_else(|| panic!("no cluster {name} in {report:#}"))
-}
-
-/// The report entry of object `kind`/`name`.
-fn object<'a>(cluster: &'a Value, kind: &str, name: &str) -> &'a Value {
-    cluster["objects"]
-        .as_array()
-        .expect("objects")
-        .iter()
-        .find(|o| o["key"]["kind"] == kind && o["key"]["name"] == name)
-        .unwrap_or_else(|| panic!("no {kind} {name} in {cluster:#}"))
-}
-
-/// `(path, desired, live)` of an object's fields, sorted by path.
-fn fields(object: &Value) -> Vec<(String, Value, Value)> {
-    let mut out: Vec<_> = object["fields"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-        .iter()
-        .map(|f| {
-            (
-                f["path"].as_str().expect("a path").to_string(),
-                f["desired"].clone(),
-                f["live"].clone(),
-            )
-        })
-        .collect();
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    out
 }
 
 /// `(inSync, modified, missing, toBePruned)` of a cluster's report.
@@ -135,7 +75,7 @@ async fn server_defaults_are_not_drift(e: &Env) {
     );
     let run = e.flotilla("drift", &["-o", "json"]).await;
     assert_exit(&run, 0);
-    let report = json_of(&run);
+    let report = run.json();
     let c = cluster(&report, "alpha");
     assert_eq!(c["status"], "InSync");
     assert_eq!(c["objects"], json!([]));
@@ -189,7 +129,7 @@ async fn hand_edits_are_reported_with_their_json_pointers(e: &Env) {
 
     let run = e.flotilla("drift", &["-o", "json"]).await;
     assert_exit(&run, 1);
-    let report = json_of(&run);
+    let report = run.json();
     let c = cluster(&report, "alpha");
     assert_eq!(c["status"], "Drifted");
     assert_eq!(counts(c), (json!(2), json!(1), json!(0), json!(0)), "{c:#}");
@@ -300,7 +240,7 @@ async fn secret_values_never_appear_in_any_report(e: &Env) {
             }
         }
         if (command, format) == ("drift", "json") {
-            json_report = Some(json_of(&run));
+            json_report = Some(run.json());
         }
     }
     let report = json_report.unwrap();
@@ -350,7 +290,7 @@ async fn deleted_drifted_object_is_missing(e: &Env) {
     .await;
     let run = e.flotilla("drift", &["-o", "json"]).await;
     assert_exit(&run, 1);
-    let report = json_of(&run);
+    let report = run.json();
     assert_eq!(
         object(cluster(&report, "alpha"), "ConfigMap", "a")["status"],
         "Modified"
@@ -363,7 +303,7 @@ async fn deleted_drifted_object_is_missing(e: &Env) {
     );
     let run = e.flotilla("drift", &["-o", "json"]).await;
     assert_exit(&run, 1);
-    let report = json_of(&run);
+    let report = run.json();
     let c = cluster(&report, "alpha");
     assert_eq!(c["status"], "Drifted");
     assert_eq!(counts(c), (json!(2), json!(0), json!(1), json!(1)), "{c:#}");

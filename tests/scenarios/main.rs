@@ -15,6 +15,8 @@
 //! This is a custom test harness (`libtest-mimic`): `--list`, name filters,
 //! `--exact` and `--test-threads` work as with `cargo test`.
 
+#[path = "../support/mod.rs"]
+mod support;
 #[path = "../sync_support/mod.rs"]
 mod sync_support;
 

@@ -6,12 +6,13 @@
 use std::time::Duration;
 
 use flotilla_core::changeset::Action;
-use flotilla_engine::cluster::kube::KubeTarget;
-use flotilla_engine::sync::{SyncOptions, sync_cluster};
+use flotilla_engine::destination::kube::KubeDestination;
+use flotilla_engine::reconcile::{SyncOptions, reconcile_cluster};
 use serde_json::{Value, json};
 
 use crate::Scenario;
 use crate::backend::{Env, Member, config_map};
+use crate::support::objects::resource_version;
 use crate::sync_support::{Summary, assert_exit};
 
 /// The scenarios of this module.
@@ -93,13 +94,6 @@ async fn web_on(m: &Member) -> Vec<Option<Value>> {
         out.push(m.get(api, kind, ns.as_deref(), &name).await);
     }
     out
-}
-
-fn resource_version(v: &Value) -> String {
-    v["metadata"]["resourceVersion"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
 }
 
 /// What changes when anyone but a controller writes the object: the
@@ -413,14 +407,14 @@ spec: {{page: home}}
     e.fleet_yaml(&[a], &[("widgets", &[])], "");
     e.write("bases/widgets/all.yaml", &base);
     let desired = crate::sync_support::render(&e.repo()).remove(0);
-    let mut target =
-        KubeTarget::from_kubeconfig(&a.connection.kubeconfig, a.connection.context.as_deref())
+    let mut destination =
+        KubeDestination::from_kubeconfig(&a.connection.kubeconfig, a.connection.context.as_deref())
             .await
-            .expect("a kube target");
+            .expect("a kube destination");
     let changes = tokio::time::timeout(
         Duration::from_secs(120),
-        sync_cluster(
-            &mut target,
+        reconcile_cluster(
+            &mut destination,
             e.fleet(),
             None,
             &desired,

@@ -1,5 +1,17 @@
-//! Test support: isolated `git` commands, fixture repositories, and real Git
-//! servers on 127.0.0.1 (see [`git_server`]).
+//! The helpers the integration tests share, one copy each. A test binary
+//! includes this folder with `mod support;` (from a sub-folder or a bench:
+//! `#[path = "../support/mod.rs"] mod support;`) and uses what it needs:
+//!
+//! - [`run`]: the `flotilla` binary, run as a user would, bounded in time;
+//! - [`files`]: fleet repositories in temporary folders, `tests/testdata/`;
+//! - [`report`]: reading drift reports in assertions;
+//! - [`objects`]: reading Kubernetes objects (plural names, resource versions);
+//! - [`http`]: a minimal HTTP/1.1 client for the daemon, webhook signing;
+//! - this module: isolated `git` commands and fixture repositories, and
+//!   [`git_server`]: real Git servers on 127.0.0.1.
+//!
+//! `tests/sync_support` (clusters behind the `Cluster` trait, sync summaries)
+//! and `tests/daemon_support` (a daemon child process) build on these.
 //!
 //! Nothing here reads the user's Git configuration: child processes get a
 //! private `HOME` and `GIT_CONFIG_NOSYSTEM`, and libgit2 in the test process is
@@ -7,7 +19,12 @@
 
 #![allow(dead_code)] // each test binary uses a different part of the support
 
+pub mod files;
 pub mod git_server;
+pub mod http;
+pub mod objects;
+pub mod report;
+pub mod run;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,6 +1,8 @@
-//! Support for the `sync` end-to-end tests: fleet repositories in temporary
-//! folders, kubeconfigs pointing at test API servers, running the `flotilla`
-//! binary with a time limit, and reading its per-cluster summary lines.
+//! Support for the `sync` end-to-end tests: kubeconfigs pointing at test API
+//! servers, small fleets, and reading `flotilla sync`'s per-cluster summary
+//! lines. Running the binary and writing files are the shared helpers of
+//! `tests/support` (re-exported here); a test binary that includes this
+//! module includes `support` too.
 //!
 //! The scenarios in `tests/sync.rs` reach clusters only through the
 //! [`Cluster`] trait (plus a `TestApiServer` where they inject faults), so
@@ -9,18 +11,20 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use kube_testserver::{Counters, ResourceKind, TestApiServer};
 use serde_json::Value;
 
-/// The longest any one `flotilla` run may take before the test fails (the
-/// runs here take a few seconds; this only catches a hang).
-pub const RUN_LIMIT: Duration = Duration::from_secs(120);
-
-/// The example fleet shipped with Flotilla.
-pub const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/fleet-repo");
+// The shared helpers these tests reach through `sync_support::*`; each test
+// binary uses a different part.
+#[allow(unused_imports)]
+pub use crate::support::files::{EXAMPLE, copy_dir, read, write};
+#[allow(unused_imports)]
+pub use crate::support::objects::plural;
+#[allow(unused_imports)]
+pub use crate::support::run::{
+    RUN_LIMIT, Run, assert_exit, flotilla, flotilla_with_env, flotilla_within,
+};
 
 /// The label every object Flotilla applies carries.
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "flotilla");
@@ -100,33 +104,6 @@ pub async fn start_servers(n: usize) -> Vec<TestApiServer> {
     servers
 }
 
-/// Writes `text` to `dir/rel`, creating folders.
-pub fn write(dir: &Path, rel: &str, text: &str) {
-    let p = dir.join(rel);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(&p, text).unwrap_or_else(|e| panic!("write {}: {e}", p.display()));
-}
-
-/// Reads `dir/rel`.
-pub fn read(dir: &Path, rel: &str) -> String {
-    let p = dir.join(rel);
-    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()))
-}
-
-/// Copies a folder tree (regular files only).
-pub fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
-
 /// Writes `<dir>/<name>.kubeconfig` for `cluster`; returns its path.
 pub fn write_kubeconfig(dir: &Path, name: &str, cluster: &impl Cluster) -> PathBuf {
     let path = dir.join(format!("{name}.kubeconfig"));
@@ -199,19 +176,7 @@ pub fn remove_base(fleet_yaml: &str, name: &str) -> String {
     out.join("\n") + "\n"
 }
 
-/// The outcome of one `flotilla` run.
-#[derive(Debug)]
-pub struct Run {
-    /// Exit code (-1 when killed by a signal).
-    pub code: i32,
-    /// Standard output.
-    pub stdout: String,
-    /// Standard error.
-    pub stderr: String,
-    /// Wall time.
-    pub elapsed: Duration,
-}
-
+/// Reading `flotilla sync`'s text output.
 impl Run {
     /// The summary line of `cluster`, parsed; panics when absent.
     pub fn cluster(&self, cluster: &str) -> Summary {
@@ -234,16 +199,6 @@ impl Run {
             .skip(1)
             .take_while(|l| l.starts_with("  "))
             .collect()
-    }
-}
-
-impl std::fmt::Display for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "exit {} after {:?}\n--- stdout\n{}--- stderr\n{}",
-            self.code, self.elapsed, self.stdout, self.stderr
-        )
     }
 }
 
@@ -300,77 +255,11 @@ impl Summary {
     }
 }
 
-/// Runs `flotilla <args>` in `cwd` without blocking the runtime (the test
-/// API servers keep serving), killing it and failing after [`RUN_LIMIT`].
-pub async fn flotilla(cwd: &Path, args: &[&str]) -> Run {
-    flotilla_within(cwd, args, RUN_LIMIT).await
-}
-
-/// [`flotilla`] with another time limit.
-pub async fn flotilla_within(cwd: &Path, args: &[&str], limit: Duration) -> Run {
-    flotilla_with_env(cwd, args, &[], limit).await
-}
-
-/// [`flotilla_within`] with environment variables `env` set (`KUBECONFIG`
-/// and `FLOTILLA_*` are otherwise removed).
-pub async fn flotilla_with_env(
-    cwd: &Path,
-    args: &[&str],
-    env: &[(&str, &str)],
-    limit: Duration,
-) -> Run {
-    let out_dir = tempfile::tempdir().unwrap();
-    let (out_path, err_path) = (out_dir.path().join("out"), out_dir.path().join("err"));
-    let started = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_flotilla"))
-        .args(args)
-        .current_dir(cwd)
-        .env_remove("FLOTILLA_REPO")
-        .env_remove("FLOTILLA_REV")
-        .env_remove("FLOTILLA_LOG")
-        .env_remove("KUBECONFIG")
-        .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&out_path).unwrap())
-        .stderr(std::fs::File::create(&err_path).unwrap())
-        .spawn()
-        .expect("the flotilla binary starts");
-    // Bounded: at most `limit` of 20 ms polls.
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break Some(status);
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    let run = Run {
-        code: status.and_then(|s| s.code()).unwrap_or(-1),
-        stdout: std::fs::read_to_string(&out_path).unwrap_or_default(),
-        stderr: std::fs::read_to_string(&err_path).unwrap_or_default(),
-        elapsed: started.elapsed(),
-    };
-    assert!(
-        status.is_some(),
-        "flotilla {args:?} did not finish within {limit:?}:\n{run}"
-    );
-    run
-}
-
 /// `flotilla sync --repo <repo> <extra>` run from `repo`'s parent.
 pub async fn sync(repo: &Path, extra: &[&str]) -> Run {
     let mut args = vec!["sync", "--repo", repo.to_str().unwrap()];
     args.extend_from_slice(extra);
     flotilla(repo.parent().unwrap(), &args).await
-}
-
-/// Asserts a run exited with `code`, showing the whole run otherwise.
-#[track_caller]
-pub fn assert_exit(run: &Run, code: i32) {
-    assert_eq!(run.code, code, "unexpected exit code:\n{run}");
 }
 
 /// The desired state of every cluster of the fleet in `repo`, by name, as
@@ -401,21 +290,6 @@ pub fn kinds(state: &flotilla_core::render::DesiredState) -> Vec<(String, String
     kinds.sort();
     kinds.dedup();
     kinds
-}
-
-/// The resource (plural) name of a kind, by the rules Kubernetes' own
-/// kinds and the ones used here follow.
-pub fn plural(kind: &str) -> String {
-    let lower = kind.to_lowercase();
-    if let Some(stem) = lower.strip_suffix('y')
-        && !stem.ends_with(['a', 'e', 'i', 'o', 'u'])
-    {
-        format!("{stem}ies")
-    } else if lower.ends_with('s') {
-        format!("{lower}es")
-    } else {
-        format!("{lower}s")
-    }
 }
 
 /// The live copy of a desired object, if the cluster has it.

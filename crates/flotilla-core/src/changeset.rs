@@ -39,6 +39,39 @@ impl Action {
     }
 }
 
+/// Why something failed, by kind, so callers decide without reading the
+/// message (the engine maps its typed errors to this). Not in the JSON
+/// output: the message says it for people.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Failure {
+    /// The cluster could not be reached (connection refused, dropped, DNS).
+    Unreachable,
+    /// Another field manager owns fields this apply sets.
+    Conflict,
+    /// The server refused the request: its HTTP code and Kubernetes reason
+    /// (`Invalid`, `Forbidden`, ...).
+    Refused {
+        /// HTTP status code.
+        code: u16,
+        /// The `Status` reason; empty when the server gave none.
+        reason: String,
+    },
+    /// The cluster does not serve the object's kind (CRD missing).
+    NotServed,
+    /// A wait ran out of time.
+    Timeout,
+    /// Reading or writing a directory destination failed.
+    Io,
+    /// The connection settings are unusable.
+    Config,
+    /// The stored inventory is not readable.
+    Inventory,
+    /// The mass-prune guard refused this round's prune.
+    PruneRefused,
+    /// Anything else (a client-side failure, a render error, a halted wave).
+    Other,
+}
+
 /// One object's action, with the reason where it failed or was skipped.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Change {
@@ -49,6 +82,9 @@ pub struct Change {
     /// Why, for `Failed` and `Skipped`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// Why, by kind, for `Failed`.
+    #[serde(skip)]
+    pub failure: Option<Failure>,
     /// Fields Git sets that other field managers had taken, and that this
     /// apply took back (server-side apply with force).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -105,6 +141,9 @@ pub struct ChangeSet {
     /// prune), if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The kind of [`ChangeSet::error`], when it is set.
+    #[serde(skip)]
+    pub failure: Option<Failure>,
 }
 
 impl ChangeSet {
@@ -115,14 +154,22 @@ impl ChangeSet {
             dry_run,
             changes: Vec::new(),
             error: None,
+            failure: None,
         }
     }
 
-    /// A change set recording that the whole cluster failed.
+    /// A change set recording that the whole cluster failed (of
+    /// [`Failure::Other`] kind; see [`ChangeSet::fail`] for a typed one).
     pub fn failed(cluster: impl Into<String>, dry_run: bool, error: impl Into<String>) -> Self {
         let mut c = Self::new(cluster, dry_run);
-        c.error = Some(error.into());
+        c.fail(Failure::Other, error);
         c
+    }
+
+    /// Records a failure of the whole cluster, replacing an earlier one.
+    pub fn fail(&mut self, failure: Failure, error: impl Into<String>) {
+        self.error = Some(error.into());
+        self.failure = Some(failure);
     }
 
     /// Records one action.
@@ -131,6 +178,7 @@ impl ChangeSet {
             key,
             action,
             message,
+            failure: None,
             taken: Vec::new(),
         });
     }
@@ -141,6 +189,7 @@ impl ChangeSet {
             key,
             action,
             message: None,
+            failure: None,
             taken,
         });
     }
@@ -150,6 +199,29 @@ impl ChangeSet {
         self.changes
             .iter()
             .flat_map(|c| c.taken.iter().map(move |t| (&c.key, t)))
+    }
+
+    /// Records that one object failed, and why.
+    pub fn push_failed(&mut self, key: ObjectKey, failure: Failure, message: String) {
+        self.changes.push(Change {
+            key,
+            action: Action::Failed,
+            message: Some(message),
+            failure: Some(failure),
+            taken: Vec::new(),
+        });
+    }
+
+    /// Whether the failure is that the cluster was not reached: the
+    /// cluster-level failure when there is one, else any object's.
+    pub fn is_unreachable(&self) -> bool {
+        match &self.failure {
+            Some(f) => *f == Failure::Unreachable,
+            None => self
+                .changes
+                .iter()
+                .any(|c| c.failure == Some(Failure::Unreachable)),
+        }
     }
 
     /// How many objects got each action.
@@ -185,23 +257,66 @@ impl ChangeSet {
 }
 
 impl fmt::Display for ChangeSet {
-    /// `eu-1: 2 created, 1 configured, 40 unchanged, 1 pruned, 0 failed`.
+    /// `eu-1: 2 created, 1 configured, 40 unchanged, 1 pruned, 0 failed`
+    /// ([`crate::report::words::sync_line`]).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let c = self.counts();
-        write!(
-            f,
-            "{}: {} created, {} configured, {} unchanged, {} pruned, {} failed",
-            self.cluster, c.created, c.configured, c.unchanged, c.pruned, c.failed
-        )?;
-        if c.skipped > 0 {
-            write!(f, ", {} skipped", c.skipped)?;
+        f.write_str(&crate::report::words::sync_line(self))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(name: &str) -> ObjectKey {
+        ObjectKey {
+            group: String::new(),
+            kind: "ConfigMap".into(),
+            namespace: "shop".into(),
+            name: name.into(),
         }
-        if self.dry_run {
-            write!(f, " (dry run)")?;
-        }
-        if let Some(e) = &self.error {
-            write!(f, "; error: {e}")?;
-        }
-        Ok(())
+    }
+
+    #[test]
+    fn unreachable_is_read_from_the_typed_failure_not_the_text() {
+        let mut c = ChangeSet::new("eu-1", false);
+        c.push(key("a"), Action::Created, None);
+        c.push_failed(
+            key("b"),
+            Failure::Refused {
+                code: 422,
+                reason: "Invalid".into(),
+            },
+            "cluster unreachable: in the message only".into(),
+        );
+        assert!(c.is_failure());
+        assert!(!c.is_unreachable(), "the text does not decide");
+        c.push_failed(key("c"), Failure::Unreachable, "applying c: refused".into());
+        assert!(c.is_unreachable());
+        // A cluster-level failure decides over the objects'.
+        c.fail(Failure::PruneRefused, "refusing to prune");
+        assert!(!c.is_unreachable());
+        c.fail(Failure::Unreachable, "reading the inventory: gone");
+        assert!(c.is_unreachable());
+        assert_eq!(c.error.as_deref(), Some("reading the inventory: gone"));
+    }
+
+    #[test]
+    fn the_json_form_leaves_the_typed_failure_out() {
+        let mut c = ChangeSet::new("eu-1", true);
+        c.push_failed(key("b"), Failure::Conflict, "conflict".into());
+        c.fail(Failure::Unreachable, "gone");
+        assert_eq!(
+            serde_json::to_value(&c).unwrap(),
+            serde_json::json!({
+                "cluster": "eu-1", "dryRun": true, "error": "gone",
+                "changes": [{
+                    "key": serde_json::to_value(key("b")).unwrap(),
+                    "action": "failed", "message": "conflict",
+                }],
+            })
+        );
+        let halted = ChangeSet::failed("us-1", false, "not synced");
+        assert_eq!(halted.failure, Some(Failure::Other));
     }
 }

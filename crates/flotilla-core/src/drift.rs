@@ -163,6 +163,19 @@ pub enum ClusterStatus {
     RenderError,
 }
 
+impl ClusterStatus {
+    /// The words reports use: `InSync`, `Drifted`, `Unreachable`,
+    /// `RenderError` (the JSON names too).
+    pub fn describe(self) -> &'static str {
+        match self {
+            ClusterStatus::InSync => "InSync",
+            ClusterStatus::Drifted => "Drifted",
+            ClusterStatus::Unreachable => "Unreachable",
+            ClusterStatus::RenderError => "RenderError",
+        }
+    }
+}
+
 /// One cluster of a drift report.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]

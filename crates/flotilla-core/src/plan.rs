@@ -97,7 +97,7 @@ pub fn plan<'a>(
     let wanted: HashSet<&ObjectKey> = desired.objects.iter().map(|o| &o.key).collect();
     let mut prune: Vec<InventoryEntry> = inventory
         .map(|i| {
-            i.entries
+            i.entries()
                 .iter()
                 .filter(|e| !wanted.contains(&e.key()))
                 .cloned()
@@ -106,7 +106,7 @@ pub fn plan<'a>(
         .unwrap_or_default();
     // Inventory entries are in apply order; prune in reverse.
     prune.reverse();
-    let total = inventory.map_or(0, |i| i.entries.len());
+    let total = inventory.map_or(0, |i| i.entries().len());
     let prune_refused = if !options.prune || prune.is_empty() {
         None
     } else if !options.allow_mass_prune
@@ -154,16 +154,15 @@ mod tests {
 
     fn inventory(names: &[&str]) -> Inventory {
         let s = state(names);
-        Inventory {
-            fleet: "f".into(),
-            cluster: "c".into(),
-            revision: None,
-            entries: s
-                .objects
+        Inventory::new(
+            "f",
+            "c",
+            None,
+            s.objects
                 .iter()
                 .map(|o| InventoryEntry::of(&o.object, fingerprint(&o.object)).unwrap())
                 .collect(),
-        }
+        )
     }
 
     #[test]

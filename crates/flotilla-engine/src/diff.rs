@@ -21,22 +21,22 @@ use flotilla_core::drift::{
 use flotilla_core::model::ObjectKey;
 use flotilla_core::render::DesiredState;
 
-use crate::cluster::{ClusterError, Target};
+use crate::destination::{ClusterError, Destination};
 
-/// Compares `desired` with what `target` holds. `ignored(key)` gives the JSON
+/// Compares `desired` with what `destination` holds. `ignored(key)` gives the JSON
 /// pointers to skip for an object.
-pub async fn detect<T: Target>(
-    target: &mut T,
+pub async fn detect<D: Destination>(
+    destination: &mut D,
     fleet: &str,
     desired: &DesiredState,
     ignored: impl Fn(&ObjectKey) -> Vec<String>,
 ) -> Result<Detected, ClusterError> {
-    let inventory = target.read_inventory(fleet, &desired.cluster).await?;
+    let inventory = destination.read_inventory(fleet, &desired.cluster).await?;
     let wanted: std::collections::HashSet<&ObjectKey> =
         desired.objects.iter().map(|o| &o.key).collect();
     let leftovers: Vec<_> = inventory
         .iter()
-        .flat_map(|i| i.entries.iter())
+        .flat_map(|i| i.entries().iter())
         .filter(|e| !wanted.contains(&e.key()))
         .map(|e| (e.api_version.clone(), e.key()))
         .collect();
@@ -46,21 +46,21 @@ pub async fn detect<T: Target>(
         .map(|o| (o.object["apiVersion"].as_str().unwrap_or(""), &o.key))
         .collect();
     addresses.extend(leftovers.iter().map(|(v, k)| (v.as_str(), k)));
-    let live = target.live(&addresses).await?;
+    let live = destination.live(&addresses).await?;
 
     // Fields controllers own (an HPA's target's replicas) are never drift.
     let controlled = flotilla_core::diff::controlled::controlled_fields(
         desired.objects.iter().map(|o| &o.object),
-        live.values(),
+        live.values().map(|v| &**v),
     );
     let api_versions: Vec<&str> = addresses.iter().map(|(v, _)| *v).collect();
-    let cluster_schema = target.schema(&api_versions).await;
+    let cluster_schema = destination.schema(&api_versions).await;
     let schema = cluster_schema.with_crds(desired.objects.iter().map(|o| &o.object));
     let mut out = Detected::default();
     for o in &desired.objects {
         let Some(live_object) = live.get(&o.key) else {
             let api_version = o.object["apiVersion"].as_str().unwrap_or("");
-            let note = if target.serves(api_version, &o.key.kind).await? {
+            let note = if destination.serves(api_version, &o.key.kind).await? {
                 None
             } else {
                 Some(not_served(api_version, &o.key.kind))
@@ -106,7 +106,7 @@ pub async fn detect<T: Target>(
         }
         let mut decided_by = DecidedBy::FirstPass;
         let mut note = None;
-        match target.dry_run_apply(&o.object).await {
+        match destination.dry_run_apply(&o.object).await {
             // Would applying change the live object? If not, the first pass
             // was wrong. (The whole object is compared: list items may sit
             // in another order live than in Git.)
@@ -120,8 +120,11 @@ pub async fn detect<T: Target>(
             Ok(None) => {}
             // The server refused the change itself (e.g. an immutable field):
             // the drift is real, and syncing it will fail.
-            Err(ClusterError::Api(message) | ClusterError::Conflict(message)) => {
-                note = Some(format!("the server refuses this change: {message}"));
+            Err(e @ (ClusterError::Api { .. } | ClusterError::Conflict { .. })) => {
+                note = Some(format!(
+                    "the server refuses this change: {}",
+                    refusal_text(&e)
+                ));
             }
             Err(e) => return Err(e),
         }
@@ -163,4 +166,15 @@ fn covers(ignored: &str, path: &str) -> bool {
         || path
             .strip_prefix(ignored)
             .is_some_and(|rest| rest.starts_with('/'))
+}
+
+/// The text of a refusal as drift notes have always shown it: the context,
+/// the server's message, and for plain refusals its code and reason.
+fn refusal_text(e: &ClusterError) -> String {
+    match e {
+        ClusterError::Conflict {
+            context, status, ..
+        } => format!("{context}: {}", status.message),
+        other => other.to_string(),
+    }
 }

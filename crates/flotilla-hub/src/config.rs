@@ -1,6 +1,6 @@
 //! The daemon's configuration: a YAML file (`flotilla serve --config FILE`),
 //! every field also settable by a command-line flag or environment variable
-//! (see `src/bin/flotilla/serve.rs`), flags winning over the file.
+//! (see `src/serve.rs`), flags winning over the file.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -19,12 +19,14 @@ pub struct DaemonConfig {
     /// How often Git is polled.
     #[serde(with = "humantime_serde")]
     pub poll_interval: Duration,
-    /// How often every cluster is checked for drift.
+    /// How often every cluster is checked for drift (each worker's wait is
+    /// jittered by +-10%).
     #[serde(with = "humantime_serde")]
     pub reconcile_interval: Duration,
     /// Whether drift is corrected (re-applied) when found.
     pub self_heal: bool,
-    /// How many clusters are synced or checked at once.
+    /// How many clusters are synced or checked for drift at once across the
+    /// fleet (the daemon's [`Pool`](crate::pool::Pool)); at least one.
     pub concurrency: usize,
     /// Whether objects that left Git are deleted.
     pub prune: bool,
@@ -49,6 +51,43 @@ pub struct DaemonConfig {
     pub git_credentials_file: Option<PathBuf>,
     /// Push webhooks.
     pub webhook: WebhookFiles,
+    /// Who may see the status page, the API and the metrics.
+    pub auth: AuthSettings,
+    /// Serve without authentication on a non-loopback address.
+    pub insecure_no_auth: bool,
+    /// Limits of the HTTP server.
+    pub http: HttpLimits,
+}
+
+/// `auth:` of the config file.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct AuthSettings {
+    /// File of bearer tokens, one a line (`TOKEN` or `TOKEN read|operate`).
+    pub token_file: Option<PathBuf>,
+    /// Always mark the session cookie `Secure` (behind a TLS proxy).
+    pub secure_cookie: bool,
+}
+
+/// `http:` of the config file.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct HttpLimits {
+    /// Connections served at once; further ones are accepted and closed.
+    pub max_connections: usize,
+    /// How long a client may take to send its request headers; also how
+    /// long a keep-alive connection may stay idle.
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            max_connections: 1024,
+            header_read_timeout: Duration::from_secs(10),
+        }
+    }
 }
 
 /// Where the webhook secrets are (files, so they stay out of the config).
@@ -79,6 +118,9 @@ impl Default for DaemonConfig {
             kubeconfig_dir: None,
             git_credentials_file: None,
             webhook: WebhookFiles::default(),
+            auth: AuthSettings::default(),
+            insecure_no_auth: false,
+            http: HttpLimits::default(),
         }
     }
 }
@@ -101,6 +143,21 @@ mod tests {
         assert_eq!(c.reconcile_interval, Duration::from_secs(300));
         assert!(!c.self_heal);
         assert_eq!(c.webhook.github_secret_file, Some(PathBuf::from("/s")));
+        assert_eq!(c.http.max_connections, 1024);
+        assert!(!c.insecure_no_auth);
+    }
+
+    #[test]
+    fn parses_auth_and_http_limits() {
+        let c = DaemonConfig::parse(
+            "c.yaml",
+            "auth: {tokenFile: /t}\ninsecureNoAuth: true\nhttp: {maxConnections: 8, headerReadTimeout: 2s}\n",
+        )
+        .unwrap();
+        assert_eq!(c.auth.token_file, Some(PathBuf::from("/t")));
+        assert!(c.insecure_no_auth);
+        assert_eq!(c.http.max_connections, 8);
+        assert_eq!(c.http.header_read_timeout, Duration::from_secs(2));
     }
 
     #[test]

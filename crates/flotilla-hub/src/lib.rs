@@ -4,6 +4,8 @@
 pub mod config;
 pub mod http;
 pub mod metrics;
+pub mod pool;
 pub mod reconcile;
+pub mod rollout;
 pub mod state;
 mod worker;

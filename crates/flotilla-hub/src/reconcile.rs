@@ -1,7 +1,9 @@
 //! The reconcile loop: poll Git (on an interval, or at once on a webhook),
-//! and roll each new good commit out wave by wave through the per-cluster
-//! [workers](super::worker), health-gated. Drift checks and self-heal run in
-//! the workers, each on its own schedule.
+//! and roll each new good commit out wave by wave with the
+//! [rollout](super::rollout) (the one `flotilla sync` uses), health-gated,
+//! through the per-cluster [workers](super::worker) and a [`Pool`] of
+//! `concurrency` slots. Drift checks and self-heal run in the workers, each
+//! on its own jittered schedule, in slots of the same pool.
 //!
 //! A commit that does not load keeps every cluster on the last good one; a
 //! cluster whose render fails keeps its last good state; clusters that
@@ -17,11 +19,13 @@ use tokio::sync::oneshot;
 
 use super::config::DaemonConfig;
 use super::metrics::Metrics;
+use super::pool::Pool;
+use super::rollout::{self, ClusterDriver, Outcome, RolloutOptions};
 use super::state::{ClusterState, SharedState, SyncStatus};
-use super::worker::{SyncRequest, Worker, WorkerContext};
+use super::worker::{Request, Worker, WorkerContext};
 use flotilla_core::health::HealthStatus;
-use flotilla_core::model::Fleet;
-use flotilla_engine::cluster::ConnectOptions;
+use flotilla_core::model::{Cluster, Fleet};
+use flotilla_engine::destination::ConnectOptions;
 use flotilla_source::{PollOutcome, Source};
 
 /// The daemon's reconcile state machine.
@@ -49,12 +53,14 @@ impl Reconciler {
                 .vars
                 .insert("FLOTILLA_KUBECONFIG_DIR".into(), dir.display().to_string());
         }
+        let pool = Arc::new(Pool::new(config.concurrency));
         Self {
             ctx: WorkerContext {
                 config,
                 state,
                 metrics,
                 connect,
+                pool,
             },
             source: Arc::new(Mutex::new(source)),
             fleet: None,
@@ -148,68 +154,32 @@ impl Reconciler {
     }
 
     /// Rolls the current fleet out wave by wave. A wave starts only when the
-    /// previous one synced and (with `healthGate`) became healthy; otherwise
-    /// the rollout halts and later waves keep their state.
+    /// previous one synced and (with `healthGate`) became healthy within
+    /// `healthTimeout`; otherwise the rollout halts and the later waves keep
+    /// their state, shown as halted with the cause.
     pub async fn rollout(&mut self, stop: &AtomicBool) {
         let Some(fleet) = self.fleet.clone() else {
             return;
         };
-        let gate = fleet.rollout.health_gate;
-        let mut halted: Option<String> = None;
-        for wave in &fleet.rollout.waves {
-            if let Some(why) = &halted {
-                let mut s = self.ctx.state.write().expect("state lock");
-                for name in &wave.clusters {
-                    if let Some(c) = s.clusters.get_mut(name) {
-                        c.status = SyncStatus::Halted;
-                        c.last_error = Some(why.clone());
-                    }
-                }
-                continue;
-            }
-            if stop.load(Ordering::Relaxed) {
-                return;
-            }
-            let mut replies = Vec::new();
-            for name in &wave.clusters {
-                if let Some(c) = self
-                    .ctx
-                    .state
-                    .write()
-                    .expect("state lock")
-                    .clusters
-                    .get_mut(name)
-                {
-                    c.status = SyncStatus::Syncing;
-                }
-                let (reply, answer) = oneshot::channel();
-                let request = SyncRequest {
-                    fleet: fleet.clone(),
-                    gate,
-                    reply,
-                };
-                let sent = match self.workers.get(name) {
-                    Some(w) => w.requests.send(request).await.is_ok(),
-                    None => false,
-                };
-                replies.push((name.clone(), sent.then_some(answer)));
-            }
-            for (name, answer) in replies {
-                let result = match answer {
-                    Some(a) => a
-                        .await
-                        .unwrap_or((SyncStatus::Failed, HealthStatus::Unknown)),
-                    None => (SyncStatus::Failed, HealthStatus::Unknown),
-                };
-                let ok =
-                    result.0 == SyncStatus::Synced && (!gate || result.1 == HealthStatus::Healthy);
-                if !ok && halted.is_none() {
-                    halted = Some(format!(
-                        "rollout halted: wave {:?} did not succeed on cluster {name} ({:?}, health {:?})",
-                        wave.name, result.0, result.1
-                    ));
-                    tracing::warn!(wave = %wave.name, cluster = %name, "rollout halted");
-                }
+        let options = RolloutOptions {
+            health_gate: fleet
+                .rollout
+                .health_gate
+                .then_some(self.ctx.config.health_timeout),
+        };
+        let driver = WorkerDriver {
+            workers: &self.workers,
+            state: &self.ctx.state,
+        };
+        let waves = rollout::plan(&fleet, &[]);
+        let outcomes = rollout::run(&fleet, &waves, &driver, &self.ctx.pool, options, stop).await;
+        let mut s = self.ctx.state.write().expect("state lock");
+        for o in outcomes {
+            if let Outcome::Halted(halt) = o.outcome
+                && let Some(c) = s.clusters.get_mut(&o.cluster)
+            {
+                c.status = SyncStatus::Halted;
+                c.last_error = Some(format!("rollout halted: {halt}"));
             }
         }
     }
@@ -279,4 +249,78 @@ impl Reconciler {
             tokio::time::timeout(Duration::from_secs(50), futures::future::join_all(tasks)).await;
         tracing::info!("reconcile loop stopped");
     }
+}
+
+/// The daemon's driver: asks each cluster's worker, which keeps the
+/// cluster's connection and watch caches between rounds.
+struct WorkerDriver<'a> {
+    workers: &'a HashMap<String, Worker>,
+    state: &'a SharedState,
+}
+
+impl ClusterDriver for WorkerDriver<'_> {
+    type Report = SyncStatus;
+
+    async fn sync(&self, fleet: &Arc<Fleet>, cluster: &Cluster) -> SyncStatus {
+        {
+            let mut s = self.state.write().expect("state lock");
+            let Some(c) = s.clusters.get_mut(&cluster.name) else {
+                return SyncStatus::Failed;
+            };
+            // A cluster already on this commit is not synced again when the
+            // rollout runs for the clusters that missed it: whether its drift
+            // is corrected is self-heal's decision (its worker's), never a
+            // side effect of another cluster being behind.
+            if already_synced(c, fleet) {
+                return SyncStatus::Synced;
+            }
+            c.status = SyncStatus::Syncing;
+        }
+        let Some(worker) = self.workers.get(&cluster.name) else {
+            return SyncStatus::Failed;
+        };
+        let (reply, answer) = oneshot::channel();
+        let request = Request::Sync {
+            fleet: fleet.clone(),
+            gated: fleet.rollout.health_gate,
+            reply,
+        };
+        if worker.requests.send(request).await.is_err() {
+            return SyncStatus::Failed;
+        }
+        answer.await.unwrap_or(SyncStatus::Failed)
+    }
+
+    fn synced(status: &SyncStatus) -> bool {
+        *status == SyncStatus::Synced
+    }
+
+    async fn wait_healthy(
+        &self,
+        fleet: &Arc<Fleet>,
+        cluster: &Cluster,
+        timeout: Duration,
+    ) -> HealthStatus {
+        let Some(worker) = self.workers.get(&cluster.name) else {
+            return HealthStatus::Unknown;
+        };
+        let (reply, answer) = oneshot::channel();
+        let request = Request::WaitHealthy {
+            fleet: fleet.clone(),
+            timeout,
+            reply,
+        };
+        if worker.requests.send(request).await.is_err() {
+            return HealthStatus::Unknown;
+        }
+        answer.await.unwrap_or(HealthStatus::Unknown)
+    }
+}
+
+/// Whether `cluster` is on `fleet`'s commit already (synced to it, not
+/// pending a new one).
+fn already_synced(cluster: &crate::state::ClusterState, fleet: &Fleet) -> bool {
+    cluster.status == SyncStatus::Synced
+        && cluster.revision.is_some()
+        && cluster.revision == fleet.revision
 }

@@ -1,7 +1,15 @@
 //! One worker per cluster: a task that owns the cluster's connection (and
-//! its watch caches), syncs when the rollout asks, and on its own schedule
-//! checks drift and self-heals, backing off with jitter after failures. A
-//! slow or unreachable cluster holds only its own worker.
+//! its watch caches), syncs (and waits for health) when the rollout asks,
+//! and on its own schedule checks drift and self-heals. The schedule is the
+//! reconcile interval with a random jitter of +-10% (so the workers do not
+//! all check in the same second), or after failures an exponential backoff
+//! with jitter. A slow or unreachable cluster holds only its own worker.
+//!
+//! Every sync and drift check runs in a slot of the daemon's [`Pool`]: at
+//! most `concurrency` at once across the fleet, never two for one cluster.
+//! The rollout takes the slot for the syncs it asks for; a worker takes it
+//! for its own drift checks (and the self-heal they lead to), and gives up
+//! waiting for one when the rollout's request arrives.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -11,25 +19,41 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::config::DaemonConfig;
 use super::metrics::{ClusterLabel, Metrics};
+use super::pool::Pool;
 use super::state::{SharedState, SyncStatus};
 use flotilla_core::changeset::ChangeSet;
 use flotilla_core::drift::{ClusterDrift, ClusterStatus};
-use flotilla_core::health::{HealthStatus, aggregate, health_of};
+use flotilla_core::health::HealthStatus;
 use flotilla_core::model::{Cluster, Fleet};
 use flotilla_core::plan::PlanOptions;
-use flotilla_core::render::{DesiredState, render_cluster};
-use flotilla_engine::cluster::{AnyTarget, ClusterError, ConnectOptions, Target, connect};
-use flotilla_engine::diff::detect;
-use flotilla_engine::sync::{SyncOptions, sync_cluster};
+use flotilla_core::render::render_cluster;
+use flotilla_engine::destination::{AnyDestination, ClusterError, ConnectOptions, connect};
+use flotilla_engine::reconcile::{SyncOptions, check_cluster, reconcile_cluster};
+use flotilla_engine::wait::{current_health, wait_healthy};
 
 /// What the rollout asks of a worker.
-pub(crate) struct SyncRequest {
-    /// The fleet at the commit to sync.
-    pub fleet: Arc<Fleet>,
-    /// Wait for the cluster to be healthy after syncing.
-    pub gate: bool,
-    /// Where to send (status, health) when done.
-    pub reply: oneshot::Sender<(SyncStatus, HealthStatus)>,
+pub(crate) enum Request {
+    /// Sync the cluster to `fleet`; reply with the status it ended at.
+    Sync {
+        /// The fleet at the commit to sync.
+        fleet: Arc<Fleet>,
+        /// Whether the rollout waits for health next: the cluster then shows
+        /// `Syncing` until that wait ends, so status and health change
+        /// together (a reader never sees `Synced` with a stale health).
+        gated: bool,
+        /// Where to send the status when done.
+        reply: oneshot::Sender<SyncStatus>,
+    },
+    /// Wait (at most `timeout`) until the cluster's objects of `fleet` are
+    /// healthy; reply with the health it ended at.
+    WaitHealthy {
+        /// The fleet just synced.
+        fleet: Arc<Fleet>,
+        /// The health timeout.
+        timeout: Duration,
+        /// Where to send the health.
+        reply: oneshot::Sender<HealthStatus>,
+    },
 }
 
 /// Shared by every worker.
@@ -39,13 +63,15 @@ pub(crate) struct WorkerContext {
     pub state: SharedState,
     pub metrics: Arc<Metrics>,
     pub connect: ConnectOptions,
+    /// Bounds syncs and drift checks across the fleet.
+    pub pool: Arc<Pool>,
 }
 
 /// A running worker.
 pub(crate) struct Worker {
     /// Where sync requests go; dropping it stops the worker after its
     /// current step.
-    pub requests: mpsc::Sender<SyncRequest>,
+    pub requests: mpsc::Sender<Request>,
     /// The task.
     pub task: tokio::task::JoinHandle<()>,
 }
@@ -61,7 +87,7 @@ impl Worker {
 
 /// What syncing one cluster came to.
 struct Outcome {
-    target: Option<AnyTarget>,
+    destination: Option<AnyDestination>,
     status: SyncStatus,
     health: HealthStatus,
     changes: Option<ChangeSet>,
@@ -87,45 +113,79 @@ fn sync_options(ctx: &WorkerContext, fleet: &Fleet, force_conflicts: bool) -> Sy
     }
 }
 
-/// The wait before the next drift check: the reconcile interval, or after
-/// failures an exponential backoff from 1 s with jitter, capped at the
-/// reconcile interval.
-fn backoff(interval: Duration, failures: u32) -> Duration {
+/// The share of the reconcile interval drift checks are jittered by (+-).
+pub(crate) const RECONCILE_JITTER: f64 = 0.1;
+
+/// The reconcile interval jittered by +-[`RECONCILE_JITTER`]; `unit` is a
+/// random number in `[0, 1)` (0.5 gives the interval itself).
+pub(crate) fn jittered(interval: Duration, unit: f64) -> Duration {
+    interval.mul_f64(1.0 + RECONCILE_JITTER * (2.0 * unit.clamp(0.0, 1.0) - 1.0))
+}
+
+/// The wait before the next drift check: the jittered reconcile interval,
+/// or after failures an exponential backoff from 1 s with jitter, capped
+/// at the reconcile interval.
+pub(crate) fn backoff(interval: Duration, failures: u32, rng: &mut impl Rng) -> Duration {
     if failures == 0 {
-        return interval;
+        return jittered(interval, rng.random());
     }
     let base = Duration::from_secs(1).saturating_mul(1 << failures.min(16));
-    let jitter = rand::rng().random_range(0.5..1.5);
+    let jitter = rng.random_range(0.5..1.5);
     base.mul_f64(jitter).min(interval)
 }
 
-async fn run(name: String, mut requests: mpsc::Receiver<SyncRequest>, ctx: WorkerContext) {
-    let mut target: Option<AnyTarget> = None;
+async fn run(name: String, mut requests: mpsc::Receiver<Request>, ctx: WorkerContext) {
+    let mut destination: Option<AnyDestination> = None;
     // The fleet this cluster was last synced to: drift is checked against it.
     let mut synced: Option<Arc<Fleet>> = None;
     let mut failures = 0u32;
-    let mut next_check = Instant::now() + ctx.config.reconcile_interval;
+    let interval = ctx.config.reconcile_interval;
+    let mut next_check = Instant::now() + backoff(interval, 0, &mut rand::rng());
     loop {
+        // The next drift check: its time, then a slot in the pool.
+        let check = async {
+            tokio::time::sleep_until(next_check.into()).await;
+            ctx.pool.acquire(&name).await
+        };
         tokio::select! {
-            request = requests.recv() => {
-                let Some(SyncRequest { fleet, gate, reply }) = request else { break };
-                let Some(cluster) = fleet.cluster(&name).cloned() else { break };
-                let force = ctx.config.force_conflicts && fleet.conflicts.force();
-                let mut o = sync_one(&fleet, cluster, target.take(), &ctx, gate, force).await;
-                target = o.target.take();
-                if o.status == SyncStatus::Synced {
-                    synced = Some(fleet.clone());
+            request = requests.recv() => match request {
+                None => break,
+                Some(Request::Sync { fleet, gated, reply }) => {
+                    let Some(cluster) = fleet.cluster(&name).cloned() else { break };
+                    let force = ctx.config.force_conflicts && fleet.conflicts.force();
+                    let mut o = sync_one(&fleet, cluster, destination.take(), &ctx, false, force).await;
+                    destination = o.destination.take();
+                    if o.status == SyncStatus::Synced {
+                        synced = Some(fleet.clone());
+                    }
+                    let answer = o.status;
+                    record(&ctx, &name, fleet.revision.clone(), o);
+                    if gated && answer == SyncStatus::Synced
+                        && let Some(c) = ctx.state.write().expect("state lock").clusters.get_mut(&name)
+                    {
+                        c.status = SyncStatus::Syncing;
+                    }
+                    next_check = Instant::now() + backoff(interval, 0, &mut rand::rng());
+                    let _ = reply.send(answer);
                 }
-                let answer = (o.status, o.health);
-                record(&ctx, &name, fleet.revision.clone(), o);
-                next_check = Instant::now() + ctx.config.reconcile_interval;
-                let _ = reply.send(answer);
-            }
-            _ = tokio::time::sleep_until(next_check.into()), if synced.is_some() => {
+                Some(Request::WaitHealthy { fleet, timeout, reply }) => {
+                    let Some(cluster) = fleet.cluster(&name).cloned() else { break };
+                    let (health, t) = wait_one(&fleet, &cluster, destination.take(), &ctx.connect, timeout).await;
+                    destination = t;
+                    if let Some(c) = ctx.state.write().expect("state lock").clusters.get_mut(&name) {
+                        c.health = health;
+                        if c.status == SyncStatus::Syncing {
+                            c.status = SyncStatus::Synced;
+                        }
+                    }
+                    let _ = reply.send(health);
+                }
+            },
+            _slot = check, if synced.is_some() => {
                 let fleet = synced.clone().expect("checked by the select guard");
                 let Some(cluster) = fleet.cluster(&name).cloned() else { break };
-                let (_, t, drift) = check_one(&fleet, cluster.clone(), target.take(), &ctx.connect).await;
-                target = t;
+                let (_, t, drift) = check_one(&fleet, cluster.clone(), destination.take(), &ctx.connect).await;
+                destination = t;
                 let failed = matches!(drift.status, ClusterStatus::Unreachable | ClusterStatus::RenderError);
                 failures = if failed { failures + 1 } else { 0 };
                 let drifted = drift.status == ClusterStatus::Drifted;
@@ -134,12 +194,11 @@ async fn run(name: String, mut requests: mpsc::Receiver<SyncRequest>, ctx: Worke
                     // Self-heal means Git wins: take fields back from whoever
                     // changed them (as Flux does with forced ownership).
                     tracing::info!(cluster = %name, "self-healing drift");
-                    let force = fleet.conflicts.force();
-                    let mut o = sync_one(&fleet, cluster, target.take(), &ctx, false, force).await;
-                    target = o.target.take();
+                    let mut o = sync_one(&fleet, cluster, destination.take(), &ctx, false, fleet.conflicts.force()).await;
+                    destination = o.destination.take();
                     record(&ctx, &name, fleet.revision.clone(), o);
                 }
-                next_check = Instant::now() + backoff(ctx.config.reconcile_interval, failures);
+                next_check = Instant::now() + backoff(interval, failures, &mut rand::rng());
             }
         }
     }
@@ -194,16 +253,12 @@ fn record_drift(ctx: &WorkerContext, name: &str, drift: ClusterDrift) {
     }
 }
 
-fn is_unreachable(message: &str) -> bool {
-    message.contains("cluster unreachable")
-}
-
-async fn ensure_target(
+async fn ensure_destination(
     cluster: &Cluster,
-    target: Option<AnyTarget>,
+    destination: Option<AnyDestination>,
     options: &ConnectOptions,
-) -> Result<AnyTarget, ClusterError> {
-    match target {
+) -> Result<AnyDestination, ClusterError> {
+    match destination {
         Some(t) => Ok(t),
         None => connect(cluster, options).await,
     }
@@ -212,7 +267,7 @@ async fn ensure_target(
 async fn sync_one(
     fleet: &Fleet,
     cluster: Cluster,
-    target: Option<AnyTarget>,
+    destination: Option<AnyDestination>,
     ctx: &WorkerContext,
     gate: bool,
     force_conflicts: bool,
@@ -220,7 +275,7 @@ async fn sync_one(
     let started = Instant::now();
     let options = sync_options(ctx, fleet, force_conflicts);
     let mut outcome = Outcome {
-        target: None,
+        destination: None,
         status: SyncStatus::Failed,
         health: HealthStatus::Unknown,
         changes: None,
@@ -232,19 +287,19 @@ async fn sync_one(
         Err(e) => {
             outcome.status = SyncStatus::RenderError;
             outcome.error = Some(e.to_string());
-            outcome.target = target;
+            outcome.destination = destination;
             return outcome;
         }
     };
-    let mut target = match ensure_target(&cluster, target, &ctx.connect).await {
+    let mut destination = match ensure_destination(&cluster, destination, &ctx.connect).await {
         Ok(t) => t,
         Err(e) => {
             outcome.error = Some(e.to_string());
             return outcome;
         }
     };
-    let changes = sync_cluster(
-        &mut target,
+    let changes = reconcile_cluster(
+        &mut destination,
         &fleet.name,
         fleet.revision.as_deref(),
         &desired,
@@ -263,7 +318,7 @@ async fn sync_one(
                 .collect();
             failed.join("; ")
         });
-        outcome.status = if is_unreachable(&message) {
+        outcome.status = if changes.is_unreachable() {
             SyncStatus::Unreachable
         } else {
             SyncStatus::Failed
@@ -276,93 +331,107 @@ async fn sync_one(
     outcome.changes = Some(changes);
     outcome.status = SyncStatus::Synced;
     outcome.health = if gate {
-        wait_healthy(&mut target, &desired, ctx.config.health_timeout).await
+        wait_healthy(&mut destination, &desired, ctx.config.health_timeout).await
     } else {
-        current_health(&mut target, &desired)
+        current_health(&mut destination, &desired)
             .await
             .unwrap_or(HealthStatus::Unknown)
     };
-    outcome.target = Some(target);
+    outcome.destination = Some(destination);
     outcome
 }
 
-/// The aggregated health of a cluster's desired objects, read live. A
-/// directory target has no controllers: it is healthy once written.
-async fn current_health(
-    target: &mut AnyTarget,
-    desired: &DesiredState,
-) -> Result<HealthStatus, ClusterError> {
-    if target.directory().is_some() {
-        return Ok(HealthStatus::Healthy);
-    }
-    let addresses: Vec<(&str, &flotilla_core::model::ObjectKey)> = desired
-        .objects
-        .iter()
-        .map(|o| (o.object["apiVersion"].as_str().unwrap_or(""), &o.key))
-        .collect();
-    let live = target.live(&addresses).await?;
-    Ok(aggregate(desired.objects.iter().map(
-        |o| match live.get(&o.key) {
-            Some(l) => health_of(l).status,
-            None => HealthStatus::Missing,
-        },
-    )))
-}
-
-/// Waits (bounded by `timeout`) until the cluster is healthy; returns the
-/// health it ended at. Degraded ends the wait at once.
-async fn wait_healthy(
-    target: &mut AnyTarget,
-    desired: &DesiredState,
+/// Renders the cluster and waits for its health (the rollout's health
+/// gate); returns the health and the connection, if it holds.
+async fn wait_one(
+    fleet: &Fleet,
+    cluster: &Cluster,
+    destination: Option<AnyDestination>,
+    connect_options: &ConnectOptions,
     timeout: Duration,
-) -> HealthStatus {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let health = current_health(target, desired)
-            .await
-            .unwrap_or(HealthStatus::Unknown);
-        if matches!(health, HealthStatus::Healthy | HealthStatus::Degraded)
-            || Instant::now() >= deadline
-        {
-            return health;
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        tokio::time::sleep(left.min(Duration::from_secs(2))).await;
+) -> (HealthStatus, Option<AnyDestination>) {
+    let Ok(desired) = render_cluster(fleet, cluster) else {
+        return (HealthStatus::Unknown, destination);
+    };
+    match ensure_destination(cluster, destination, connect_options).await {
+        Ok(mut t) => (wait_healthy(&mut t, &desired, timeout).await, Some(t)),
+        Err(_) => (HealthStatus::Unknown, None),
     }
 }
 
 async fn check_one(
     fleet: &Fleet,
     cluster: Cluster,
-    target: Option<AnyTarget>,
+    destination: Option<AnyDestination>,
     connect_options: &ConnectOptions,
-) -> (Cluster, Option<AnyTarget>, ClusterDrift) {
+) -> (Cluster, Option<AnyDestination>, ClusterDrift) {
     let desired = match render_cluster(fleet, &cluster) {
         Ok(d) => d,
         Err(e) => {
             let d = ClusterDrift::failed(&cluster.name, ClusterStatus::RenderError, e.to_string());
-            return (cluster, target, d);
+            return (cluster, destination, d);
         }
     };
-    let mut target = match ensure_target(&cluster, target, connect_options).await {
+    let mut destination = match ensure_destination(&cluster, destination, connect_options).await {
         Ok(t) => t,
         Err(e) => {
             let d = ClusterDrift::failed(&cluster.name, ClusterStatus::Unreachable, e.to_string());
             return (cluster, None, d);
         }
     };
-    match detect(&mut target, &fleet.name, &desired, |k| {
+    match check_cluster(&mut destination, &fleet.name, &desired, |k| {
         fleet.ignored_fields(k)
     })
     .await
     {
         Ok(d) => {
             let drift = ClusterDrift::detected(&cluster.name, d);
-            (cluster, Some(target), drift)
+            (cluster, Some(destination), drift)
         }
         Err(e) => {
             let d = ClusterDrift::failed(&cluster.name, ClusterStatus::Unreachable, e.to_string());
             (cluster, None, d)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+
+    use super::*;
+
+    #[test]
+    fn drift_checks_are_jittered_by_ten_percent() {
+        let five = Duration::from_secs(300);
+        assert_eq!(jittered(five, 0.5), five);
+        assert_eq!(jittered(five, 0.0), Duration::from_secs(270));
+        assert_eq!(jittered(five, 1.0), Duration::from_secs(330));
+        // Seeded: a spread of waits, every one within +-10%.
+        let mut rng = StdRng::seed_from_u64(7);
+        let waits: Vec<Duration> = (0..50).map(|_| backoff(five, 0, &mut rng)).collect();
+        assert!(
+            waits
+                .iter()
+                .all(|w| *w >= Duration::from_secs(270) && *w <= Duration::from_secs(330)),
+            "{waits:?}"
+        );
+        let mut distinct = waits.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert!(distinct.len() > 40, "not spread: {waits:?}");
+    }
+
+    #[test]
+    fn failures_back_off_up_to_the_interval() {
+        let interval = Duration::from_secs(60);
+        let mut rng = StdRng::seed_from_u64(1);
+        let first = backoff(interval, 1, &mut rng);
+        assert!(
+            first >= Duration::from_secs(1) && first <= Duration::from_secs(3),
+            "{first:?}"
+        );
+        assert!(backoff(interval, 30, &mut rng) <= interval);
     }
 }

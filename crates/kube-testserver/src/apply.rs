@@ -5,9 +5,10 @@
 use serde_json::{Map, Value};
 
 use crate::managed_fields::{
-    FieldSet, ListType, ManagedEntry, Path, applied_set, canonical_json, compare, get_at, item_key,
-    list_type_pair, path_string, remove_at, strip_untracked,
+    FieldSet, ListType, ManagedEntry, Path, applied_set, canonical_json, child, compare, get_at,
+    is_atomic, item, item_key, list_type_pair, path_string, remove_at, strip_untracked,
 };
+use crate::schema::Ty;
 use crate::status::{ApiError, StatusCause};
 
 /// Drops `null` values from objects (recursively); `null` in an applied
@@ -28,8 +29,9 @@ fn strip_nulls(v: &Value) -> Value {
 /// Merges `cfg` into `live`: objects field by field, associative lists and
 /// sets item by item (ordered as structured-merge-diff orders them, see
 /// [`merge_list_order`]), everything else replaced by the applied value.
-pub(crate) fn merge(live: &Value, cfg: &Value, field: Option<&str>) -> Value {
+pub(crate) fn merge(live: &Value, cfg: &Value, field: Option<&str>, ty: Option<Ty<'_>>) -> Value {
     match (live, cfg) {
+        (Value::Object(_), Value::Object(_)) if is_atomic(ty) => strip_nulls(cfg),
         (Value::Object(l), Value::Object(c)) => {
             let mut out = l.clone();
             for (k, cv) in c {
@@ -38,18 +40,18 @@ pub(crate) fn merge(live: &Value, cfg: &Value, field: Option<&str>) -> Value {
                     continue;
                 }
                 let merged = match l.get(k) {
-                    Some(lv) => merge(lv, cv, Some(k)),
+                    Some(lv) => merge(lv, cv, Some(k), child(ty, k)),
                     None => strip_nulls(cv),
                 };
                 out.insert(k.clone(), merged);
             }
             Value::Object(out)
         }
-        (Value::Array(l), Value::Array(c)) => match list_type_pair(field, l, c) {
+        (Value::Array(l), Value::Array(c)) => match list_type_pair(ty, field, l, c) {
             ListType::Map(keys) => {
                 let key = |i: &Value| item_key(i, &keys).unwrap_or_default();
                 Value::Array(merge_list_order(l, c, key, |li, ci| match li {
-                    Some(li) => merge(li, ci, None),
+                    Some(li) => merge(li, ci, None, item(ty)),
                     None => strip_nulls(ci),
                 }))
             }
@@ -146,6 +148,8 @@ pub(crate) struct ApplyRequest<'a> {
     pub subresource: &'a str,
     pub force: bool,
     pub now: &'a str,
+    /// The object's schema, if known.
+    pub ty: Option<Ty<'a>>,
 }
 
 /// Applies a configuration: merge, conflict check, ownership transfer (with
@@ -153,10 +157,10 @@ pub(crate) struct ApplyRequest<'a> {
 /// (unless another manager owns them).
 pub(crate) fn apply(req: ApplyRequest<'_>) -> Result<Applied, ApiError> {
     let cfg = strip_untracked(req.config);
-    let set = applied_set(&cfg);
-    let merged = merge(req.live, &cfg, None);
+    let set = applied_set(&cfg, req.ty);
+    let merged = merge(req.live, &cfg, None, req.ty);
 
-    let cmp = compare(req.live, &merged);
+    let cmp = compare(req.live, &merged, req.ty);
     let changed = cmp.added.union(&cmp.modified);
 
     let mine = |e: &ManagedEntry| {
@@ -361,6 +365,7 @@ mod tests {
             subresource: "",
             force,
             now: "2024-01-01T00:00:00Z",
+            ty: None,
         }
     }
 
@@ -368,7 +373,7 @@ mod tests {
     fn merge_keyed_lists() {
         let live = json!({"c": [{"name": "a", "image": "1"}, {"name": "side", "image": "s"}]});
         let cfg = json!({"c": [{"name": "a", "image": "2"}]});
-        let m = merge(&live, &cfg, None);
+        let m = merge(&live, &cfg, None, None);
         assert_eq!(
             m,
             json!({"c": [{"name": "a", "image": "2"}, {"name": "side", "image": "s"}]})
@@ -387,7 +392,7 @@ mod tests {
     fn order(live: &[&str], cfg: &[&str]) -> Vec<String> {
         let l = json!({"c": live.iter().map(|n| json!({"name": n})).collect::<Vec<_>>()});
         let c = json!({"c": cfg.iter().map(|n| json!({"name": n})).collect::<Vec<_>>()});
-        names(&merge(&l, &c, None))
+        names(&merge(&l, &c, None, None))
             .into_iter()
             .map(str::to_string)
             .collect()
@@ -410,6 +415,7 @@ mod tests {
         let m = merge(
             &json!({"metadata": {"finalizers": ["x", "y"]}}),
             &json!({"metadata": {"finalizers": ["z", "x"]}}),
+            None,
             None,
         );
         assert_eq!(m["metadata"]["finalizers"], json!(["z", "x", "y"]));

@@ -14,7 +14,7 @@ use crate::state::State;
 use crate::store::ObjectKey;
 use crate::writes::Followup;
 
-fn crd_key(name: &str) -> ObjectKey {
+pub(crate) fn crd_key(name: &str) -> ObjectKey {
     ObjectKey {
         group: "apiextensions.k8s.io".into(),
         resource: "customresourcedefinitions".into(),
@@ -158,6 +158,7 @@ impl State {
             "apiextensions.k8s.io/v1",
             "status",
             &now_rfc3339(),
+            crate::schema::builtin_schema("apiextensions.k8s.io/v1", "CustomResourceDefinition"),
         );
         set_meta(
             &mut new,
@@ -343,6 +344,6 @@ impl State {
 /// How long a followup waits; exposed for the server's timer tasks.
 pub(crate) fn followup_delay(f: &Followup) -> Duration {
     match f {
-        Followup::EstablishCrd { delay, .. } => *delay,
+        Followup::EstablishCrd { delay, .. } | Followup::FinalizeNamespace { delay, .. } => *delay,
     }
 }

@@ -797,6 +797,51 @@ fn node_ports_set_of(spec: &Value) -> BTreeSet<i64> {
 /// Fills defaults into `obj` (a built-in object being written). `old` is the
 /// stored object on update (allocated values carry over); `alloc`
 /// allocates cluster IPs and node ports.
+/// Fields the registry sets on create after field management ran
+/// (`PrepareForCreate`): nobody owns them for that write.
+pub(crate) fn set_on_create(kind: &ResourceKind) -> &'static [&'static [&'static str]] {
+    match (kind.group.as_str(), kind.kind.as_str()) {
+        ("", "Namespace") => &[&["spec", "finalizers"]],
+        ("batch", "Job") => &[
+            &["spec", "selector"],
+            &["spec", "template", "metadata", "labels"],
+            &["metadata", "labels"],
+        ],
+        _ => &[],
+    }
+}
+
+/// The Job registry's generated selector (`generateSelectorIfNeeded`): on
+/// create, unless `manualSelector` is true, the template gets the
+/// `controller-uid`/`job-name` labels (and their `batch.kubernetes.io/`
+/// forms) and the selector matches the uid.
+fn job_generate_selector(obj: &mut Value) {
+    if get_path(obj, &["spec", "manualSelector"]) == Some(&json!(true)) {
+        return;
+    }
+    let uid = crate::meta::meta_str(obj, "uid").to_string();
+    let name = crate::meta::meta_str(obj, "name").to_string();
+    for (k, v) in [
+        ("batch.kubernetes.io/controller-uid", &uid),
+        ("batch.kubernetes.io/job-name", &name),
+        ("controller-uid", &uid),
+        ("job-name", &name),
+    ] {
+        set_path(
+            obj,
+            &["spec", "template", "metadata", "labels", k],
+            json!(v),
+        );
+    }
+    if get_path(obj, &["spec", "selector"]).is_none_or(Value::is_null) {
+        set_path(
+            obj,
+            &["spec", "selector"],
+            json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}),
+        );
+    }
+}
+
 pub(crate) fn apply_defaults(
     kind: &ResourceKind,
     obj: &mut Value,
@@ -873,7 +918,15 @@ pub(crate) fn apply_defaults(
             default_at(obj, &["spec", "progressDeadlineSeconds"], json!(600));
             template_defaults(obj);
         }
-        ("apps", "StatefulSet") => statefulset_defaults(obj),
+        ("apps", "StatefulSet") => {
+            statefulset_defaults(obj);
+            // StatefulSetStatus.replicas and .availableReplicas are not
+            // omitempty: a zero status reads {replicas: 0, availableReplicas: 0}.
+            if let Some(st) = obj.get_mut("status").and_then(Value::as_object_mut) {
+                st.entry("replicas").or_insert(json!(0));
+                st.entry("availableReplicas").or_insert(json!(0));
+            }
+        }
         ("apps", "DaemonSet") => {
             default_nonempty(
                 obj,
@@ -895,7 +948,13 @@ pub(crate) fn apply_defaults(
             default_at(obj, &["spec", "revisionHistoryLimit"], json!(10));
             template_defaults(obj);
         }
-        ("batch", "Job") => job_defaults(obj),
+        ("batch", "Job") => {
+            if old.is_none() {
+                job_generate_selector(obj);
+            }
+            default_at(obj, &["spec", "manualSelector"], json!(false));
+            job_defaults(obj);
+        }
         ("autoscaling", "HorizontalPodAutoscaler") => hpa_defaults(obj),
         ("networking.k8s.io", "NetworkPolicy") => {
             if get_path(obj, &["spec", "policyTypes"]).is_none() {
@@ -924,6 +983,21 @@ pub(crate) fn apply_defaults(
         }
         ("apiextensions.k8s.io", "CustomResourceDefinition") => {
             default_at(obj, &["spec", "conversion"], json!({"strategy": "None"}));
+            // PrepareForCreate: a zero status with the storage version.
+            if obj.get("status").is_none_or(|s| s == &json!({})) {
+                let stored: Vec<Value> = get_path(obj, &["spec", "versions"])
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter(|v| v["storage"] == json!(true))
+                    .filter_map(|v| v.get("name").cloned())
+                    .collect();
+                obj["status"] = json!({
+                    "conditions": null,
+                    "acceptedNames": {"plural": "", "kind": ""},
+                    "storedVersions": stored,
+                });
+            }
             let kind_name = get_path(obj, &["spec", "names", "kind"])
                 .and_then(Value::as_str)
                 .unwrap_or("")

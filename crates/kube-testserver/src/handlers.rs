@@ -81,12 +81,21 @@ pub(crate) async fn handle(
     let path = parts.uri.path().to_string();
     let query_str = parts.uri.query().unwrap_or("").to_string();
     let query = Query::parse(&query_str);
-    let body = match axum::body::to_bytes(Body::new(body), 64 << 20).await {
+    // The real server's limit on request bodies (3 MiB).
+    const MAX_BODY: usize = 3 * 1024 * 1024;
+    let body = match axum::body::to_bytes(Body::new(body), MAX_BODY + 1).await {
+        Ok(b) if b.len() > MAX_BODY => {
+            return Ok(error_response(&ApiError::too_large(MAX_BODY)));
+        }
         Ok(b) => b,
         Err(e) => {
-            return Ok(error_response(&ApiError::bad_request(format!(
-                "failed to read the request body: {e}"
-            ))));
+            // axum reports the limit as a "length limit exceeded" error.
+            let too_large = format!("{e} {:?}", e).contains("length limit exceeded");
+            return Ok(error_response(&if too_large {
+                ApiError::too_large(MAX_BODY)
+            } else {
+                ApiError::bad_request(format!("failed to read the request body: {e}"))
+            }));
         }
     };
     let route = parse(&path);
@@ -162,6 +171,12 @@ async fn dispatch(
     let aggregated = discovery::wants_aggregated(&accept);
     match route {
         Route::Version => discovery_get(&|_| Some((discovery::version_info(), false))),
+        Route::OpenApiV3(path) => {
+            if method != Method::GET {
+                return error_response(&ApiError::method_not_allowed());
+            }
+            crate::openapi::serve(path.as_deref())
+        }
         Route::Health => Response::builder()
             .status(200)
             .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
@@ -236,7 +251,10 @@ fn parse_body(headers: &HeaderMap, body: &[u8], yaml_ok: bool) -> Result<Value, 
             if yaml_ok || ct.contains("yaml") {
                 let text = std::str::from_utf8(body)
                     .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?;
-                serde_saphyr::from_str::<Value>(text)
+                let opts = serde_saphyr::options! {
+                    duplicate_keys: serde_saphyr::DuplicateKeyPolicy::LastWins,
+                };
+                serde_saphyr::from_str_with_options::<Value>(text, opts)
                     .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))
             } else {
                 Err(ApiError::bad_request(format!(
@@ -275,6 +293,42 @@ fn resource(
     }
     if rp.namespace.is_none() && kind.namespaced && rp.name.is_some() {
         return Err(ApiError::resource_not_found());
+    }
+    if rp.subresource.as_deref() == Some("scale")
+        && crate::scale::has_scale(&kind.group, &kind.kind)
+        && let Some(n) = rp.name.clone()
+    {
+        let target = Target {
+            kind: kind.clone(),
+            namespace: rp.namespace.clone().unwrap_or_default(),
+            sub: Sub::Scale,
+        };
+        let opts = WriteOpts {
+            dry_run: q.get("dryRun") == Some("All"),
+            manager: field_manager(q, headers),
+            force: false,
+        };
+        let result = match method.clone() {
+            Method::GET => state.get_scale(&target, &n),
+            Method::PUT => state
+                .write_scale(&target, &n, None, body, &opts)
+                .map(|r| r.object),
+            Method::PATCH => {
+                let ct = headers
+                    .get(header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                match PatchType::from_content_type(ct) {
+                    Some(PatchType::Apply) | None => Err(unsupported(false)),
+                    Some(pt) => state
+                        .write_scale(&target, &n, Some(pt), body, &opts)
+                        .map(|r| r.object),
+                }
+            }
+            _ => Err(ApiError::method_not_allowed()),
+        };
+        drop(state);
+        return Ok(json_response(200, &result?));
     }
     let sub = match rp.subresource.as_deref() {
         None => Sub::Main,
@@ -329,6 +383,37 @@ fn resource(
         force: q.flag("force"),
     };
 
+    let field_validation = q.get("fieldValidation").unwrap_or("Warn").to_string();
+    let schema = state.schema_of(&kind);
+    let mut warnings: Vec<String> = Vec::new();
+    // Unknown and duplicate fields of a JSON body (POST, PUT, merge patch):
+    // dropped, and reported per `fieldValidation`.
+    let mut check_body = |v: &mut Value, raw: &[u8]| -> Result<(), ApiError> {
+        let mut errs: Vec<String> = crate::fieldcheck::json_duplicates(raw)
+            .into_iter()
+            .map(|p| format!("duplicate field {p:?}"))
+            .collect();
+        if let Some(s) = &schema {
+            for p in crate::fieldcheck::unknown_fields(v, s.ty()) {
+                errs.push(format!("unknown field {:?}", p.trim_start_matches('.')));
+            }
+            crate::fieldcheck::drop_unknown(v, s.ty());
+        }
+        match field_validation.as_str() {
+            "Strict" if !errs.is_empty() => Err(ApiError::bad_request(format!(
+                "{k} in version {v:?} cannot be handled as a {k}: strict decoding error: {}",
+                errs.join(", "),
+                k = kind.kind,
+                v = kind.version,
+            ))),
+            "Ignore" => Ok(()),
+            _ => {
+                warnings.extend(errs);
+                Ok(())
+            }
+        }
+    };
+
     let name = rp.name.clone();
     let result: Result<(u16, Value, Vec<Followup>), ApiError> = match (name, method.clone()) {
         (None, Method::GET) => {
@@ -352,7 +437,8 @@ fn resource(
             if kind.namespaced && rp.namespace.is_none() {
                 return Err(ApiError::method_not_allowed());
             }
-            let v = parse_body(headers, body, false)?;
+            let mut v = parse_body(headers, body, false)?;
+            check_body(&mut v, body)?;
             state
                 .create(&target, v, &opts)
                 .map(|r| (201, render(&r.object), r.followups))
@@ -384,7 +470,8 @@ fn resource(
             }
         }
         (Some(n), Method::PUT) => {
-            let v = parse_body(headers, body, false)?;
+            let mut v = parse_body(headers, body, false)?;
+            check_body(&mut v, body)?;
             state.replace(&target, &n, v, &opts).map(|r| {
                 (
                     if r.created { 201 } else { 200 },
@@ -421,6 +508,36 @@ fn resource(
                     ));
                 }
                 let cfg = parse_body(headers, body, true)?;
+                if serde_json::from_slice::<Value>(body).is_err()
+                    && let Ok(text) = std::str::from_utf8(body)
+                {
+                    let dups = crate::fieldcheck::yaml_duplicates(text);
+                    match field_validation.as_str() {
+                        "Strict" if !dups.is_empty() => {
+                            return Err(ApiError::bad_request(format!(
+                                "error strict decoding YAML: error converting YAML to JSON: yaml: unmarshal errors:\n  {}",
+                                dups.join("\n  ")
+                            )));
+                        }
+                        "Ignore" => {}
+                        _ => warnings.extend(dups),
+                    }
+                }
+                if let Some(s) = &schema
+                    && let Some(p) = crate::fieldcheck::unknown_fields(&cfg, s.ty()).first()
+                {
+                    return Err(ApiError::plain(
+                        500,
+                        format!(
+                            "failed to create typed patch object ({}/{}; {}/{}, Kind={}): {p}: field not declared in schema",
+                            meta_str(&cfg, "namespace"),
+                            meta_str(&cfg, "name"),
+                            kind.group,
+                            kind.version,
+                            kind.kind
+                        ),
+                    ));
+                }
                 state.apply(&target, &n, cfg, &opts).map(|r| {
                     (
                         if r.created { 201 } else { 200 },
@@ -429,6 +546,16 @@ fn resource(
                     )
                 })
             } else {
+                let checked;
+                let body = if matches!(pt, PatchType::Merge | PatchType::Strategic)
+                    && let Ok(mut v) = serde_json::from_slice::<Value>(body)
+                {
+                    check_body(&mut v, body)?;
+                    checked = serde_json::to_vec(&v).unwrap_or_default();
+                    &checked[..]
+                } else {
+                    body
+                };
                 state
                     .patch(&target, &n, pt, body, &opts)
                     .map(|r| (200, render(&r.object), r.followups))
@@ -439,9 +566,19 @@ fn resource(
                 return Err(ApiError::method_not_allowed());
             }
             let d = delete_opts(q, body)?;
-            state
-                .delete(&target, &n, &d)
-                .map(|v| (200, render_deleted(&v, meta_only), vec![]))
+            let delay = state.settings.namespace_finalize_delay;
+            let is_namespace = kind.group.is_empty() && kind.kind == "Namespace";
+            state.delete(&target, &n, &d).map(|v| {
+                let followups = if is_namespace && !d.dry_run && !delay.is_zero() {
+                    vec![Followup::FinalizeNamespace {
+                        name: n.clone(),
+                        delay,
+                    }]
+                } else {
+                    vec![]
+                };
+                (200, render_deleted(&v, meta_only), followups)
+            })
         }
         (Some(_), _) => Err(ApiError::method_not_allowed()),
     };
@@ -450,7 +587,14 @@ fn resource(
     for f in followups {
         shared.schedule(f);
     }
-    Ok(json_response(code, &v))
+    let mut resp = json_response(code, &v);
+    for w in warnings {
+        let text = format!("299 - {}", serde_json::to_string(&w).unwrap_or_default());
+        if let Ok(h) = header::HeaderValue::from_str(&text) {
+            resp.headers_mut().append(header::WARNING, h);
+        }
+    }
+    Ok(resp)
 }
 
 fn render_deleted(v: &Value, meta_only: bool) -> Value {

@@ -19,7 +19,8 @@
 //! `/apis/{group}` (`APIGroup`), aggregated discovery (`apidiscovery.k8s.io/v2`
 //! `APIGroupDiscoveryList`) on `/api` and `/apis` when `Accept` asks for it
 //! first, and `/healthz` `/readyz` `/livez`. Built in at start: v1 Namespace,
-//! ConfigMap, Secret, Service, ServiceAccount, PersistentVolumeClaim, Pod;
+//! ConfigMap, Secret, LimitRange, Service, ServiceAccount,
+//! PersistentVolumeClaim, Pod;
 //! apps/v1 Deployment, StatefulSet, DaemonSet; batch/v1 Job; autoscaling/v2
 //! HorizontalPodAutoscaler; networking.k8s.io/v1 NetworkPolicy, Ingress;
 //! policy/v1 PodDisruptionBudget; rbac.authorization.k8s.io/v1 ClusterRole,
@@ -35,12 +36,19 @@
 //! `Established`, `acceptedNames`, `storedVersions`, as an `Update` by
 //! `kube-apiserver` on `status`) and its served versions are registered
 //! (scope, plural, singular, kind, short names, categories, status
-//! subresource per version). With [`TestApiServer::set_crd_establish_delay`]
+//! subresource per version). The create response is the CRD as stored
+//! before those controllers run (zero status: `conditions: null`, empty
+//! `acceptedNames`, `storedVersions`); they run right after it. With
+//! [`TestApiServer::set_crd_establish_delay`]
 //! it is first `NamesAccepted` with `Established=False` (`Installing`) and
 //! only established and served after the delay. A plural or kind already
 //! served in the group gives `NamesAccepted=False`. Deleting the CRD deletes
 //! its custom resources and stops serving its kinds. Versions share one
-//! store (conversion strategy `None`: only `apiVersion` changes).
+//! store (conversion strategy `None`: only `apiVersion` changes). Custom
+//! resources are pruned (unknown fields dropped unless
+//! `x-kubernetes-preserve-unknown-fields`) and defaulted from the version's
+//! structural schema (`default`s, also inside list items and inside an
+//! object that is itself defaulted), and typed by it for field management.
 //!
 //! **CRUD** for every served kind, namespaced and cluster-scoped: GET; LIST
 //! with `labelSelector` (`=`, `==`, `!=`, `in`, `notin`, `key`, `!key`, `>`,
@@ -64,14 +72,18 @@
 //! `dryRun` and `preconditions`); DELETE on a collection (deletecollection,
 //! with selectors; returns the deleted items). Namespaced writes need the
 //! namespace to exist (404 `namespaces "x" not found`) and creates are
-//! refused in a namespace being deleted (403); deleting a Namespace
-//! deletes everything in it; `default`, `kube-system`, `kube-public` cannot be
-//! deleted (403). `Accept: application/json;as=PartialObjectMetadata[List]`
+//! refused in a namespace being deleted (403, cause `NamespaceTerminating`);
+//! `default`, `kube-system`, `kube-public` cannot be deleted (403). `Accept: application/json;as=PartialObjectMetadata[List]`
 //! returns metadata-only objects (get, list, watch, writes).
 //!
 //! **Deletion.** Without finalizers an object is removed at once and the
 //! response is the real registry's: the object for Namespace, Pod,
-//! ServiceAccount, StorageClass and CRD, a `Status` `Success` otherwise. With
+//! ServiceAccount, StorageClass and CRD, a `Status` `Success` otherwise. A
+//! Namespace is first `Terminating` (`deletionTimestamp`, `status.phase`,
+//! `spec.finalizers: [kubernetes]` kept; the DELETE returns it) and, as the
+//! namespace controller does, emptied and removed after
+//! [`TestApiServer::set_namespace_finalize_delay`] (default 1.5 s; zero:
+//! at once). With
 //! `metadata.finalizers` the object gets `deletionTimestamp` (and
 //! `deletionGracePeriodSeconds: 0`), is returned, and disappears when an
 //! update removes the last finalizer; new finalizers cannot be added then.
@@ -88,22 +100,41 @@
 //! `resourceVersion` in a PUT/PATCH body must match (409). A
 //! `resourceVersion` on create is a 400. Body/URL mismatches: apiVersion or
 //! kind → 400, name → 400, namespace → 400. Output key order is the real
-//! server's (`kind`, `apiVersion`, `metadata` in `ObjectMeta` order, …).
+//! server's: built-in kinds in Go struct field order (a table of the types
+//! served, `go_order.rs`; fields of a type not in it keep their order) with
+//! map keys sorted; custom resources with every key sorted (they are
+//! unstructured, as Go's encoder writes maps), `managedFields` entries
+//! included.
+//!
+//! **Field validation** (`fieldValidation`, default `Warn`): fields of a
+//! POST, PUT or merge/strategic patch body that the kind's schema does not
+//! declare, and duplicate JSON keys, are dropped and reported as `Warning:
+//! 299 - "unknown field \"spec.bogus\""` / `"duplicate field \"data\""`
+//! headers, refused with the real 400 (`<Kind> in version "v1" cannot be
+//! handled as a <Kind>: strict decoding error: …`) under `Strict`, or
+//! dropped silently under `Ignore`. Duplicate keys of a YAML apply body
+//! (last wins) give `line N: key "k" already set in map` the same way. A
+//! server-side apply naming a field not in the schema fails with the real
+//! 500 `failed to create typed patch object (…): .spec.bogus: field not
+//! declared in schema`, whatever `fieldValidation` says.
 //!
 //! **Validation** (422 `Invalid` with `details.causes`, or 400 for decode
 //! errors): names (DNS subdomain; DNS label for Namespace, DNS-1035 for
 //! Service, path segment for RBAC), label keys/values, annotation keys,
 //! non-string label/annotation/ConfigMap data values and invalid Secret
 //! base64 (400), ConfigMap keys, workload selector presence and
-//! selector/template-label agreement, containers with name and image, Job
-//! `restartPolicy`, Service ports, RoleBinding `roleRef`; immutable fields
+//! selector/template-label agreement, workload `replicas` ≥ 0, containers
+//! with name and image, Job `restartPolicy`, Service ports (`port` and
+//! `targetPort` 1-65535, node ports), RoleBinding `roleRef`; messages
+//! render values as Go's `%#v` (`map[string]string{"app":"x"}`,
+//! `v1.LabelSelector{…}`); immutable fields
 //! (workload `spec.selector`, Job selector/template/completions, StatefulSet
 //! spec outside the mutable fields, Service `clusterIP`, immutable
 //! ConfigMap/Secret data, Secret `type`, PVC spec, `roleRef`, CRD `scope`).
 //!
 //! **Defaulting** as `kubectl get -o yaml` shows it right after a create from
 //! a minimal manifest (ported from the real `defaults.go` files and registry
-//! strategies; custom resources are not defaulted): Namespace
+//! strategies; custom resources from their CRD schema, above): Namespace
 //! `spec.finalizers`/`status.phase` and the `kubernetes.io/metadata.name`
 //! label; Secret `type` (and `stringData` folded into `data`); Service
 //! type/sessionAffinity (`ClientIP` gets `sessionAffinityConfig`)/ports
@@ -121,9 +152,14 @@
 //! updateStrategy (`partition: 0` only when the type was defaulted)/
 //! revisionHistoryLimit/persistentVolumeClaimRetentionPolicy and claim
 //! templates (`apiVersion`, `kind`, `volumeMode`, `status.phase: Pending`);
+//! (a zero StatefulSet status reads `{replicas: 0, availableReplicas: 0}`);
 //! DaemonSet strategy/revisionHistoryLimit; Job completions/parallelism
 //! (both 1 only when both are unset), backoffLimit, completionMode, suspend,
-//! podReplacementPolicy, labels from the template; HPA (autoscaling/v2)
+//! podReplacementPolicy, `manualSelector: false`, and on create the
+//! generated selector (`batch.kubernetes.io/controller-uid: <uid>`) with the
+//! `controller-uid`/`job-name` template labels (and their
+//! `batch.kubernetes.io/` forms), copied to the Job's labels when it has
+//! none; LimitRange quantities; HPA (autoscaling/v2)
 //! `minReplicas: 1`, the cpu 80% metric when none is given, and the
 //! scale-up/scale-down rules filled into a `behavior` that is present (none
 //! is added otherwise); pod templates: restartPolicy (`Always`, so a Job
@@ -146,13 +182,29 @@
 //! `1` → `"1"`, `1e3` stays `1e3`; requests/limits rounded up to milli) and
 //! an unparseable one is a 400; embedded object metadata (pod templates,
 //! claim templates) carries `creationTimestamp: null`, as Kubernetes
-//! 1.29–1.33 serialise it (this server reports v1.33.0; 1.34 omits
-//! it); nobody owns that `null` in managedFields.
+//! 1.29–1.33 serialise it (the recorded v1.32.13 traces show it; this
+//! server reports v1.33.0; 1.34 omits it); nobody owns that `null` in
+//! managedFields.
 //!
 //! **Field management.** `managedFields` entries with `manager`,
 //! `operation` (`Apply`/`Update`), `apiVersion`, `time`, `fieldsType:
 //! FieldsV1`, `fieldsV1` in the real `f:`/`k:`/`v:`/`.` encoding and
-//! `subresource`, sorted like the real server. Non-apply writes (POST, PUT,
+//! `subresource`, sorted like the real server (operation, `time` in whole
+//! seconds with no time as 0, manager, apiVersion, subresource). Fields are
+//! typed by schema as structured-merge-diff types them: built-in kinds by a
+//! table generated from the real v1.32.13 OpenAPI v3 documents
+//! (`builtin_schema.json`, made by `tools/gen_schema_table.py`), custom
+//! resources by their CRD schema. Atomic maps and structs
+//! (`x-kubernetes-map-type: atomic`: Service `spec.selector`, every
+//! `LabelSelector`) are owned, compared, conflicted on and replaced whole
+//! (`f:selector: {}`); lists are atomic, sets or maps by the schema's
+//! `x-kubernetes-list-type`/`-map-keys` or patch merge key (`f:steps: {}`
+//! for an atomic list; `k:{"port":80,"protocol":"TCP"}`, the defaulted
+//! `protocol` included); a non-pointer struct (OpenAPI `default: {}`) is not
+//! itself owned; a main-resource write does not own `.status` of a kind with
+//! a status subresource; fields the registry sets on create after field
+//! management (Namespace `spec.finalizers`, the Job's generated selector
+//! and labels) are owned by nobody. Non-apply writes (POST, PUT,
 //! merge/JSON/strategic patch) are recorded as `Update` by `fieldManager`
 //! (default: the User-Agent up to the first `/`; kube sends no User-Agent,
 //! which gives an entry without `manager`, as on the real server): fields
@@ -173,23 +225,44 @@
 //! applying the same value as another manager shares ownership; fields the
 //! manager applied before and omits now are removed unless another manager
 //! owns them; an apply that changes neither the object nor ownership is a
-//! no-op (no resourceVersion bump, no event, `time` kept). A
+//! no-op (no resourceVersion bump, no event, `time` kept), and one that
+//! changes no field value (after defaulting and quantity normalisation)
+//! does not set or refresh its entry's `time` (a new entry then has none).
+//! One recorded quirk is reproduced: a Job created by server-side apply
+//! gets one resourceVersion bump on the next identical write. A
 //! `resourceVersion` in the configuration is a precondition;
 //! `managedFields` in it is a 400.
 //!
-//! The simplification: there are no OpenAPI schemas, so values are typed by
-//! shape: every JSON object is a struct (its non-empty self is not owned by an applier;
-//! only its leaves are), lists are associative when their field name is a
-//! well-known keyed list (`containers`, `initContainers`, `env`, `volumes`,
-//! `imagePullSecrets` by `name`; `volumeMounts` by `mountPath`; container
-//! `ports` by `containerPort`+`protocol` and Service `ports` by
-//! `port`+`protocol`, protocol defaulting to `TCP`; `conditions` by `type`;
-//! `ownerReferences` by `uid`; …) or when every item is an object with a
-//! unique string `name`; `finalizers` are a set; all other lists are atomic.
-//! Merged associative lists and sets are ordered as structured-merge-diff
-//! orders them: live-only items keep their place, applied items follow the
-//! applied order (a new item with no shared item after it is appended).
-//! `null` in an applied configuration removes the field.
+//! Kinds without a schema (registered with [`TestApiServer::register_kind`]
+//! and no CRD) are typed by shape instead: objects are structs, lists are
+//! associative when their field name is a well-known keyed list
+//! (`containers`, `env`, `volumes` by `name`, `ports` by
+//! `containerPort`/`port` + `protocol`, `conditions` by `type`, …) or when
+//! every item is an object with a unique string `name`, `finalizers` are a
+//! set, other lists are atomic. Merged associative lists and sets are
+//! ordered as structured-merge-diff orders them: live-only items keep their
+//! place, applied items follow the applied order (a new item with no shared
+//! item after it is appended). `null` in an applied configuration removes
+//! the field.
+//!
+//! **Scale subresource** (`/scale` of Deployments, StatefulSets,
+//! ReplicaSets): GET returns an `autoscaling/v1` `Scale` (`spec.replicas`,
+//! `status.replicas`, `status.selector` as a selector string, the
+//! workload's name, namespace, uid, resourceVersion and
+//! creationTimestamp); a merge/JSON/strategic PATCH or a PUT of it changes
+//! only `spec.replicas` and is recorded as an `Update` with `apiVersion:
+//! apps/v1`, `subresource: scale` and no `time` (so a later apply conflicts
+//! with `"B" with subresource "scale" using apps/v1`).
+//!
+//! **OpenAPI.** `/openapi/v3` and `/openapi/v3/<path>` are served verbatim
+//! from the OpenAPI v3 documents recorded from a real kube-apiserver
+//! v1.32.13, read at request time from `$FLOTILLA_OPENAPI_DIR/openapi-v3`
+//! (default `<repo>/../shared/apiserver-traces/openapi`; a 404 and a log
+//! warning when absent): core v1, apps/v1, batch/v1, autoscaling/v2,
+//! networking.k8s.io/v1, policy/v1, rbac.authorization.k8s.io/v1,
+//! storage.k8s.io/v1, apiextensions.k8s.io/v1 and the Gateway API's
+//! gateway.networking.k8s.io/v1. The field typing table compiled in
+//! (`builtin_schema.json`) was generated from the same documents.
 //!
 //! **Dry run.** `dryRun=All` (or `"dryRun": ["All"]` in DeleteOptions) on
 //! every write: the full pipeline runs (validation, conflicts, defaults) and
@@ -256,24 +329,23 @@
 //!   ConfigMap in namespaces, or garbage-collects by `ownerReferences`
 //!   (`propagationPolicy` is ignored). Status changes only through writes to
 //!   `/status` or the helpers.
-//! * Namespace deletion is immediate (no namespace controller; the
-//!   `kubernetes` entry of `spec.finalizers` is not honoured, only
-//!   `metadata.finalizers` delay it, with `status.phase: Terminating`);
-//!   objects inside are removed even if they carry finalizers. CRD deletion
-//!   is immediate too (no `customresourcecleanup` finalizer).
-//! * No OpenAPI schemas: unknown fields are stored as sent (the real server
-//!   drops them, warning or failing per `fieldValidation`, which is
-//!   ignored), custom resources are not validated or pruned against their
-//!   CRD schema, there is no `/openapi/v2` or `/openapi/v3`, and no CRD
-//!   conversion webhooks. Field typing for managedFields is by shape (above).
+//! * Namespace finalisation is a fixed delay, not a controller: objects
+//!   inside are removed even if they carry finalizers, and the `kubernetes`
+//!   entry of `spec.finalizers` is not otherwise honoured. CRD deletion is
+//!   immediate (no `customresourcecleanup` finalizer).
+//! * Custom resources are pruned and defaulted by their CRD schema but not
+//!   validated against it (types, `required`, `enum`, formats, CEL rules);
+//!   no CRD conversion webhooks. There is no `/openapi/v2`; `/openapi/v3`
+//!   serves the recorded documents of the real server, not documents
+//!   generated from what this server serves (see **OpenAPI**). Go struct
+//!   field order is known only for the types in `go_order.rs`.
 //! * Strategic merge patch is a plain JSON merge patch (above).
 //! * Only a subset of validation and defaulting (above). Not modelled among
 //!   the defaults: what admission plugins add to Pods (`serviceAccountName`,
 //!   the `kube-api-access-*` token volume, `priority`, `preemptionPolicy`,
-//!   default tolerations), the selector and `controller-uid`/`job-name`
-//!   labels the Job registry generates, defaults of the deprecated in-tree
-//!   volume types (iSCSI, RBD, AzureDisk, ScaleIO), and Go struct field
-//!   order in JSON output. No `scale`,
+//!   default tolerations), defaults of the deprecated in-tree volume types
+//!   (iSCSI, RBD, AzureDisk, ScaleIO). No server-side apply through
+//!   `/scale`, and discovery does not list `/scale`; no
 //!   `ephemeralcontainers`, `log`, `exec`, `eviction` or other subresources;
 //!   no `Table` output, no protobuf, no YAML responses; the deprecated
 //!   `/watch/` path prefix is not served.
@@ -292,13 +364,18 @@ mod crd;
 mod defaults;
 mod discovery;
 mod faults;
+mod fieldcheck;
+mod go_order;
 mod handlers;
 mod managed_fields;
 mod meta;
+mod openapi;
 mod patch;
 mod quantity;
 mod registry;
 mod route;
+mod scale;
+mod schema;
 mod selector;
 mod server;
 mod state;

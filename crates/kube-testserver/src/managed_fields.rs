@@ -2,8 +2,10 @@
 //! `FieldsV1` encoding (`f:`, `k:`, `v:`, `i:`, `.`), list typing, and the
 //! comparison that attributes changes to a manager for `Update` operations.
 //!
-//! The real server types every field through the OpenAPI schema. This server
-//! has no schemas, so it types values by shape:
+//! Fields are typed through the kind's schema ([`crate::schema`]) where
+//! there is one: atomic maps/structs are single nodes, lists are atomic,
+//! sets or maps by their declared list type. Without a schema, values are
+//! typed by shape:
 //!
 //! * every JSON object is treated as a struct: its keys are separate fields,
 //!   and a non-empty object is not itself owned by an applier (only its leaves);
@@ -18,6 +20,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value, json};
+
+use crate::schema::Ty;
 
 /// One step of a field path.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -235,12 +239,12 @@ pub(crate) enum ListType {
     /// Items are scalars identified by value.
     Set,
     /// Items are objects identified by these key fields.
-    Map(Vec<&'static str>),
+    Map(Vec<String>),
 }
 
 /// Well-known associative lists and set lists, by field name.
 fn known_list(field: &str, items: &[Value]) -> Option<ListType> {
-    let keys: &[&'static str] = match field {
+    let keys: &[&str] = match field {
         "containers"
         | "initContainers"
         | "ephemeralContainers"
@@ -267,7 +271,7 @@ fn known_list(field: &str, items: &[Value]) -> Option<ListType> {
         "finalizers" => return Some(ListType::Set),
         _ => return None,
     };
-    Some(ListType::Map(keys.to_vec()))
+    Some(ListType::Map(keys.iter().map(|k| k.to_string()).collect()))
 }
 
 /// The value of key field `k` in `item`, with the schema default `TCP` for a
@@ -281,13 +285,14 @@ fn key_value(item: &Value, k: &str) -> Option<Value> {
 }
 
 /// The canonical key of `item` for key fields `keys`.
-pub(crate) fn item_key(item: &Value, keys: &[&str]) -> Option<String> {
+pub(crate) fn item_key<K: AsRef<str>>(item: &Value, keys: &[K]) -> Option<String> {
     if !item.is_object() {
         return None;
     }
     let mut m = Map::new();
     for k in keys {
-        m.insert((*k).to_string(), key_value(item, k)?);
+        let k = k.as_ref();
+        m.insert(k.to_string(), key_value(item, k)?);
     }
     Some(canonical_json(&Value::Object(m)))
 }
@@ -313,14 +318,17 @@ fn fits(t: &ListType, items: &[Value]) -> bool {
 
 /// Types one list (by field name and contents). `None` for an empty list of
 /// unknown type.
-fn list_type_one(field: Option<&str>, items: &[Value]) -> Option<ListType> {
+fn list_type_one(ty: Option<Ty<'_>>, field: Option<&str>, items: &[Value]) -> Option<ListType> {
+    if let Some(t) = ty.and_then(|t| t.list_type()) {
+        return Some(if fits(&t, items) { t } else { ListType::Atomic });
+    }
     if let Some(t) = field.and_then(|f| known_list(f, items)) {
         return Some(if fits(&t, items) { t } else { ListType::Atomic });
     }
     if items.is_empty() {
         return None;
     }
-    let by_name = ListType::Map(vec!["name"]);
+    let by_name = ListType::Map(vec!["name".to_string()]);
     if items
         .iter()
         .all(|i| i.get("name").is_some_and(Value::is_string))
@@ -335,13 +343,18 @@ fn list_type_one(field: Option<&str>, items: &[Value]) -> Option<ListType> {
 /// The type for one list on its own.
 #[cfg(test)]
 pub(crate) fn list_type(field: Option<&str>, items: &[Value]) -> ListType {
-    list_type_one(field, items).unwrap_or(ListType::Atomic)
+    list_type_one(None, field, items).unwrap_or(ListType::Atomic)
 }
 
 /// The type under which two versions of a list are compared or merged: both
 /// sides must agree, otherwise the list is atomic.
-pub(crate) fn list_type_pair(field: Option<&str>, a: &[Value], b: &[Value]) -> ListType {
-    match (list_type_one(field, a), list_type_one(field, b)) {
+pub(crate) fn list_type_pair(
+    ty: Option<Ty<'_>>,
+    field: Option<&str>,
+    a: &[Value],
+    b: &[Value],
+) -> ListType {
+    match (list_type_one(ty, field, a), list_type_one(ty, field, b)) {
         (None, None) => ListType::Atomic,
         (Some(t), None) | (None, Some(t)) => t,
         (Some(x), Some(y)) if x == y => x,
@@ -386,26 +399,33 @@ pub(crate) fn strip_untracked(obj: &Value) -> Value {
 
 /// The fields an applied configuration sets (`ToFieldSet`): leaves, list
 /// items, empty objects and atomic lists.
-pub(crate) fn applied_set(cfg: &Value) -> FieldSet {
-    fn walk(v: &Value, field: Option<&str>, path: &mut Path, out: &mut FieldSet) {
+pub(crate) fn applied_set(cfg: &Value, ty: Option<Ty<'_>>) -> FieldSet {
+    fn walk(
+        v: &Value,
+        ty: Option<Ty<'_>>,
+        field: Option<&str>,
+        path: &mut Path,
+        out: &mut FieldSet,
+    ) {
         match v {
+            Value::Object(_) if is_atomic(ty) => out.insert(path.clone()),
             Value::Object(m) => {
                 if m.is_empty() {
                     out.insert(path.clone());
                 }
                 for (k, c) in m {
                     path.push(PathElement::Field(k.clone()));
-                    walk(c, Some(k), path, out);
+                    walk(c, child(ty, k), Some(k), path, out);
                     path.pop();
                 }
             }
-            Value::Array(items) => match list_type_one(field, items) {
+            Value::Array(items) => match list_type_one(ty, field, items) {
                 Some(ListType::Map(keys)) => {
                     for it in items {
                         if let Some(k) = item_key(it, &keys) {
                             path.push(PathElement::Key(k));
                             out.insert(path.clone());
-                            walk(it, None, path, out);
+                            walk(it, item(ty), None, path, out);
                             path.pop();
                         }
                     }
@@ -423,8 +443,23 @@ pub(crate) fn applied_set(cfg: &Value) -> FieldSet {
         }
     }
     let mut out = FieldSet::default();
-    walk(&strip_untracked(cfg), None, &mut Vec::new(), &mut out);
+    walk(&strip_untracked(cfg), ty, None, &mut Vec::new(), &mut out);
     out
+}
+
+/// The type of field or map key `k` of an object of type `ty`.
+pub(crate) fn child<'a>(ty: Option<Ty<'a>>, k: &str) -> Option<Ty<'a>> {
+    ty.and_then(|t| t.child(k))
+}
+
+/// The item type of a list of type `ty`.
+pub(crate) fn item<'a>(ty: Option<Ty<'a>>) -> Option<Ty<'a>> {
+    ty.and_then(|t| t.item())
+}
+
+/// Whether `ty` is an atomic map or struct (owned and replaced whole).
+pub(crate) fn is_atomic(ty: Option<Ty<'_>>) -> bool {
+    ty.is_some_and(|t| t.atomic_object())
 }
 
 /// What changed between two versions of an object.
@@ -442,12 +477,23 @@ pub(crate) struct Comparison {
 /// in an empty object, so creating them does not make them owned nodes.
 const TOP_LEVEL_STRUCTS: &[&str] = &["metadata", "spec", "status"];
 
-fn add_all(v: &Value, field: Option<&str>, path: &mut Path, out: &mut FieldSet) {
+fn add_all(
+    v: &Value,
+    ty: Option<Ty<'_>>,
+    field: Option<&str>,
+    path: &mut Path,
+    out: &mut FieldSet,
+) {
     match v {
+        Value::Object(_) if is_atomic(ty) => out.insert(path.clone()),
         Value::Object(m) => {
-            let top_struct =
-                path.len() == 1 && field.is_some_and(|f| TOP_LEVEL_STRUCTS.contains(&f));
-            if !top_struct {
+            // Without a schema, top-level metadata/spec/status count as
+            // structs present in every object; with one, the schema says.
+            let top_struct = ty.is_none()
+                && path.len() == 1
+                && field.is_some_and(|f| TOP_LEVEL_STRUCTS.contains(&f));
+            let present = ty.is_some_and(|t| t.node().present) && !m.is_empty();
+            if !top_struct && !present {
                 out.insert(path.clone());
             }
             for (k, c) in m {
@@ -455,16 +501,16 @@ fn add_all(v: &Value, field: Option<&str>, path: &mut Path, out: &mut FieldSet) 
                     continue;
                 }
                 path.push(PathElement::Field(k.clone()));
-                add_all(c, Some(k), path, out);
+                add_all(c, child(ty, k), Some(k), path, out);
                 path.pop();
             }
         }
-        Value::Array(items) => match list_type_one(field, items) {
+        Value::Array(items) => match list_type_one(ty, field, items) {
             Some(ListType::Map(keys)) => {
                 for it in items {
                     if let Some(k) = item_key(it, &keys) {
                         path.push(PathElement::Key(k));
-                        add_all(it, None, path, out);
+                        add_all(it, item(ty), None, path, out);
                         path.pop();
                     }
                 }
@@ -484,9 +530,21 @@ fn add_all(v: &Value, field: Option<&str>, path: &mut Path, out: &mut FieldSet) 
 }
 
 /// Compares two objects (after [`strip_untracked`]).
-pub(crate) fn compare(old: &Value, new: &Value) -> Comparison {
-    fn walk(a: &Value, b: &Value, field: Option<&str>, path: &mut Path, c: &mut Comparison) {
+pub(crate) fn compare(old: &Value, new: &Value, ty: Option<Ty<'_>>) -> Comparison {
+    fn walk(
+        a: &Value,
+        b: &Value,
+        ty: Option<Ty<'_>>,
+        field: Option<&str>,
+        path: &mut Path,
+        c: &mut Comparison,
+    ) {
         match (a, b) {
+            (Value::Object(_), Value::Object(_)) if is_atomic(ty) => {
+                if strip_null_fields(a) != strip_null_fields(b) {
+                    c.modified.insert(path.clone());
+                }
+            }
             // `null` fields count as absent (the typed object has them unset;
             // a template's `creationTimestamp: null` is owned by nobody).
             (Value::Object(x), Value::Object(y)) => {
@@ -495,9 +553,15 @@ pub(crate) fn compare(old: &Value, new: &Value) -> Comparison {
                         continue;
                     }
                     path.push(PathElement::Field(k.clone()));
+                    let ct = child(ty, k);
                     match x.get(k).filter(|v| !v.is_null()) {
-                        None => add_all(bv, Some(k), path, &mut c.added),
-                        Some(av) => walk(av, bv, Some(k), path, c),
+                        // A non-pointer struct is in the old object's zero
+                        // value already: only its content can be new.
+                        None if bv.is_object() && ct.is_some_and(|t| t.node().present) => {
+                            walk(&json!({}), bv, ct, Some(k), path, c)
+                        }
+                        None => add_all(bv, ct, Some(k), path, &mut c.added),
+                        Some(av) => walk(av, bv, ct, Some(k), path, c),
                     }
                     path.pop();
                 }
@@ -509,7 +573,7 @@ pub(crate) fn compare(old: &Value, new: &Value) -> Comparison {
                     }
                 }
             }
-            (Value::Array(x), Value::Array(y)) => match list_type_pair(field, x, y) {
+            (Value::Array(x), Value::Array(y)) => match list_type_pair(ty, field, x, y) {
                 ListType::Map(keys) => {
                     let index = |items: &Vec<Value>| -> BTreeMap<String, Value> {
                         items
@@ -521,8 +585,8 @@ pub(crate) fn compare(old: &Value, new: &Value) -> Comparison {
                     for (k, bv) in &ya {
                         path.push(PathElement::Key(k.clone()));
                         match xa.get(k) {
-                            None => add_all(bv, None, path, &mut c.added),
-                            Some(av) => walk(av, bv, None, path, c),
+                            None => add_all(bv, item(ty), None, path, &mut c.added),
+                            Some(av) => walk(av, bv, item(ty), None, path, c),
                         }
                         path.pop();
                     }
@@ -561,7 +625,7 @@ pub(crate) fn compare(old: &Value, new: &Value) -> Comparison {
                     }
                     if b.is_object() || b.is_array() {
                         // A container replaced a scalar: its content is new.
-                        add_all(b, field, path, &mut c.added);
+                        add_all(b, ty, field, path, &mut c.added);
                     }
                     c.modified.insert(path.clone());
                 }
@@ -572,11 +636,26 @@ pub(crate) fn compare(old: &Value, new: &Value) -> Comparison {
     walk(
         &strip_untracked(old),
         &strip_untracked(new),
+        ty,
         None,
         &mut Vec::new(),
         &mut c,
     );
     c
+}
+
+/// `v` without `null` object fields (recursively).
+pub(crate) fn strip_null_fields(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k.clone(), strip_null_fields(v)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(strip_null_fields).collect()),
+        other => other.clone(),
+    }
 }
 
 /// Finds the item of `items` a path element designates.
@@ -586,7 +665,7 @@ fn find_item(items: &[Value], e: &PathElement) -> Option<usize> {
             let key: Map<String, Value> = serde_json::from_str::<Value>(k)
                 .ok()
                 .and_then(|v| v.as_object().cloned())?;
-            let keys: Vec<&str> = key.keys().map(String::as_str).collect();
+            let keys: Vec<&str> = key.keys().map(String::as_str).collect::<Vec<_>>();
             items
                 .iter()
                 .position(|i| item_key(i, &keys).as_deref() == Some(k.as_str()))
@@ -716,7 +795,8 @@ pub(crate) fn decode(obj: &Value) -> Result<Vec<ManagedEntry>, String> {
 }
 
 /// Encodes entries as `metadata.managedFields`, sorted as the real server
-/// sorts them (operation, time, manager, subresource).
+/// sorts them (operation, time in whole seconds with none first, manager,
+/// apiVersion, subresource).
 pub(crate) fn encode(entries: &[ManagedEntry]) -> Value {
     let mut sorted: Vec<&ManagedEntry> = entries.iter().collect();
     sorted.sort_by(|a, b| {
@@ -724,6 +804,7 @@ pub(crate) fn encode(entries: &[ManagedEntry]) -> Value {
             .cmp(&b.operation)
             .then_with(|| a.time.cmp(&b.time))
             .then_with(|| a.manager.cmp(&b.manager))
+            .then_with(|| a.api_version.cmp(&b.api_version))
             .then_with(|| a.subresource.cmp(&b.subresource))
     });
     Value::Array(
@@ -753,6 +834,7 @@ pub(crate) fn encode(entries: &[ManagedEntry]) -> Value {
 /// Records a non-apply write by `manager` (operation `Update`): the fields it
 /// added or changed become its own and are taken from every other manager;
 /// removed fields leave every manager.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn track_update(
     old: &Value,
     new: &Value,
@@ -761,8 +843,9 @@ pub(crate) fn track_update(
     api_version: &str,
     subresource: &str,
     now: &str,
+    ty: Option<Ty<'_>>,
 ) -> Vec<ManagedEntry> {
-    let cmp = compare(old, new);
+    let cmp = compare(old, new, ty);
     let changed = cmp.added.union(&cmp.modified);
     for e in entries.iter_mut() {
         e.fields = e.fields.difference(&changed);
@@ -814,7 +897,7 @@ mod tests {
 
     #[test]
     fn applied_set_encodes_like_the_apiserver() {
-        let s = applied_set(&deployment());
+        let s = applied_set(&deployment(), None);
         let v = s.to_fields_v1();
         assert_eq!(
             v,
@@ -868,7 +951,7 @@ mod tests {
             .as_object_mut()
             .unwrap()
             .remove("ports");
-        let c = compare(&old, &new);
+        let c = compare(&old, &new, None);
         assert!(c.modified.contains(&vec![
             PathElement::Field("spec".into()),
             PathElement::Field("replicas".into())
@@ -889,7 +972,7 @@ mod tests {
     fn create_tracking_marks_new_maps() {
         let cm = json!({"apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": "x", "labels": {"a": "b"}}, "data": {"k": "v"}});
-        let e = track_update(&json!({}), &cm, vec![], "kubectl", "v1", "", "t");
+        let e = track_update(&json!({}), &cm, vec![], "kubectl", "v1", "", "t", None);
         assert_eq!(
             e[0].fields.to_fields_v1(),
             json!({
@@ -923,7 +1006,7 @@ mod tests {
         );
         assert_eq!(
             list_type(Some("items"), &[json!({"name": "a"}), json!({"name": "b"})]),
-            ListType::Map(vec!["name"])
+            ListType::Map(vec!["name".to_string()])
         );
         assert_eq!(
             list_type(Some("items"), &[json!({"name": "a"}), json!({"name": "a"})]),

@@ -166,6 +166,23 @@ pub(crate) fn get_path<'a>(obj: &'a Value, path: &[&str]) -> Option<&'a Value> {
     Some(cur)
 }
 
+/// Removes the value at a dotted path of object keys (order kept).
+pub(crate) fn remove_path(obj: &mut Value, path: &[&str]) {
+    let Some((last, parent)) = path.split_last() else {
+        return;
+    };
+    let mut cur = obj;
+    for p in parent {
+        match cur.get_mut(*p) {
+            Some(c) => cur = c,
+            None => return,
+        }
+    }
+    if let Some(m) = cur.as_object_mut() {
+        m.shift_remove(*last);
+    }
+}
+
 /// Sets a dotted path of object keys, creating intermediate objects.
 pub(crate) fn set_path(obj: &mut Value, path: &[&str], value: Value) {
     let mut cur = obj;
@@ -206,19 +223,33 @@ const META_ORDER: &[&str] = &[
 /// Puts `kind`, `apiVersion`, `metadata` first (and the metadata keys in Go
 /// struct order), like a real server's JSON. Other keys keep their order.
 pub(crate) fn normalize_order(obj: &mut Value) {
+    let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+    let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
+    if !api_version.is_empty() && !kind.is_empty() {
+        match crate::schema::builtin_schema(api_version, kind) {
+            Some(ty) => {
+                crate::schema::order_output(obj, ty);
+            }
+            // Custom resources are unstructured: Go's encoder sorts keys.
+            None => {
+                crate::schema::sort_keys(obj);
+                return;
+            }
+        }
+    }
     let Some(map) = obj.as_object_mut() else {
         return;
     };
     let mut out = Map::new();
     for k in ["kind", "apiVersion", "metadata"] {
-        if let Some(v) = map.remove(k) {
+        if let Some(v) = map.shift_remove(k) {
             out.insert(k.to_string(), v);
         }
     }
     if let Some(Value::Object(m)) = out.get_mut("metadata") {
         let mut ordered = Map::new();
         for k in META_ORDER {
-            if let Some(v) = m.remove(*k) {
+            if let Some(v) = m.shift_remove(*k) {
                 ordered.insert((*k).to_string(), v);
             }
         }

@@ -606,6 +606,21 @@ pub(crate) fn visit(group: &str, kind: &str, obj: &mut Value, f: &mut dyn FnMut(
             }
         }
         ("", "PersistentVolumeClaim") => visit_pvc(obj, f),
+        ("", "LimitRange") => {
+            if let Some(spec) = obj.get_mut("spec") {
+                for l in items(spec, "limits") {
+                    for field in [
+                        "max",
+                        "min",
+                        "default",
+                        "defaultRequest",
+                        "maxLimitRequestRatio",
+                    ] {
+                        visit_field(l, &[field], Slot::ResourceList, f);
+                    }
+                }
+            }
+        }
         ("apps", "Deployment" | "DaemonSet" | "ReplicaSet") | ("batch", "Job") => {
             template_spec(obj, f)
         }

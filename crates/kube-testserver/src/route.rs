@@ -29,6 +29,8 @@ pub(crate) enum Route {
     /// `/healthz`, `/readyz`, `/livez` (and sub-paths)
     Health,
     Resource(ResourcePath),
+    /// `/openapi/v3` (`None`) or `/openapi/v3/<path>`
+    OpenApiV3(Option<String>),
     Unknown,
 }
 
@@ -38,6 +40,8 @@ pub(crate) fn parse(path: &str) -> Route {
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     match segs.as_slice() {
         ["version"] => Route::Version,
+        ["openapi", "v3"] => Route::OpenApiV3(None),
+        ["openapi", "v3", rest @ ..] => Route::OpenApiV3(Some(rest.join("/"))),
         ["healthz" | "readyz" | "livez", ..] => Route::Health,
         ["api"] => Route::Api,
         ["apis"] => Route::Apis,

@@ -98,8 +98,9 @@ fn lex(s: &str) -> Vec<Tok> {
     out
 }
 
-fn err(sel: &str, why: &str) -> String {
-    format!("unable to parse requirement: {why} (in selector {sel:?})")
+/// The real parser's message (`unable to parse requirement: <why>`).
+fn err(_sel: &str, why: &str) -> String {
+    format!("unable to parse requirement: {why}")
 }
 
 impl LabelSelector {
@@ -183,6 +184,12 @@ impl LabelSelector {
                                     }
                                     Some(Tok::Close) => {
                                         values.push(String::new());
+                                    }
+                                    None => {
+                                        return Err(err(
+                                            sel,
+                                            "found '', expected: ',', ')' or identifier",
+                                        ));
                                     }
                                     _ => return Err(err(sel, "expected a value or ')'")),
                                 }

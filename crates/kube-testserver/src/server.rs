@@ -82,6 +82,9 @@ impl Shared {
             }
             match f {
                 Followup::EstablishCrd { name, .. } => shared.state().establish_crd(&name),
+                Followup::FinalizeNamespace { name, .. } => {
+                    shared.state().finalize_namespace(&name)
+                }
             }
         });
     }
@@ -433,6 +436,15 @@ preferences: {{}}
     /// kinds served). Default zero: established by the creating request.
     pub fn set_crd_establish_delay(&self, d: Duration) {
         self.shared.state().settings.crd_establish_delay = d;
+    }
+
+    /// How long a deleted Namespace stays `Terminating` (creates in it are
+    /// refused with 403) before it and its objects are gone, as the real
+    /// namespace controller works asynchronously. Default 1.5 s; zero makes
+    /// deletion immediate (the DELETE response then still shows the
+    /// Namespace `Terminating`).
+    pub fn set_namespace_finalize_delay(&self, d: Duration) {
+        self.shared.state().settings.namespace_finalize_delay = d;
     }
 
     /// Interval of BOOKMARK events on watches that allow them (default 5s;

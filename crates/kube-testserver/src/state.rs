@@ -11,6 +11,10 @@ use crate::meta::{now_rfc3339, set_meta};
 use crate::registry::{Registry, ResourceKind};
 use crate::store::{ObjectKey, Store};
 
+/// Default of [`Settings::namespace_finalize_delay`]: the real namespace
+/// controller takes a second or more to empty a namespace.
+pub(crate) const DEFAULT_NAMESPACE_FINALIZE_DELAY: Duration = Duration::from_millis(1500);
+
 /// Run-time tunables.
 #[derive(Clone, Debug)]
 pub(crate) struct Settings {
@@ -18,6 +22,9 @@ pub(crate) struct Settings {
     pub crd_establish_delay: Duration,
     /// Interval of BOOKMARK events on watches that allow them.
     pub bookmark_interval: Duration,
+    /// How long a deleted Namespace stays `Terminating` before the
+    /// namespace controller has emptied and removed it.
+    pub namespace_finalize_delay: Duration,
 }
 
 impl Default for Settings {
@@ -25,6 +32,7 @@ impl Default for Settings {
         Settings {
             crd_establish_delay: Duration::ZERO,
             bookmark_interval: Duration::from_secs(5),
+            namespace_finalize_delay: DEFAULT_NAMESPACE_FINALIZE_DELAY,
         }
     }
 }
@@ -34,6 +42,9 @@ pub(crate) struct State {
     pub registry: Registry,
     pub store: Store,
     pub settings: Settings,
+    /// Objects whose stored form differs invisibly from what a write would
+    /// store again: their next write is not a no-op (see `writes.rs`).
+    pub invisible_change: std::collections::HashSet<crate::store::ObjectKey>,
     next_ip: u32,
     next_node_port: u32,
 }
@@ -49,6 +60,7 @@ impl State {
             registry: Registry::with_builtins(),
             store: Store::new(),
             settings: Settings::default(),
+            invisible_change: Default::default(),
             next_ip: 1,
             next_node_port: 0,
         };

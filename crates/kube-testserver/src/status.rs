@@ -88,6 +88,7 @@ pub(crate) enum FieldErrorType {
     Forbidden,
     Duplicate,
     NotSupported,
+    TooLong,
 }
 
 /// One validation failure on one field.
@@ -116,6 +117,26 @@ impl FieldError {
             kind: FieldErrorType::Invalid,
             value: Some(go_value(value)),
             detail: detail.into(),
+        }
+    }
+
+    /// An invalid value already rendered Go-style (e.g. `map[string]string{...}`).
+    pub(crate) fn invalid_raw(field: &str, rendered: &str, detail: &str) -> Self {
+        FieldError {
+            field: field.into(),
+            kind: FieldErrorType::Invalid,
+            value: Some(rendered.into()),
+            detail: detail.into(),
+        }
+    }
+
+    /// `field.TooLong` without the value: `Too long: must have at most N bytes`.
+    pub(crate) fn too_long_bytes(field: &str, max: usize) -> Self {
+        FieldError {
+            field: field.into(),
+            kind: FieldErrorType::TooLong,
+            value: None,
+            detail: format!("must have at most {max} bytes"),
         }
     }
 
@@ -154,6 +175,7 @@ impl FieldError {
             FieldErrorType::Forbidden => "FieldValueForbidden",
             FieldErrorType::Duplicate => "FieldValueDuplicate",
             FieldErrorType::NotSupported => "FieldValueNotSupported",
+            FieldErrorType::TooLong => "FieldValueTooLong",
         }
     }
 
@@ -177,6 +199,7 @@ impl FieldError {
                     self.value.clone().unwrap_or_default()
                 )
             }
+            FieldErrorType::TooLong => "Too long".to_string(),
         };
         if !self.detail.is_empty() {
             s.push_str(": ");
@@ -342,6 +365,17 @@ impl ApiError {
         })
     }
 
+    /// Adds a cause to the details.
+    pub(crate) fn with_cause(mut self, reason: &str, message: &str, field: &str) -> Self {
+        let d = self.details.get_or_insert_with(Default::default);
+        d.causes.push(StatusCause {
+            reason: reason.into(),
+            message: message.into(),
+            field: field.into(),
+        });
+        self
+    }
+
     /// 405 MethodNotAllowed.
     pub fn method_not_allowed() -> Self {
         ApiError::new(
@@ -373,6 +407,21 @@ impl ApiError {
             retry_after_seconds: 1,
             ..Default::default()
         })
+    }
+
+    /// A `Status` with only a message and a code (no reason), as the real
+    /// server sends for some internal errors.
+    pub(crate) fn plain(code: u16, message: impl Into<String>) -> Self {
+        ApiError::new(code, "", message)
+    }
+
+    /// 413 RequestEntityTooLarge for a body over `limit` bytes.
+    pub(crate) fn too_large(limit: usize) -> Self {
+        ApiError::new(
+            413,
+            "RequestEntityTooLarge",
+            format!("Request entity too large: limit is {limit}"),
+        )
     }
 
     /// 500 InternalError.

@@ -240,13 +240,61 @@ fn metadata_errors(kind: &ResourceKind, obj: &Value, errs: &mut Vec<FieldError>)
     }
 }
 
-fn go_map_repr(v: Option<&Value>) -> Value {
+/// The most a ConfigMap's data and binaryData may hold (keys included).
+const MAX_CONFIG_MAP_BYTES: usize = 1024 * 1024;
+
+/// The decoded length of standard base64 text.
+fn base64_decoded_len(s: &str) -> usize {
+    let t = s.trim_end_matches('=');
+    t.len() * 3 / 4
+}
+
+/// Go's `%#v` of a `v1.LabelSelector`.
+fn go_label_selector(v: Option<&Value>) -> String {
+    let v = v.cloned().unwrap_or(Value::Null);
+    let labels = match v.get("matchLabels") {
+        Some(m @ Value::Object(_)) => go_map_repr(Some(m)),
+        _ => "map[string]string(nil)".into(),
+    };
+    let exprs = match v.get("matchExpressions").and_then(Value::as_array) {
+        Some(list) => {
+            let items: Vec<String> = list
+                .iter()
+                .map(|e| {
+                    let values = match e.get("values").and_then(Value::as_array) {
+                        Some(vs) => format!(
+                            "[]string{{{}}}",
+                            vs.iter()
+                                .map(|x| format!("{:?}", x.as_str().unwrap_or("")))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                        None => "[]string(nil)".into(),
+                    };
+                    format!(
+                        "v1.LabelSelectorRequirement{{Key:{:?}, Operator:{:?}, Values:{values}}}",
+                        e["key"].as_str().unwrap_or(""),
+                        e["operator"].as_str().unwrap_or("")
+                    )
+                })
+                .collect();
+            format!("[]v1.LabelSelectorRequirement{{{}}}", items.join(", "))
+        }
+        None => "[]v1.LabelSelectorRequirement(nil)".into(),
+    };
+    format!("v1.LabelSelector{{MatchLabels:{labels}, MatchExpressions:{exprs}}}")
+}
+
+/// Go's `%#v` of a `map[string]string` (keys sorted).
+fn go_map_repr(v: Option<&Value>) -> String {
     let m = v.and_then(Value::as_object).cloned().unwrap_or_default();
-    let parts: Vec<String> = m
+    let mut kv: Vec<(&String, &Value)> = m.iter().collect();
+    kv.sort_by(|a, b| a.0.cmp(b.0));
+    let parts: Vec<String> = kv
         .iter()
         .map(|(k, v)| format!("{k:?}:{:?}", v.as_str().unwrap_or("")))
         .collect();
-    Value::String(format!("map[string]string{{{}}}", parts.join(", ")))
+    format!("map[string]string{{{}}}", parts.join(", "))
 }
 
 fn containers_errors(spec: Option<&Value>, prefix: &str, errs: &mut Vec<FieldError>) {
@@ -286,6 +334,15 @@ fn containers_errors(spec: Option<&Value>, prefix: &str, errs: &mut Vec<FieldErr
 }
 
 fn workload_errors(obj: &Value, errs: &mut Vec<FieldError>, what: &str) {
+    if let Some(r) = get_path(obj, &["spec", "replicas"]).and_then(Value::as_i64)
+        && r < 0
+    {
+        errs.push(FieldError::invalid(
+            "spec.replicas",
+            &json!(r),
+            "must be greater than or equal to 0",
+        ));
+    }
     let selector = get_path(obj, &["spec", "selector"]);
     match selector {
         None | Some(Value::Null) => errs.push(FieldError::required("spec.selector", "")),
@@ -314,7 +371,7 @@ fn workload_errors(obj: &Value, errs: &mut Vec<FieldError>, what: &str) {
                     .map(|s| s.matches(&labels_map))
                     .unwrap_or(false);
                 if !matches {
-                    errs.push(FieldError::invalid(
+                    errs.push(FieldError::invalid_raw(
                         "spec.template.metadata.labels",
                         &go_map_repr(labels),
                         "`selector` does not match template `labels`",
@@ -379,6 +436,25 @@ pub(crate) fn validate(
                 errs.push(FieldError::required("spec.ports", ""));
             }
             for (i, p) in ports.into_iter().flatten().enumerate() {
+                const RANGE: &str = "must be between 1 and 65535, inclusive";
+                if let Some(port) = p.get("port").and_then(Value::as_i64)
+                    && !(1..=65535).contains(&port)
+                {
+                    errs.push(FieldError::invalid(
+                        &format!("spec.ports[{i}].port"),
+                        &json!(port),
+                        RANGE,
+                    ));
+                }
+                if let Some(tp) = p.get("targetPort").and_then(Value::as_i64)
+                    && !(1..=65535).contains(&tp)
+                {
+                    errs.push(FieldError::invalid(
+                        &format!("spec.ports[{i}].targetPort"),
+                        &json!(tp),
+                        RANGE,
+                    ));
+                }
                 let np = p.get("nodePort").and_then(Value::as_i64).unwrap_or(0);
                 if np == 0 {
                     continue;
@@ -399,6 +475,22 @@ pub(crate) fn validate(
             }
         }
         ("", "ConfigMap") => {
+            // The real limit (MaxSecretSize) on keys plus values, binary
+            // values counted decoded.
+            let mut total = 0usize;
+            if let Some(Value::Object(m)) = obj.get("data") {
+                for (k, v) in m {
+                    total += k.len() + v.as_str().map_or(0, str::len);
+                }
+            }
+            if let Some(Value::Object(m)) = obj.get("binaryData") {
+                for (k, v) in m {
+                    total += k.len() + v.as_str().map_or(0, base64_decoded_len);
+                }
+            }
+            if total > MAX_CONFIG_MAP_BYTES {
+                errs.push(FieldError::too_long_bytes("[]", MAX_CONFIG_MAP_BYTES));
+            }
             for field in ["data", "binaryData"] {
                 if let Some(Value::Object(m)) = obj.get(field) {
                     for k in m.keys() {
@@ -466,7 +558,14 @@ fn immutability_errors(kind: &ResourceKind, new: &Value, old: &Value, errs: &mut
     };
     match (kind.group.as_str(), kind.kind.as_str()) {
         ("apps", "Deployment" | "DaemonSet") => {
-            immutable(&["spec", "selector"], "spec.selector", errs)
+            let path = ["spec", "selector"];
+            if get_path(old, &path).is_some() && changed(&path) {
+                errs.push(FieldError::invalid_raw(
+                    "spec.selector",
+                    &go_label_selector(get_path(new, &path)),
+                    "field is immutable",
+                ));
+            }
         }
         ("apps", "StatefulSet") => {
             let mut a = new.get("spec").cloned().unwrap_or(json!({}));

@@ -490,7 +490,25 @@ async fn deleting_a_namespace_deletes_its_objects() {
     assert!(created.string_data.is_none());
     assert_eq!(created.data.unwrap()["password"].0, b"hunter2");
     let nss: Api<Namespace> = Api::all(client.clone());
-    nss.delete("team", &DeleteParams::default()).await.unwrap();
+    // As on the real server, the Namespace is first Terminating (creates in
+    // it refused), then emptied and removed by the namespace controller.
+    let terminating = nss.delete("team", &DeleteParams::default()).await.unwrap();
+    let ns = terminating.left().expect("the Namespace");
+    assert_eq!(
+        ns.status.and_then(|s| s.phase).as_deref(),
+        Some("Terminating")
+    );
+    let refused = cms
+        .create(&PostParams::default(), &cm("late", json!({})))
+        .await
+        .unwrap_err();
+    assert_eq!(status(refused).code, 403);
+    for _ in 0..100 {
+        if nss.get_opt("team").await.unwrap().is_none() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     assert!(server.list("", "v1", "configmaps", Some("team")).is_empty());
     assert!(server.list("", "v1", "secrets", Some("team")).is_empty());
     assert!(nss.get_opt("team").await.unwrap().is_none());

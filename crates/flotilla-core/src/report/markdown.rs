@@ -1,86 +1,171 @@
-//! Escaping for the markdown reports: whatever a fleet repository, a cluster
-//! or a revision name holds (backticks, pipes, `<script>`, new lines) is
-//! shown as text and never breaks out of its code span, table cell, code
-//! block or HTML element, so a pull-request comment cannot be injected.
+//! The markdown writer: reports fit for a pull-request comment.
 
-/// The longest run of backticks in `s`.
-fn longest_tick_run(s: &str) -> usize {
-    let (mut longest, mut run) = (0, 0);
-    for c in s.chars() {
-        if c == '`' {
-            run += 1;
-            longest = longest.max(run);
-        } else {
-            run = 0;
-        }
+use std::fmt::Write;
+
+use crate::diff::{ClusterOutcome, FleetDiff};
+use crate::drift::{ClusterStatus, DriftReport};
+
+use super::escape::{cell_code, code, fenced, text};
+use super::words;
+
+/// Drift: a status table, then a collapsible section per drifted cluster.
+pub fn drift_markdown(r: &DriftReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "### Flotilla drift: fleet {} at {}\n",
+        code(&r.fleet),
+        code(r.revision.as_deref().unwrap_or("work tree"))
+    );
+    let _ = writeln!(
+        out,
+        "| Cluster | Status | {} |",
+        words::drift_count_heads().join(" | ")
+    );
+    let _ = writeln!(out, "|---|---|---:|---:|---:|---:|");
+    for c in &r.clusters {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} |",
+            cell_code(&c.cluster),
+            words::cluster_status(c.status),
+            c.in_sync,
+            c.modified,
+            c.missing,
+            c.to_be_pruned
+        );
     }
-    longest
-}
-
-/// An inline code span showing `s` literally: its delimiter is longer than
-/// any run of backticks inside, and new lines become spaces.
-pub(super) fn code(s: &str) -> String {
-    let s = s.replace(['\n', '\r'], " ");
-    let ticks = "`".repeat(longest_tick_run(&s) + 1);
-    let pad = if s.starts_with('`') || s.ends_with('`') {
-        " "
-    } else {
-        ""
-    };
-    format!("{ticks}{pad}{s}{pad}{ticks}")
-}
-
-/// [`code`] for a table cell: a `|` would end the cell even inside a code
-/// span, so it is escaped (GitHub shows `\|` in a cell's code span as `|`).
-pub(super) fn cell_code(s: &str) -> String {
-    code(&s.replace('|', "\\|"))
-}
-
-/// A fenced code block of `body` with the info string `info`; the fence is
-/// longer than any run of backticks in the body, so the body cannot close it.
-pub(super) fn fenced(info: &str, body: &str) -> String {
-    let fence = "`".repeat(longest_tick_run(body).max(2) + 1);
-    let nl = if body.ends_with('\n') { "" } else { "\n" };
-    format!("{fence}{info}\n{body}{nl}{fence}")
-}
-
-/// Text shown as is inside markdown and HTML: HTML special characters
-/// become entities, markdown's inline markers are backslash-escaped, and
-/// new lines become spaces.
-pub(super) fn text(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\n' | '\r' => out.push(' '),
-            '`' | '*' | '_' | '[' | ']' | '|' | '\\' | '#' | '!' => {
-                out.push('\\');
-                out.push(c);
-            }
-            c => out.push(c),
+    let _ = writeln!(out);
+    for c in r
+        .clusters
+        .iter()
+        .filter(|c| c.status != ClusterStatus::InSync)
+    {
+        let _ = writeln!(
+            out,
+            "<details><summary><b>{}</b>: {}</summary>\n",
+            text(&c.cluster),
+            words::cluster_status(c.status)
+        );
+        if let Some(e) = &c.error {
+            let _ = writeln!(out, "{}\n", fenced("text", e));
         }
+        for o in &c.objects {
+            let _ = writeln!(
+                out,
+                "**{}** {} (decided by {})\n",
+                o.status.describe(),
+                code(&o.key.to_string()),
+                o.decided_by.describe()
+            );
+            for f in &o.fields {
+                let _ = writeln!(
+                    out,
+                    "- {}: desired {}, live {}",
+                    code(&f.path),
+                    code(&words::value(&f.desired)),
+                    code(&words::value(&f.live))
+                );
+            }
+            for t in &o.taken {
+                let mut line = format!(
+                    "- {} taken by manager {} ({}",
+                    code(&t.path),
+                    code(&t.manager),
+                    text(&t.operation)
+                );
+                if let Some(s) = &t.subresource {
+                    line.push_str(&format!(", subresource {}", text(s)));
+                }
+                let _ = writeln!(out, "{line})");
+            }
+            if let Some(note) = &o.note {
+                let _ = writeln!(out, "\n> {}", text(note));
+            }
+            if !o.diff.is_empty() {
+                let _ = writeln!(out, "\n{}", fenced("diff", &o.diff));
+            }
+            let _ = writeln!(out);
+        }
+        let _ = writeln!(out, "</details>\n");
     }
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn nothing_breaks_out() {
-        assert_eq!(code("web"), "`web`");
-        assert_eq!(code("a`b"), "``a`b``");
-        assert_eq!(code("`x"), "`` `x ``");
-        assert_eq!(cell_code("a|b"), "`a\\|b`");
-        assert_eq!(fenced("diff", "+a\n"), "```diff\n+a\n```");
-        assert_eq!(fenced("text", "```\n<x>"), "````text\n```\n<x>\n````");
-        assert_eq!(
-            text("<script>alert(1)</script> `x`"),
-            "&lt;script&gt;alert(1)&lt;/script&gt; \\`x\\`"
+/// The rendered change between two commits: a summary table first, then one
+/// collapsible section per changed cluster with a diff per object.
+pub fn diff_markdown(d: &FleetDiff) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "### Flotilla: rendered change {} → {}\n",
+        code(&d.from),
+        code(&d.to)
+    );
+    if let Some(e) = &d.to_errors {
+        let _ = writeln!(
+            out,
+            "> [!CAUTION]\n> {} does not load: this change must not merge.\n\n{}\n",
+            code(&d.to),
+            fenced("text", &e.to_string())
         );
     }
+    if let Some(e) = &d.from_errors {
+        let _ = writeln!(
+            out,
+            "> [!WARNING]\n> {} does not load, so every object of {} is shown as added.\n\n{}\n",
+            code(&d.from),
+            code(&d.to),
+            fenced("text", &e.to_string())
+        );
+    }
+    if !d.clusters.is_empty() {
+        let _ = writeln!(out, "| Cluster | Added | Changed | Removed | Status |");
+        let _ = writeln!(out, "|---|---:|---:|---:|---|");
+        for c in &d.clusters {
+            let (a, r, ch) = c.counts();
+            let _ = writeln!(
+                out,
+                "| {} | {a} | {ch} | {r} | {} |",
+                cell_code(&c.cluster),
+                words::revisions_status(c)
+            );
+        }
+        let _ = writeln!(out);
+    }
+    for c in &d.clusters {
+        let errors = match &c.outcome {
+            ClusterOutcome::ToFailed { errors } | ClusterOutcome::FromFailed { errors, .. } => {
+                Some(errors)
+            }
+            _ => None,
+        };
+        if c.changes().is_empty() && errors.is_none() {
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "<details><summary><b>{}</b>: {} ({})</summary>\n",
+            text(&c.cluster),
+            words::revisions_status(c),
+            words::revisions_counts(c)
+        );
+        if let Some(errors) = errors {
+            let _ = writeln!(out, "{}\n", fenced("text", &errors.to_string()));
+        }
+        for o in c.changes() {
+            let _ = writeln!(
+                out,
+                "**{}** {}\n",
+                words::object_change(o.change),
+                code(&o.key.to_string())
+            );
+            let _ = writeln!(out, "{}\n", fenced("diff", &o.diff));
+        }
+        let _ = writeln!(out, "</details>\n");
+    }
+    if !d.has_changes() && !d.to_failed() {
+        let _ = writeln!(out, "No cluster changes.");
+    }
+    out
 }

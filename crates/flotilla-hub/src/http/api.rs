@@ -15,7 +15,7 @@ use crate::state::{ClusterState, FleetState, SyncStatus};
 use flotilla_core::changeset::Counts;
 use flotilla_core::drift::{ClusterDrift, ClusterStatus, DRIFT_REPORT_SCHEMA, DriftReport};
 use flotilla_core::health::HealthStatus;
-use flotilla_core::report::{drift_markdown, drift_text};
+use flotilla_core::report::{Drift, OutputFormat, Report};
 
 /// The content type of prometheus-client's text encoder (OpenMetrics).
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -203,21 +203,14 @@ pub(super) async fn cluster_drift(
     Path(name): Path<String>,
     Query(q): Query<DriftQuery>,
 ) -> Response {
-    enum Format {
-        Json,
-        Text,
-        Markdown,
-    }
-    let format = match q.format.as_deref() {
-        None | Some("json") => Format::Json,
-        Some("text") => Format::Text,
-        Some("markdown" | "md") => Format::Markdown,
-        Some(other) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("unknown format {other:?}: use json, text or markdown"),
-            );
-        }
+    let format = match q
+        .format
+        .as_deref()
+        .map_or(Ok(OutputFormat::Json), str::parse)
+    {
+        Ok(f) if Drift::FORMATS.contains(&f) => f,
+        Ok(other) => return unknown_format(other.name()),
+        Err(e) => return unknown_format(&e.0),
     };
     let s = app.state();
     let Some(c) = s.clusters.get(&name) else {
@@ -229,17 +222,26 @@ pub(super) async fn cluster_drift(
             format!("cluster {name:?} has not been checked for drift yet"),
         );
     };
-    match format {
-        Format::Json => Json(d).into_response(),
-        Format::Text => (
-            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            drift_text(&one_cluster_report(&s, c, d), true),
-        )
-            .into_response(),
-        Format::Markdown => (
-            [(header::CONTENT_TYPE, "text/markdown; charset=utf-8")],
-            drift_markdown(&one_cluster_report(&s, c, d)),
-        )
-            .into_response(),
+    if format == OutputFormat::Json {
+        // The cluster's own drift, as the JSON API has always answered.
+        return Json(d).into_response();
     }
+    let report = one_cluster_report(&s, c, d);
+    match (Drift {
+        report: &report,
+        diffs: true,
+    })
+    .render(format)
+    {
+        Ok(body) => ([(header::CONTENT_TYPE, format.media_type())], body).into_response(),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+/// 400 for a format the drift API does not have.
+fn unknown_format(name: &str) -> Response {
+    error(
+        StatusCode::BAD_REQUEST,
+        format!("unknown format {name:?}: use json, text or markdown"),
+    )
 }

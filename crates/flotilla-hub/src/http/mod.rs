@@ -12,12 +12,26 @@
 //! | GET | `/api/v1/clusters/{name}/drift` | a cluster's last drift check (`?format=json\|text\|markdown`) |
 //! | POST | `/webhook/github` | GitHub push webhook (HMAC-SHA256 signed) |
 //! | POST | `/webhook/gitlab` | GitLab push webhook (shared token) |
+//! | POST | `/login` | form `token=...`: sets the session cookie, redirects to `/` |
+//! | GET, POST | `/logout` | clears the session cookie, redirects to `/` |
+//!
+//! With a token file ([`auth::AuthConfig`]), `/`, `/api/v1/*` and `/metrics`
+//! need `Authorization: Bearer TOKEN` or the session cookie of `/login`
+//! (401 with `WWW-Authenticate: Bearer` otherwise; `/` then shows a login
+//! form). The probes and the webhooks (which check their own signature or
+//! token) stay open.
+//!
+//! [`serve_with`] bounds the server: at most
+//! [`HttpOptions::max_connections`] connections at once (further ones are
+//! accepted and closed at once), a header-read timeout that also closes
+//! idle keep-alive connections, and a body limit on every route.
 //!
 //! Handlers only read [`FleetState`](crate::state::FleetState); the
 //! reconcile loop writes it. No handler holds the state's lock across an
 //! `.await`.
 
 mod api;
+pub mod auth;
 mod page;
 mod webhook;
 
@@ -26,15 +40,50 @@ use std::fmt;
 use std::future::Future;
 use std::sync::{Arc, Mutex, RwLockReadGuard};
 
+use std::time::Duration;
+
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, Form, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+
+use self::auth::{AuthConfig, Role, SESSION_COOKIE};
 
 use crate::metrics::Metrics;
 use crate::state::{FleetState, SharedState};
 
 /// The largest webhook body accepted; larger ones get 413.
 pub const WEBHOOK_BODY_LIMIT: usize = 1024 * 1024;
+
+/// The largest body of `POST /login`.
+pub const LOGIN_BODY_LIMIT: usize = 4 * 1024;
+
+/// The largest body of every other route (they take none).
+pub const DEFAULT_BODY_LIMIT: usize = 16 * 1024;
+
+/// The server's limits and authentication.
+#[derive(Clone, Debug)]
+pub struct HttpOptions {
+    /// Who may see the page, the API and the metrics.
+    pub auth: AuthConfig,
+    /// Connections served at once; further ones are accepted and closed.
+    pub max_connections: usize,
+    /// How long a client may take to send a request's headers, and how long
+    /// a keep-alive connection may stay idle between requests.
+    pub header_read_timeout: Duration,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        Self {
+            auth: AuthConfig::default(),
+            max_connections: 1024,
+            header_read_timeout: Duration::from_secs(10),
+        }
+    }
+}
 
 /// Everything the HTTP handlers need, shared with the reconcile loop.
 #[derive(Clone)]
@@ -95,6 +144,8 @@ struct App {
     /// so gauges of clusters that left the fleet are removed. Held while
     /// refreshing and encoding, so concurrent scrapes do not interleave.
     drift_gauges: Arc<Mutex<BTreeSet<String>>>,
+    /// The accepted tokens.
+    auth: AuthConfig,
 }
 
 impl App {
@@ -105,35 +156,259 @@ impl App {
     }
 }
 
-/// The router of every endpoint (see the [module docs](self)).
+/// The router of every endpoint (see the [module docs](self)), without
+/// authentication.
 pub fn router(ctx: HttpContext) -> Router {
+    router_with(ctx, AuthConfig::default())
+}
+
+/// The router of every endpoint, `/`, `/api/v1/*` and `/metrics` behind
+/// `auth` when it holds tokens.
+pub fn router_with(ctx: HttpContext, auth: AuthConfig) -> Router {
     let app = App {
         ctx: Arc::new(ctx),
         drift_gauges: Arc::default(),
+        auth,
     };
     let webhooks = Router::new()
         .route("/webhook/github", post(webhook::github))
         .route("/webhook/gitlab", post(webhook::gitlab))
         .layer(DefaultBodyLimit::max(WEBHOOK_BODY_LIMIT));
-    Router::new()
+    let login = Router::new()
+        .route("/login", post(login))
+        .layer(DefaultBodyLimit::max(LOGIN_BODY_LIMIT));
+    let protected = Router::new()
         .route("/", get(page::status_page))
-        .route("/healthz", get(api::healthz))
-        .route("/readyz", get(api::readyz))
         .route("/metrics", get(api::metrics))
         .route("/api/v1/fleet", get(api::fleet))
         .route("/api/v1/clusters/{name}/drift", get(api::cluster_drift))
+        .route_layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            require_auth,
+        ));
+    Router::new()
+        .route("/healthz", get(api::healthz))
+        .route("/readyz", get(api::readyz))
+        .route("/logout", get(logout).post(logout))
+        .merge(protected)
+        .layer(DefaultBodyLimit::max(DEFAULT_BODY_LIMIT))
         .merge(webhooks)
+        .merge(login)
         .with_state(app)
 }
 
-/// Serves [`router`] on `listener` until `shutdown` completes, then stops
-/// accepting connections and waits for the requests in flight to finish.
+/// The role a request proves: a bearer token, else the session cookie.
+/// `None` when it proves none (or the server has no tokens).
+fn role_of(auth: &AuthConfig, headers: &HeaderMap) -> Option<Role> {
+    let tokens = auth.tokens.as_ref()?;
+    let tokens = tokens.read().unwrap_or_else(|e| e.into_inner());
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
+        let value = value.to_str().ok()?;
+        let (scheme, token) = value.split_once(' ')?;
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return None;
+        }
+        return tokens.role_of_token(token.trim());
+    }
+    let cookies = headers.get_all(header::COOKIE);
+    let mut found = None;
+    for value in cookies.iter().filter_map(|v| v.to_str().ok()) {
+        for pair in value.split(';') {
+            if let Some((name, v)) = pair.trim().split_once('=')
+                && name == SESSION_COOKIE
+                && let Some(role) = tokens.role_of_session(v)
+            {
+                found = Some(role);
+            }
+        }
+    }
+    found
+}
+
+/// Lets a request through with its [`Role`] in its extensions, or answers
+/// 401 (with the login form on `GET /`).
+async fn require_auth(State(app): State<App>, mut req: Request, next: Next) -> Response {
+    if app.auth.tokens.is_none() {
+        req.extensions_mut().insert(Role::Operate);
+        return next.run(req).await;
+    }
+    match role_of(&app.auth, req.headers()) {
+        Some(role) => {
+            req.extensions_mut().insert(role);
+            next.run(req).await
+        }
+        None if req.uri().path() == "/" => unauthorized(auth::login_page(
+            "This status page needs a token: paste one of the daemon's tokens.",
+        )),
+        None => unauthorized("a valid bearer token is needed\n".to_string()),
+    }
+}
+
+/// 401 with `WWW-Authenticate: Bearer`; `body` is HTML when it starts
+/// with `<`.
+fn unauthorized(body: String) -> Response {
+    let kind = if body.starts_with('<') {
+        "text/html; charset=utf-8"
+    } else {
+        "text/plain; charset=utf-8"
+    };
+    (
+        StatusCode::UNAUTHORIZED,
+        [
+            (header::WWW_AUTHENTICATE, "Bearer"),
+            (header::CONTENT_TYPE, kind),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// Checks that the request's role (set by the authentication layer) allows
+/// `needed`: for the actions of a later issue (`Role::Operate`). The
+/// status to answer (403) otherwise.
+#[allow(dead_code)] // used by the actions of a later issue
+pub(crate) fn require_role(role: Option<&Role>, needed: Role) -> Result<(), StatusCode> {
+    match role {
+        Some(r) if r.allows(needed) => Ok(()),
+        _ => Err(StatusCode::FORBIDDEN),
+    }
+}
+
+/// The form of `POST /login`.
+#[derive(serde::Deserialize)]
+struct LoginForm {
+    token: String,
+}
+
+fn secure(app: &App, headers: &HeaderMap) -> bool {
+    app.auth.secure_cookie
+        || headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("https"))
+}
+
+fn redirect_home(cookie: Option<String>) -> Response {
+    let mut resp = (StatusCode::SEE_OTHER, [(header::LOCATION, "/")]).into_response();
+    if let Some(c) = cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        resp.headers_mut().insert(header::SET_COOKIE, c);
+    }
+    resp
+}
+
+/// `POST /login`: a valid token gets the session cookie and a redirect to
+/// `/`; anything else 401 and the form again, without a cookie.
+async fn login(
+    State(app): State<App>,
+    headers: HeaderMap,
+    form: Result<Form<LoginForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let Some(tokens) = &app.auth.tokens else {
+        return redirect_home(None);
+    };
+    let session = match &form {
+        Ok(Form(f)) => tokens
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .session_for(f.token.trim()),
+        Err(_) => None,
+    };
+    match session {
+        Some(value) => {
+            let flag = if secure(&app, &headers) {
+                "; Secure"
+            } else {
+                ""
+            };
+            redirect_home(Some(format!(
+                "{SESSION_COOKIE}={value}; HttpOnly; SameSite=Strict; Path=/{flag}"
+            )))
+        }
+        None => unauthorized(auth::login_page("That token is not valid.")),
+    }
+}
+
+/// `/logout`: clears the session cookie.
+async fn logout(State(app): State<App>, headers: HeaderMap) -> Response {
+    let flag = if secure(&app, &headers) {
+        "; Secure"
+    } else {
+        ""
+    };
+    redirect_home(Some(format!(
+        "{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0{flag}"
+    )))
+}
+
+/// Serves [`router`] on `listener` with the default [`HttpOptions`] (no
+/// authentication) until `shutdown` completes.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     ctx: HttpContext,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(ctx))
-        .with_graceful_shutdown(shutdown)
-        .await
+    serve_with(listener, ctx, HttpOptions::default(), shutdown).await
+}
+
+/// Serves [`router_with`] on `listener` until `shutdown` completes, then
+/// stops accepting connections, closes idle ones and waits for the requests
+/// in flight to finish.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    ctx: HttpContext,
+    options: HttpOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+
+    let router = router_with(ctx, options.auth.clone());
+    let max = options.max_connections.clamp(1, 1 << 20);
+    let permits = Arc::new(tokio::sync::Semaphore::new(max));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(options.header_read_timeout)
+        .keep_alive(true);
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, _peer) = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tracing::warn!(error = %e, "accepting a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            tracing::debug!(max, "connection limit reached: closing a new connection");
+            drop(stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let service = TowerToHyperService::new(router.clone());
+        let conn = builder.serve_connection(TokioIo::new(stream), service);
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            tokio::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => return,
+                _ = stop.changed() => {}
+            }
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        });
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    // Every connection holds a permit until it ends.
+    let _ = permits.acquire_many(max as u32).await;
+    Ok(())
 }

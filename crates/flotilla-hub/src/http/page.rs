@@ -1,7 +1,7 @@
-//! The status page (`GET /`): plain HTML with inline CSS, rendered on the
-//! server, no JavaScript. Every string from the state is escaped.
+//! The status page (`GET /`): the daemon's state as a
+//! [`StatusPage`] view, rendered to HTML by the core
+//! ([`flotilla_core::report::html`]), like every other report.
 
-use std::fmt::Write;
 use std::time::SystemTime;
 
 use axum::extract::State;
@@ -10,8 +10,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::App;
 use crate::state::{ClusterState, FleetState, SyncStatus};
-use flotilla_core::drift::{ClusterDrift, ClusterStatus};
-use flotilla_core::health::HealthStatus;
+use flotilla_core::report::{Badge, ClusterRow, StatusPage, Tone, html};
 
 /// No scripts, no outside resources, only the inline style sheet.
 const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; \
@@ -32,380 +31,48 @@ pub(super) async fn status_page(State(app): State<App>) -> Response {
         .into_response()
 }
 
-/// `s` with `& < > " '` replaced by character references, safe in element
-/// content and in quoted attribute values.
-pub(super) fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// `s` percent-encoded for a URL path segment (all but unreserved bytes).
-fn path_segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
-}
-
-const STYLE: &str = r#"
-:root { color-scheme: light; --ok: #1a7f37; --warn: #9a6700; --bad: #cf222e; --info: #0969da;
-  --muted: #6e7781; --line: #d0d7de; --bg2: #f6f8fa; }
-* { box-sizing: border-box; }
-body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0;
-  color: #1f2328; background: #fff; }
-header { background: #24292f; color: #fff; padding: 12px 24px; }
-header h1 { margin: 0; font-size: 20px; font-weight: 600; }
-header h1 .fleet { color: #8ddb8c; }
-main { padding: 8px 24px 24px; }
-h2 { font-size: 16px; margin: 20px 0 8px; border-bottom: 1px solid var(--line); padding-bottom: 4px; }
-dl.summary { display: grid; grid-template-columns: max-content auto; gap: 2px 16px; margin: 12px 0; }
-dl.summary dt { color: var(--muted); }
-dl.summary dd { margin: 0; }
-code, pre, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12.5px; }
-table { border-collapse: collapse; width: 100%; }
-th, td { border: 1px solid var(--line); padding: 5px 8px; text-align: left; vertical-align: top; }
-th { background: var(--bg2); font-weight: 600; white-space: nowrap; }
-.time .mono { white-space: nowrap; }
-.scroll { overflow-x: auto; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
-td.num.nonzero { color: var(--warn); font-weight: 600; }
-td.err { color: var(--bad); max-width: 380px; white-space: pre-wrap; word-break: break-word; }
-.badge { display: inline-block; padding: 0 7px; border-radius: 10px; font-size: 12px; font-weight: 600;
-  border: 1px solid currentColor; white-space: nowrap; }
-.ok { color: var(--ok); } .warn { color: var(--warn); } .bad { color: var(--bad); }
-.info { color: var(--info); } .muted { color: var(--muted); }
-.banner { border: 1px solid var(--bad); background: #ffebe9; padding: 8px 12px; border-radius: 6px;
-  margin: 8px 0; white-space: pre-wrap; }
-details { border: 1px solid var(--line); border-radius: 6px; margin: 8px 0; padding: 0 12px; }
-details[open] { padding-bottom: 12px; }
-summary { cursor: pointer; padding: 8px 0; }
-.object h3 { font-size: 14px; margin: 14px 0 6px; font-weight: 600; }
-.object h3 small { color: var(--muted); font-weight: normal; }
-table.fields { width: auto; min-width: 50%; }
-pre { background: var(--bg2); border: 1px solid var(--line); border-radius: 6px; padding: 8px 10px;
-  overflow-x: auto; margin: 6px 0; }
-pre .add { color: #116329; background: #dafbe1; }
-pre .del { color: #82071e; background: #ffebe9; }
-pre .hunk { color: var(--info); }
-pre .hdr { color: var(--muted); }
-footer { color: var(--muted); padding: 12px 24px; border-top: 1px solid var(--line); font-size: 12px; }
-a { color: var(--info); }
-"#;
-
-fn sync_class(s: SyncStatus) -> &'static str {
-    match s {
-        SyncStatus::Synced => "ok",
-        SyncStatus::Pending | SyncStatus::Syncing => "info",
-        SyncStatus::Unreachable | SyncStatus::Halted => "warn",
-        SyncStatus::Failed | SyncStatus::RenderError => "bad",
-    }
-}
-
-fn health_class(h: HealthStatus) -> &'static str {
-    match h {
-        HealthStatus::Healthy => "ok",
-        HealthStatus::Unknown => "muted",
-        HealthStatus::Progressing => "info",
-        HealthStatus::Degraded | HealthStatus::Missing => "bad",
-    }
-}
-
-fn drift_status(s: ClusterStatus) -> (&'static str, &'static str) {
-    match s {
-        ClusterStatus::InSync => ("in sync", "ok"),
-        ClusterStatus::Drifted => ("drifted", "warn"),
-        ClusterStatus::Unreachable => ("unreachable", "bad"),
-        ClusterStatus::RenderError => ("render error", "bad"),
-    }
-}
-
-/// `Debug` of a fieldless enum, escaped (variant names are plain words).
-fn word(v: impl std::fmt::Debug) -> String {
-    escape(&format!("{v:?}"))
-}
-
-/// A JSON value as shown in a field table; `(absent)` for null.
-fn value(v: &serde_json::Value) -> String {
-    match v {
-        serde_json::Value::Null => "(absent)".to_string(),
-        other => other.to_string(),
-    }
-}
-
-/// How long before `now` `t` was: `42s`, `3m`, `2h 5m`, `4d`.
-fn age(t: SystemTime, now: SystemTime) -> String {
-    let s = now.duration_since(t).map_or(0, |d| d.as_secs());
-    match s {
-        0..60 => format!("{s}s"),
-        60..3600 => format!("{}m", s / 60),
-        3600..86400 => format!("{}h {}m", s / 3600, s % 3600 / 60),
-        _ => format!("{}d", s / 86400),
-    }
-}
-
-/// `2024-05-01T12:00:00Z (3m ago)`, or `never`.
-fn when(t: Option<SystemTime>, now: SystemTime) -> String {
-    let Some(t) = t else {
-        return r#"<span class="muted">never</span>"#.to_string();
+/// A rollout status as the page shows it: its name (as in the JSON API)
+/// and its tone.
+fn sync_badge(s: SyncStatus) -> Badge {
+    let (word, tone) = match s {
+        SyncStatus::Pending => ("Pending", Tone::Info),
+        SyncStatus::Syncing => ("Syncing", Tone::Info),
+        SyncStatus::Synced => ("Synced", Tone::Ok),
+        SyncStatus::Unreachable => ("Unreachable", Tone::Warn),
+        SyncStatus::Halted => ("Halted", Tone::Warn),
+        SyncStatus::Failed => ("Failed", Tone::Bad),
+        SyncStatus::RenderError => ("RenderError", Tone::Bad),
     };
-    format!(
-        r#"<span class="time"><span class="mono">{stamp}</span> <span class="muted">({age} ago)</span></span>"#,
-        stamp = escape(&humantime::format_rfc3339_seconds(t).to_string()),
-        age = escape(&age(t, now)),
-    )
+    Badge { word, tone }
 }
 
-/// A revision: its first 7 characters, the whole in a tooltip.
-fn short_revision(r: Option<&str>) -> String {
-    match r {
-        Some(r) => format!(
-            r#"<code title="{}">{}</code>"#,
-            escape(r),
-            escape(&r.chars().take(7).collect::<String>())
-        ),
-        None => r#"<span class="muted">none</span>"#.to_string(),
+fn row(c: &ClusterState) -> ClusterRow<'_> {
+    ClusterRow {
+        name: &c.name,
+        wave: &c.wave,
+        revision: c.revision.as_deref(),
+        status: sync_badge(c.status),
+        health: c.health,
+        drift: c.drift.as_ref(),
+        drift_since: c.drift_since,
+        last_success: c.last_success,
+        last_error: c.last_error.as_deref(),
     }
 }
 
 /// The page of a fleet state at time `now`.
 pub(super) fn render(s: &FleetState, now: SystemTime) -> String {
-    let mut out = String::with_capacity(8 * 1024);
-    let fleet = if s.fleet.is_empty() {
-        "(no commit loaded yet)".to_string()
-    } else {
-        escape(&s.fleet)
-    };
-    let _ = write!(
-        out,
-        r#"<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta http-equiv="refresh" content="10">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Flotilla: {fleet}</title>
-<style>{STYLE}</style>
-</head>
-<body>
-<header><h1>Flotilla fleet <span class="fleet">{fleet}</span></h1></header>
-<main>
-<dl class="summary">
-<dt>Ready</dt><dd>{ready}</dd>
-<dt>Rolled-out revision</dt><dd>{good}</dd>
-<dt>Newest revision seen</dt><dd>{seen}</dd>
-<dt>Last Git poll</dt><dd>{poll}</dd>
-</dl>
-"#,
-        ready = if s.ready {
-            r#"<span class="badge ok">ready</span>"#
-        } else {
-            r#"<span class="badge warn">not ready</span>"#
-        },
-        good = short_revision(s.good_revision.as_deref()),
-        seen = short_revision(s.seen_revision.as_deref()),
-        poll = when(s.last_poll, now),
-    );
-    if let Some(e) = &s.commit_error {
-        let _ = writeln!(
-            out,
-            r#"<div class="banner" id="commit-error"><b>The newest commit is not rolled out:</b> {}</div>"#,
-            escape(e)
-        );
-    }
-    if let Some(e) = &s.git_error {
-        let _ = writeln!(
-            out,
-            r#"<div class="banner" id="git-error"><b>Polling Git failed:</b> {}</div>"#,
-            escape(e)
-        );
-    }
-    matrix(&mut out, s, now);
-    let drifted: Vec<(&ClusterState, &ClusterDrift)> = s
-        .clusters
-        .values()
-        .filter_map(|c| c.drift.as_ref().map(|d| (c, d)))
-        .filter(|(_, d)| d.status != ClusterStatus::InSync)
-        .collect();
-    if !drifted.is_empty() {
-        let _ = writeln!(out, "<h2>Drift</h2>");
-        for (c, d) in drifted {
-            drift_details(&mut out, c, d, now);
-        }
-    }
-    let _ = write!(
-        out,
-        r#"</main>
-<footer>Rendered {now} · refreshes every 10 s ·
-<a href="/api/v1/fleet">/api/v1/fleet</a> · <a href="/metrics">/metrics</a> ·
-<a href="/healthz">/healthz</a> · <a href="/readyz">/readyz</a></footer>
-</body>
-</html>
-"#,
-        now = escape(&humantime::format_rfc3339_seconds(now).to_string()),
-    );
-    out
-}
-
-/// The fleet x cluster table.
-fn matrix(out: &mut String, s: &FleetState, now: SystemTime) {
-    let _ = writeln!(out, "<h2>Clusters</h2>");
-    if s.clusters.is_empty() {
-        let _ = writeln!(out, r#"<p class="muted">No clusters yet.</p>"#);
-        return;
-    }
-    let _ = writeln!(
-        out,
-        r#"<div class="scroll"><table id="matrix">
-<thead><tr><th>Cluster</th><th>Wave</th><th>Revision</th><th>Status</th><th>Health</th><th>Drift</th><th>In sync</th><th>Modified</th><th>Missing</th><th>To be pruned</th><th>Last success</th><th>Last error</th></tr></thead>
-<tbody>"#
-    );
-    for c in s.clusters.values() {
-        let name = match &c.drift {
-            Some(d) if d.status != ClusterStatus::InSync => format!(
-                r##"<a href="#drift-{}">{}</a>"##,
-                escape(&path_segment(&c.name)),
-                escape(&c.name)
-            ),
-            _ => escape(&c.name),
-        };
-        let _ = write!(
-            out,
-            r#"<tr id="cluster-{id}"><td><b>{name}</b></td><td>{wave}</td><td>{rev}</td><td><span class="badge {sc}">{status}</span></td><td><span class="badge {hc}">{health}</span></td>"#,
-            id = escape(&path_segment(&c.name)),
-            wave = escape(&c.wave),
-            rev = short_revision(c.revision.as_deref()),
-            sc = sync_class(c.status),
-            status = word(c.status),
-            hc = health_class(c.health),
-            health = word(c.health),
-        );
-        match &c.drift {
-            Some(d) => {
-                let (label, class) = drift_status(d.status);
-                let _ = write!(out, r#"<td><span class="badge {class}">{label}</span>"#);
-                if let Some(since) = c.drift_since.filter(|_| d.status == ClusterStatus::Drifted) {
-                    let _ = write!(
-                        out,
-                        r#"<br><small class="muted" title="{}">for {}</small>"#,
-                        escape(&humantime::format_rfc3339_seconds(since).to_string()),
-                        escape(&age(since, now)),
-                    );
-                }
-                let _ = write!(out, "</td>");
-                let _ = write!(out, "{}", count_cell(d.in_sync, false));
-                for n in [d.modified, d.missing, d.to_be_pruned] {
-                    let _ = write!(out, "{}", count_cell(n, true));
-                }
-            }
-            None => {
-                let _ = write!(
-                    out,
-                    r#"<td><span class="muted">not checked</span></td><td class="num muted" colspan="4">–</td>"#
-                );
-            }
-        }
-        let _ = writeln!(
-            out,
-            r#"<td>{}</td><td class="err">{}</td></tr>"#,
-            when(c.last_success, now),
-            c.last_error.as_deref().map(escape).unwrap_or_default(),
-        );
-    }
-    let _ = writeln!(out, "</tbody>\n</table></div>");
-}
-
-/// A count; drift counts above zero stand out.
-fn count_cell(n: usize, is_drift: bool) -> String {
-    let class = if is_drift && n > 0 {
-        "num nonzero"
-    } else {
-        "num"
-    };
-    format!(r#"<td class="{class}">{n}</td>"#)
-}
-
-/// One drifted (or uncheckable) cluster: its objects, fields and diffs.
-fn drift_details(out: &mut String, c: &ClusterState, d: &ClusterDrift, now: SystemTime) {
-    let (label, class) = drift_status(d.status);
-    let _ = writeln!(
-        out,
-        r#"<details open id="drift-{id}"><summary><b>{name}</b> <span class="badge {class}">{label}</span> {inn} in sync, {m} modified, {mi} missing, {p} to be pruned{since} · <a href="/api/v1/clusters/{id}/drift?format=text">text</a> · <a href="/api/v1/clusters/{id}/drift">JSON</a></summary>"#,
-        id = escape(&path_segment(&c.name)),
-        name = escape(&c.name),
-        inn = d.in_sync,
-        m = d.modified,
-        mi = d.missing,
-        p = d.to_be_pruned,
-        since = match c.drift_since {
-            Some(t) if d.status == ClusterStatus::Drifted =>
-                format!(", since {}", when(Some(t), now)),
-            _ => String::new(),
-        },
-    );
-    if let Some(e) = &d.error {
-        let _ = writeln!(out, "<pre class=\"error\">{}</pre>", escape(e));
-    }
-    for o in &d.objects {
-        let _ = writeln!(
-            out,
-            r#"<div class="object"><h3><span class="badge warn">{}</span> {} <small>(decided by {})</small></h3>"#,
-            o.status.describe(),
-            escape(&o.key.to_string()),
-            o.decided_by.describe(),
-        );
-        if !o.fields.is_empty() {
-            let _ = writeln!(
-                out,
-                r#"<table class="fields"><thead><tr><th>Field</th><th>Desired (Git)</th><th>Live</th></tr></thead><tbody>"#
-            );
-            for f in &o.fields {
-                let _ = writeln!(
-                    out,
-                    "<tr><td><code>{}</code></td><td><code>{}</code></td><td><code>{}</code></td></tr>",
-                    escape(&f.path),
-                    escape(&value(&f.desired)),
-                    escape(&value(&f.live)),
-                );
-            }
-            let _ = writeln!(out, "</tbody></table>");
-        }
-        if !o.diff.is_empty() {
-            let _ = write!(out, r#"<pre class="diff">"#);
-            for line in o.diff.lines() {
-                let class = if line.starts_with("+++") || line.starts_with("---") {
-                    "hdr"
-                } else if line.starts_with('+') {
-                    "add"
-                } else if line.starts_with('-') {
-                    "del"
-                } else if line.starts_with("@@") {
-                    "hunk"
-                } else {
-                    "ctx"
-                };
-                let _ = write!(out, r#"<span class="{class}">{}</span>"#, escape(line));
-                out.push('\n');
-            }
-            let _ = writeln!(out, "</pre>");
-        }
-        let _ = writeln!(out, "</div>");
-    }
-    let _ = writeln!(out, "</details>");
+    html::status_page(&StatusPage {
+        fleet: &s.fleet,
+        ready: s.ready,
+        good_revision: s.good_revision.as_deref(),
+        seen_revision: s.seen_revision.as_deref(),
+        last_poll: s.last_poll,
+        commit_error: s.commit_error.as_deref(),
+        git_error: s.git_error.as_deref(),
+        clusters: s.clusters.values().map(row).collect(),
+        now,
+    })
 }
 
 #[cfg(test)]
@@ -413,24 +80,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn escapes_the_five_characters() {
-        assert_eq!(
-            escape(r#"<a href="x" title='y'>&amp;</a>"#),
-            "&lt;a href=&quot;x&quot; title=&#39;y&#39;&gt;&amp;amp;&lt;/a&gt;"
-        );
-        assert_eq!(escape("plain é"), "plain é");
-    }
-
-    #[test]
-    fn path_segments_are_percent_encoded() {
-        assert_eq!(path_segment("eu-1.prod_a~"), "eu-1.prod_a~");
-        assert_eq!(path_segment("a b/<c>"), "a%20b%2F%3Cc%3E");
-    }
-
-    #[test]
     fn empty_state_renders() {
         let html = render(&FleetState::default(), SystemTime::now());
         assert!(html.contains("No clusters yet"));
         assert!(html.contains("not ready"));
+    }
+
+    #[test]
+    fn sync_statuses_read_as_in_the_api() {
+        for s in [
+            SyncStatus::Pending,
+            SyncStatus::Syncing,
+            SyncStatus::Synced,
+            SyncStatus::Failed,
+            SyncStatus::Unreachable,
+            SyncStatus::RenderError,
+            SyncStatus::Halted,
+        ] {
+            assert_eq!(
+                serde_json::to_value(s).unwrap(),
+                serde_json::json!(sync_badge(s).word)
+            );
+        }
     }
 }

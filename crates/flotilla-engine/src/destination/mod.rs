@@ -1,28 +1,27 @@
 //! Clusters: where desired state is applied. The only module that speaks
 //! HTTP to clusters.
 //!
-//! A [`Target`] is the narrow interface the resource manager ([`crate::sync`])
+//! A [`Destination`] is the narrow interface the resource manager ([`crate::reconcile`])
 //! drives: read live objects, apply one, wait for a CRD, delete one, and read
-//! and write the inventory. [`kube::KubeTarget`] implements it over the kube
+//! and write the inventory. [`kube::KubeDestination`] implements it over the kube
 //! client (server-side apply, field manager `flotilla`);
-//! [`directory::DirectoryTarget`] writes hydrated manifests to a folder.
+//! [`directory::DirectoryDestination`] writes hydrated manifests to a folder.
 
 pub mod connect;
 pub mod directory;
-mod error;
+pub mod error;
 pub mod kube;
 pub mod safe_fs;
 
 use std::collections::HashMap;
-use std::time::Duration;
-
 use std::sync::Arc;
+use std::time::Duration;
 
 use flotilla_core::diff::schema::Schema;
 use serde_json::Value;
 
-pub use connect::{AnyTarget, ConnectOptions, connect};
-pub use error::ClusterError;
+pub use connect::{AnyDestination, ConnectOptions, connect};
+pub use error::{ClusterError, ConfigError, Status};
 
 use flotilla_core::model::ObjectKey;
 use flotilla_core::model::{Inventory, InventoryEntry};
@@ -52,17 +51,19 @@ pub enum Applied {
 
 /// A place desired state is applied to.
 #[allow(async_fn_in_trait)]
-pub trait Target {
+pub trait Destination {
     /// The live copies of the given objects that exist, by key. `api_version`
     /// tells how to address each. Implementations batch reads (one list per
     /// kind) where they can; an object absent from the result does not exist.
+    /// Objects are lent (`Arc`): a destination that caches live state hands
+    /// out its cached copies without cloning them.
     async fn live(
         &mut self,
         objects: &[(&str, &ObjectKey)],
-    ) -> Result<HashMap<ObjectKey, Value>, ClusterError>;
+    ) -> Result<HashMap<ObjectKey, Arc<Value>>, ClusterError>;
 
     /// Applies one object (server-side apply where there is a server).
-    /// `live` is its live copy from [`Target::live`], if it had one.
+    /// `live` is its live copy from [`Destination::live`], if it had one.
     async fn apply(
         &mut self,
         object: &Value,
@@ -71,7 +72,7 @@ pub trait Target {
     ) -> Result<Applied, ClusterError>;
 
     /// What the object would look like if applied (a server-side dry run),
-    /// without storing anything; `None` for targets without a server.
+    /// without storing anything; `None` for destinations without a server.
     async fn dry_run_apply(&mut self, object: &Value) -> Result<Option<Value>, ClusterError>;
 
     /// Waits until a CustomResourceDefinition is Established and its kinds
@@ -86,7 +87,7 @@ pub trait Target {
     async fn delete(&mut self, entry: &InventoryEntry, dry_run: bool)
     -> Result<bool, ClusterError>;
 
-    /// The inventory of `fleet`'s cluster `cluster` on this target, if one
+    /// The inventory of `fleet`'s cluster `cluster` on this destination, if one
     /// was written.
     async fn read_inventory(
         &mut self,
@@ -96,6 +97,12 @@ pub trait Target {
 
     /// Stores the fleet's inventory on this cluster.
     async fn write_inventory(&mut self, inventory: &Inventory) -> Result<(), ClusterError>;
+
+    /// Whether controllers act on what is written here (a Kubernetes
+    /// cluster), so health is worth reading; a folder has none.
+    fn runs_workloads(&self) -> bool {
+        true
+    }
 
     /// The merge structure of the kinds of `api_versions` as this
     /// destination merges them: a cluster's OpenAPI v3 documents over the

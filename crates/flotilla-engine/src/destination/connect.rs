@@ -1,16 +1,17 @@
 //! From a cluster's `connection` in fleet.yaml, changed by the run's
-//! overrides ([`effective_connection`], pure), to a [`Target`]. Environment
+//! overrides ([`effective_connection`], pure), to a [`Destination`]. Environment
 //! variables in paths expand here, at the edge, and nowhere else.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
 
-use super::directory::DirectoryTarget;
-use super::kube::KubeTarget;
-use super::{Applied, ApplyOptions, ClusterError, Target};
+use super::directory::DirectoryDestination;
+use super::kube::KubeDestination;
+use super::{Applied, ApplyOptions, ClusterError, ConfigError, Destination};
 use flotilla_core::model::{Cluster, ObjectKey};
 use flotilla_core::model::{Inventory, InventoryEntry};
 
@@ -21,7 +22,7 @@ pub use overrides::{
     effective_connection, split_cluster_prefix,
 };
 
-/// How to open targets in one run: overrides given on the command line, and
+/// How to open destinations in one run: overrides given on the command line, and
 /// settings of the engine. See [`effective_connection`] for how the
 /// overrides combine with fleet.yaml.
 #[derive(Clone, Debug, Default)]
@@ -37,49 +38,51 @@ pub struct ConnectOptions {
     /// environment (e.g. `FLOTILLA_KUBECONFIG_DIR` from the daemon's config).
     pub vars: std::collections::BTreeMap<String, String>,
     /// Read live state of Kubernetes clusters from watch-fed caches (for
-    /// the daemon; see [`KubeTarget::with_watch_cache`]).
+    /// the daemon; see [`KubeDestination::with_watch_cache`]).
     pub watch_cache: bool,
 }
 
-/// Any kind of target, so one sync loop can drive them all.
-pub enum AnyTarget {
+/// Any kind of destination, so one sync loop can drive them all.
+pub enum AnyDestination {
     /// A Kubernetes API server.
-    Kube(Box<KubeTarget>),
+    Kube(Box<KubeDestination>),
     /// A folder of hydrated manifests.
-    Directory(DirectoryTarget),
+    Directory(DirectoryDestination),
 }
 
-/// Opens the target of `cluster`: its [`effective_connection`] under
+/// Opens the destination of `cluster`: its [`effective_connection`] under
 /// `options`, with `${VAR}` in fleet.yaml's paths expanded.
 pub async fn connect(
     cluster: &Cluster,
     options: &ConnectOptions,
-) -> Result<AnyTarget, ClusterError> {
+) -> Result<AnyDestination, ClusterError> {
     match effective_connection(cluster, options) {
         EffectiveConnection::Kubeconfig {
             kubeconfig,
             context,
         } => {
             let context = context.as_deref();
-            let mut target = match kubeconfig {
+            let mut destination = match kubeconfig {
                 KubeconfigSource::Fleet(path) => {
                     let path = PathBuf::from(expand_vars(&path, &options.vars)?);
-                    KubeTarget::from_kubeconfig(&path, context).await?
+                    KubeDestination::from_kubeconfig(&path, context).await?
                 }
-                KubeconfigSource::Given(path) => KubeTarget::from_kubeconfig(&path, context).await?,
-                KubeconfigSource::Default => KubeTarget::from_default_kubeconfig(context).await?,
+                KubeconfigSource::Given(path) => {
+                    KubeDestination::from_kubeconfig(&path, context).await?
+                }
+                KubeconfigSource::Default => {
+                    KubeDestination::from_default_kubeconfig(context).await?
+                }
             };
             if options.watch_cache {
-                target = target.with_watch_cache();
+                destination = destination.with_watch_cache();
             }
-            Ok(AnyTarget::Kube(Box::new(target)))
+            Ok(AnyDestination::Kube(Box::new(destination)))
         }
-        EffectiveConnection::Directory { path } => Ok(AnyTarget::Directory(
-            DirectoryTarget::new(expand_vars(&path, &options.vars)?),
+        EffectiveConnection::Directory { path } => Ok(AnyDestination::Directory(
+            DirectoryDestination::new(expand_vars(&path, &options.vars)?),
         )),
-        EffectiveConnection::Agent => Err(ClusterError::Config(
-            "connection mode agent is not supported yet: the agent (pull mode) is not built; use kubeconfig or directory".into(),
-        )),
+        EffectiveConnection::Agent => Err(ConfigError::AgentUnsupported.into()),
     }
 }
 
@@ -90,7 +93,8 @@ pub fn expand_vars(
     text: &str,
     vars: &std::collections::BTreeMap<String, String>,
 ) -> Result<String, ClusterError> {
-    flotilla_core::model::env_vars::check(text).map_err(ClusterError::Config)?;
+    flotilla_core::model::env_vars::check(text)
+        .map_err(|reason| ConfigError::VariableNotAllowed { reason })?;
     let mut out = String::new();
     let mut rest = text;
     while let Some(pos) = rest.find("${") {
@@ -98,14 +102,14 @@ pub fn expand_vars(
         let after = &rest[pos + 2..];
         let end = after
             .find('}')
-            .ok_or_else(|| ClusterError::Config(format!("unclosed ${{ in path {text:?}")))?;
+            .ok_or_else(|| ConfigError::UnclosedVariable { text: text.into() })?;
         let name = &after[..end];
         let value = match vars.get(name) {
             Some(v) => v.clone(),
-            None => std::env::var(name).map_err(|_| {
-                ClusterError::Config(format!(
-                    "environment variable {name} is not set (used in {text:?})"
-                ))
+            None => std::env::var(name).map_err(|source| ConfigError::UnsetVariable {
+                name: name.into(),
+                text: text.into(),
+                source,
             })?,
         };
         out.push_str(&value);
@@ -118,35 +122,35 @@ pub fn expand_vars(
 macro_rules! each {
     ($self:ident, $t:ident => $e:expr) => {
         match $self {
-            AnyTarget::Kube($t) => $e,
-            AnyTarget::Directory($t) => $e,
+            AnyDestination::Kube($t) => $e,
+            AnyDestination::Directory($t) => $e,
         }
     };
 }
 
-impl AnyTarget {
-    /// Where the target is, for messages.
+impl AnyDestination {
+    /// Where the destination is, for messages.
     pub fn describe(&self) -> String {
         match self {
-            AnyTarget::Kube(k) => format!("API server {}", k.server()),
-            AnyTarget::Directory(d) => format!("directory {}", d.root().display()),
+            AnyDestination::Kube(k) => format!("API server {}", k.server()),
+            AnyDestination::Directory(d) => format!("directory {}", d.root().display()),
         }
     }
 
-    /// The folder, for a directory target.
+    /// The folder, for a directory destination.
     pub fn directory(&self) -> Option<&Path> {
         match self {
-            AnyTarget::Directory(d) => Some(d.root()),
-            AnyTarget::Kube(_) => None,
+            AnyDestination::Directory(d) => Some(d.root()),
+            AnyDestination::Kube(_) => None,
         }
     }
 }
 
-impl Target for AnyTarget {
+impl Destination for AnyDestination {
     async fn live(
         &mut self,
         objects: &[(&str, &ObjectKey)],
-    ) -> Result<HashMap<ObjectKey, Value>, ClusterError> {
+    ) -> Result<HashMap<ObjectKey, Arc<Value>>, ClusterError> {
         each!(self, t => t.live(objects).await)
     }
     async fn apply(
@@ -192,5 +196,8 @@ impl Target for AnyTarget {
     }
     async fn serves(&mut self, api_version: &str, kind: &str) -> Result<bool, ClusterError> {
         each!(self, t => t.serves(api_version, kind).await)
+    }
+    fn runs_workloads(&self) -> bool {
+        each!(self, t => t.runs_workloads())
     }
 }

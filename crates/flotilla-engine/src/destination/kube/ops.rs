@@ -1,6 +1,7 @@
-//! The [`Target`] operations on a Kubernetes cluster.
+//! The [`Destination`] operations on a Kubernetes cluster.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use kube::api::{
@@ -9,14 +10,14 @@ use kube::api::{
 use kube::discovery::ApiResource;
 use serde_json::Value;
 
-use super::{KubeTarget, api_error};
-use crate::cluster::{Applied, ApplyOptions, ClusterError, FIELD_MANAGER, Target};
+use super::KubeDestination;
+use crate::destination::{Applied, ApplyOptions, ClusterError, Destination, FIELD_MANAGER};
 use flotilla_core::diff::schema::Schema;
 use flotilla_core::model::ownership::{MANAGED_BY, MANAGED_BY_LABEL};
 use flotilla_core::model::{Inventory, InventoryEntry};
 use flotilla_core::model::{ObjectKey, group_of};
 
-impl KubeTarget {
+impl KubeDestination {
     fn api(&self, resource: &ApiResource, namespaced: bool, namespace: &str) -> Api<DynamicObject> {
         if namespaced {
             let ns = if namespace.is_empty() {
@@ -31,7 +32,7 @@ impl KubeTarget {
     }
 }
 
-fn to_value(object: &DynamicObject, resource: &ApiResource) -> Value {
+pub(super) fn to_value(object: &DynamicObject, resource: &ApiResource) -> Value {
     let mut v = serde_json::to_value(object).unwrap_or(Value::Null);
     // List items carry no apiVersion and kind; put them back.
     v["apiVersion"] = Value::String(resource.api_version.clone());
@@ -55,11 +56,11 @@ fn str_at<'a>(v: &'a Value, pointer: &str) -> &'a str {
     v.pointer(pointer).and_then(Value::as_str).unwrap_or("")
 }
 
-impl Target for KubeTarget {
+impl Destination for KubeDestination {
     async fn live(
         &mut self,
         objects: &[(&str, &ObjectKey)],
-    ) -> Result<HashMap<ObjectKey, Value>, ClusterError> {
+    ) -> Result<HashMap<ObjectKey, Arc<Value>>, ClusterError> {
         let mut by_kind: BTreeMap<(&str, &str), HashSet<&ObjectKey>> = BTreeMap::new();
         for (api_version, key) in objects {
             by_kind
@@ -72,12 +73,12 @@ impl Target for KubeTarget {
         for ((api_version, kind), wanted) in by_kind {
             let (resource, namespaced) = match self
                 .discovery
-                .resolve(&self.client, &self.retry, api_version, kind)
+                .resolve(&self.client, &self.server, &self.retry, api_version, kind)
                 .await
             {
                 Ok(found) => found,
                 // Not served yet (its CRD comes in this sync): nothing is live.
-                Err(ClusterError::UnknownKind { .. }) => continue,
+                Err(ClusterError::NotServed { .. }) => continue,
                 Err(e) => return Err(e),
             };
             let cached = match &mut self.cache {
@@ -88,16 +89,19 @@ impl Target for KubeTarget {
                 }
                 None => None,
             };
-            let items: Vec<DynamicObject> = match cached {
-                Some(objects) => objects.iter().map(|o| (**o).clone()).collect(),
+            let items: Vec<Arc<Value>> = match cached {
+                Some(values) => values,
                 None => {
                     let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &resource);
                     let params = ListParams::default().labels(&selector);
                     self.retry
                         .run(|| api.list(&params))
                         .await
-                        .map_err(|e| api_error(&format!("listing {kind}"), e))?
+                        .map_err(|e| self.error(&format!("listing {kind}"), None, e))?
                         .items
+                        .iter()
+                        .map(|o| Arc::new(to_value(o, &resource)))
+                        .collect()
                 }
             };
             // A namespaced object given without a namespace lives in the
@@ -116,8 +120,7 @@ impl Target for KubeTarget {
                     (found, k)
                 })
                 .collect();
-            for item in &items {
-                let value = to_value(item, &resource);
+            for value in items {
                 let key = ObjectKey {
                     group: group_of(api_version).to_string(),
                     kind: kind.to_string(),
@@ -139,9 +142,9 @@ impl Target for KubeTarget {
                     .retry
                     .run(|| api.get_opt(&found.name))
                     .await
-                    .map_err(|e| api_error(&format!("reading {original}"), e))?;
+                    .map_err(|e| self.error(&format!("reading {original}"), Some(original), e))?;
                 if let Some(object) = got {
-                    live.insert((*original).clone(), to_value(&object, &resource));
+                    live.insert((*original).clone(), Arc::new(to_value(&object, &resource)));
                 }
             }
         }
@@ -168,10 +171,10 @@ impl Target for KubeTarget {
         );
         let (resource, namespaced) = self
             .discovery
-            .resolve(&self.client, &self.retry, api_version, kind)
+            .resolve(&self.client, &self.server, &self.retry, api_version, kind)
             .await?;
         let api = self.api(&resource, namespaced, namespace);
-        // `live` comes from `Target::live`, which also finds unlabelled objects.
+        // `live` comes from `Destination::live`, which also finds unlabelled objects.
         let before = live.cloned();
         let mut params = PatchParams::apply(FIELD_MANAGER);
         if options.force_conflicts {
@@ -185,7 +188,13 @@ impl Target for KubeTarget {
             .retry
             .run(|| api.patch(name, &params, &patch))
             .await
-            .map_err(|e| api_error(&format!("applying {what}"), e))?;
+            .map_err(|e| {
+                self.error(
+                    &format!("applying {what}"),
+                    ObjectKey::of(object).as_ref(),
+                    e,
+                )
+            })?;
         let after = to_value(&after, &resource);
         Ok(match before {
             None => Applied::Created,
@@ -213,7 +222,7 @@ impl Target for KubeTarget {
         let namespace = str_at(object, "/metadata/namespace");
         let (resource, namespaced) = self
             .discovery
-            .resolve(&self.client, &self.retry, api_version, kind)
+            .resolve(&self.client, &self.server, &self.retry, api_version, kind)
             .await?;
         let api = self.api(&resource, namespaced, namespace);
         let params = PatchParams::apply(FIELD_MANAGER).dry_run().force();
@@ -222,7 +231,13 @@ impl Target for KubeTarget {
             .retry
             .run(|| api.patch(name, &params, &patch))
             .await
-            .map_err(|e| api_error(&format!("dry-run apply of {kind} {name}"), e))?;
+            .map_err(|e| {
+                self.error(
+                    &format!("dry-run apply of {kind} {name}"),
+                    ObjectKey::of(object).as_ref(),
+                    e,
+                )
+            })?;
         Ok(Some(to_value(&after, &resource)))
     }
 
@@ -236,6 +251,7 @@ impl Target for KubeTarget {
             .discovery
             .resolve(
                 &self.client,
+                &self.server,
                 &self.retry,
                 "apiextensions.k8s.io/v1",
                 "CustomResourceDefinition",
@@ -244,10 +260,9 @@ impl Target for KubeTarget {
         let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &resource);
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let current =
-                self.retry.run(|| api.get(name)).await.map_err(|e| {
-                    api_error(&format!("reading CustomResourceDefinition {name}"), e)
-                })?;
+            let current = self.retry.run(|| api.get(name)).await.map_err(|e| {
+                self.error(&format!("reading CustomResourceDefinition {name}"), None, e)
+            })?;
             let value = to_value(&current, &resource);
             let established = value
                 .pointer("/status/conditions")
@@ -273,9 +288,10 @@ impl Target for KubeTarget {
                 return Ok(());
             }
             if tokio::time::Instant::now() >= deadline {
-                return Err(ClusterError::Timeout(format!(
-                    "CustomResourceDefinition {name} not Established after {timeout:?}"
-                )));
+                return Err(ClusterError::Timeout {
+                    what: format!("CustomResourceDefinition {name} not Established"),
+                    after: timeout,
+                });
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
@@ -288,12 +304,18 @@ impl Target for KubeTarget {
     ) -> Result<bool, ClusterError> {
         let (resource, namespaced) = match self
             .discovery
-            .resolve(&self.client, &self.retry, &entry.api_version, &entry.kind)
+            .resolve(
+                &self.client,
+                &self.server,
+                &self.retry,
+                &entry.api_version,
+                &entry.kind,
+            )
             .await
         {
             Ok(found) => found,
             // The kind is gone (its CRD was deleted): so is the object.
-            Err(ClusterError::UnknownKind { .. }) => return Ok(false),
+            Err(ClusterError::NotServed { .. }) => return Ok(false),
             Err(e) => return Err(e),
         };
         let api = self.api(&resource, namespaced, &entry.namespace);
@@ -305,7 +327,10 @@ impl Target for KubeTarget {
         match self.retry.run(|| api.delete(&entry.name, &params)).await {
             Ok(_) => Ok(true),
             Err(kube::Error::Api(s)) if s.is_not_found() => Ok(false),
-            Err(e) => Err(api_error(&format!("deleting {}", entry.key()), e)),
+            Err(e) => {
+                let key = entry.key();
+                Err(self.error(&format!("deleting {key}"), Some(&key), e))
+            }
         }
     }
 
@@ -318,11 +343,11 @@ impl Target for KubeTarget {
     async fn serves(&mut self, api_version: &str, kind: &str) -> Result<bool, ClusterError> {
         match self
             .discovery
-            .resolve(&self.client, &self.retry, api_version, kind)
+            .resolve(&self.client, &self.server, &self.retry, api_version, kind)
             .await
         {
             Ok(_) => Ok(true),
-            Err(ClusterError::UnknownKind { .. }) => Ok(false),
+            Err(ClusterError::NotServed { .. }) => Ok(false),
             Err(e) => Err(e),
         }
     }

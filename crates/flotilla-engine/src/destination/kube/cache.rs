@@ -2,6 +2,10 @@
 //! reflector (watch + local store) per kind, filtered by Flotilla's
 //! ownership label. Once a store has its initial list, reading live state
 //! costs no request at all; the watch keeps it current.
+//!
+//! Objects are lent, not copied: each cached object is turned into JSON once
+//! per resourceVersion and handed out as an `Arc`, so a check of an
+//! unchanged cluster clones no object.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,11 +17,22 @@ use kube::api::{Api, DynamicObject};
 use kube::discovery::ApiResource;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
+use serde_json::Value;
+
+/// The JSON form of each cached object, by (namespace, name), with the
+/// resourceVersion it was made from.
+type Lent = HashMap<(String, String), (String, Arc<Value>)>;
 
 /// One store per (apiVersion, kind), each fed by its own watch task.
 #[derive(Default)]
 pub(crate) struct WatchCache {
-    kinds: HashMap<(String, String), (Store<DynamicObject>, tokio::task::JoinHandle<()>)>,
+    kinds: HashMap<(String, String), Kind>,
+}
+
+struct Kind {
+    store: Store<DynamicObject>,
+    task: tokio::task::JoinHandle<()>,
+    lent: Lent,
 }
 
 impl WatchCache {
@@ -30,9 +45,9 @@ impl WatchCache {
         resource: &ApiResource,
         selector: &str,
         wait: Duration,
-    ) -> Option<Vec<Arc<DynamicObject>>> {
+    ) -> Option<Vec<Arc<Value>>> {
         let key = (resource.api_version.clone(), resource.kind.clone());
-        let (store, _) = self.kinds.entry(key).or_insert_with(|| {
+        let kind = self.kinds.entry(key).or_insert_with(|| {
             let api: Api<DynamicObject> = Api::all_with(client.clone(), resource);
             let writer = reflector::store::Writer::new(resource.clone());
             let store = writer.as_reader();
@@ -47,19 +62,43 @@ impl WatchCache {
                     }
                 }
             });
-            (store, task)
+            Kind {
+                store,
+                task,
+                lent: Lent::new(),
+            }
         });
-        match tokio::time::timeout(wait, store.wait_until_ready()).await {
-            Ok(Ok(())) => Some(store.state()),
-            _ => None,
+        match tokio::time::timeout(wait, kind.store.wait_until_ready()).await {
+            Ok(Ok(())) => {}
+            _ => return None,
         }
+        // Reuse the JSON of every object whose resourceVersion is unchanged;
+        // forget objects that left the store.
+        let state = kind.store.state();
+        let mut lent = Lent::with_capacity(state.len());
+        let mut out = Vec::with_capacity(state.len());
+        for object in state {
+            let id = (
+                object.metadata.namespace.clone().unwrap_or_default(),
+                object.metadata.name.clone().unwrap_or_default(),
+            );
+            let version = object.metadata.resource_version.clone().unwrap_or_default();
+            let value = match kind.lent.remove(&id) {
+                Some((v, value)) if v == version && !version.is_empty() => value,
+                _ => Arc::new(super::ops::to_value(&object, resource)),
+            };
+            out.push(Arc::clone(&value));
+            lent.insert(id, (version, value));
+        }
+        kind.lent = lent;
+        Some(out)
     }
 }
 
 impl Drop for WatchCache {
     fn drop(&mut self) {
-        for (_, task) in self.kinds.values() {
-            task.abort();
+        for kind in self.kinds.values() {
+            kind.task.abort();
         }
     }
 }

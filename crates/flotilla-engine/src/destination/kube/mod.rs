@@ -15,12 +15,13 @@ use std::time::Duration;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 
-use super::error::ClusterError;
+use super::error::{ClusterError, ConfigError, without_userinfo};
+use flotilla_core::model::ObjectKey;
 
 pub use retry::RetryPolicy;
 
 /// A Kubernetes API server.
-pub struct KubeTarget {
+pub struct KubeDestination {
     client: Client,
     discovery: discovery::Cache,
     retry: RetryPolicy,
@@ -32,19 +33,22 @@ pub struct KubeTarget {
     schema: openapi::SchemaCache,
 }
 
-impl KubeTarget {
+impl KubeDestination {
     /// Connects through a kubeconfig file and optional context. Nothing is
     /// sent yet; the first request tells whether the cluster is reachable.
     pub async fn from_kubeconfig(path: &Path, context: Option<&str>) -> Result<Self, ClusterError> {
-        let kubeconfig = Kubeconfig::read_from(path)
-            .map_err(|e| ClusterError::Config(format!("kubeconfig {}: {e}", path.display())))?;
+        let kubeconfig_error = |source| ConfigError::Kubeconfig {
+            path: path.display().to_string(),
+            source,
+        };
+        let kubeconfig = Kubeconfig::read_from(path).map_err(kubeconfig_error)?;
         let options = KubeConfigOptions {
             context: context.map(str::to_string),
             ..Default::default()
         };
         let config = Config::from_custom_kubeconfig(kubeconfig, &options)
             .await
-            .map_err(|e| ClusterError::Config(format!("kubeconfig {}: {e}", path.display())))?;
+            .map_err(kubeconfig_error)?;
         Self::from_config(config)
     }
 
@@ -56,11 +60,9 @@ impl KubeTarget {
             context: context.map(str::to_string),
             ..Default::default()
         };
-        let config = Config::from_kubeconfig(&options).await.map_err(|e| {
-            ClusterError::Config(format!(
-                "default kubeconfig ($KUBECONFIG or ~/.kube/config): {e}"
-            ))
-        })?;
+        let config = Config::from_kubeconfig(&options)
+            .await
+            .map_err(|source| ConfigError::DefaultKubeconfig { source })?;
         Self::from_config(config)
     }
 
@@ -71,9 +73,11 @@ impl KubeTarget {
         config.write_timeout = Some(Duration::from_secs(60));
         // One retry layer, bounded and documented: ours (RetryPolicy).
         config.default_retry = false;
-        let server = config.cluster_url.to_string();
-        let client = Client::try_from(config)
-            .map_err(|e| ClusterError::Config(format!("client for {server}: {e}")))?;
+        let server = without_userinfo(&config.cluster_url.to_string());
+        let client = Client::try_from(config).map_err(|source| ConfigError::Client {
+            server: server.clone(),
+            source,
+        })?;
         Ok(Self {
             client,
             discovery: discovery::Cache::default(),
@@ -105,18 +109,15 @@ impl KubeTarget {
     }
 }
 
-/// Turns a kube error into a cluster error with the server's message.
-pub(crate) fn api_error(what: &str, e: kube::Error) -> ClusterError {
-    match e {
-        kube::Error::Api(s) if s.is_conflict() && s.message.contains("conflict") => {
-            ClusterError::Conflict(format!("{what}: {}", s.message))
-        }
-        kube::Error::Api(s) => {
-            ClusterError::Api(format!("{what}: {} ({} {})", s.message, s.code, s.reason))
-        }
-        other if retry::is_connection(&other) => {
-            ClusterError::Unreachable(format!("{what}: {other}"))
-        }
-        other => ClusterError::Api(format!("{what}: {other}")),
+impl KubeDestination {
+    /// Turns a kube error met while doing `context` into a cluster error of
+    /// its kind (see [`ClusterError::from_kube`]).
+    pub(crate) fn error(
+        &self,
+        context: &str,
+        object: Option<&ObjectKey>,
+        e: kube::Error,
+    ) -> ClusterError {
+        ClusterError::from_kube(context, object.cloned(), &self.server, e)
     }
 }

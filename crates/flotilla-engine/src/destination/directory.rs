@@ -9,22 +9,24 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{Applied, ApplyOptions, ClusterError, Target, safe_fs};
+use super::{Applied, ApplyOptions, ClusterError, Destination, safe_fs};
 use flotilla_core::model::ObjectKey;
 use flotilla_core::model::inventory::inventory_name;
+use flotilla_core::model::ownership::{MANAGED_BY, MANAGED_BY_LABEL};
 use flotilla_core::model::{Inventory, InventoryEntry};
 
-/// A directory target.
-pub struct DirectoryTarget {
+/// A directory destination.
+pub struct DirectoryDestination {
     root: PathBuf,
 }
 
-impl DirectoryTarget {
-    /// A target writing into `root` (created on the first write).
+impl DirectoryDestination {
+    /// A destination writing into `root` (created on the first write).
     pub fn new(root: impl Into<PathBuf>) -> Self {
         Self { root: root.into() }
     }
@@ -67,11 +69,11 @@ impl DirectoryTarget {
     }
 }
 
-impl Target for DirectoryTarget {
+impl Destination for DirectoryDestination {
     async fn live(
         &mut self,
         objects: &[(&str, &ObjectKey)],
-    ) -> Result<HashMap<ObjectKey, Value>, ClusterError> {
+    ) -> Result<HashMap<ObjectKey, Arc<Value>>, ClusterError> {
         let mut live = HashMap::new();
         for (_, key) in objects {
             let path = self.path(&key.file_name())?;
@@ -83,7 +85,7 @@ impl Target for DirectoryTarget {
                         flotilla_core::yaml::parse::<Value>(&path.display().to_string(), d).ok()
                     })
                     .unwrap_or(Value::Null);
-                live.insert((*key).clone(), value);
+                live.insert((*key).clone(), Arc::new(value));
             }
         }
         Ok(live)
@@ -95,8 +97,7 @@ impl Target for DirectoryTarget {
         _live: Option<&Value>,
         options: ApplyOptions,
     ) -> Result<Applied, ClusterError> {
-        let key = ObjectKey::of(object)
-            .ok_or_else(|| ClusterError::Api("object without apiVersion, kind or name".into()))?;
+        let key = ObjectKey::of(object).ok_or(ClusterError::Unaddressable)?;
         let name = key.file_name();
         let path = self.path(&name)?;
         let text = flotilla_core::yaml::to_string(object);
@@ -132,10 +133,30 @@ impl Target for DirectoryTarget {
     ) -> Result<bool, ClusterError> {
         // The file name is derived from the entry's identity, never read
         // from the inventory, and checked to stay inside the folder.
-        let name = entry.key().file_name();
+        let key = entry.key();
+        let name = key.file_name();
         let path = self.path(&name)?;
-        if !path.exists() {
+        let Some(text) = self.read(&path)? else {
             return Ok(false);
+        };
+        // Only a file the engine wrote goes: it holds this very object,
+        // labelled as managed by Flotilla. Anything else at that name (a
+        // file put there by hand, an inventory edited to name it) stays.
+        let ours = flotilla_core::yaml::split_documents(&text)
+            .first()
+            .and_then(|d| flotilla_core::yaml::parse::<Value>(&name, d).ok())
+            .is_some_and(|v| {
+                ObjectKey::of(&v).as_ref() == Some(&key)
+                    && v.pointer("/metadata/labels")
+                        .and_then(|l| l.get(MANAGED_BY_LABEL))
+                        .and_then(Value::as_str)
+                        == Some(MANAGED_BY)
+            });
+        if !ours {
+            return Err(ClusterError::NotOurs {
+                path: path.display().to_string(),
+                object: Box::new(key),
+            });
         }
         if !dry_run {
             safe_fs::remove_file(&self.root, &name).map_err(|e| self.io(&path, e))?;
@@ -151,10 +172,19 @@ impl Target for DirectoryTarget {
         let path = self.path(&self.inventory_file(fleet, cluster))?;
         match self.read(&path)? {
             None => Ok(None),
-            Some(text) => serde_json::from_str(&text)
-                .map(Some)
-                .map_err(|e| ClusterError::Inventory(path.display().to_string(), e.to_string())),
+            Some(text) => {
+                serde_json::from_str(&text)
+                    .map(Some)
+                    .map_err(|source| ClusterError::Inventory {
+                        name: path.display().to_string(),
+                        source,
+                    })
+            }
         }
+    }
+
+    fn runs_workloads(&self) -> bool {
+        false
     }
 
     async fn write_inventory(&mut self, inventory: &Inventory) -> Result<(), ClusterError> {

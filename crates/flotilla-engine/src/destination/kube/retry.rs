@@ -28,13 +28,8 @@ impl Default for RetryPolicy {
 pub(crate) fn is_transient(e: &kube::Error) -> bool {
     match e {
         kube::Error::Api(s) => s.code >= 500 || s.code == 429,
-        other => is_connection(other),
+        other => crate::destination::error::is_connection(other),
     }
-}
-
-/// Whether a kube error means the server was not reached or went away.
-pub(crate) fn is_connection(e: &kube::Error) -> bool {
-    matches!(e, kube::Error::HyperError(_) | kube::Error::Service(_))
 }
 
 impl RetryPolicy {

@@ -5,25 +5,30 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 
-use super::{KubeTarget, api_error};
-use crate::cluster::{ClusterError, FIELD_MANAGER};
+use super::KubeDestination;
+use crate::destination::{ClusterError, FIELD_MANAGER};
 use flotilla_core::model::Inventory;
 use flotilla_core::model::inventory::{INVENTORY_KEY, INVENTORY_NAMESPACE, inventory_name};
 use flotilla_core::model::ownership::{MANAGED_BY, MANAGED_BY_LABEL};
 
 pub(super) async fn read(
-    target: &KubeTarget,
+    destination: &KubeDestination,
     fleet: &str,
     cluster: &str,
 ) -> Result<Option<Inventory>, ClusterError> {
     let name = inventory_name(fleet, cluster);
-    let api: Api<ConfigMap> = Api::namespaced(target.client.clone(), INVENTORY_NAMESPACE);
-    let found = target.retry.run(|| api.get_opt(&name)).await.map_err(|e| {
-        api_error(
-            &format!("reading ConfigMap {INVENTORY_NAMESPACE}/{name}"),
-            e,
-        )
-    })?;
+    let api: Api<ConfigMap> = Api::namespaced(destination.client.clone(), INVENTORY_NAMESPACE);
+    let found = destination
+        .retry
+        .run(|| api.get_opt(&name))
+        .await
+        .map_err(|e| {
+            destination.error(
+                &format!("reading ConfigMap {INVENTORY_NAMESPACE}/{name}"),
+                None,
+                e,
+            )
+        })?;
     let Some(cm) = found else { return Ok(None) };
     let text = cm
         .data
@@ -31,21 +36,28 @@ pub(super) async fn read(
         .and_then(|d| d.get(INVENTORY_KEY))
         .cloned()
         .unwrap_or_default();
-    serde_json::from_str(&text).map(Some).map_err(|e| {
-        ClusterError::Inventory(format!("{INVENTORY_NAMESPACE}/{name}"), e.to_string())
-    })
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|source| ClusterError::Inventory {
+            name: format!("{INVENTORY_NAMESPACE}/{name}"),
+            source,
+        })
 }
 
-pub(super) async fn write(target: &KubeTarget, inventory: &Inventory) -> Result<(), ClusterError> {
+pub(super) async fn write(
+    destination: &KubeDestination,
+    inventory: &Inventory,
+) -> Result<(), ClusterError> {
     let labels = json!({ MANAGED_BY_LABEL: MANAGED_BY });
     let params = PatchParams::apply(FIELD_MANAGER).force();
-    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(target.client.clone());
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> =
+        Api::all(destination.client.clone());
     let ns = json!({
         "apiVersion": "v1", "kind": "Namespace",
         "metadata": {"name": INVENTORY_NAMESPACE, "labels": labels},
     });
     let ns_patch = Patch::Apply(&ns);
-    if target
+    if destination
         .retry
         .run(|| namespaces.get_opt(INVENTORY_NAMESPACE))
         .await
@@ -53,11 +65,17 @@ pub(super) async fn write(target: &KubeTarget, inventory: &Inventory) -> Result<
         .flatten()
         .is_none()
     {
-        target
+        destination
             .retry
             .run(|| namespaces.patch(INVENTORY_NAMESPACE, &params, &ns_patch))
             .await
-            .map_err(|e| api_error(&format!("creating namespace {INVENTORY_NAMESPACE}"), e))?;
+            .map_err(|e| {
+                destination.error(
+                    &format!("creating namespace {INVENTORY_NAMESPACE}"),
+                    None,
+                    e,
+                )
+            })?;
     }
     let name = inventory_name(&inventory.fleet, &inventory.cluster);
     let body = serde_json::to_string(inventory).expect("an inventory serialises");
@@ -67,15 +85,16 @@ pub(super) async fn write(target: &KubeTarget, inventory: &Inventory) -> Result<
                      "annotations": {"flotilla.dev/fleet": inventory.fleet}},
         "data": { INVENTORY_KEY: body },
     });
-    let api: Api<ConfigMap> = Api::namespaced(target.client.clone(), INVENTORY_NAMESPACE);
+    let api: Api<ConfigMap> = Api::namespaced(destination.client.clone(), INVENTORY_NAMESPACE);
     let cm_patch = Patch::Apply(&cm);
-    target
+    destination
         .retry
         .run(|| api.patch(&name, &params, &cm_patch))
         .await
         .map_err(|e| {
-            api_error(
+            destination.error(
                 &format!("writing ConfigMap {INVENTORY_NAMESPACE}/{name}"),
+                None,
                 e,
             )
         })?;

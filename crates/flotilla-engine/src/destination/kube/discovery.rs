@@ -10,7 +10,7 @@ use kube::core::GroupVersion;
 use kube::discovery::{ApiResource, Scope, pinned_group};
 
 use super::retry::RetryPolicy;
-use crate::cluster::ClusterError;
+use crate::destination::ClusterError;
 
 /// Known kinds of one cluster, by (apiVersion, kind).
 #[derive(Default)]
@@ -23,6 +23,7 @@ impl Cache {
     pub(crate) async fn resolve(
         &mut self,
         client: &Client,
+        server: &str,
         retry: &RetryPolicy,
         api_version: &str,
         kind: &str,
@@ -36,7 +37,7 @@ impl Cache {
             None => ("", api_version),
         };
         let gv = GroupVersion::gv(group, version);
-        let unknown = || ClusterError::UnknownKind {
+        let unknown = || ClusterError::NotServed {
             api_version: api_version.into(),
             kind: kind.into(),
         };
@@ -46,7 +47,12 @@ impl Cache {
             Err(kube::Error::Api(s)) if s.code == 404 => return Err(unknown()),
             Err(kube::Error::Discovery(_)) => return Err(unknown()),
             Err(e) => {
-                return Err(super::api_error(&format!("discovering {api_version}"), e));
+                return Err(ClusterError::from_kube(
+                    format!("discovering {api_version}"),
+                    None,
+                    server,
+                    e,
+                ));
             }
         };
         for (resource, caps) in api_group.versioned_resources(version) {

@@ -1,0 +1,125 @@
+//! One entry point per use case, called by both the CLI and the daemon:
+//!
+//! - [`reconcile_cluster`]: read the inventory and live state, apply in
+//!   order ([`crate::apply`]), prune ([`crate::delete`]), and record the
+//!   inventory, returning the typed [`ChangeSet`];
+//! - [`check_cluster`]: desired against live ([`crate::diff`]), for drift.
+//!
+//! Safety rules: a failed read of the inventory or of live state applies
+//! nothing; a round with a failed apply prunes nothing; a refused mass prune
+//! deletes nothing; the inventory is written only when it changed, so an
+//! unchanged cluster costs no write.
+
+use std::time::Duration;
+
+use crate::destination::{ClusterError, Destination};
+use flotilla_core::changeset::ChangeSet;
+use flotilla_core::drift::Detected;
+use flotilla_core::model::ObjectKey;
+use flotilla_core::model::inventory::Inventory;
+use flotilla_core::plan::{PlanOptions, plan};
+use flotilla_core::render::DesiredState;
+
+/// Options of one sync.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SyncOptions {
+    /// Compute and validate on the server, store nothing.
+    pub dry_run: bool,
+    /// Take over fields owned by other field managers.
+    pub force_conflicts: bool,
+    /// Pruning and its guard.
+    pub plan: PlanOptions,
+    /// How long to wait for a CRD to be Established.
+    pub crd_timeout: Duration,
+}
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        Self {
+            dry_run: false,
+            force_conflicts: false,
+            plan: PlanOptions::default(),
+            crd_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Syncs one cluster's desired state to `destination`: apply, prune,
+/// inventory. `progress(done, total)` is called after every object. Every
+/// failure is in the change set, typed.
+pub async fn reconcile_cluster<D: Destination>(
+    destination: &mut D,
+    fleet: &str,
+    revision: Option<&str>,
+    desired: &DesiredState,
+    options: SyncOptions,
+    mut progress: impl FnMut(usize, usize),
+) -> ChangeSet {
+    let mut changes = ChangeSet::new(&desired.cluster, options.dry_run);
+    let old = match destination.read_inventory(fleet, &desired.cluster).await {
+        Ok(i) => i,
+        Err(e) => {
+            changes.fail(e.failure(), format!("reading the inventory: {e}"));
+            return changes;
+        }
+    };
+    let plan = plan(desired, old.as_ref(), options.plan);
+    let addresses: Vec<(&str, &ObjectKey)> = desired
+        .objects
+        .iter()
+        .map(|o| (o.object["apiVersion"].as_str().unwrap_or(""), &o.key))
+        .collect();
+    let live = match destination.live(&addresses).await {
+        Ok(l) => l,
+        Err(e) => {
+            changes.fail(e.failure(), format!("reading live objects: {e}"));
+            return changes;
+        }
+    };
+
+    let applying = plan.apply.len();
+    let total = applying + plan.prune.len();
+    let mut entries = crate::apply::apply_staged(
+        destination,
+        &plan.apply,
+        &live,
+        old.as_ref(),
+        &options,
+        &mut changes,
+        |i| progress(i, total),
+    )
+    .await;
+    let kept = crate::delete::prune(destination, &plan, options.dry_run, &mut changes, |j| {
+        progress(applying + j, total)
+    })
+    .await;
+    entries.extend(kept);
+
+    let inventory = Inventory::new(
+        fleet,
+        desired.cluster.clone(),
+        revision.map(str::to_string),
+        entries,
+    );
+    let same_entries = old
+        .as_ref()
+        .is_some_and(|o| o.entries() == inventory.entries());
+    if !options.dry_run
+        && !same_entries
+        && let Err(e) = destination.write_inventory(&inventory).await
+    {
+        changes.fail(e.failure(), format!("writing the inventory: {e}"));
+    }
+    changes
+}
+
+/// Compares one cluster's desired state with what `destination` holds, for
+/// drift; `ignored(key)` gives the JSON pointers to skip for an object.
+pub async fn check_cluster<D: Destination>(
+    destination: &mut D,
+    fleet: &str,
+    desired: &DesiredState,
+    ignored: impl Fn(&ObjectKey) -> Vec<String>,
+) -> Result<Detected, ClusterError> {
+    crate::diff::detect(destination, fleet, desired, ignored).await
+}

@@ -1,0 +1,383 @@
+//! Authentication and limits of the daemon's HTTP server, as a hostile
+//! client sees them: a real socket on 127.0.0.1, a raw HTTP/1.1 client with
+//! every read bounded; and the real binary's refusal to listen on a
+//! non-loopback address without auth.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use flotilla_hub::http::auth::{AuthConfig, Tokens};
+use flotilla_hub::http::{HttpContext, HttpOptions, WebhookConfig, serve_with};
+use flotilla_hub::metrics::Metrics;
+use flotilla_hub::state::FleetState;
+
+const READ_TOKEN: &str = "read-token-do-not-log-0123456789";
+const OPERATE_TOKEN: &str = "operate-token-do-not-log-0123456789";
+
+struct Server {
+    addr: SocketAddr,
+    _rt: tokio::runtime::Runtime,
+}
+
+fn start(max_connections: usize, header_read_timeout: Duration) -> Server {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let tokens = Tokens::parse(
+        "tokens",
+        &format!("# test\n{READ_TOKEN}\n{OPERATE_TOKEN} operate\n"),
+    )
+    .unwrap();
+    let addr = rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let ctx = HttpContext {
+            state: Arc::new(RwLock::new(FleetState::default())),
+            metrics: Arc::new(Metrics::default()),
+            webhook: WebhookConfig {
+                github_secret: Some("gh-secret".into()),
+                gitlab_token: None,
+                branch: None,
+            },
+            trigger: Arc::new(tokio::sync::Notify::new()),
+        };
+        let options = HttpOptions {
+            auth: AuthConfig {
+                tokens: Some(Arc::new(RwLock::new(tokens))),
+                secure_cookie: false,
+            },
+            max_connections,
+            header_read_timeout,
+        };
+        tokio::spawn(serve_with(listener, ctx, options, std::future::pending()));
+        addr
+    });
+    Server { addr, _rt: rt }
+}
+
+/// One request; returns (status, head, body).
+fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (n, v) in headers {
+        head.push_str(&format!("{n}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body.as_bytes()).unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).unwrap();
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, head.to_string(), body.to_string())
+}
+
+#[test]
+fn protected_routes_need_a_known_token() {
+    let srv = start(64, Duration::from_secs(10));
+    for path in ["/", "/api/v1/fleet", "/metrics"] {
+        let (st, head, body) = request(srv.addr, "GET", path, &[], "");
+        assert_eq!(st, 401, "{path} without a token");
+        assert!(
+            head.to_ascii_lowercase()
+                .contains("www-authenticate: bearer"),
+            "{head}"
+        );
+        assert!(!body.contains(READ_TOKEN));
+        let (st, _, _) = request(
+            srv.addr,
+            "GET",
+            path,
+            &[("Authorization", "Bearer wrong-token-0123456789")],
+            "",
+        );
+        assert_eq!(st, 401, "{path} with a wrong token");
+        let bearer = format!("Bearer {READ_TOKEN}");
+        let (st, _, body) = request(srv.addr, "GET", path, &[("Authorization", &bearer)], "");
+        assert_eq!(st, 200, "{path} with the read token");
+        assert!(!body.contains(READ_TOKEN) && !body.contains(OPERATE_TOKEN));
+    }
+    let (_, _, body) = request(srv.addr, "GET", "/", &[], "");
+    assert!(body.contains("action=\"/login\""), "{body}");
+    assert_eq!(request(srv.addr, "GET", "/healthz", &[], "").0, 200);
+    assert_ne!(request(srv.addr, "GET", "/readyz", &[], "").0, 401);
+    // The webhook stays open to the network but still needs its signature.
+    let bearer = format!("Bearer {READ_TOKEN}");
+    let (st, _, _) = request(
+        srv.addr,
+        "POST",
+        "/webhook/github",
+        &[("Authorization", &bearer), ("X-GitHub-Event", "push")],
+        "{}",
+    );
+    assert!(st == 401 || st == 403, "unsigned webhook answered {st}");
+}
+
+#[test]
+fn login_sets_a_strict_http_only_cookie_without_the_token() {
+    let srv = start(64, Duration::from_secs(10));
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    let (st, head, body) = request(
+        srv.addr,
+        "POST",
+        "/login",
+        &form,
+        "token=wrong-token-0123456789",
+    );
+    assert_eq!(st, 401);
+    assert!(!head.to_ascii_lowercase().contains("set-cookie"), "{head}");
+    assert!(!body.contains("wrong-token-0123456789"));
+    let (st, head, body) = request(
+        srv.addr,
+        "POST",
+        "/login",
+        &form,
+        &format!("token={READ_TOKEN}"),
+    );
+    assert_eq!(st, 303, "{head}");
+    let cookie_line = head
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
+        .expect("a Set-Cookie header");
+    assert!(
+        cookie_line.contains("HttpOnly")
+            && cookie_line.contains("SameSite=Strict")
+            && cookie_line.contains("Path=/"),
+        "{cookie_line}"
+    );
+    assert!(!head.contains(READ_TOKEN) && !body.contains(READ_TOKEN));
+    let cookie = cookie_line
+        .split_once(':')
+        .unwrap()
+        .1
+        .trim()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let (st, _, body) = request(srv.addr, "GET", "/", &[("Cookie", &cookie)], "");
+    assert_eq!(st, 200);
+    assert!(!body.contains(READ_TOKEN));
+    let (st, _, _) = request(
+        srv.addr,
+        "GET",
+        "/",
+        &[("Cookie", "flotilla_session=00ff")],
+        "",
+    );
+    assert_eq!(st, 401);
+}
+
+#[test]
+fn excess_connections_are_closed_and_idle_ones_time_out() {
+    let srv = start(2, Duration::from_secs(1));
+    let a = TcpStream::connect(srv.addr).unwrap();
+    let _b = TcpStream::connect(srv.addr).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    // The third is accepted and closed: reading gives EOF or a reset.
+    let mut c = TcpStream::connect(srv.addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let _ = c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    let mut buf = [0u8; 64];
+    assert!(
+        matches!(c.read(&mut buf), Ok(0) | Err(_)),
+        "the connection over the cap was served"
+    );
+    drop(a);
+    // The idle connections are closed by the header-read timeout; a fresh
+    // /healthz is answered (bounded retries while the slot frees).
+    let mut ok = false;
+    for _ in 0..50 {
+        let mut s = TcpStream::connect(srv.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let _ = s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        if out.starts_with(b"HTTP/1.1 200") {
+            ok = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(ok, "/healthz not answered after a slot freed");
+    // A connection that sends nothing is closed by the server.
+    let mut idle = TcpStream::connect(srv.addr).unwrap();
+    idle.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    match idle.read(&mut buf) {
+        Ok(0) => {}
+        Ok(n) => panic!("the server sent {n} bytes to a silent client"),
+        Err(e) => assert!(
+            !matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ),
+            "a silent connection is still open after 10 s"
+        ),
+    }
+}
+
+#[test]
+fn non_loopback_listen_without_auth_exits_2() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_flotilla"))
+        .args([
+            "serve",
+            "--repo",
+            "/nonexistent-fleet",
+            "--listen",
+            "0.0.0.0:0",
+        ])
+        .env_remove("FLOTILLA_AUTH_TOKEN_FILE")
+        .env_remove("FLOTILLA_INSECURE_NO_AUTH")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--auth-token-file") && err.contains("--insecure-no-auth"),
+        "{err}"
+    );
+}
+
+/// The real binary, its stderr collected by a thread; killed on drop.
+struct Daemon {
+    child: std::process::Child,
+    stderr: Arc<std::sync::Mutex<String>>,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Daemon {
+    fn start(args: &[&str], env: &[(&str, &str)]) -> Daemon {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_flotilla"));
+        cmd.arg("serve")
+            .args(args)
+            .stderr(std::process::Stdio::piped());
+        cmd.stdout(std::process::Stdio::null());
+        cmd.env_remove("FLOTILLA_AUTH_TOKEN_FILE")
+            .env_remove("FLOTILLA_INSECURE_NO_AUTH");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let mut err = child.stderr.take().unwrap();
+        let stderr = Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = err.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        Daemon { child, stderr }
+    }
+
+    /// The address from the start line, waiting at most 60 s.
+    fn addr(&mut self) -> SocketAddr {
+        for _ in 0..600 {
+            let text = self.stderr.lock().unwrap().clone();
+            if let Some(rest) = text.split("flotilla serve: http://").nth(1) {
+                let addr = rest.split('/').next().unwrap();
+                return addr.parse().unwrap();
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("the daemon exited ({status}): {text}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("the daemon did not start: {}", self.stderr.lock().unwrap());
+    }
+}
+
+#[test]
+fn insecure_no_auth_starts_on_a_non_loopback_address() {
+    let repo = tempfile::tempdir().unwrap();
+    let mut d = Daemon::start(
+        &[
+            "--repo",
+            repo.path().to_str().unwrap(),
+            "--listen",
+            "0.0.0.0:0",
+            "--insecure-no-auth",
+        ],
+        &[],
+    );
+    let addr = d.addr();
+    let local = SocketAddr::from(([127, 0, 0, 1], addr.port()));
+    assert_eq!(request(local, "GET", "/healthz", &[], "").0, 200);
+}
+
+#[test]
+fn tokens_never_reach_the_daemon_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tokens");
+    std::fs::write(&file, format!("{READ_TOKEN}\n{OPERATE_TOKEN} operate\n")).unwrap();
+    let mut d = Daemon::start(
+        &[
+            "--repo",
+            dir.path().to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--auth-token-file",
+            file.to_str().unwrap(),
+        ],
+        &[("FLOTILLA_LOG", "trace")],
+    );
+    let addr = d.addr();
+    let bearer = format!("Bearer {READ_TOKEN}");
+    for path in ["/", "/api/v1/fleet", "/metrics"] {
+        let (st, _, body) = request(addr, "GET", path, &[("Authorization", &bearer)], "");
+        assert_eq!(st, 200, "{path}");
+        assert!(!body.contains(READ_TOKEN));
+        assert_eq!(request(addr, "GET", path, &[], "").0, 401);
+    }
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    let (st, _, _) = request(
+        addr,
+        "POST",
+        "/login",
+        &form,
+        &format!("token={OPERATE_TOKEN}"),
+    );
+    assert_eq!(st, 303);
+    let (st, _, body) = request(
+        addr,
+        "POST",
+        "/login",
+        &form,
+        "token=not-a-known-token-0123456789",
+    );
+    assert_eq!(st, 401);
+    assert!(!body.contains("not-a-known-token"));
+    drop(request(addr, "GET", "/healthz", &[], ""));
+    let log = d.stderr.lock().unwrap().clone();
+    assert!(!log.is_empty());
+    for secret in [READ_TOKEN, OPERATE_TOKEN, "not-a-known-token-0123456789"] {
+        assert!(!log.contains(secret), "a token in the daemon's log: {log}");
+    }
+}
