@@ -45,8 +45,9 @@ pub struct Args {
     /// The largest share of a cluster's objects one round may prune.
     #[arg(long, env = "FLOTILLA_MAX_PRUNE_RATIO", value_parser = flotilla_core::plan::parse_prune_ratio)]
     max_prune_ratio: Option<f64>,
-    /// Take over fields other field managers own when rolling out (true or
-    /// false); self-heal always does.
+    /// Take fields back from other field managers when rolling out (true or
+    /// false; default true: Git wins). The fleet's `spec.conflicts: fail`
+    /// turns it off for rollouts and self-heal alike.
     #[arg(long, env = "FLOTILLA_FORCE_CONFLICTS")]
     force_conflicts: Option<bool>,
     /// How long a wave may take to become healthy (e.g. 10m).

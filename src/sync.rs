@@ -43,9 +43,14 @@ pub struct Args {
     /// The largest share of a cluster's managed objects one round may prune.
     #[arg(long, default_value_t = 0.5, value_name = "RATIO", value_parser = flotilla_core::plan::parse_prune_ratio)]
     max_prune_ratio: f64,
-    /// Take over fields that another field manager owns.
-    #[arg(long)]
+    /// Take fields back from other field managers (the default, unless the
+    /// fleet says `spec.conflicts: fail`).
+    #[arg(long, overrides_with = "no_force_conflicts")]
     force_conflicts: bool,
+    /// Fail on a conflict with another field manager instead of taking the
+    /// fields back (kubectl's behaviour).
+    #[arg(long)]
+    no_force_conflicts: bool,
     /// How many clusters to sync at once.
     #[arg(long, default_value_t = 8)]
     concurrency: usize,
@@ -100,7 +105,11 @@ async fn sync_waves(
     };
     let options = SyncOptions {
         dry_run: args.dry_run,
-        force_conflicts: args.force_conflicts,
+        force_conflicts: if args.no_force_conflicts {
+            false
+        } else {
+            args.force_conflicts || fleet.conflicts.force()
+        },
         plan: PlanOptions {
             prune,
             max_prune_ratio: args.max_prune_ratio,

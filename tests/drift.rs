@@ -1114,3 +1114,80 @@ async fn an_object_that_lost_the_managed_by_label_is_modified_not_missing() {
         )]
     );
 }
+
+/// A field another manager took with a write (an `Update`, as `kubectl
+/// edit` or `scale` send) is drift that names the pointer and who took it
+/// (from managedFields), next to the value that differs.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_field_another_manager_took_names_the_manager() {
+    let base = format!(
+        "{}---\n{}",
+        fixture("namespace-desired.yaml"),
+        fixture("deployment-desired.yaml")
+    );
+    let f = KubeFleet::new(&base, "").await;
+    f.sync().await;
+    assert_eq!(f.detect().await.drifted, vec![], "just synced");
+    let deployments: Api<Deployment> = Api::namespaced(f.client(), "shop");
+    deployments
+        .patch(
+            "web",
+            &PatchParams {
+                field_manager: Some("kubectl".into()),
+                ..PatchParams::default()
+            },
+            &Patch::Merge(json!({"spec": {"replicas": 5}})),
+        )
+        .await
+        .expect("the merge patch takes replicas");
+    let d = f.detect().await;
+    assert_eq!(d.drifted.len(), 1, "{:#?}", d.drifted);
+    let o = &d.drifted[0];
+    assert_eq!(o.status, ObjectStatus::Modified);
+    let paths: Vec<&str> = o.fields.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(paths, ["/spec/replicas"]);
+    let taken: Vec<String> = o.taken.iter().map(ToString::to_string).collect();
+    assert_eq!(taken, ["/spec/replicas taken by manager kubectl (Update)"]);
+    let r = f.run("drift", &[]).await;
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(
+        r.stdout
+            .contains("/spec/replicas taken by manager kubectl (Update)"),
+        "{}",
+        r.stdout
+    );
+}
+
+/// A custom resource whose CRD is not on the cluster (nor in Git) is missing,
+/// and the report says its kind is not served.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kind_the_cluster_does_not_serve_is_named() {
+    let widget = "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\n  namespace: shop\nspec:\n  size: 1\n";
+    let base = format!("{}---\n{widget}", fixture("namespace-desired.yaml"));
+    let f = KubeFleet::new(&base, "").await;
+    let d = f.detect().await;
+    let widget = d
+        .drifted
+        .iter()
+        .find(|o| o.key.kind == "Widget")
+        .expect("the widget is drifted");
+    assert_eq!(widget.status, ObjectStatus::Missing);
+    assert_eq!(
+        widget.note.as_deref(),
+        Some("kind Widget (example.com/v1) is not served by the cluster (is its CRD installed?)")
+    );
+    let namespace = d
+        .drifted
+        .iter()
+        .find(|o| o.key.kind == "Namespace")
+        .expect("the namespace is missing too");
+    assert_eq!(namespace.note, None, "Namespaces are served");
+    let r = f.run("drift", &[]).await;
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(
+        r.stdout
+            .contains("is not served by the cluster (is its CRD installed?)"),
+        "{}",
+        r.stdout
+    );
+}

@@ -73,6 +73,7 @@ fn fleet_state() -> FleetState {
                     }],
                     diff: unified_diff(live, &desired, "live", "desired"),
                     note: None,
+                    taken: Vec::new(),
                 },
                 ObjectDrift {
                     key: key("", "ConfigMap", "shop", "web-config"),
@@ -81,6 +82,7 @@ fn fleet_state() -> FleetState {
                     fields: Vec::new(),
                     diff: String::new(),
                     note: None,
+                    taken: Vec::new(),
                 },
             ],
         },

@@ -25,6 +25,7 @@ pub fn all() -> Vec<(&'static str, Scenario)> {
         crate::scenario!(crd_and_custom_resource_in_one_sync),
         crate::scenario!(conflict_with_another_manager_needs_force_conflicts),
         crate::scenario!(a_failed_apply_blocks_prune),
+        crate::scenario!(git_wins_by_default_unless_the_fleet_says_conflicts_fail),
         crate::scenario!(inventory_survives_an_engine_restart),
         crate::scenario!(two_fleet_clusters_share_one_cluster),
     ]
@@ -477,14 +478,15 @@ async fn take_replicas(m: &Member, replicas: i64) {
     .await;
 }
 
-/// The sync fails on the conflict, naming the other manager, the field and
+/// With the opt-out (`--no-force-conflicts`, kubectl's behaviour) the sync
+/// fails on the conflict, naming the other manager, the field and
 /// `--force-conflicts`, and leaves its value; with the flag Flotilla's value
 /// wins and Flotilla owns the field again.
 async fn conflict_with_another_manager_needs_force_conflicts(e: &Env) {
     let a = e.alpha();
     web_synced(e, &[a]).await;
     take_replicas(a, 7).await;
-    let run = e.flotilla("sync", &[]).await;
+    let run = e.flotilla("sync", &["--no-force-conflicts"]).await;
     assert_exit(&run, 2);
     let line = run.cluster("alpha");
     assert_eq!((line.failed, line.unchanged), (1, 3), "{run}");
@@ -538,14 +540,41 @@ async fn conflict_with_another_manager_needs_force_conflicts(e: &Env) {
     assert_eq!(run.cluster("alpha").unchanged, 4, "{run}");
 }
 
-/// A round in which an apply failed prunes nothing; once the conflict is
-/// forced, the prune goes ahead.
+/// Git wins by default: a plain sync takes back the field another manager
+/// took. `spec.conflicts: fail` in fleet.yaml keeps kubectl's behaviour: the
+/// same sync fails on the conflict and leaves the other manager's value.
+async fn git_wins_by_default_unless_the_fleet_says_conflicts_fail(e: &Env) {
+    let a = e.alpha();
+    web_synced(e, &[a]).await;
+    take_replicas(a, 7).await;
+    e.fleet_yaml(&[a], &[("web", &[])], "  conflicts: fail\n");
+    let run = e.flotilla("sync", &[]).await;
+    assert_exit(&run, 2);
+    assert_eq!(run.cluster("alpha").failed, 1, "{run}");
+    let live = a
+        .must_get("apps/v1", "Deployment", &a.ns("shop"), "web")
+        .await;
+    assert_eq!(live["spec"]["replicas"], 7, "the other manager's value");
+
+    e.fleet_yaml(&[a], &[("web", &[])], "");
+    let run = e.flotilla("sync", &[]).await;
+    assert_exit(&run, 0);
+    assert_eq!(run.cluster("alpha").configured, 1, "{run}");
+    let live = a
+        .must_get("apps/v1", "Deployment", &a.ns("shop"), "web")
+        .await;
+    assert_eq!(live["spec"]["replicas"], 2, "Git's value");
+}
+
+/// A round in which an apply failed (a conflict, with the opt-out
+/// `--no-force-conflicts`) prunes nothing; once the conflict is forced, the
+/// prune goes ahead.
 async fn a_failed_apply_blocks_prune(e: &Env) {
     let a = e.alpha();
     web_and_extra_synced(e, &[a], &[]).await;
     take_replicas(a, 7).await;
     e.fleet_yaml(&[a], &[("web", &[])], "");
-    let run = e.flotilla("sync", &[]).await;
+    let run = e.flotilla("sync", &["--no-force-conflicts"]).await;
     assert_exit(&run, 2);
     let line = run.cluster("alpha");
     assert_eq!((line.failed, line.pruned, line.skipped), (1, 0, 2), "{run}");

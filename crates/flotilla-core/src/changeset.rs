@@ -4,6 +4,7 @@ use std::fmt;
 
 use serde::Serialize;
 
+use crate::diff::ownership::FieldTaken;
 use crate::model::ObjectKey;
 
 /// What happened to one object.
@@ -84,6 +85,29 @@ pub struct Change {
     /// Why, by kind, for `Failed`.
     #[serde(skip)]
     pub failure: Option<Failure>,
+    /// Fields Git sets that other field managers had taken, and that this
+    /// apply took back (server-side apply with force).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub taken: Vec<FieldTaken>,
+}
+
+impl Change {
+    /// One line per field taken back: `took /spec/replicas from kubectl
+    /// (Update, subresource scale)`.
+    pub fn taken_lines(&self) -> impl Iterator<Item = String> + '_ {
+        self.taken.iter().map(took)
+    }
+}
+
+/// `took /spec/replicas from kubectl (Update, subresource scale)`.
+pub fn took(t: &FieldTaken) -> String {
+    let mut line = format!("took {} from {} ({}", t.path, t.manager, t.operation);
+    if let Some(s) = &t.subresource {
+        line.push_str(", subresource ");
+        line.push_str(s);
+    }
+    line.push(')');
+    line
 }
 
 /// Counts of each action.
@@ -155,7 +179,26 @@ impl ChangeSet {
             action,
             message,
             failure: None,
+            taken: Vec::new(),
         });
+    }
+
+    /// Records one apply that took fields back from other managers.
+    pub fn push_taken(&mut self, key: ObjectKey, action: Action, taken: Vec<FieldTaken>) {
+        self.changes.push(Change {
+            key,
+            action,
+            message: None,
+            failure: None,
+            taken,
+        });
+    }
+
+    /// Every field taken back in this sync, with its object.
+    pub fn fields_taken(&self) -> impl Iterator<Item = (&ObjectKey, &FieldTaken)> {
+        self.changes
+            .iter()
+            .flat_map(|c| c.taken.iter().map(move |t| (&c.key, t)))
     }
 
     /// Records that one object failed, and why.
@@ -165,6 +208,7 @@ impl ChangeSet {
             action: Action::Failed,
             message: Some(message),
             failure: Some(failure),
+            taken: Vec::new(),
         });
     }
 

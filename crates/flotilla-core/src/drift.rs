@@ -79,6 +79,12 @@ pub struct ObjectDrift {
     /// (an immutable field): then the next sync of this object fails too.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// Fields Git sets that other field managers took from Flotilla
+    /// (`/spec/replicas taken by manager kubectl (Update, subresource
+    /// scale)`): the object is drifted even where the values agree, and the
+    /// next sync takes them back.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub taken: Vec<crate::diff::ownership::FieldTaken>,
 }
 
 /// Every non-in-sync object of one cluster, and the counts.

@@ -6,8 +6,15 @@
 //! server-side apply dry run: if applying would leave the live object as it
 //! is, the first pass was wrong and the object is in sync. Each object says
 //! which pass decided.
+//!
+//! The comparison follows the cluster's schema ([`Target::schema`]: its
+//! OpenAPI v3 documents over the built-in table, plus the CRDs in Git), and
+//! an object some of whose fields other managers took from Flotilla
+//! (`metadata.managedFields`) is drifted even where the values agree. A
+//! missing object whose kind the cluster does not serve says so.
 
-use flotilla_core::diff::live::{field_diffs, mask_secret_values};
+use flotilla_core::diff::live::{field_diffs_with, mask_secret_values};
+use flotilla_core::diff::ownership::fields_taken;
 use flotilla_core::drift::{
     DecidedBy, Detected, ObjectDrift, ObjectStatus, comparable, object_diff,
 };
@@ -46,16 +53,26 @@ pub async fn detect<D: Destination>(
         desired.objects.iter().map(|o| &o.object),
         live.values().map(|v| &**v),
     );
+    let api_versions: Vec<&str> = addresses.iter().map(|(v, _)| *v).collect();
+    let cluster_schema = destination.schema(&api_versions).await;
+    let schema = cluster_schema.with_crds(desired.objects.iter().map(|o| &o.object));
     let mut out = Detected::default();
     for o in &desired.objects {
         let Some(live_object) = live.get(&o.key) else {
+            let api_version = o.object["apiVersion"].as_str().unwrap_or("");
+            let note = if destination.serves(api_version, &o.key.kind).await? {
+                None
+            } else {
+                Some(not_served(api_version, &o.key.kind))
+            };
             out.drifted.push(ObjectDrift {
                 key: o.key.clone(),
                 status: ObjectStatus::Missing,
                 decided_by: DecidedBy::Presence,
                 fields: Vec::new(),
                 diff: String::new(),
-                note: None,
+                note,
+                taken: Vec::new(),
             });
             continue;
         };
@@ -64,9 +81,27 @@ pub async fn detect<D: Destination>(
             &controlled,
             &o.key,
         ));
-        let mut fields = field_diffs(&o.object, live_object, &ignore);
-        if fields.is_empty() {
+        let mut fields = field_diffs_with(&o.object, live_object, &ignore, &schema);
+        // Fields controllers own are theirs, not taken.
+        let taken: Vec<_> = fields_taken(&o.object, live_object, &schema)
+            .into_iter()
+            .filter(|t| !ignore.iter().any(|i| covers(i, &t.path)))
+            .collect();
+        if fields.is_empty() && taken.is_empty() {
             out.in_sync += 1;
+            continue;
+        }
+        if fields.is_empty() {
+            // Same values, another owner: drifted without asking the server.
+            out.drifted.push(ObjectDrift {
+                key: o.key.clone(),
+                status: ObjectStatus::Modified,
+                decided_by: DecidedBy::FirstPass,
+                fields,
+                diff: String::new(),
+                note: None,
+                taken,
+            });
             continue;
         }
         let mut decided_by = DecidedBy::FirstPass;
@@ -77,7 +112,7 @@ pub async fn detect<D: Destination>(
             // in another order live than in Git.)
             Ok(Some(would_be)) => {
                 decided_by = DecidedBy::DryRun;
-                if comparable(&would_be) == comparable(live_object) {
+                if comparable(&would_be) == comparable(live_object) && taken.is_empty() {
                     out.in_sync += 1;
                     continue;
                 }
@@ -101,6 +136,7 @@ pub async fn detect<D: Destination>(
             diff: object_diff(&o.object, live_object),
             fields,
             note,
+            taken,
         });
     }
     for (_, key) in &leftovers {
@@ -112,10 +148,24 @@ pub async fn detect<D: Destination>(
                 fields: Vec::new(),
                 diff: String::new(),
                 note: None,
+                taken: Vec::new(),
             });
         }
     }
     Ok(out)
+}
+
+/// The note on a missing object whose kind the cluster does not serve.
+pub fn not_served(api_version: &str, kind: &str) -> String {
+    format!("kind {kind} ({api_version}) is not served by the cluster (is its CRD installed?)")
+}
+
+/// Whether ignored pointer `ignored` is `path` or one of its parents.
+fn covers(ignored: &str, path: &str) -> bool {
+    path == ignored
+        || path
+            .strip_prefix(ignored)
+            .is_some_and(|rest| rest.starts_with('/'))
 }
 
 /// The text of a refusal as drift notes have always shown it: the context,

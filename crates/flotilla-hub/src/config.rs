@@ -32,8 +32,10 @@ pub struct DaemonConfig {
     pub prune: bool,
     /// The largest share of a cluster's objects one round may prune.
     pub max_prune_ratio: f64,
-    /// Take over fields other field managers own when rolling out a commit.
-    /// Self-heal always does: when it corrects drift, Git wins.
+    /// Take fields back from other field managers when rolling out a commit
+    /// (default true: Git wins); `false`, like the fleet's
+    /// `spec.conflicts: fail`, fails on a conflict instead. Self-heal always
+    /// takes fields back: when it corrects drift, Git wins.
     pub force_conflicts: bool,
     /// How long a wave may take to become healthy before the rollout halts.
     #[serde(with = "humantime_serde")]
@@ -109,7 +111,7 @@ impl Default for DaemonConfig {
             concurrency: 8,
             prune: true,
             max_prune_ratio: 0.5,
-            force_conflicts: false,
+            force_conflicts: true,
             health_timeout: Duration::from_secs(600),
             listen: "127.0.0.1:8080".into(),
             cache_dir: None,

@@ -25,6 +25,15 @@ pub struct ActionLabel {
     pub action: String,
 }
 
+/// A cluster and a field manager label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ManagerLabel {
+    /// The cluster's name.
+    pub cluster: String,
+    /// The field manager a field was taken back from.
+    pub manager: String,
+}
+
 /// Every metric the daemon exports.
 pub struct Metrics {
     /// The registry `/metrics` encodes.
@@ -39,6 +48,9 @@ pub struct Metrics {
     pub last_success: Family<ClusterLabel, Gauge>,
     /// `flotilla_git_poll_errors_total`.
     pub git_poll_errors: Counter,
+    /// `flotilla_fields_taken_total{cluster,manager}`: fields Git sets that
+    /// syncs took back from other field managers.
+    pub fields_taken: Family<ManagerLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -51,6 +63,12 @@ impl Default for Metrics {
         let drifted = Family::<ClusterLabel, Gauge>::default();
         let last_success = Family::<ClusterLabel, Gauge>::default();
         let git_poll_errors = Counter::default();
+        let fields_taken = Family::<ManagerLabel, Counter>::default();
+        registry.register(
+            "fields_taken",
+            "Fields taken back from other field managers by syncs",
+            fields_taken.clone(),
+        );
         registry.register(
             "sync_duration_seconds",
             "Time to sync one cluster",
@@ -79,6 +97,7 @@ impl Default for Metrics {
             drifted,
             last_success,
             git_poll_errors,
+            fields_taken,
         }
     }
 }
@@ -95,6 +114,15 @@ impl Metrics {
                 .get_or_create(&ActionLabel {
                     cluster: changes.cluster.clone(),
                     action: c.action.as_str().to_string(),
+                })
+                .inc();
+        }
+        for (key, taken) in changes.fields_taken() {
+            tracing::info!(cluster = %changes.cluster, object = %key, field = %taken.path, manager = %taken.manager, "took a field back from another field manager");
+            self.fields_taken
+                .get_or_create(&ManagerLabel {
+                    cluster: changes.cluster.clone(),
+                    manager: taken.manager.clone(),
                 })
                 .inc();
         }

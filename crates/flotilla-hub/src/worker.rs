@@ -152,7 +152,7 @@ async fn run(name: String, mut requests: mpsc::Receiver<Request>, ctx: WorkerCon
                 None => break,
                 Some(Request::Sync { fleet, gated, reply }) => {
                     let Some(cluster) = fleet.cluster(&name).cloned() else { break };
-                    let force = ctx.config.force_conflicts;
+                    let force = ctx.config.force_conflicts && fleet.conflicts.force();
                     let mut o = sync_one(&fleet, cluster, destination.take(), &ctx, false, force).await;
                     destination = o.destination.take();
                     if o.status == SyncStatus::Synced {
@@ -194,7 +194,7 @@ async fn run(name: String, mut requests: mpsc::Receiver<Request>, ctx: WorkerCon
                     // Self-heal means Git wins: take fields back from whoever
                     // changed them (as Flux does with forced ownership).
                     tracing::info!(cluster = %name, "self-healing drift");
-                    let mut o = sync_one(&fleet, cluster, destination.take(), &ctx, false, true).await;
+                    let mut o = sync_one(&fleet, cluster, destination.take(), &ctx, false, fleet.conflicts.force()).await;
                     destination = o.destination.take();
                     record(&ctx, &name, fleet.revision.clone(), o);
                 }

@@ -208,6 +208,7 @@ fn load_inner(snapshot: &Snapshot) -> Result<(Fleet, Diagnostics), Diagnostics> 
         cluster_layers,
         rollout,
         prune: spec.prune.unwrap_or(true),
+        conflicts: spec.conflicts.unwrap_or_default(),
         revision: snapshot.revision().map(str::to_string),
         ignore_differences,
     };

@@ -26,10 +26,31 @@ pub struct Fleet {
     pub rollout: Rollout,
     /// Whether objects that left Git are deleted from clusters.
     pub prune: bool,
+    /// What a sync does when another field manager owns a field Git sets.
+    pub conflicts: Conflicts,
     /// The commit the fleet was read from, where it came from Git.
     pub revision: Option<String>,
     /// Known differences between desired and live that are not drift.
     pub ignore_differences: Vec<IgnoreRule>,
+}
+
+/// What a sync does when another field manager owns a field Git sets
+/// (`spec.conflicts` in fleet.yaml).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Conflicts {
+    /// Git wins: apply with force and report every field taken back.
+    #[default]
+    Force,
+    /// Fail on a conflict, as `kubectl apply --server-side` does.
+    Fail,
+}
+
+impl Conflicts {
+    /// Whether applies take fields over from other managers.
+    pub fn force(self) -> bool {
+        self == Conflicts::Force
+    }
 }
 
 /// A rule naming fields that never count as drift, like Argo CD's

@@ -13,8 +13,8 @@ mod selector;
 pub mod wildcard;
 
 pub use fleet::{
-    Base, Cluster, Connection, Document, DocumentBody, Federated, Fleet, IgnoreRule, Layer, Origin,
-    Overlay, Placement, Rollout, Template, Wave,
+    Base, Cluster, Conflicts, Connection, Document, DocumentBody, Federated, Fleet, IgnoreRule,
+    Layer, Origin, Overlay, Placement, Rollout, Template, Wave,
 };
 pub use inventory::{Inventory, InventoryEntry};
 pub use object::{ObjectKey, group_of, is_cluster_scoped_kind};

@@ -67,6 +67,18 @@ pub fn drift_markdown(r: &DriftReport) -> String {
                     code(&words::value(&f.live))
                 );
             }
+            for t in &o.taken {
+                let mut line = format!(
+                    "- {} taken by manager {} ({}",
+                    code(&t.path),
+                    code(&t.manager),
+                    text(&t.operation)
+                );
+                if let Some(s) = &t.subresource {
+                    line.push_str(&format!(", subresource {}", text(s)));
+                }
+                let _ = writeln!(out, "{line})");
+            }
             if let Some(note) = &o.note {
                 let _ = writeln!(out, "\n> {}", text(note));
             }

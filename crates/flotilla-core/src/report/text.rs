@@ -46,6 +46,9 @@ pub fn drift_text(r: &DriftReport, diffs: bool) -> String {
                     words::value(&f.live)
                 );
             }
+            for t in &o.taken {
+                let _ = writeln!(out, "    {t}");
+            }
             if let Some(note) = &o.note {
                 let _ = writeln!(out, "    note: {note}");
             }
@@ -114,6 +117,11 @@ pub fn sync_summary(results: &[ChangeSet]) -> String {
                 c.key,
                 c.message.as_deref().unwrap_or("")
             );
+        }
+        for c in &r.changes {
+            for line in c.taken_lines() {
+                let _ = writeln!(out, "  {} {}: {line}", c.action.as_str(), c.key);
+            }
         }
     }
     out

@@ -188,6 +188,15 @@ impl Destination for AnyDestination {
     async fn write_inventory(&mut self, inventory: &Inventory) -> Result<(), ClusterError> {
         each!(self, t => t.write_inventory(inventory).await)
     }
+    async fn schema(
+        &mut self,
+        api_versions: &[&str],
+    ) -> std::sync::Arc<flotilla_core::diff::schema::Schema> {
+        each!(self, t => t.schema(api_versions).await)
+    }
+    async fn serves(&mut self, api_version: &str, kind: &str) -> Result<bool, ClusterError> {
+        each!(self, t => t.serves(api_version, kind).await)
+    }
     fn runs_workloads(&self) -> bool {
         each!(self, t => t.runs_workloads())
     }

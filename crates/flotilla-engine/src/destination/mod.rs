@@ -17,6 +17,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use flotilla_core::diff::schema::Schema;
 use serde_json::Value;
 
 pub use connect::{AnyDestination, ConnectOptions, connect};
@@ -102,4 +103,30 @@ pub trait Destination {
     fn runs_workloads(&self) -> bool {
         true
     }
+
+    /// The merge structure of the kinds of `api_versions` as this
+    /// destination merges them: a cluster's OpenAPI v3 documents over the
+    /// built-in table, cached per connection; the built-in table alone where
+    /// there is no server (directories), the default. Never fails: what
+    /// cannot be read falls back to the table.
+    async fn schema(&mut self, api_versions: &[&str]) -> Arc<Schema> {
+        let _ = api_versions;
+        builtin_schema()
+    }
+
+    /// Whether this destination serves `kind` in `api_version` (a cluster
+    /// without the kind's CRD does not); destinations without a server
+    /// serve every kind, the default.
+    async fn serves(&mut self, api_version: &str, kind: &str) -> Result<bool, ClusterError> {
+        let _ = (api_version, kind);
+        Ok(true)
+    }
+}
+
+/// The built-in schema table, shared.
+pub fn builtin_schema() -> Arc<Schema> {
+    static TABLE: std::sync::OnceLock<Arc<Schema>> = std::sync::OnceLock::new();
+    TABLE
+        .get_or_init(|| Arc::new(flotilla_core::diff::schema::builtin().clone()))
+        .clone()
 }

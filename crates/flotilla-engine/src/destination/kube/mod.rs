@@ -5,6 +5,7 @@
 mod cache;
 mod discovery;
 mod inventory;
+mod openapi;
 mod ops;
 mod retry;
 
@@ -28,6 +29,8 @@ pub struct KubeDestination {
     server: String,
     /// Watch-fed caches of live objects, when enabled.
     cache: Option<cache::WatchCache>,
+    /// The cluster's schema (OpenAPI v3), fetched per group version.
+    schema: openapi::SchemaCache,
 }
 
 impl KubeDestination {
@@ -81,6 +84,7 @@ impl KubeDestination {
             retry: RetryPolicy::default(),
             server,
             cache: None,
+            schema: openapi::SchemaCache::default(),
         })
     }
 

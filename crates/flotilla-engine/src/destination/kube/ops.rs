@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use super::KubeDestination;
 use crate::destination::{Applied, ApplyOptions, ClusterError, Destination, FIELD_MANAGER};
+use flotilla_core::diff::schema::Schema;
 use flotilla_core::model::ownership::{MANAGED_BY, MANAGED_BY_LABEL};
 use flotilla_core::model::{Inventory, InventoryEntry};
 use flotilla_core::model::{ObjectKey, group_of};
@@ -280,8 +281,9 @@ impl Destination for KubeDestination {
                     .into_iter()
                     .flatten()
                 {
-                    self.discovery
-                        .forget(&format!("{group}/{}", str_at(v, "/name")), kind);
+                    let api_version = format!("{group}/{}", str_at(v, "/name"));
+                    self.discovery.forget(&api_version, kind);
+                    self.schema.forget(&api_version);
                 }
                 return Ok(());
             }
@@ -329,6 +331,24 @@ impl Destination for KubeDestination {
                 let key = entry.key();
                 Err(self.error(&format!("deleting {key}"), Some(&key), e))
             }
+        }
+    }
+
+    async fn schema(&mut self, api_versions: &[&str]) -> std::sync::Arc<Schema> {
+        self.schema
+            .schema(&self.client, &self.retry, api_versions)
+            .await
+    }
+
+    async fn serves(&mut self, api_version: &str, kind: &str) -> Result<bool, ClusterError> {
+        match self
+            .discovery
+            .resolve(&self.client, &self.server, &self.retry, api_version, kind)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(ClusterError::NotServed { .. }) => Ok(false),
+            Err(e) => Err(e),
         }
     }
 

@@ -1,0 +1,142 @@
+//! The cluster's schema: the merge structure of its kinds, read from the
+//! API server's OpenAPI v3 documents and cached per connection.
+//!
+//! `GET /openapi/v3` lists one document per group version; the documents of
+//! the group versions asked for are fetched once each (`GET
+//! /openapi/v3/apis/<group>/<version>`, `/openapi/v3/api/v1` for the core
+//! group), parsed with [`from_openapi_v3`] and laid over the built-in table
+//! ([`builtin`]), so a kind the server describes compares as the server
+//! merges it. A group version is fetched again after discovery forgets one
+//! of its kinds (a CRD just became Established). A server without
+//! `/openapi/v3`, or a document that cannot be read, leaves the built-in
+//! table in place (logged at debug): the comparison is then as good as the
+//! table, never worse.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use flotilla_core::diff::schema::{Schema, builtin, from_openapi_v3};
+use kube::Client;
+use serde_json::Value;
+
+use super::retry::RetryPolicy;
+
+/// The schema of one cluster, grown as group versions are asked for.
+pub(crate) struct SchemaCache {
+    /// The built-in table with every fetched document laid over it.
+    schema: Arc<Schema>,
+    /// Group versions already asked for (fetched or not served).
+    asked: HashSet<String>,
+    /// `/openapi/v3`'s `paths`: document path to its server-relative URL;
+    /// `None` until read, `Some(empty)` when the server has no index.
+    index: Option<serde_json::Map<String, Value>>,
+}
+
+impl Default for SchemaCache {
+    fn default() -> Self {
+        Self {
+            schema: Arc::new(builtin().clone()),
+            asked: HashSet::new(),
+            index: None,
+        }
+    }
+}
+
+/// The index path of a group version: `api/v1` for the core group,
+/// `apis/<group>/<version>` otherwise.
+pub(crate) fn document_path(api_version: &str) -> String {
+    if api_version.contains('/') {
+        format!("apis/{api_version}")
+    } else {
+        format!("api/{api_version}")
+    }
+}
+
+impl SchemaCache {
+    /// The schema with the documents of `api_versions` fetched (each once).
+    pub(crate) async fn schema(
+        &mut self,
+        client: &Client,
+        retry: &RetryPolicy,
+        api_versions: &[&str],
+    ) -> Arc<Schema> {
+        let wanted: Vec<&str> = api_versions
+            .iter()
+            .copied()
+            .filter(|v| !v.is_empty() && !self.asked.contains(*v))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        if wanted.is_empty() {
+            return self.schema.clone();
+        }
+        if self.index.is_none() {
+            self.index = Some(match get_json(client, retry, "/openapi/v3").await {
+                Ok(v) => v
+                    .get("paths")
+                    .and_then(Value::as_object)
+                    .cloned()
+                    .unwrap_or_default(),
+                Err(e) => {
+                    tracing::debug!(error = %e, "no /openapi/v3 index; using the built-in schema table");
+                    serde_json::Map::new()
+                }
+            });
+        }
+        let index = self.index.clone().unwrap_or_default();
+        for api_version in wanted {
+            self.asked.insert(api_version.to_string());
+            let path = document_path(api_version);
+            let Some(url) = index
+                .get(&path)
+                .and_then(|p| p.get("serverRelativeURL"))
+                .and_then(Value::as_str)
+            else {
+                continue;
+            };
+            let parsed = match get_json(client, retry, url).await {
+                Ok(document) => from_openapi_v3(&document).map_err(|e| e.to_string()),
+                Err(e) => Err(e),
+            };
+            match parsed {
+                Ok(s) => Arc::make_mut(&mut self.schema).merge(s),
+                Err(e) => {
+                    tracing::debug!(%api_version, error = %e, "OpenAPI v3 document not read; using the built-in schema table for it");
+                }
+            }
+        }
+        self.schema.clone()
+    }
+
+    /// Forgets a group version (and the index), so the next request for it
+    /// asks the server again: called when discovery is refreshed.
+    pub(crate) fn forget(&mut self, api_version: &str) {
+        self.asked.remove(api_version);
+        self.index = None;
+    }
+}
+
+/// GET a JSON document from the API server (credentials never in the error).
+async fn get_json(client: &Client, retry: &RetryPolicy, url: &str) -> Result<Value, String> {
+    retry
+        .run(|| {
+            let request = http::Request::get(url).body(Vec::new());
+            async move {
+                let request = request.map_err(kube::Error::HttpError)?;
+                client.request::<Value>(request).await
+            }
+        })
+        .await
+        .map_err(|e| flotilla_redact::scrub_any(&e.to_string()).to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::document_path;
+
+    #[test]
+    fn document_paths_of_core_and_named_groups() {
+        assert_eq!(document_path("v1"), "api/v1");
+        assert_eq!(document_path("apps/v1"), "apis/apps/v1");
+    }
+}
