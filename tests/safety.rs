@@ -4,9 +4,13 @@
 //! through the real `flotilla` binary; the diagnostic names the file, the
 //! document's position and the field or patch operation.
 
+mod support;
+
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
+
+use support::files::write;
 
 fn flotilla(args: &[&str]) -> Output {
     flotilla_env(args, &[])
@@ -35,12 +39,6 @@ fn text(o: &Output) -> String {
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     )
-}
-
-fn write(dir: &Path, path: &str, text: &str) {
-    let p = dir.join(path);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(p, text).unwrap();
 }
 
 const FLEET: &str = "apiVersion: flotilla.dev/v1alpha1
