@@ -4,6 +4,7 @@
 
 use flotilla_core::model::Fleet;
 use flotilla_engine::destination::ConnectOptions;
+use flotilla_engine::destination::kube::Timeouts;
 
 /// Connection overrides for one run, without editing fleet.yaml.
 #[derive(clap::Args)]
@@ -28,16 +29,30 @@ pub struct ConnectArgs {
     /// through a kubeconfig. Precedence and splitting as for --kubeconfig.
     #[arg(long, value_name = "[CLUSTER=]NAME")]
     pub context: Vec<String>,
+    /// How long opening a connection to an API server may take (TCP and
+    /// TLS), e.g. `5s`.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = crate::positive_duration)]
+    pub connect_timeout: std::time::Duration,
+    /// How long one request to an API server may take, retries included,
+    /// e.g. `1m`: a server that accepts and never answers fails its cluster
+    /// after this long.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = crate::positive_duration)]
+    pub request_timeout: std::time::Duration,
 }
 
 impl ConnectArgs {
     /// The connect options of these arguments for `fleet`; an argument
     /// naming a cluster the fleet lacks is an error (exit 2).
     pub fn options(&self, fleet: &Fleet) -> anyhow::Result<ConnectOptions> {
-        Ok(ConnectOptions::default().with_overrides(
+        let mut options = ConnectOptions::default().with_overrides(
             &self.kubeconfig,
             &self.context,
             &fleet.clusters,
-        )?)
+        )?;
+        options.timeouts = Timeouts {
+            connect: self.connect_timeout,
+            request: self.request_timeout,
+        };
+        Ok(options)
     }
 }

@@ -18,11 +18,12 @@ pub struct Args {
     repo: RepoArgs,
     #[command(flatten)]
     live: LiveArgs,
-    /// The base revision (branch, tag or commit), e.g. `main`.
+    /// The base revision (branch, tag or commit), e.g. `main`. Alone, it
+    /// is compared with the work tree of the local folder.
     #[arg(long, value_name = "REV")]
     from: Option<String>,
-    /// The revision under review, e.g. `HEAD`.
-    #[arg(long, value_name = "REV")]
+    /// The revision under review, e.g. `HEAD` (needs --from).
+    #[arg(long, value_name = "REV", requires = "from")]
     to: Option<String>,
     /// Output format; markdown is fit for a pull-request comment.
     #[arg(short = 'o', long, value_parser = crate::output_formats(Drift::FORMATS), default_value_t = OutputFormat::Text)]
@@ -31,23 +32,32 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (from, to) = match (&args.from, &args.to) {
-        (Some(from), Some(to)) => (from, to),
+        (Some(from), to) => (from, to.as_deref()),
         (None, None) => return live(args),
-        _ => bail!("give both --from REV and --to REV, or neither for the live diff"),
+        (None, Some(_)) => bail!("--to REV needs --from REV"),
     };
     let mut source = args.repo.open()?;
     let old = source.snapshot(Some(from))?;
-    let new = source.snapshot(Some(to))?;
+    // Without --to: the work tree of a local folder (a remote's default
+    // branch, or --rev, for a URL).
+    let new = source.snapshot(to)?;
     let label = |rev: &str, snap: &flotilla_core::snapshot::Snapshot| match snap.revision() {
         Some(id) if !id.starts_with(rev) => format!("{rev} ({})", &id[..id.len().min(12)]),
         _ => rev.to_string(),
+    };
+    let new_label = match to {
+        Some(to) => label(to, &new),
+        None => match new.revision() {
+            Some(id) => id[..id.len().min(12)].to_string(),
+            None => "work tree".to_string(),
+        },
     };
     let old_fleet = flotilla_core::load::load(&old);
     let new_fleet = flotilla_core::load::load(&new);
     let report = flotilla_core::diff::diff_fleets(
         &label(from, &old),
         old_fleet.as_ref(),
-        &label(to, &new),
+        &new_label,
         new_fleet.as_ref(),
     );
     crate::print_report(&report, args.output)?;

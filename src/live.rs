@@ -7,32 +7,30 @@ use flotilla_engine::destination::{ConnectOptions, connect};
 use flotilla_engine::reconcile::check_cluster;
 use futures::StreamExt;
 
+use crate::clusters::ClusterArgs;
 use crate::connect::ConnectArgs;
 use crate::repo::RepoArgs;
 
 /// Which clusters, and how to reach them.
 #[derive(clap::Args)]
 pub struct LiveArgs {
-    /// Only these clusters (repeatable); all clusters by default.
-    #[arg(long = "cluster", value_name = "NAME")]
-    pub clusters: Vec<String>,
+    #[command(flatten)]
+    pub select: ClusterArgs,
     #[command(flatten)]
     pub connect: ConnectArgs,
-    /// How many clusters to read at once.
-    #[arg(long, default_value_t = 8)]
+    /// How many clusters to read at once (at least 1).
+    #[arg(long, default_value_t = 8, value_parser = crate::at_least_one)]
     pub concurrency: usize,
 }
 
 /// Compares every selected cluster's desired state with its live state.
 pub fn report(fleet: &Fleet, args: &LiveArgs) -> anyhow::Result<DriftReport> {
-    for name in &args.clusters {
-        anyhow::ensure!(fleet.cluster(name).is_some(), "unknown cluster {name:?}");
-    }
+    let names = args.select.select(fleet)?;
     let options = args.connect.options(fleet)?;
     let selected: Vec<&Cluster> = fleet
         .clusters
         .iter()
-        .filter(|c| args.clusters.is_empty() || args.clusters.contains(&c.name))
+        .filter(|c| names.contains(&c.name))
         .collect();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

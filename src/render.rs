@@ -4,10 +4,11 @@ use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use flotilla_core::render::DesiredState;
 use flotilla_core::report::{Manifests, OutputFormat, Report};
 
+use crate::clusters::ClusterArgs;
 use crate::repo::RepoArgs;
 
 /// Arguments of `flotilla render`.
@@ -15,9 +16,8 @@ use crate::repo::RepoArgs;
 pub struct Args {
     #[command(flatten)]
     repo: RepoArgs,
-    /// Render only these clusters (repeatable); all clusters by default.
-    #[arg(long = "cluster", value_name = "NAME")]
-    clusters: Vec<String>,
+    #[command(flatten)]
+    select: ClusterArgs,
     /// Write one file per object to DIR/<cluster>/ instead of printing.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
@@ -35,19 +35,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(1));
         }
     };
-    for name in &args.clusters {
-        if fleet.cluster(name).is_none() {
-            let known: Vec<_> = fleet.clusters.iter().map(|c| c.name.as_str()).collect();
-            bail!(
-                "unknown cluster {name:?}; the fleet has: {}",
-                known.join(", ")
-            );
-        }
-    }
+    let names = args.select.select(&fleet)?;
     let mut failed = false;
     let mut states = Vec::new();
     for cluster in &fleet.clusters {
-        if !args.clusters.is_empty() && !args.clusters.contains(&cluster.name) {
+        if !names.contains(&cluster.name) {
             continue;
         }
         match flotilla_core::render::render_cluster(&fleet, cluster) {

@@ -18,45 +18,57 @@ use flotilla_source::{Credentials, Source, SourceSpec};
 /// Arguments of `flotilla serve`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The config file (YAML; see deploy/kubernetes/configmap.yaml).
+    /// The config file (YAML; see deploy/kubernetes/configmap.yaml). Flags
+    /// and environment variables win over it.
     #[arg(long, env = "FLOTILLA_CONFIG")]
     config: Option<PathBuf>,
-    /// The fleet repository: a Git URL or a local folder.
+    /// The fleet repository: a Git URL or a local folder [default: .]
     #[arg(long, env = "FLOTILLA_REPO")]
     repo: Option<String>,
-    /// Branch, tag or commit to follow.
+    /// Branch, tag or commit to follow [default: the remote's default
+    /// branch; a local folder's work tree]
     #[arg(long, env = "FLOTILLA_REV")]
     rev: Option<String>,
-    /// How often to poll Git (e.g. 30s).
-    #[arg(long, env = "FLOTILLA_POLL_INTERVAL", value_parser = humantime::parse_duration)]
+    /// How often to poll Git [default: 30s]
+    #[arg(long, env = "FLOTILLA_POLL_INTERVAL", value_name = "DURATION", value_parser = crate::positive_duration)]
     poll_interval: Option<Duration>,
-    /// How often to check every cluster for drift (e.g. 5m).
-    #[arg(long, env = "FLOTILLA_RECONCILE_INTERVAL", value_parser = humantime::parse_duration)]
+    /// How often to check every cluster for drift [default: 5m]
+    #[arg(long, env = "FLOTILLA_RECONCILE_INTERVAL", value_name = "DURATION", value_parser = crate::positive_duration)]
     reconcile_interval: Option<Duration>,
-    /// Correct drift when found (true or false).
+    /// Correct drift when found (true or false) [default: true]
     #[arg(long, env = "FLOTILLA_SELF_HEAL")]
     self_heal: Option<bool>,
-    /// Clusters synced or checked at once.
-    #[arg(long, env = "FLOTILLA_CONCURRENCY")]
+    /// Clusters synced or checked at once, at least 1 [default: 8]
+    #[arg(long, env = "FLOTILLA_CONCURRENCY", value_parser = crate::at_least_one)]
     concurrency: Option<usize>,
-    /// Delete objects that left Git (true or false).
+    /// Delete objects that left Git (true or false) [default: true]
     #[arg(long, env = "FLOTILLA_PRUNE")]
     prune: Option<bool>,
-    /// The largest share of a cluster's objects one round may prune.
+    /// The largest share of a cluster's objects one round may prune, from 0
+    /// to 1 [default: 0.5]
     #[arg(long, env = "FLOTILLA_MAX_PRUNE_RATIO", value_parser = flotilla_core::plan::parse_prune_ratio)]
     max_prune_ratio: Option<f64>,
     /// Take fields back from other field managers when rolling out (true or
-    /// false; default true: Git wins). The fleet's `spec.conflicts: fail`
-    /// turns it off for rollouts and self-heal alike.
+    /// false). The fleet's `spec.conflicts: fail` turns it off for
+    /// rollouts and self-heal alike [default: true: Git wins]
     #[arg(long, env = "FLOTILLA_FORCE_CONFLICTS")]
     force_conflicts: Option<bool>,
-    /// How long a wave may take to become healthy (e.g. 10m).
-    #[arg(long, env = "FLOTILLA_HEALTH_TIMEOUT", value_parser = humantime::parse_duration)]
+    /// How long a wave may take to become healthy [default: 10m]
+    #[arg(long, env = "FLOTILLA_HEALTH_TIMEOUT", value_name = "DURATION", value_parser = crate::positive_duration)]
     health_timeout: Option<Duration>,
-    /// Address of the HTTP server.
+    /// How long opening a connection to an API server may take
+    /// [default: 10s]
+    #[arg(long, env = "FLOTILLA_CONNECT_TIMEOUT", value_name = "DURATION", value_parser = crate::positive_duration)]
+    connect_timeout: Option<Duration>,
+    /// How long one request to an API server may take, retries included
+    /// [default: 30s]
+    #[arg(long, env = "FLOTILLA_REQUEST_TIMEOUT", value_name = "DURATION", value_parser = crate::positive_duration)]
+    request_timeout: Option<Duration>,
+    /// Address of the HTTP server [default: 127.0.0.1:8080]
     #[arg(long, env = "FLOTILLA_LISTEN")]
     listen: Option<String>,
-    /// Where remote repositories are cached.
+    /// Where remote repositories are cached [default: the user's cache
+    /// folder/flotilla/repos, e.g. ~/.cache/flotilla/repos]
     #[arg(long, env = "FLOTILLA_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
     /// Folder of member kubeconfigs (`${FLOTILLA_KUBECONFIG_DIR}` in fleet.yaml).
@@ -118,6 +130,8 @@ impl Args {
         set!(max_prune_ratio);
         set!(force_conflicts);
         set!(health_timeout);
+        set!(connect_timeout);
+        set!(request_timeout);
         set!(listen);
         set!(cache_dir, opt);
         set!(kubeconfig_dir, opt);
@@ -135,6 +149,15 @@ impl Args {
         }
         if self.insecure_no_auth {
             c.insecure_no_auth = true;
+        }
+        anyhow::ensure!(c.concurrency >= 1, "concurrency must be at least 1");
+        for (name, d) in [
+            ("connectTimeout", c.connect_timeout),
+            ("requestTimeout", c.request_timeout),
+            ("pollInterval", c.poll_interval),
+            ("reconcileInterval", c.reconcile_interval),
+        ] {
+            anyhow::ensure!(!d.is_zero(), "{name} must be longer than zero");
         }
         Ok(c)
     }

@@ -17,6 +17,7 @@ use flotilla_engine::reconcile::SyncOptions;
 use flotilla_hub::pool::Pool;
 use flotilla_hub::rollout::{self, Outcome, RolloutOptions, push::PushDriver};
 
+use crate::clusters::ClusterArgs;
 use crate::connect::ConnectArgs;
 use crate::repo::RepoArgs;
 
@@ -25,10 +26,10 @@ use crate::repo::RepoArgs;
 pub struct Args {
     #[command(flatten)]
     repo: RepoArgs,
-    /// Sync only these clusters (repeatable); all clusters by default.
-    #[arg(long = "cluster", value_name = "NAME")]
-    clusters: Vec<String>,
+    #[command(flatten)]
+    select: ClusterArgs,
     /// Validate and compute on the servers (dryRun=All); store nothing.
+    /// Lists each object that would be created, configured or pruned.
     #[arg(long)]
     dry_run: bool,
     /// Delete objects that left Git (the fleet's `prune` setting by default).
@@ -51,15 +52,15 @@ pub struct Args {
     /// fields back (kubectl's behaviour).
     #[arg(long)]
     no_force_conflicts: bool,
-    /// How many clusters to sync at once.
-    #[arg(long, default_value_t = 8)]
+    /// How many clusters to sync at once (at least 1).
+    #[arg(long, default_value_t = 8, value_parser = crate::at_least_one)]
     concurrency: usize,
     /// With `healthGate` in fleet.yaml: wait for each wave's clusters to be
     /// healthy before the next wave (exit 2 if one is not).
     #[arg(long)]
     wait: bool,
     /// How long a wave may take to become healthy with --wait (e.g. 5m).
-    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration, requires = "wait")]
+    #[arg(long, default_value = "5m", value_parser = crate::positive_duration, requires = "wait")]
     health_timeout: Duration,
     #[command(flatten)]
     connect: ConnectArgs,
@@ -77,14 +78,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
-    for name in &args.clusters {
-        anyhow::ensure!(fleet.cluster(name).is_some(), "unknown cluster {name:?}");
-    }
+    let names = args.select.select(&fleet)?;
     let connect_options = args.connect.options(&fleet)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let results = runtime.block_on(sync_waves(&fleet, &args, &connect_options));
+    let results = runtime.block_on(sync_waves(&fleet, &args, &names, &connect_options));
     let failed = results.iter().any(ChangeSet::is_failure);
     crate::print_report(&SyncSummary(&results), args.output)?;
     Ok(ExitCode::from(if failed { 2 } else { 0 }))
@@ -96,6 +95,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 async fn sync_waves(
     fleet: &Fleet,
     args: &Args,
+    names: &[String],
     connect_options: &ConnectOptions,
 ) -> Vec<ChangeSet> {
     let prune = if args.no_prune {
@@ -130,7 +130,7 @@ async fn sync_waves(
         health_gate: gate.then_some(args.health_timeout),
     };
     let fleet = Arc::new(fleet.clone());
-    let waves = rollout::plan(&fleet, &args.clusters);
+    let waves = rollout::plan(&fleet, names);
     let pool = Pool::new(args.concurrency);
     let outcomes = rollout::run(
         &fleet,

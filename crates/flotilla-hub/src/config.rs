@@ -57,6 +57,12 @@ pub struct DaemonConfig {
     pub insecure_no_auth: bool,
     /// Limits of the HTTP server.
     pub http: HttpLimits,
+    /// How long opening a connection to an API server may take.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// How long one request to an API server may take, retries included.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
 }
 
 /// `auth:` of the config file.
@@ -118,6 +124,8 @@ impl Default for DaemonConfig {
             kubeconfig_dir: None,
             git_credentials_file: None,
             webhook: WebhookFiles::default(),
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
             auth: AuthSettings::default(),
             insecure_no_auth: false,
             http: HttpLimits::default(),
@@ -158,6 +166,16 @@ mod tests {
         assert!(c.insecure_no_auth);
         assert_eq!(c.http.max_connections, 8);
         assert_eq!(c.http.header_read_timeout, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn parses_cluster_timeouts_with_defaults_of_10s_and_30s() {
+        let d = DaemonConfig::parse("c.yaml", "repo: x\n").unwrap();
+        assert_eq!(d.connect_timeout, Duration::from_secs(10));
+        assert_eq!(d.request_timeout, Duration::from_secs(30));
+        let c = DaemonConfig::parse("c.yaml", "connectTimeout: 2s\nrequestTimeout: 5s\n").unwrap();
+        assert_eq!(c.connect_timeout, Duration::from_secs(2));
+        assert_eq!(c.request_timeout, Duration::from_secs(5));
     }
 
     #[test]

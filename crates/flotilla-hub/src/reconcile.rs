@@ -46,6 +46,10 @@ impl Reconciler {
     ) -> Self {
         let mut connect = ConnectOptions {
             watch_cache: true,
+            timeouts: flotilla_engine::destination::kube::Timeouts {
+                connect: config.connect_timeout,
+                request: config.request_timeout,
+            },
             ..ConnectOptions::default()
         };
         if let Some(dir) = &config.kubeconfig_dir {
@@ -105,12 +109,12 @@ impl Reconciler {
         };
         let revision = snapshot.revision().map(str::to_string);
         if history_rewritten {
-            tracing::warn!(?revision, "history rewritten (force push)");
+            tracing::warn!(revision = %revision.as_deref().unwrap_or("work tree"), "history rewritten (force push)");
         }
         let fleet = match flotilla_core::load::load(&snapshot) {
             Err(diags) => {
                 tracing::warn!(
-                    ?revision,
+                    revision = %revision.as_deref().unwrap_or("work tree"),
                     errors = diags.len(),
                     "new commit does not load; keeping the last good one"
                 );
@@ -121,7 +125,7 @@ impl Reconciler {
             }
             Ok(f) => f,
         };
-        tracing::info!(?revision, "new commit");
+        tracing::info!(revision = %revision.as_deref().unwrap_or("work tree"), "new commit");
         {
             let mut s = state.write().expect("state lock");
             s.fleet = fleet.name.clone();
@@ -293,6 +297,11 @@ impl ClusterDriver for WorkerDriver<'_> {
 
     fn synced(status: &SyncStatus) -> bool {
         *status == SyncStatus::Synced
+    }
+
+    fn failure(&self, cluster: &str, _status: &SyncStatus) -> Option<String> {
+        let s = self.state.read().expect("state lock");
+        s.clusters.get(cluster).and_then(|c| c.last_error.clone())
     }
 
     async fn wait_healthy(

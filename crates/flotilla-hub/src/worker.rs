@@ -193,7 +193,7 @@ async fn run(name: String, mut requests: mpsc::Receiver<Request>, ctx: WorkerCon
                 if drifted && ctx.config.self_heal {
                     // Self-heal means Git wins: take fields back from whoever
                     // changed them (as Flux does with forced ownership).
-                    tracing::info!(cluster = %name, "self-healing drift");
+                    tracing::info!(cluster = %name, revision = %fleet.revision.as_deref().unwrap_or("work tree"), "self-healing drift");
                     let mut o = sync_one(&fleet, cluster, destination.take(), &ctx, false, fleet.conflicts.force()).await;
                     destination = o.destination.take();
                     record(&ctx, &name, fleet.revision.clone(), o);
@@ -204,7 +204,46 @@ async fn run(name: String, mut requests: mpsc::Receiver<Request>, ctx: WorkerCon
     }
 }
 
+/// One log line per sync (and one per prune), at `info` when it went well.
+fn log_sync(name: &str, revision: Option<&str>, o: &Outcome) {
+    let revision = revision.unwrap_or("work tree");
+    let counts = o.changes.as_ref().map(ChangeSet::counts).unwrap_or_default();
+    match o.status {
+        SyncStatus::Synced => {
+            tracing::info!(
+                cluster = %name,
+                revision = %revision,
+                created = counts.created,
+                configured = counts.configured,
+                pruned = counts.pruned,
+                unchanged = counts.unchanged,
+                seconds = %format!("{:.1}", o.seconds),
+                "synced"
+            );
+            if counts.pruned > 0
+                && let Some(changes) = &o.changes
+            {
+                let objects: Vec<String> = changes
+                    .changes
+                    .iter()
+                    .filter(|c| c.action == flotilla_core::changeset::Action::Pruned)
+                    .map(|c| c.key.to_string())
+                    .collect();
+                tracing::info!(cluster = %name, revision = %revision, pruned = counts.pruned, objects = %objects.join(", "), "pruned");
+            }
+        }
+        status => tracing::warn!(
+            cluster = %name,
+            revision = %revision,
+            status = ?status,
+            error = %o.error.as_deref().unwrap_or(""),
+            "sync failed"
+        ),
+    }
+}
+
 fn record(ctx: &WorkerContext, name: &str, revision: Option<String>, o: Outcome) {
+    log_sync(name, revision.as_deref(), &o);
     if let Some(changes) = &o.changes {
         ctx.metrics.record_sync(changes, o.seconds, now_unix());
     }
@@ -224,6 +263,20 @@ fn record(ctx: &WorkerContext, name: &str, revision: Option<String>, o: Outcome)
 }
 
 fn record_drift(ctx: &WorkerContext, name: &str, drift: ClusterDrift) {
+    match drift.status {
+        ClusterStatus::Drifted => tracing::info!(
+            cluster = %name,
+            objects = drift.objects.len(),
+            "drift found"
+        ),
+        ClusterStatus::Unreachable | ClusterStatus::RenderError => tracing::warn!(
+            cluster = %name,
+            status = ?drift.status,
+            error = %drift.error.as_deref().unwrap_or(""),
+            "drift check failed"
+        ),
+        ClusterStatus::InSync => tracing::debug!(cluster = %name, "in sync"),
+    }
     ctx.metrics
         .drifted
         .get_or_create(&ClusterLabel {

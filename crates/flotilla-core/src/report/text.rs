@@ -104,11 +104,24 @@ pub fn diff_text(d: &FleetDiff) -> String {
 
 /// What a sync did: a line of counts per cluster
 /// (`gke-staging: 19 created, 0 configured, ...`), then each object that
-/// failed or was skipped, with why.
+/// failed or was skipped, with why; for a dry run, each object that would
+/// be created, configured or pruned first (`  would create Deployment.apps shop/web`).
 pub fn sync_summary(results: &[ChangeSet]) -> String {
+    use crate::changeset::Action;
     let mut out = String::new();
     for r in results {
         let _ = writeln!(out, "{}", words::sync_line(r));
+        if r.dry_run {
+            for c in r.changes.iter().filter(|c| c.message.is_none()) {
+                let verb = match c.action {
+                    Action::Created => "would create",
+                    Action::Configured => "would configure",
+                    Action::Pruned => "would prune",
+                    _ => continue,
+                };
+                let _ = writeln!(out, "  {verb} {}", c.key);
+            }
+        }
         for c in r.changes.iter().filter(|c| c.message.is_some()) {
             let _ = writeln!(
                 out,

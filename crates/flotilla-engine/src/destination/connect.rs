@@ -40,6 +40,9 @@ pub struct ConnectOptions {
     /// Read live state of Kubernetes clusters from watch-fed caches (for
     /// the daemon; see [`KubeDestination::with_watch_cache`]).
     pub watch_cache: bool,
+    /// How long connecting and each request may take (10 s and 30 s by
+    /// default).
+    pub timeouts: super::kube::Timeouts,
 }
 
 /// Any kind of destination, so one sync loop can drive them all.
@@ -65,13 +68,14 @@ pub async fn connect(
             let mut destination = match kubeconfig {
                 KubeconfigSource::Fleet(path) => {
                     let path = PathBuf::from(expand_vars(&path, &options.vars)?);
-                    KubeDestination::from_kubeconfig(&path, context).await?
+                    KubeDestination::from_kubeconfig_with(&path, context, options.timeouts).await?
                 }
                 KubeconfigSource::Given(path) => {
-                    KubeDestination::from_kubeconfig(&path, context).await?
+                    KubeDestination::from_kubeconfig_with(&path, context, options.timeouts).await?
                 }
                 KubeconfigSource::Default => {
-                    KubeDestination::from_default_kubeconfig(context).await?
+                    KubeDestination::from_default_kubeconfig_with(context, options.timeouts)
+                        .await?
                 }
             };
             if options.watch_cache {

@@ -19,7 +19,7 @@ pub enum ClusterError {
     Config(#[from] ConfigError),
     /// The cluster could not be reached, or the connection kept failing
     /// after retries.
-    #[error("cluster unreachable: {}: {}", scrub(context), scrub(&source.to_string()))]
+    #[error("cluster unreachable: {}: {}: {}", scrub(context), scrub(server), scrub(&cause(source)))]
     Unreachable {
         /// What was being done.
         context: String,
@@ -274,6 +274,34 @@ fn is_field_manager_conflict(status: &Status) -> bool {
             .is_some_and(|d| d.causes.iter().any(|c| c.reason == "FieldManagerConflict"))
 }
 
+/// The innermost cause of a connection failure, in words: "connection
+/// refused (os error 111)", "no answer within 30s", "connect timed out"
+/// (rather than the client library's outer "client error (Connect)").
+pub(crate) fn cause(e: &kube::Error) -> String {
+    let mut innermost: &(dyn std::error::Error + 'static) = e;
+    while let Some(next) = innermost.source() {
+        innermost = next;
+    }
+    if let Some(io) = innermost.downcast_ref::<std::io::Error>() {
+        let text = io.to_string();
+        return match io.kind() {
+            std::io::ErrorKind::TimedOut if !text.contains("timed out") => {
+                format!("connect timed out ({text})")
+            }
+            _ => lowercase_first(&text),
+        };
+    }
+    lowercase_first(&innermost.to_string())
+}
+
+fn lowercase_first(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(c) => c.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
 /// Whether a kube error means the server was not reached or went away.
 pub(crate) fn is_connection(e: &kube::Error) -> bool {
     matches!(e, kube::Error::HyperError(_) | kube::Error::Service(_))
@@ -422,6 +450,14 @@ mod tests {
         assert!(
             e.to_string()
                 .starts_with("cluster unreachable: reading ConfigMap default/x: ")
+        );
+        // The message names the server and the cause, not the client
+        // library's "client error (Connect)".
+        assert!(
+            e.to_string().contains(&format!(
+                "http://127.0.0.1:{port}/: connection refused"
+            )),
+            "{e}"
         );
         assert!(!e.to_string().contains("s3cret"));
         assert!(std::error::Error::source(&e).is_some());

@@ -48,6 +48,13 @@ pub trait ClusterDriver {
     /// Whether the sync succeeded (the wave may go on).
     fn synced(report: &Self::Report) -> bool;
 
+    /// Why the sync of `cluster` failed, in words, for the log line of a
+    /// halted rollout; `None` when not known.
+    fn failure(&self, cluster: &str, report: &Self::Report) -> Option<String> {
+        let _ = (cluster, report);
+        None
+    }
+
     /// Waits until the cluster's desired objects are healthy, at most
     /// `timeout`; returns the health it ended at (`Degraded` ends the wait
     /// at once). Called only after a successful sync, outside the pool
@@ -230,6 +237,8 @@ pub async fn run<D: ClusterDriver>(
         if stop.load(Ordering::Relaxed) {
             break;
         }
+        let revision = fleet.revision.as_deref().unwrap_or("work tree");
+        tracing::info!(wave = %wave.name, revision = %revision, clusters = wave.clusters.len(), "wave started");
         let jobs = wave
             .clusters
             .iter()
@@ -251,8 +260,23 @@ pub async fn run<D: ClusterDriver>(
                 .map(|(name, report, health)| (name.as_str(), D::synced(report), *health)),
             gate.is_some(),
         );
-        if let Some(h) = &halt {
-            tracing::warn!(wave = %h.wave, cluster = %h.cluster, cause = ?h.cause, "rollout halted");
+        match &halt {
+            Some(h) => {
+                let error = done
+                    .iter()
+                    .find(|(name, _, _)| *name == h.cluster)
+                    .and_then(|(name, report, _)| driver.failure(name, report))
+                    .unwrap_or_default();
+                tracing::warn!(
+                    wave = %h.wave,
+                    revision = %revision,
+                    cluster = %h.cluster,
+                    cause = %h,
+                    error = %error,
+                    "rollout halted"
+                );
+            }
+            None => tracing::info!(wave = %wave.name, revision = %revision, "wave done"),
         }
         outcomes.extend(
             done.into_iter()

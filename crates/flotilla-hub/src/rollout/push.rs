@@ -30,6 +30,10 @@ pub struct PushDriver {
 impl ClusterDriver for PushDriver {
     type Report = ChangeSet;
 
+    fn failure(&self, _cluster: &str, report: &ChangeSet) -> Option<String> {
+        report.error.clone()
+    }
+
     async fn sync(&self, fleet: &Arc<Fleet>, cluster: &Cluster) -> ChangeSet {
         let dry_run = self.options.dry_run;
         let desired = match render_cluster(fleet, cluster) {

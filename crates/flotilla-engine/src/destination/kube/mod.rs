@@ -20,6 +20,27 @@ use flotilla_core::model::ObjectKey;
 
 pub use retry::RetryPolicy;
 
+/// How long talking to an API server may take: `--connect-timeout` and
+/// `--request-timeout` on the command line, `connectTimeout` and
+/// `requestTimeout` in the daemon's config.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Opening a connection (TCP and TLS).
+    pub connect: Duration,
+    /// One request, retries included: a server that accepts and never
+    /// answers fails the request after this long.
+    pub request: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(10),
+            request: Duration::from_secs(30),
+        }
+    }
+}
+
 /// A Kubernetes API server.
 pub struct KubeDestination {
     client: Client,
@@ -37,6 +58,15 @@ impl KubeDestination {
     /// Connects through a kubeconfig file and optional context. Nothing is
     /// sent yet; the first request tells whether the cluster is reachable.
     pub async fn from_kubeconfig(path: &Path, context: Option<&str>) -> Result<Self, ClusterError> {
+        Self::from_kubeconfig_with(path, context, Timeouts::default()).await
+    }
+
+    /// [`Self::from_kubeconfig`] with other [`Timeouts`].
+    pub async fn from_kubeconfig_with(
+        path: &Path,
+        context: Option<&str>,
+        timeouts: Timeouts,
+    ) -> Result<Self, ClusterError> {
         let kubeconfig_error = |source| ConfigError::Kubeconfig {
             path: path.display().to_string(),
             source,
@@ -49,13 +79,21 @@ impl KubeDestination {
         let config = Config::from_custom_kubeconfig(kubeconfig, &options)
             .await
             .map_err(kubeconfig_error)?;
-        Self::from_config(config)
+        Self::from_config_with(config, timeouts)
     }
 
     /// Connects through the default kubeconfig, found as kubectl finds it
     /// (the files listed in `$KUBECONFIG`, merged, else `~/.kube/config`),
     /// and an optional context (its current context otherwise).
     pub async fn from_default_kubeconfig(context: Option<&str>) -> Result<Self, ClusterError> {
+        Self::from_default_kubeconfig_with(context, Timeouts::default()).await
+    }
+
+    /// [`Self::from_default_kubeconfig`] with other [`Timeouts`].
+    pub async fn from_default_kubeconfig_with(
+        context: Option<&str>,
+        timeouts: Timeouts,
+    ) -> Result<Self, ClusterError> {
         let options = KubeConfigOptions {
             context: context.map(str::to_string),
             ..Default::default()
@@ -63,14 +101,23 @@ impl KubeDestination {
         let config = Config::from_kubeconfig(&options)
             .await
             .map_err(|source| ConfigError::DefaultKubeconfig { source })?;
-        Self::from_config(config)
+        Self::from_config_with(config, timeouts)
     }
 
     /// Connects with a ready kube [`Config`].
-    pub fn from_config(mut config: Config) -> Result<Self, ClusterError> {
-        config.connect_timeout = Some(Duration::from_secs(10));
-        config.read_timeout = Some(Duration::from_secs(60));
-        config.write_timeout = Some(Duration::from_secs(60));
+    pub fn from_config(config: Config) -> Result<Self, ClusterError> {
+        Self::from_config_with(config, Timeouts::default())
+    }
+
+    /// Connects with a ready kube [`Config`] and [`Timeouts`].
+    pub fn from_config_with(mut config: Config, timeouts: Timeouts) -> Result<Self, ClusterError> {
+        config.connect_timeout = Some(timeouts.connect);
+        // The socket limits stay loose enough for watches (a quiet watch
+        // reads nothing for a minute); each request is bounded as a whole,
+        // retries included, by `timeouts.request` (RetryPolicy::deadline).
+        let socket = timeouts.request.max(Duration::from_secs(60));
+        config.read_timeout = Some(socket);
+        config.write_timeout = Some(socket);
         // One retry layer, bounded and documented: ours (RetryPolicy).
         config.default_retry = false;
         let server = without_userinfo(&config.cluster_url.to_string());
@@ -81,7 +128,10 @@ impl KubeDestination {
         Ok(Self {
             client,
             discovery: discovery::Cache::default(),
-            retry: RetryPolicy::default(),
+            retry: RetryPolicy {
+                deadline: timeouts.request,
+                ..RetryPolicy::default()
+            },
             server,
             cache: None,
             schema: openapi::SchemaCache::default(),

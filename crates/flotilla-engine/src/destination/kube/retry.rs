@@ -13,6 +13,26 @@ pub struct RetryPolicy {
     pub attempts: u32,
     /// The first backoff; it doubles each time, with ±50% jitter.
     pub base: Duration,
+    /// The longest one request may take, every attempt and backoff
+    /// included: after it the request fails with [`NoAnswer`].
+    pub deadline: Duration,
+}
+
+/// A request that got no answer within the [`RetryPolicy::deadline`] (the
+/// server accepted the connection and never answered, or kept failing).
+#[derive(Debug, thiserror::Error)]
+#[error("no answer within {}", humantime_secs(*.after))]
+pub struct NoAnswer {
+    /// The deadline.
+    pub after: Duration,
+}
+
+fn humantime_secs(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
 }
 
 impl Default for RetryPolicy {
@@ -20,6 +40,7 @@ impl Default for RetryPolicy {
         Self {
             attempts: 5,
             base: Duration::from_millis(200),
+            deadline: Duration::from_secs(30),
         }
     }
 }
@@ -33,8 +54,23 @@ pub(crate) fn is_transient(e: &kube::Error) -> bool {
 }
 
 impl RetryPolicy {
-    /// Runs `op` until it succeeds, fails for good, or attempts run out.
-    pub(crate) async fn run<T, F, Fut>(&self, mut op: F) -> Result<T, kube::Error>
+    /// Runs `op` until it succeeds, fails for good, attempts run out, or
+    /// the deadline passes (a [`NoAnswer`] error, which counts as a
+    /// connection failure).
+    pub(crate) async fn run<T, F, Fut>(&self, op: F) -> Result<T, kube::Error>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, kube::Error>>,
+    {
+        match tokio::time::timeout(self.deadline, self.attempts(op)).await {
+            Ok(result) => result,
+            Err(_) => Err(kube::Error::Service(Box::new(NoAnswer {
+                after: self.deadline,
+            }))),
+        }
+    }
+
+    async fn attempts<T, F, Fut>(&self, mut op: F) -> Result<T, kube::Error>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, kube::Error>>,
