@@ -75,7 +75,7 @@ enum Command {
     #[command(after_help = "Examples:\n  flotilla validate --repo .\n  flotilla validate --watch\n  flotilla validate --repo https://git.example.com/fleet.git --rev main -o json")]
     Validate(validate::Args),
     /// Print, or write to a folder, the desired state of one or all clusters.
-    #[command(after_help = "Examples:\n  flotilla render --cluster eu-1\n  flotilla render -l env=prod --out rendered/\n  flotilla render -o json | jq '.[0].objects | length'")]
+    #[command(after_help = "Examples:\n  flotilla render --cluster eu-1\n  flotilla render -l env=prod --out rendered/\n  flotilla render --cluster eu-1 -o json | jq '.items | length'")]
     Render(render::Args),
     /// Desired vs live per cluster, or --from[/--to]: the rendered change between commits (exit 1 when something differs).
     #[command(after_help = "Examples:\n  flotilla diff --cluster eu-1                 desired against live\n  flotilla diff --from main                    main against the work tree\n  flotilla diff --from main --to HEAD -o markdown > comment.md")]
