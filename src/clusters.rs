@@ -29,10 +29,7 @@ impl ClusterArgs {
     pub fn select(&self, fleet: &Fleet) -> anyhow::Result<Vec<String>> {
         for name in &self.clusters {
             if fleet.cluster(name).is_none() {
-                anyhow::bail!(
-                    "unknown cluster {name:?}; the fleet has: {}",
-                    known(fleet)
-                );
+                anyhow::bail!("unknown cluster {name:?}; the fleet has: {}", known(fleet));
             }
         }
         let selected: Vec<String> = fleet
@@ -104,7 +101,9 @@ impl Selector {
         for part in split_top_level(text)? {
             let part = part.trim();
             if part.is_empty() {
-                return Err(format!("{text:?}: an empty requirement (two commas in a row?)"));
+                return Err(format!(
+                    "{text:?}: an empty requirement (two commas in a row?)"
+                ));
             }
             requirements.push(requirement(part).map_err(|e| format!("{part:?}: {e}"))?);
         }
@@ -243,7 +242,12 @@ mod tests {
 
     #[test]
     fn malformed_selectors_are_errors_naming_the_requirement() {
-        for bad in ["env=prod,,tier=db", "region in eu", "a b=c", "region in (eu"] {
+        for bad in [
+            "env=prod,,tier=db",
+            "region in eu",
+            "a b=c",
+            "region in (eu",
+        ] {
             let e = Selector::parse(bad).unwrap_err();
             assert!(!e.is_empty(), "{bad}");
         }

@@ -72,27 +72,41 @@ enum LogFormat {
 #[derive(Subcommand)]
 enum Command {
     /// Load and render every cluster; report every error found (exit 1 on any).
-    #[command(after_help = "Examples:\n  flotilla validate --repo .\n  flotilla validate --watch\n  flotilla validate --repo https://git.example.com/fleet.git --rev main -o json")]
+    #[command(
+        after_help = "Examples:\n  flotilla validate --repo .\n  flotilla validate --watch\n  flotilla validate --repo https://git.example.com/fleet.git --rev main -o json"
+    )]
     Validate(validate::Args),
     /// Print, or write to a folder, the desired state of one or all clusters.
-    #[command(after_help = "Examples:\n  flotilla render --cluster eu-1\n  flotilla render -l env=prod --out rendered/\n  flotilla render --cluster eu-1 -o json | jq '.items | length'")]
+    #[command(
+        after_help = "Examples:\n  flotilla render --cluster eu-1\n  flotilla render -l env=prod --out rendered/\n  flotilla render --cluster eu-1 -o json | jq '.items | length'"
+    )]
     Render(render::Args),
     /// Desired vs live per cluster, or --from[/--to]: the rendered change between commits (exit 1 when something differs).
-    #[command(after_help = "Examples:\n  flotilla diff --cluster eu-1                 desired against live\n  flotilla diff --from main                    main against the work tree\n  flotilla diff --from main --to HEAD -o markdown > comment.md")]
+    #[command(
+        after_help = "Examples:\n  flotilla diff --cluster eu-1                 desired against live\n  flotilla diff --from main                    main against the work tree\n  flotilla diff --from main --to HEAD -o markdown > comment.md"
+    )]
     Diff(diff::Args),
     /// The drift report across the fleet: InSync, Drifted, Unreachable, RenderError (exit 1 on drift).
-    #[command(after_help = "Examples:\n  flotilla drift\n  flotilla drift -l env=prod --request-timeout 10s\n  flotilla drift -o json > drift.json")]
+    #[command(
+        after_help = "Examples:\n  flotilla drift\n  flotilla drift -l env=prod --request-timeout 10s\n  flotilla drift -o json > drift.json"
+    )]
     Drift(drift::Args),
     /// The daemon: poll Git, roll out in waves, self-heal drift, serve status over HTTP.
-    #[command(after_help = "Examples:\n  flotilla serve --repo . --listen 127.0.0.1:8080\n  flotilla serve --config /etc/flotilla/flotilla.yaml\n  FLOTILLA_LOG=debug flotilla serve --repo https://git.example.com/fleet.git --rev main\n\nEvery flag also reads its environment variable and the config file key; flags win over\nthe environment, which wins over the file. Defaults shown are the config file's.")]
+    #[command(
+        after_help = "Examples:\n  flotilla serve --repo . --listen 127.0.0.1:8080\n  flotilla serve --config /etc/flotilla/flotilla.yaml\n  FLOTILLA_LOG=debug flotilla serve --repo https://git.example.com/fleet.git --rev main\n\nEvery flag also reads its environment variable and the config file key; flags win over\nthe environment, which wins over the file. Defaults shown are the config file's."
+    )]
     Serve(serve::Args),
     /// Apply desired state to clusters: ordered server-side apply, safe prune (exit 2 on any failure).
-    #[command(after_help = "Examples:\n  flotilla sync --dry-run\n  flotilla sync --cluster eu-1,eu-2 --no-prune\n  flotilla sync -l env=staging --wait --health-timeout 10m")]
+    #[command(
+        after_help = "Examples:\n  flotilla sync --dry-run\n  flotilla sync --cluster eu-1,eu-2 --no-prune\n  flotilla sync -l env=staging --wait --health-timeout 10m"
+    )]
     Sync(sync::Args),
     /// Print the version, the Git commit and the build date.
     Version,
     /// Print a shell completion script (bash, zsh or fish) to stdout.
-    #[command(after_help = "Examples:\n  flotilla completion bash > ~/.local/share/bash-completion/completions/flotilla\n  flotilla completion zsh > \"${fpath[1]}/_flotilla\"\n  flotilla completion fish > ~/.config/fish/completions/flotilla.fish")]
+    #[command(
+        after_help = "Examples:\n  flotilla completion bash > ~/.local/share/bash-completion/completions/flotilla\n  flotilla completion zsh > \"${fpath[1]}/_flotilla\"\n  flotilla completion fish > ~/.config/fish/completions/flotilla.fish"
+    )]
     Completion {
         /// The shell.
         shell: Shell,
@@ -222,7 +236,9 @@ fn log_filter(default_level: &str) -> tracing_subscriber::EnvFilter {
         {
             match tracing_subscriber::EnvFilter::try_new(&text) {
                 Ok(filter) => return filter,
-                Err(e) => eprintln!("warning: {var}={text:?} is not a log filter ({e}); using the default"),
+                Err(e) => eprintln!(
+                    "warning: {var}={text:?} is not a log filter ({e}); using the default"
+                ),
             }
         }
     }

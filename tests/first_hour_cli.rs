@@ -155,7 +155,13 @@ fn help_has_examples_and_shows_defaults() {
 /// The clusters `render --out` wrote folders for.
 fn rendered(dir: &Path, select: &[&str]) -> Vec<String> {
     let out = tempfile::tempdir().unwrap();
-    let mut args = vec!["render", "--repo", ".", "--out", out.path().to_str().unwrap()];
+    let mut args = vec![
+        "render",
+        "--repo",
+        ".",
+        "--out",
+        out.path().to_str().unwrap(),
+    ];
     args.extend_from_slice(select);
     let o = in_dir(dir, &args);
     assert_exit(&o, 0);
@@ -175,8 +181,14 @@ fn clusters_are_picked_by_comma_lists_and_label_selectors() {
     assert_eq!(rendered(d, &["--cluster", "us-1"]), ["us-1"]);
     assert_eq!(rendered(d, &["-l", "region=eu"]), ["eu-1"]);
     assert_eq!(rendered(d, &["--selector", "env!=prod"]), ["us-1"]);
-    assert_eq!(rendered(d, &["-l", "region in (eu,us),env"]), ["eu-1", "us-1"]);
-    assert_eq!(rendered(d, &["-l", "region=eu", "--cluster", "eu-1,us-1"]), ["eu-1"]);
+    assert_eq!(
+        rendered(d, &["-l", "region in (eu,us),env"]),
+        ["eu-1", "us-1"]
+    );
+    assert_eq!(
+        rendered(d, &["-l", "region=eu", "--cluster", "eu-1,us-1"]),
+        ["eu-1"]
+    );
 }
 
 #[test]
@@ -198,7 +210,8 @@ fn an_unknown_cluster_lists_the_fleets_clusters_in_every_command() {
         let o = in_dir(dir.path(), &[cmd, "--repo", ".", "--cluster", "eu-1,eu-9"]);
         assert_exit(&o, 2);
         assert!(
-            o.stderr.contains("unknown cluster \"eu-9\"; the fleet has: eu-1, us-1"),
+            o.stderr
+                .contains("unknown cluster \"eu-9\"; the fleet has: eu-1, us-1"),
             "{cmd}: {o}"
         );
     }
@@ -215,7 +228,10 @@ fn numeric_flags_out_of_range_are_usage_errors() {
         (vec!["diff", "--concurrency", "0"], "--concurrency"),
         (vec!["sync", "--max-prune-ratio", "7"], "--max-prune-ratio"),
         (vec!["sync", "--request-timeout", "0s"], "--request-timeout"),
-        (vec!["drift", "--connect-timeout", "soon"], "--connect-timeout"),
+        (
+            vec!["drift", "--connect-timeout", "soon"],
+            "--connect-timeout",
+        ),
         (vec!["serve", "--concurrency", "0"], "--concurrency"),
         (vec!["serve", "--poll-interval", "0s"], "--poll-interval"),
     ] {
@@ -270,7 +286,10 @@ fn a_reader_that_leaves_early_ends_the_output_quietly_with_exit_0() {
 fn sync_dry_run_lists_each_object_that_would_change() {
     let dir = repo();
     let d = dir.path();
-    let o = in_dir(d, &["sync", "--repo", ".", "--cluster", "eu-1", "--dry-run"]);
+    let o = in_dir(
+        d,
+        &["sync", "--repo", ".", "--cluster", "eu-1", "--dry-run"],
+    );
     assert_exit(&o, 0);
     assert!(
         o.stdout
@@ -278,10 +297,14 @@ fn sync_dry_run_lists_each_object_that_would_change() {
         "{o}"
     );
     assert!(
-        o.stdout.contains("  would create ConfigMap shop/settings\n"),
+        o.stdout
+            .contains("  would create ConfigMap shop/settings\n"),
         "{o}"
     );
-    assert!(!d.join("live/eu-1").exists() || std::fs::read_dir(d.join("live/eu-1")).unwrap().count() == 0);
+    assert!(
+        !d.join("live/eu-1").exists()
+            || std::fs::read_dir(d.join("live/eu-1")).unwrap().count() == 0
+    );
     let o = in_dir(d, &["sync", "--repo", ".", "--cluster", "eu-1"]);
     assert_exit(&o, 0);
     assert!(!o.stdout.contains("would"), "{o}");
@@ -291,7 +314,18 @@ fn sync_dry_run_lists_each_object_that_would_change() {
         "bases/web/web.yaml",
         "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: shop}\nspec:\n  replicas: 3\n",
     );
-    let o = in_dir(d, &["sync", "--repo", ".", "-l", "region=eu", "--dry-run", "--prune"]);
+    let o = in_dir(
+        d,
+        &[
+            "sync",
+            "--repo",
+            ".",
+            "-l",
+            "region=eu",
+            "--dry-run",
+            "--prune",
+        ],
+    );
     assert_exit(&o, 0);
     assert!(
         o.stdout
@@ -467,10 +501,18 @@ fn flotilla_log_and_rust_log_are_both_honoured_and_flotilla_log_wins() {
     let dir = kube_repo(&format!("http://127.0.0.1:{port}"));
     let args = ["drift", "--repo", ".", "--request-timeout", "5s"];
     // Retries are logged at debug.
-    let debug = run(dir.path(), &args, &[("RUST_LOG", "flotilla_engine=debug")], RUN_LIMIT);
+    let debug = run(
+        dir.path(),
+        &args,
+        &[("RUST_LOG", "flotilla_engine=debug")],
+        RUN_LIMIT,
+    );
     assert_exit(&debug, 2);
     assert!(debug.stderr.contains("retrying"), "{debug}");
-    assert!(!debug.stderr.contains('\u{1b}'), "no ANSI codes in a file: {debug}");
+    assert!(
+        !debug.stderr.contains('\u{1b}'),
+        "no ANSI codes in a file: {debug}"
+    );
     let flotilla_log = run(
         dir.path(),
         &args,
@@ -481,7 +523,10 @@ fn flotilla_log_and_rust_log_are_both_honoured_and_flotilla_log_wins() {
     let both = run(
         dir.path(),
         &args,
-        &[("RUST_LOG", "flotilla_engine=debug"), ("FLOTILLA_LOG", "error")],
+        &[
+            ("RUST_LOG", "flotilla_engine=debug"),
+            ("FLOTILLA_LOG", "error"),
+        ],
         RUN_LIMIT,
     );
     assert!(!both.stderr.contains("retrying"), "{both}");
@@ -490,7 +535,15 @@ fn flotilla_log_and_rust_log_are_both_honoured_and_flotilla_log_wins() {
     // JSON logs: one object a line.
     let json = run(
         dir.path(),
-        &["--log-format", "json", "drift", "--repo", ".", "--request-timeout", "5s"],
+        &[
+            "--log-format",
+            "json",
+            "drift",
+            "--repo",
+            ".",
+            "--request-timeout",
+            "5s",
+        ],
         &[("FLOTILLA_LOG", "flotilla_engine=debug")],
         RUN_LIMIT,
     );
@@ -615,11 +668,17 @@ current-context: c
     assert!(line("wave started").contains("wave=first"), "{text}");
     assert!(line("wave done").contains("wave=first"), "{text}");
     let synced = line(" synced");
-    assert!(synced.contains("INFO") && synced.contains("cluster=eu-1"), "{text}");
+    assert!(
+        synced.contains("INFO") && synced.contains("cluster=eu-1"),
+        "{text}"
+    );
     assert!(synced.contains(&format!("revision={revision}")), "{text}");
     assert!(synced.contains("created=2"), "{text}");
     let halted = line("rollout halted");
-    assert!(halted.contains("wave=second") && halted.contains("cluster=down"), "{text}");
+    assert!(
+        halted.contains("wave=second") && halted.contains("cluster=down"),
+        "{text}"
+    );
     assert!(halted.contains("connection refused"), "{text}");
     assert!(halted.contains(&format!("127.0.0.1:{port}")), "{text}");
     assert!(line("drift found").contains("cluster=eu-1"), "{text}");

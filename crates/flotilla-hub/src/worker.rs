@@ -207,7 +207,11 @@ async fn run(name: String, mut requests: mpsc::Receiver<Request>, ctx: WorkerCon
 /// One log line per sync (and one per prune), at `info` when it went well.
 fn log_sync(name: &str, revision: Option<&str>, o: &Outcome) {
     let revision = revision.unwrap_or("work tree");
-    let counts = o.changes.as_ref().map(ChangeSet::counts).unwrap_or_default();
+    let counts = o
+        .changes
+        .as_ref()
+        .map(ChangeSet::counts)
+        .unwrap_or_default();
     match o.status {
         SyncStatus::Synced => {
             tracing::info!(

@@ -74,8 +74,7 @@ pub async fn connect(
                     KubeDestination::from_kubeconfig_with(&path, context, options.timeouts).await?
                 }
                 KubeconfigSource::Default => {
-                    KubeDestination::from_default_kubeconfig_with(context, options.timeouts)
-                        .await?
+                    KubeDestination::from_default_kubeconfig_with(context, options.timeouts).await?
                 }
             };
             if options.watch_cache {

@@ -454,9 +454,8 @@ mod tests {
         // The message names the server and the cause, not the client
         // library's "client error (Connect)".
         assert!(
-            e.to_string().contains(&format!(
-                "http://127.0.0.1:{port}/: connection refused"
-            )),
+            e.to_string()
+                .contains(&format!("http://127.0.0.1:{port}/: connection refused")),
             "{e}"
         );
         assert!(!e.to_string().contains("s3cret"));
