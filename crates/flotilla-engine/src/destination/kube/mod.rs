@@ -18,7 +18,7 @@ use kube::{Client, Config};
 use super::error::{ClusterError, ConfigError, without_userinfo};
 use flotilla_core::model::ObjectKey;
 
-pub use retry::RetryPolicy;
+pub use retry::{NoAnswer, RetryPolicy};
 
 /// How long talking to an API server may take: `--connect-timeout` and
 /// `--request-timeout` on the command line, `connectTimeout` and
