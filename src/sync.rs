@@ -80,7 +80,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     for name in &args.clusters {
         anyhow::ensure!(fleet.cluster(name).is_some(), "unknown cluster {name:?}");
     }
-    let connect_options = args.connect.options(&fleet)?;
+    let connect_options = args
+        .connect
+        .options(&fleet)?
+        .with_directory_base(args.repo.directory_base());
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

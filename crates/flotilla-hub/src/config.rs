@@ -167,3 +167,17 @@ mod tests {
         assert!(e.message.contains("pollIntervall"), "{}", e.message);
     }
 }
+
+/// The folder relative `directory:` connections resolve against, the same
+/// from any working directory: the repository folder when `repo` is a local
+/// folder; for a Git URL, `$FLOTILLA_STATE_DIR` when set, else `None` (the
+/// working directory).
+pub fn directory_base(repo: &str) -> Option<PathBuf> {
+    let path = std::path::Path::new(repo);
+    if path.is_dir() {
+        return std::fs::canonicalize(path).ok();
+    }
+    std::env::var_os("FLOTILLA_STATE_DIR")
+        .filter(|d| !d.is_empty())
+        .and_then(|d| std::path::absolute(PathBuf::from(d)).ok())
+}

@@ -46,6 +46,7 @@ impl Reconciler {
     ) -> Self {
         let mut connect = ConnectOptions {
             watch_cache: true,
+            directory_base: crate::config::directory_base(&config.repo),
             ..ConnectOptions::default()
         };
         if let Some(dir) = &config.kubeconfig_dir {
