@@ -171,13 +171,20 @@ mod tests {
 /// The folder relative `directory:` connections resolve against, the same
 /// from any working directory: the repository folder when `repo` is a local
 /// folder; for a Git URL, `$FLOTILLA_STATE_DIR` when set, else `None` (the
-/// working directory).
+/// working directory). The folder is kept as given (`repo/`, not an
+/// absolute path), so messages stay short and name no temporary folder;
+/// `None` when that is the working directory itself (`--repo .`).
 pub fn directory_base(repo: &str) -> Option<PathBuf> {
     let path = std::path::Path::new(repo);
-    if path.is_dir() {
-        return std::fs::canonicalize(path).ok();
-    }
-    std::env::var_os("FLOTILLA_STATE_DIR")
-        .filter(|d| !d.is_empty())
-        .and_then(|d| std::path::absolute(PathBuf::from(d)).ok())
+    let base = if path.is_dir() {
+        path.to_path_buf()
+    } else {
+        PathBuf::from(std::env::var_os("FLOTILLA_STATE_DIR").filter(|d| !d.is_empty())?)
+    };
+    // `./repo/.` is `repo`; `.` is the working directory.
+    let base: PathBuf = base
+        .components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect();
+    (!base.as_os_str().is_empty()).then_some(base)
 }
