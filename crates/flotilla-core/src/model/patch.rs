@@ -33,7 +33,7 @@ pub enum PatchAction {
     /// A Kubernetes strategic merge patch: lists merged by their merge keys
     /// for built-in kinds, RFC 7386 for other kinds
     /// ([`crate::render::strategic`]).
-    StrategicMerge(Value),
+    StrategicMerge(Box<Value>),
     /// RFC 6902 operations.
     Json(json_patch::Patch),
     /// The object is not placed on the cluster.
@@ -204,7 +204,7 @@ pub fn build_patch(
                     ))
                     .context("strategicMerge"));
             }
-            PatchAction::StrategicMerge(m)
+            PatchAction::StrategicMerge(Box::new(m))
         }
         (None, None, Some(ops), false) => PatchAction::Json(ops),
         (None, None, None, true) => PatchAction::Delete,
