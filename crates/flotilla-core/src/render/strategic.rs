@@ -23,6 +23,8 @@
 //!   list of scalars;
 //! - `$setElementOrder/<field>: [...]` orders a merged list: the items it
 //!   names first, in its order, then the others in their previous order.
+//!
+//! Any other key, `$`-prefixed or not, is a field, as the API server reads it.
 
 use serde_json::{Map, Value};
 
@@ -153,9 +155,6 @@ impl<'s> Merger<'s> {
                 // Applied after the list itself merged, below.
                 continue;
             }
-            if key.starts_with('$') {
-                return Err(self.error(format!("unknown directive {key}")));
-            }
             self.path.push(key.clone());
             self.merge_field(orig, key, value, node)?;
             self.path.pop();
@@ -226,9 +225,11 @@ impl<'s> Merger<'s> {
                         };
                         self.merge_list(o, items, l)?;
                     }
-                    // Replaced whole: directives in it mean nothing.
+                    // Replaced whole anyway: a `- $patch: replace` item
+                    // says just that, and is dropped.
                     None => {
-                        orig.insert(key.to_string(), value.clone());
+                        let kept = items.iter().filter(|i| !is_replace_item(i)).cloned();
+                        orig.insert(key.to_string(), Value::Array(kept.collect()));
                     }
                 }
             }
@@ -246,17 +247,13 @@ impl<'s> Merger<'s> {
         items: &[Value],
         list: &'s ListNode,
     ) -> Result<(), StrategicError> {
-        let is_replace = |i: &Value| {
-            i.get(PATCH).and_then(Value::as_str) == Some("replace")
-                && i.as_object().is_some_and(|m| m.len() == 1)
-        };
-        if items.iter().any(is_replace) {
+        if items.iter().any(is_replace_item) {
             orig.clear();
         }
         let item_node = Some(self.schema.resolve(&list.items))
             .filter(|n| !matches!(n, Node::Scalar | Node::Untyped));
         for (n, item) in items.iter().enumerate() {
-            if is_replace(item) {
+            if is_replace_item(item) {
                 continue;
             }
             self.path.push(format!("[{n}]"));
@@ -316,6 +313,12 @@ impl<'s> Merger<'s> {
         }
         Ok(())
     }
+}
+
+/// Whether a list item is the directive `{$patch: replace}`.
+fn is_replace_item(item: &Value) -> bool {
+    item.as_object()
+        .is_some_and(|m| m.len() == 1 && m.get(PATCH).and_then(Value::as_str) == Some("replace"))
 }
 
 /// Whether a list merges item by item (strategy `merge`, maybe with
@@ -511,6 +514,17 @@ mod tests {
         assert_eq!(spec["containers"].as_array().unwrap().len(), 1);
         assert_eq!(spec["containers"][0]["name"], "web");
         assert_eq!(spec["volumes"], json!([{"name": "only", "emptyDir": {}}]));
+        // A list replaced whole anyway (no merge key) drops the directive.
+        let mut d2 = deployment();
+        strategic_merge(
+            &mut d2,
+            &json!({"spec": {"template": {"spec": {"tolerations": [{"$patch": "replace"}, {"key": "k"}]}}}}),
+        )
+        .unwrap();
+        assert_eq!(
+            d2["spec"]["template"]["spec"]["tolerations"],
+            json!([{"key": "k"}])
+        );
         // A map replaced whole, and a field deleted by directive.
         strategic_merge(
             &mut d,
@@ -576,6 +590,14 @@ mod tests {
         )
         .unwrap();
         assert_eq!(d["metadata"]["finalizers"], json!(["b", "c"]));
+    }
+
+    #[test]
+    fn other_dollar_keys_are_fields() {
+        let mut w =
+            json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}});
+        strategic_merge(&mut w, &json!({"spec": {"$schema": "x"}})).unwrap();
+        assert_eq!(w["spec"]["$schema"], "x");
     }
 
     #[test]
