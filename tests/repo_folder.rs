@@ -107,3 +107,34 @@ fn a_relative_directory_connection_is_the_same_from_any_working_directory() {
     let drift = flotilla(elsewhere.path(), &["drift", "--repo", repo_arg]);
     assert_eq!(drift.code, 0, "{drift}");
 }
+
+#[test]
+fn a_git_source_resolves_relative_directories_against_the_state_folder() {
+    let fx = support::Fixture::new();
+    fx.write("fleet.yaml", FLEET);
+    fx.write("bases/web/web.yaml", WEB);
+    fx.commit("first");
+    fx.push("main");
+    let state = fx.path().join("state");
+    let (url, cache) = (fx.file_url(), fx.cache.display().to_string());
+    let args = [
+        "sync",
+        "--repo",
+        url.as_str(),
+        "--cache-dir",
+        cache.as_str(),
+    ];
+    let env = [("FLOTILLA_STATE_DIR", state.to_str().unwrap())];
+    let (a, b) = (fx.path().join("a"), fx.path().join("b"));
+    std::fs::create_dir_all(&a).unwrap();
+    std::fs::create_dir_all(&b).unwrap();
+
+    let first = run(&a, &args, &env, RUN_LIMIT);
+    assert_eq!(first.code, 0, "{first}");
+    assert!(first.stdout.contains("c1: 1 created"), "{first}");
+    assert!(state.join(".flotilla/live/c1").is_dir(), "{first}");
+    let second = run(&b, &args, &env, RUN_LIMIT);
+    assert_eq!(second.code, 0, "{second}");
+    assert!(second.stdout.contains("1 unchanged"), "{second}");
+    assert!(!a.join(".flotilla").exists() && !b.join(".flotilla").exists());
+}
