@@ -24,9 +24,16 @@ pub struct LiveArgs {
 }
 
 /// Compares every selected cluster's desired state with its live state.
-pub fn report(fleet: &Fleet, args: &LiveArgs) -> anyhow::Result<DriftReport> {
+pub fn report(
+    fleet: &Fleet,
+    args: &LiveArgs,
+    directory_base: Option<std::path::PathBuf>,
+) -> anyhow::Result<DriftReport> {
     let names = args.select.select(fleet)?;
-    let options = args.connect.options(fleet)?;
+    let options = args
+        .connect
+        .options(fleet)?
+        .with_directory_base(directory_base);
     let selected: Vec<&Cluster> = fleet
         .clusters
         .iter()
@@ -91,7 +98,7 @@ pub fn print_report(
             return Ok(std::process::ExitCode::from(2));
         }
     };
-    let r = report(&fleet, live)?;
+    let r = report(&fleet, live, repo.directory_base())?;
     crate::print_report(&Drift { report: &r, diffs }, format)?;
     Ok(std::process::ExitCode::from(exit_code(&r)))
 }

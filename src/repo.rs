@@ -56,6 +56,14 @@ impl RepoArgs {
         Ok(path)
     }
 
+    /// The folder relative `directory:` connections resolve against, the
+    /// same from any working directory: the repository folder when `--repo`
+    /// is a local folder; for a Git URL, `$FLOTILLA_STATE_DIR` when set
+    /// (else the working directory, `None`).
+    pub fn directory_base(&self) -> Option<PathBuf> {
+        flotilla_hub::config::directory_base(&self.repo)
+    }
+
     /// The snapshot at `rev`, or at `--rev` when `rev` is `None`.
     pub fn snapshot(&self, rev: Option<&str>) -> anyhow::Result<Snapshot> {
         let mut source = self.open()?;

@@ -79,7 +79,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     };
     let names = args.select.select(&fleet)?;
-    let connect_options = args.connect.options(&fleet)?;
+    let connect_options = args
+        .connect
+        .options(&fleet)?
+        .with_directory_base(args.repo.directory_base());
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

@@ -56,6 +56,10 @@ fn validate_once(args: &Args) -> anyhow::Result<ExitCode> {
     // Notes (not errors): fields controllers own, with the clusters they occur in.
     let mut notes = std::collections::BTreeMap::<String, Vec<String>>::new();
     if let Some(fleet) = &fleet {
+        // Merge patches that replace lists kubectl and kustomize would merge by key.
+        notes.extend(flotilla_core::render::strategic::merge_patch_warnings(
+            fleet,
+        ));
         for (cluster, result) in flotilla_core::render::render_fleet(fleet) {
             let objects = match result {
                 Ok(state) => {

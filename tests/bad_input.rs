@@ -246,7 +246,7 @@ fn patch_with_two_actions_is_rejected() {
     check(
         &[("overlays/eu/p.yaml", patch)],
         &[
-            "overlays/eu/p.yaml:1: document 1: a Patch needs exactly one of merge, jsonPatch or delete: true",
+            "overlays/eu/p.yaml:1: document 1: a Patch needs exactly one of merge, strategicMerge, jsonPatch or delete: true",
         ],
     );
 }
@@ -304,6 +304,45 @@ fn bad_selector_operator_values_are_rejected() {
             "spec.overlays[0].clusterSelector.matchExpressions[0].values: operator In needs at least one value",
         ],
     );
+}
+
+#[test]
+fn a_selector_that_matches_no_cluster_names_the_field_unless_allow_empty() {
+    // An overlay whose selector has a typo in a label value.
+    let fleet = FLEET.replace("{matchLabels: {region: eu}}", "{matchLabels: {region: ue}}");
+    check(
+        &[("fleet.yaml", &fleet)],
+        &[
+            "fleet.yaml:16: document 1: spec.overlays[0].clusterSelector: matches no cluster of spec.clusters",
+        ],
+    );
+    // A base placed on none, and a wave of none.
+    let fleet = FLEET.replace(
+        "      path: bases/web\n",
+        "      path: bases/web\n      placement: {clusterSelector: {matchLabels: {regoin: eu}}}\n",
+    ) + "  rollout:\n    waves:\n      - {name: canary, clusterSelector: {matchLabels: {canary: 'true'}}}\n      - {name: rest}\n";
+    check(
+        &[("fleet.yaml", &fleet)],
+        &[
+            "spec.bases[0].placement.clusterSelector: matches no cluster",
+            "spec.rollout.waves[0].clusterSelector: matches no cluster",
+        ],
+    );
+    // An empty list of names.
+    let fleet = FLEET.replace(
+        "clusterSelector: {matchLabels: {region: eu}}",
+        "clusters: []",
+    );
+    check(
+        &[("fleet.yaml", &fleet)],
+        &["spec.overlays[0].clusters: names no cluster"],
+    );
+    // Intended: said so explicitly.
+    let fleet = FLEET.replace(
+        "{matchLabels: {region: eu}}",
+        "{matchLabels: {region: ap}}\n      allowEmpty: true",
+    );
+    assert_eq!(errors(&[("fleet.yaml", &fleet)]), "");
 }
 
 #[test]

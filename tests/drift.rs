@@ -431,8 +431,8 @@ async fn ignore_differences_hides_a_covered_field() {
 
 /// A fleet on directory targets in a temporary folder; the repository is
 /// `repo/` and cluster `<name>` writes to `out/<name>` (relative to the
-/// folder, the working directory of every run, so no absolute path can
-/// reach a report).
+/// repository folder, given as `repo` from the temporary folder, the
+/// working directory of every run, so no absolute path can reach a report).
 struct DirFleet {
     tmp: TempDir,
 }
@@ -467,7 +467,7 @@ impl DirFleet {
     }
 
     fn file(&self, cluster: &str, name: &str) -> PathBuf {
-        self.tmp.path().join("out").join(cluster).join(name)
+        self.repo().join("out").join(cluster).join(name)
     }
 
     /// Edits a hydrated file as a person would, asserting the text to
@@ -586,7 +586,7 @@ async fn detect_on_a_directory_target_decides_by_field_comparison() {
         "image: registry.example.com/shop/web:9",
     );
     let (fleet, desired) = desired(&f.repo(), "dev");
-    let mut destination = DirectoryDestination::new(f.tmp.path().join("out/dev"));
+    let mut destination = DirectoryDestination::new(f.repo().join("out/dev"));
     let d = detect(&mut destination, &fleet.name, &desired, |k| {
         fleet.ignored_fields(k)
     })

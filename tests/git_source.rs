@@ -441,8 +441,11 @@ fn a_local_folder_is_read_from_disk_without_hidden_files_or_links() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     git(root, &["init", "-q"]);
+    // Only the folders fleet.yaml names are read (here `bases`): the links
+    // are made there; the same links outside them are not touched.
+    let fleet = "kind: Fleet\nspec:\n  bases:\n    - {name: all, path: bases}\n";
     for (path, contents) in [
-        ("fleet.yaml", "kind: Fleet\n"),
+        ("fleet.yaml", fleet),
         ("bases/web/a.yaml", "a"),
         (".flotilla/live/x/obj.yaml", "live"),
         (".hidden.yaml", "hidden"),
@@ -452,12 +455,16 @@ fn a_local_folder_is_read_from_disk_without_hidden_files_or_links() {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, contents).unwrap();
     }
-    symlink("bases/web/a.yaml", root.join("link.yaml")).unwrap();
-    symlink(outside.path().join("secret.yaml"), root.join("escape.yaml")).unwrap();
-    symlink(outside.path(), root.join("escape-dir")).unwrap();
+    for dir in ["bases", "other"] {
+        let d = root.join(dir);
+        std::fs::create_dir_all(&d).unwrap();
+        symlink("web/a.yaml", d.join("link.yaml")).unwrap();
+        symlink(outside.path().join("secret.yaml"), d.join("escape.yaml")).unwrap();
+        symlink(outside.path(), d.join("escape-dir")).unwrap();
+        symlink("missing.yaml", d.join("dangling.yaml")).unwrap();
+    }
     symlink("..", root.join("bases/loop")).unwrap();
     symlink("web", root.join("bases/web-alias")).unwrap();
-    symlink("missing.yaml", root.join("dangling.yaml")).unwrap();
 
     let mut source = Source::open(SourceSpec::new(root.to_str().unwrap())).unwrap();
     let snapshot = source.snapshot(None).unwrap();
@@ -467,19 +474,19 @@ fn a_local_folder_is_read_from_disk_without_hidden_files_or_links() {
     assert_eq!(
         snapshot.symlinks().collect::<Vec<_>>(),
         [
+            "bases/dangling.yaml",
+            "bases/escape-dir",
+            "bases/escape.yaml",
+            "bases/link.yaml",
             "bases/loop",
             "bases/web-alias",
-            "dangling.yaml",
-            "escape-dir",
-            "escape.yaml",
-            "link.yaml"
         ]
     );
 
     // Polling a work tree compares contents.
     assert!(source.poll().unwrap().is_updated());
     assert!(!source.poll().unwrap().is_updated());
-    std::fs::write(root.join("fleet.yaml"), "kind: Fleet\n# edited\n").unwrap();
+    std::fs::write(root.join("fleet.yaml"), format!("{fleet}# edited\n")).unwrap();
     assert!(source.poll().unwrap().is_updated());
 }
 
@@ -488,14 +495,20 @@ fn a_local_folder_is_read_from_disk_without_hidden_files_or_links() {
 fn symlinks_in_commits_are_recorded_as_in_the_work_tree() {
     use std::os::unix::fs::symlink;
     let fx = Fixture::new();
-    fx.write("fleet.yaml", "kind: Fleet\n");
+    // The work tree reader reads only the folders fleet.yaml names: the
+    // links are there (and in clusters/, read by convention).
+    fx.write(
+        "fleet.yaml",
+        "kind: Fleet\nspec:\n  bases:\n    - {name: all, path: bases}\n",
+    );
     fx.write("bases/web/a.yaml", "a");
-    symlink("bases/web/a.yaml", fx.work.join("link.yaml")).unwrap();
-    symlink("/etc/hostname", fx.work.join("escape.yaml")).unwrap();
+    std::fs::create_dir_all(fx.work.join("clusters")).unwrap();
+    symlink("../bases/web/a.yaml", fx.work.join("clusters/link.yaml")).unwrap();
+    symlink("/etc/hostname", fx.work.join("bases/escape.yaml")).unwrap();
     symlink("../../outside", fx.work.join("bases/escape-dir")).unwrap();
     symlink("..", fx.work.join("bases/loop")).unwrap();
     symlink("web", fx.work.join("bases/web-alias")).unwrap();
-    symlink("missing.yaml", fx.work.join("dangling.yaml")).unwrap();
+    symlink("missing.yaml", fx.work.join("bases/dangling.yaml")).unwrap();
     fx.commit("links");
     fx.push("main");
 
@@ -512,12 +525,12 @@ fn symlinks_in_commits_are_recorded_as_in_the_work_tree() {
     assert_eq!(
         from_git.symlinks().collect::<Vec<_>>(),
         [
+            "bases/dangling.yaml",
             "bases/escape-dir",
+            "bases/escape.yaml",
             "bases/loop",
             "bases/web-alias",
-            "dangling.yaml",
-            "escape.yaml",
-            "link.yaml"
+            "clusters/link.yaml"
         ]
     );
     assert_eq!(
@@ -530,7 +543,9 @@ fn symlinks_in_commits_are_recorded_as_in_the_work_tree() {
 fn a_local_folder_with_a_rev_reads_the_commit_not_the_work_tree() {
     let fx = Fixture::new();
     let first = seed(&fx);
-    fx.write("fleet.yaml", "uncommitted edit\n");
+    // The work tree reader reads the folders the uncommitted fleet.yaml names.
+    let edited = "# uncommitted edit\nspec: {bases: [{name: web, path: bases/web}]}\n";
+    fx.write("fleet.yaml", edited);
     fx.write("bases/web/new.yaml", "untracked\n");
     let work = fx.work.to_str().unwrap();
 
@@ -545,7 +560,7 @@ fn a_local_folder_with_a_rev_reads_the_commit_not_the_work_tree() {
         .snapshot(None)
         .unwrap();
     assert_eq!(on_disk.revision(), None);
-    assert_eq!(text(&on_disk, "fleet.yaml"), "uncommitted edit\n");
+    assert_eq!(text(&on_disk, "fleet.yaml"), edited);
     assert!(on_disk.get("bases/web/new.yaml").is_some());
 
     // A folder inside the repository reads that folder of the commit.
@@ -560,7 +575,7 @@ fn a_local_folder_with_a_rev_reads_the_commit_not_the_work_tree() {
     // Reading by rev does not touch the work tree.
     assert_eq!(
         std::fs::read_to_string(fx.work.join("fleet.yaml")).unwrap(),
-        "uncommitted edit\n"
+        edited
     );
 }
 

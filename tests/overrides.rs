@@ -48,9 +48,10 @@ fn web_config_cluster(server: &TestApiServer) -> Option<String> {
 }
 
 /// Files in a cluster's live folder of a directory connection (0 when the
-/// folder does not exist).
+/// folder does not exist): relative `directory:` paths resolve against the
+/// repository folder, `dir/repo`.
 fn live_files(dir: &Path, cluster: &str) -> usize {
-    std::fs::read_dir(dir.join(".flotilla/live").join(cluster))
+    std::fs::read_dir(dir.join("repo/.flotilla/live").join(cluster))
         .map(|d| d.count())
         .unwrap_or(0)
 }

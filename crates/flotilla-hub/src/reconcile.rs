@@ -50,6 +50,7 @@ impl Reconciler {
                 connect: config.connect_timeout,
                 request: config.request_timeout,
             },
+            directory_base: crate::config::directory_base(&config.repo),
             ..ConnectOptions::default()
         };
         if let Some(dir) = &config.kubeconfig_dir {

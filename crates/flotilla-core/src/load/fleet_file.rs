@@ -96,6 +96,9 @@ pub(crate) struct BaseSpec {
 pub(crate) struct PlacementSpec {
     pub cluster_selector: Option<LabelSelector>,
     pub clusters: Option<Vec<String>>,
+    /// Matching no cluster is intended (otherwise an error).
+    #[serde(default)]
+    pub allow_empty: bool,
 }
 
 #[derive(Deserialize)]
@@ -105,6 +108,9 @@ pub(crate) struct OverlaySpec {
     pub path: String,
     pub cluster_selector: Option<LabelSelector>,
     pub clusters: Option<Vec<String>>,
+    /// Matching no cluster is intended (otherwise an error).
+    #[serde(default)]
+    pub allow_empty: bool,
 }
 
 #[derive(Deserialize)]
@@ -121,6 +127,9 @@ pub(crate) struct WaveSpec {
     pub name: String,
     pub cluster_selector: Option<LabelSelector>,
     pub clusters: Option<Vec<String>>,
+    /// Matching no cluster is intended (otherwise an error).
+    #[serde(default)]
+    pub allow_empty: bool,
 }
 
 /// Collects diagnostics about fleet.yaml, each with a field and a line.
@@ -299,18 +308,41 @@ fn check_connection(spec: Option<&ConnectionSpec>) -> Result<Connection, String>
 }
 
 /// Builds a placement, checking the selector and that named clusters exist.
+/// With `must_match` (the fleet's clusters; `None` for `allowEmpty: true`),
+/// a selector that matches none of them, or an empty `clusters` list
+/// without a selector, is an error: a typo must not pass silently.
 pub(crate) fn check_placement(
     selector: Option<&LabelSelector>,
     clusters: Option<&Vec<String>>,
     known: &BTreeSet<&str>,
+    must_match: Option<&[Cluster]>,
     field: &str,
     line: usize,
     ck: &mut Checker,
 ) -> Placement {
-    if let Some(sel) = selector
-        && let Err((f, e)) = sel.validate()
-    {
-        ck.error(line, format!("{field}.clusterSelector.{f}"), e);
+    if let Some(sel) = selector {
+        match sel.validate() {
+            Err((f, e)) => ck.error(line, format!("{field}.clusterSelector.{f}"), e),
+            Ok(()) => {
+                if let Some(all) = must_match
+                    && !all.is_empty()
+                    && !all.iter().any(|c| sel.matches(&c.labels))
+                {
+                    ck.error(
+                        line,
+                        format!("{field}.clusterSelector"),
+                        "matches no cluster of spec.clusters (a typo in a label?); set allowEmpty: true if that is intended",
+                    );
+                }
+            }
+        }
+    }
+    if selector.is_none() && must_match.is_some() && clusters.is_some_and(|c| c.is_empty()) {
+        ck.error(
+            line,
+            format!("{field}.clusters"),
+            "names no cluster; set allowEmpty: true if that is intended",
+        );
     }
     for (j, name) in clusters.into_iter().flatten().enumerate() {
         if !known.contains(name.as_str()) {
@@ -427,6 +459,7 @@ pub(crate) fn check_rollout(
                 w.cluster_selector.as_ref(),
                 w.clusters.as_ref(),
                 known,
+                (!w.allow_empty).then_some(clusters),
                 &field,
                 line,
                 ck,

@@ -24,6 +24,44 @@ use fleet_file::{
 /// The folder whose sub-folders are per-cluster overlays.
 pub const CLUSTERS_DIR: &str = "clusters";
 
+/// The folders of a repository a fleet needs, read from the text of its
+/// `fleet.yaml`: every base's and overlay's `path` and [`CLUSTERS_DIR`],
+/// normalised, in order, without repeats. Paths the loader refuses
+/// (absolute, with `..`, the root itself) are left out: loading reports
+/// them. A `fleet.yaml` that does not parse names only [`CLUSTERS_DIR`].
+/// This is what a work-tree reader reads (and nothing else), so a build
+/// folder or another program's files next to the fleet are never touched.
+pub fn folders_named(fleet_yaml: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Ok(value) = crate::yaml::parse_file::<serde_json::Value>(FLEET_FILE, fleet_yaml) {
+        for list in ["bases", "overlays"] {
+            let entries = value["spec"][list].as_array().map(Vec::as_slice);
+            for entry in entries.unwrap_or_default() {
+                let Some(path) = entry["path"].as_str() else {
+                    continue;
+                };
+                let norm = crate::snapshot::normalise(path);
+                let refused = path.starts_with('/')
+                    || path.contains('\\')
+                    || norm.is_empty()
+                    || norm.split('/').any(|s| s == "..");
+                if !refused && !out.contains(&norm) {
+                    out.push(norm);
+                }
+            }
+        }
+    }
+    if !out.iter().any(|p| p == CLUSTERS_DIR) {
+        out.push(CLUSTERS_DIR.to_string());
+    }
+    out
+}
+
+/// Whether the loader reads a file of this name: `.yaml` and `.yml` files.
+pub fn is_yaml_file(name: &str) -> bool {
+    name.ends_with(".yaml") || name.ends_with(".yml")
+}
+
 /// Loads and validates the fleet in `snapshot`: the fleet, or every problem
 /// found. A fleet with any problem is never returned, so nothing downstream
 /// can act on half a repository.
@@ -45,8 +83,25 @@ pub fn load_partial(snapshot: &Snapshot) -> (Option<Fleet>, Diagnostics) {
     };
     // A symlink is never followed, and never skipped silently: the object
     // of a skipped manifest would be pruned.
+    // Only links where the fleet reads count: fleet.yaml, the folders it
+    // names, and the folders on the way to them (a commit records every
+    // link; a work tree only those in the named folders).
+    let folders = snapshot
+        .get(FLEET_FILE)
+        .map(|b| folders_named(&String::from_utf8_lossy(b)))
+        .unwrap_or_else(|| vec![CLUSTERS_DIR.to_string()]);
+    let read_here = |p: &str| {
+        p == FLEET_FILE
+            || folders.iter().any(|f| {
+                f == p
+                    || f.strip_prefix(p).is_some_and(|r| r.starts_with('/'))
+                    || p.strip_prefix(f.as_str())
+                        .is_some_and(|r| r.starts_with('/'))
+            })
+    };
     let links: Vec<Diagnostic> = snapshot
         .symlinks()
+        .filter(|p| read_here(p))
         .map(|p| Diagnostic::new(p, format!("symlinks are not followed: {p}")))
         .collect();
     if !links.is_empty() {
@@ -115,6 +170,7 @@ fn load_inner(snapshot: &Snapshot) -> Result<(Fleet, Diagnostics), Diagnostics> 
                 p.cluster_selector.as_ref(),
                 p.clusters.as_ref(),
                 &known,
+                (!p.allow_empty).then_some(clusters.as_slice()),
                 &format!("{field}.placement"),
                 line,
                 &mut ck,
@@ -175,6 +231,7 @@ fn load_inner(snapshot: &Snapshot) -> Result<(Fleet, Diagnostics), Diagnostics> 
                 o.cluster_selector.as_ref(),
                 o.clusters.as_ref(),
                 &known,
+                (!o.allow_empty).then_some(clusters.as_slice()),
                 &field,
                 line,
                 &mut ck,
@@ -261,4 +318,16 @@ fn read_cluster_layers(
         layers.insert(name, read_layer(snapshot, &folder, diags));
     }
     layers
+}
+
+#[cfg(test)]
+mod folder_tests {
+    use super::*;
+
+    #[test]
+    fn folders_named_lists_bases_overlays_and_clusters_and_skips_what_load_refuses() {
+        let fleet = "apiVersion: flotilla.dev/v1alpha1\nkind: Fleet\nmetadata: {name: f}\nspec:\n  clusters: []\n  bases:\n    - {name: a, path: ./bases/a/}\n    - {name: b, path: ../outside}\n    - {name: c, path: /abs}\n    - {name: d, path: .}\n  overlays:\n    - {name: o, path: overlays/o}\n    - {name: p, path: bases/a}\n";
+        assert_eq!(folders_named(fleet), ["bases/a", "overlays/o", "clusters"]);
+        assert_eq!(folders_named("not: [yaml"), ["clusters"]);
+    }
 }

@@ -30,6 +30,10 @@ pub struct Patch {
 pub enum PatchAction {
     /// An RFC 7386 JSON merge patch.
     Merge(Value),
+    /// A Kubernetes strategic merge patch: lists merged by their merge keys
+    /// for built-in kinds, RFC 7386 for other kinds
+    /// ([`crate::render::strategic`]).
+    StrategicMerge(Box<Value>),
     /// RFC 6902 operations.
     Json(json_patch::Patch),
     /// The object is not placed on the cluster.
@@ -145,6 +149,7 @@ pub struct PatchSpec {
     metadata: Option<Value>,
     target: TargetSpec,
     merge: Option<Value>,
+    strategic_merge: Option<Value>,
     json_patch: Option<json_patch::Patch>,
     #[serde(default)]
     delete: bool,
@@ -169,8 +174,13 @@ pub fn build_patch(
     spec: PatchSpec,
     template: Option<Template>,
 ) -> Result<Patch, Diagnostic> {
-    let action = match (spec.merge, spec.json_patch, spec.delete) {
-        (Some(m), None, false) => {
+    let action = match (
+        spec.merge,
+        spec.strategic_merge,
+        spec.json_patch,
+        spec.delete,
+    ) {
+        (Some(m), None, None, false) => {
             if !m.is_object() {
                 return Err(origin
                     .diagnostic("a merge patch must be a mapping of the fields to change")
@@ -178,12 +188,30 @@ pub fn build_patch(
             }
             PatchAction::Merge(m)
         }
-        (None, Some(ops), false) => PatchAction::Json(ops),
-        (None, None, true) => PatchAction::Delete,
+        (None, Some(m), None, false) => {
+            if !m.is_object() {
+                return Err(origin
+                    .diagnostic("a strategic merge patch must be a mapping of the fields to change")
+                    .context("strategicMerge"));
+            }
+            // Applied recursively: keep it within the depth budget.
+            let depth = super::budget::json_depth(&m);
+            if depth > super::budget::MAX_DEPTH {
+                return Err(origin
+                    .diagnostic(format!(
+                        "the patch nests {depth} levels deep; at most {} are allowed",
+                        super::budget::MAX_DEPTH
+                    ))
+                    .context("strategicMerge"));
+            }
+            PatchAction::StrategicMerge(Box::new(m))
+        }
+        (None, None, Some(ops), false) => PatchAction::Json(ops),
+        (None, None, None, true) => PatchAction::Delete,
         _ => {
-            return Err(
-                origin.diagnostic("a Patch needs exactly one of merge, jsonPatch or delete: true")
-            );
+            return Err(origin.diagnostic(
+                "a Patch needs exactly one of merge, strategicMerge, jsonPatch or delete: true",
+            ));
         }
     };
     let t = spec.target;

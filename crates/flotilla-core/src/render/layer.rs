@@ -107,6 +107,31 @@ fn apply_patch(patch: &Patch, placed: &mut Vec<Placed>) -> Result<(), Diagnostic
                 check_identity(patch, &p.object, "merge")?;
             }
         }
+        PatchAction::StrategicMerge(m) => {
+            for &i in &matched {
+                let p = &mut placed[i];
+                if p.poisoned {
+                    continue;
+                }
+                if let Err(e) = super::strategic::strategic_merge(&mut p.object, m) {
+                    let d = patch
+                        .origin
+                        .diagnostic(format!("{} on {}", e.message, describe(&p.object)))
+                        .context(format!("strategicMerge: {}", e.field));
+                    p.poison();
+                    return Err(d);
+                }
+                if let Err(message) = p.bounds.after_merge(&p.object, m) {
+                    let d = patch
+                        .origin
+                        .diagnostic(format!("{}: {message}", describe(&p.object)))
+                        .context("strategicMerge");
+                    p.poison();
+                    return Err(d);
+                }
+                check_identity(patch, &p.object, "strategicMerge")?;
+            }
+        }
         PatchAction::Json(ops) => {
             for &i in &matched {
                 let p = &mut placed[i];

@@ -10,6 +10,7 @@ mod budget;
 mod check;
 mod layer;
 mod order;
+pub mod strategic;
 mod subst;
 
 use std::collections::HashMap;

@@ -43,6 +43,28 @@ pub struct ConnectOptions {
     /// How long connecting and each request may take (10 s and 30 s by
     /// default).
     pub timeouts: super::kube::Timeouts,
+    /// The folder a relative `directory:` connection resolves against
+    /// (the repository folder of a local repository, else the state
+    /// folder); `None`: the working directory.
+    pub directory_base: Option<PathBuf>,
+}
+
+impl ConnectOptions {
+    /// These options with relative `directory:` paths resolving against `base`.
+    pub fn with_directory_base(mut self, base: Option<PathBuf>) -> Self {
+        self.directory_base = base;
+        self
+    }
+
+    /// The folder of a `directory:` connection path (its `${VAR}`s
+    /// already expanded): relative paths are joined to
+    /// [`ConnectOptions::directory_base`].
+    pub fn directory_path(&self, path: &str) -> PathBuf {
+        match &self.directory_base {
+            Some(base) if Path::new(path).is_relative() => base.join(path),
+            _ => PathBuf::from(path),
+        }
+    }
 }
 
 /// Any kind of destination, so one sync loop can drive them all.
@@ -83,7 +105,7 @@ pub async fn connect(
             Ok(AnyDestination::Kube(Box::new(destination)))
         }
         EffectiveConnection::Directory { path } => Ok(AnyDestination::Directory(
-            DirectoryDestination::new(expand_vars(&path, &options.vars)?),
+            DirectoryDestination::new(options.directory_path(&expand_vars(&path, &options.vars)?)),
         )),
         EffectiveConnection::Agent => Err(ConfigError::AgentUnsupported.into()),
     }
