@@ -378,6 +378,14 @@ async fn hand_edit_is_healed_with_force_conflicts() {
         .is_some_and(|v| v >= 1.0),
         "the heal is counted as configured:\n{m}"
     );
+    assert!(
+        metric(
+            &m,
+            "flotilla_fields_taken_total{cluster=\"f1\",manager=\"kubectl-edit\"}"
+        )
+        .is_some_and(|v| v >= 1.0),
+        "the heal took /spec/replicas back from kubectl-edit:\n{m}"
+    );
 }
 
 /// An object deleted by hand is reported Missing and recreated.

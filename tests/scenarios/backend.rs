@@ -339,6 +339,24 @@ impl Member {
             .unwrap_or_else(|e| panic!("{}: {manager} patches {name}: {e}", self.name));
     }
 
+    /// Sets the replicas of a workload through its `/scale` subresource as
+    /// field manager `manager`, as `kubectl scale` (a merge patch of the
+    /// Scale) or the HPA controller do.
+    pub async fn scale_as(&self, manager: &str, object_ref: Value, replicas: i64) {
+        let (api, name) = api_for(&self.client, &object_ref);
+        let params = PatchParams {
+            field_manager: Some(manager.into()),
+            ..PatchParams::default()
+        };
+        api.patch_scale(
+            &name,
+            &params,
+            &Patch::Merge(json!({"spec": {"replicas": replicas}})),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{}: {manager} scales {name}: {e}", self.name));
+    }
+
     /// Deletes an object and waits (boundedly) until it is gone.
     pub async fn delete(&self, api_version: &str, kind: &str, ns: Option<&str>, name: &str) {
         delete(&self.client, api_version, kind, ns, name).await;

@@ -22,6 +22,7 @@ mod sync_support;
 
 mod backend;
 mod drift;
+mod ownership;
 mod sync;
 
 use std::future::Future;
@@ -145,6 +146,7 @@ fn main() {
     let mut scenarios: Vec<(&'static str, Scenario)> = Vec::new();
     scenarios.extend(sync::all());
     scenarios.extend(drift::all());
+    scenarios.extend(ownership::all());
     let mut trials = Vec::new();
     let mut index = 0;
     for (group, backend) in &groups {

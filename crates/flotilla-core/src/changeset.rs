@@ -92,16 +92,19 @@ pub struct Change {
 }
 
 impl Change {
-    /// One line per field taken back: `took /spec/replicas from kubectl
-    /// (Update, subresource scale)`.
+    /// One line per field taken back: `took /spec/replicas from manager
+    /// kubectl (Update, subresource scale)`.
     pub fn taken_lines(&self) -> impl Iterator<Item = String> + '_ {
         self.taken.iter().map(took)
     }
 }
 
-/// `took /spec/replicas from kubectl (Update, subresource scale)`.
+/// `took /spec/replicas from manager kubectl (Update, subresource scale)`.
 pub fn took(t: &FieldTaken) -> String {
-    let mut line = format!("took {} from {} ({}", t.path, t.manager, t.operation);
+    let mut line = format!(
+        "took {} from manager {} ({}",
+        t.path, t.manager, t.operation
+    );
     if let Some(s) = &t.subresource {
         line.push_str(", subresource ");
         line.push_str(s);
@@ -318,5 +321,46 @@ mod tests {
         );
         let halted = ChangeSet::failed("us-1", false, "not synced");
         assert_eq!(halted.failure, Some(Failure::Other));
+    }
+
+    #[test]
+    fn fields_taken_back_show_in_every_form_of_the_sync_summary() {
+        use crate::report::{OutputFormat, Report, SyncSummary};
+        let mut c = ChangeSet::new("eu-1", false);
+        let web = ObjectKey {
+            group: "apps".into(),
+            kind: "Deployment".into(),
+            namespace: "shop".into(),
+            name: "web".into(),
+        };
+        c.push(key("a"), Action::Unchanged, None);
+        c.push_taken(
+            web.clone(),
+            Action::Configured,
+            vec![FieldTaken {
+                path: "/spec/replicas".into(),
+                manager: "kubectl".into(),
+                operation: "Update".into(),
+                subresource: Some("scale".into()),
+                api_version: "apps/v1".into(),
+            }],
+        );
+        assert_eq!(c.fields_taken().count(), 1);
+        assert_eq!(c.fields_taken().next().unwrap().0, &web);
+        let results = [c];
+        let text = SyncSummary(&results).render(OutputFormat::Text).unwrap();
+        assert_eq!(
+            text,
+            "eu-1: 0 created, 1 configured, 1 unchanged, 0 pruned, 0 failed\n  configured Deployment.apps shop/web: took /spec/replicas from manager kubectl (Update, subresource scale)\n"
+        );
+        let json: serde_json::Value =
+            serde_json::from_str(&SyncSummary(&results).render(OutputFormat::Json).unwrap())
+                .unwrap();
+        assert_eq!(
+            json[0]["changes"][1]["taken"],
+            serde_json::json!([{"path": "/spec/replicas", "manager": "kubectl", "operation": "Update",
+                "subresource": "scale", "apiVersion": "apps/v1"}])
+        );
+        assert!(json[0]["changes"][0].get("taken").is_none(), "{json:#}");
     }
 }

@@ -3,8 +3,16 @@
 //! created or changed CRD the engine waits for the CRD to be Established.
 //! Each object's action goes into the change set; the result is the
 //! inventory entries of what is now owned.
+//!
+//! An object is left alone (unchanged, no request) only when the desired
+//! state is the one last applied, the live object holds every field Git
+//! sets (compared by the cluster's schema) and Flotilla still owns them all
+//! (`metadata.managedFields`): a field another manager took is applied again
+//! even when its value did not change, and each field taken back is in the
+//! change set. Fields controllers own ([`flotilla_core::diff::controlled`],
+//! an HPA's target's `spec.replicas`) are applied on create only.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -13,7 +21,10 @@ use crate::destination::{Applied, ApplyOptions, Destination};
 use crate::reconcile::SyncOptions;
 use crate::wait::wait_established;
 use flotilla_core::changeset::{Action, ChangeSet};
-use flotilla_core::diff::live::field_diffs;
+use flotilla_core::diff::controlled::{ControlledField, apply_body, pointers_of};
+use flotilla_core::diff::live::field_diffs_with;
+use flotilla_core::diff::ownership::{FieldTaken, fields_taken};
+use flotilla_core::diff::schema::Schema;
 use flotilla_core::model::ObjectKey;
 use flotilla_core::model::inventory::{Inventory, InventoryEntry};
 use flotilla_core::plan::Step;
@@ -59,17 +70,55 @@ pub(crate) fn is_crd(object: &Value) -> bool {
             .is_some_and(|v| v.starts_with("apiextensions.k8s.io/"))
 }
 
+/// How live objects are judged: the merge structure of their kinds and the
+/// fields controllers own.
+#[derive(Clone, Copy, Debug)]
+pub struct Judge<'a> {
+    /// The cluster's schema (its OpenAPI documents, the built-in table, the
+    /// CRDs in Git).
+    pub schema: &'a Schema,
+    /// Fields controllers own among the desired objects.
+    pub controlled: &'a BTreeSet<ControlledField>,
+}
+
+/// Whether `path` is `pointer` or below it.
+fn under(pointer: &str, path: &str) -> bool {
+    path == pointer
+        || path
+            .strip_prefix(pointer)
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
+/// What to send for an object that exists as `live` (`None`: the object as
+/// it is), whether it needs sending at all (a field differs or was taken),
+/// and the fields other managers took (fields controllers own are theirs,
+/// not taken).
+fn judge(object: &Value, live: &Value, by: Judge<'_>) -> (Option<Value>, bool, Vec<FieldTaken>) {
+    let ignore = ObjectKey::of(object)
+        .map(|k| pointers_of(by.controlled, &k))
+        .unwrap_or_default();
+    let differs = !field_diffs_with(object, live, &ignore, by.schema).is_empty();
+    let taken: Vec<FieldTaken> = fields_taken(object, live, by.schema)
+        .into_iter()
+        .filter(|t| !ignore.iter().any(|i| under(i, &t.path)))
+        .collect();
+    let body = (!ignore.is_empty()).then(|| apply_body(object, live, by.controlled));
+    (body, differs, taken)
+}
+
 /// Applies the plan's `steps` in order to `destination`, recording each
 /// action in `changes`; `progress(i)` is called after the i-th object (from
 /// 1). Returns the inventory entries of the applied objects, in order (a
 /// failed object keeps an entry with an empty hash if `old` owned it, so it
 /// is applied again next time).
+#[allow(clippy::too_many_arguments)]
 pub async fn apply_staged<D: Destination>(
     destination: &mut D,
     steps: &[Step<'_>],
     live: &HashMap<ObjectKey, Arc<Value>>,
     old: Option<&Inventory>,
     options: &SyncOptions,
+    judged_by: Judge<'_>,
     changes: &mut ChangeSet,
     mut progress: impl FnMut(usize),
 ) -> Vec<InventoryEntry> {
@@ -95,20 +144,38 @@ pub async fn apply_staged<D: Destination>(
             .await;
         }
         let live_object = live.get(&step.object.key).map(|l| l.as_ref());
-        let unchanged = step.applied_hash == Some(step.hash.as_str())
-            && live_object.is_some_and(|l| field_diffs(object, l, &[]).is_empty());
+        let (body, differs, taken) = match live_object {
+            Some(l) => judge(object, l, judged_by),
+            None => (None, true, Vec::new()),
+        };
+        let unchanged =
+            step.applied_hash == Some(step.hash.as_str()) && !differs && taken.is_empty();
         let action = if unchanged {
             changes.push(step.object.key.clone(), Action::Unchanged, None);
             Action::Unchanged
         } else {
-            match destination.apply(object, live_object, apply_options).await {
+            let body = body.as_ref().unwrap_or(object);
+            match destination.apply(body, live_object, apply_options).await {
                 Ok(applied) => {
                     let action = match applied {
                         Applied::Created => Action::Created,
                         Applied::Configured => Action::Configured,
                         Applied::Unchanged => Action::Unchanged,
                     };
-                    changes.push(step.object.key.clone(), action, None);
+                    // Without force, an apply that went through took
+                    // nothing: the values agreed, and the fields are shared.
+                    if options.force_conflicts && !taken.is_empty() {
+                        tracing::info!(
+                            cluster = %changes.cluster,
+                            object = %step.object.key,
+                            fields = %taken.iter().map(flotilla_core::changeset::took).collect::<Vec<_>>().join("; "),
+                            dry_run = options.dry_run,
+                            "took fields back from other field managers"
+                        );
+                        changes.push_taken(step.object.key.clone(), action, taken);
+                    } else {
+                        changes.push(step.object.key.clone(), action, None);
+                    }
                     action
                 }
                 Err(_) if options.dry_run && depends_on(object, &would_create) => {

@@ -77,6 +77,30 @@ pub async fn reconcile_cluster<D: Destination>(
         }
     };
 
+    // Judged as drift is: by the schema (and Git's CRDs), fields controllers
+    // own left to them. The cluster's OpenAPI documents are fetched only for
+    // kinds neither the built-in table nor Git's CRDs describe, so a no-op
+    // sync of built-in kinds costs no extra request; a field another manager
+    // changed is seen in managedFields whatever the schema says.
+    let controlled = flotilla_core::diff::controlled::controlled_fields(
+        desired.objects.iter().map(|o| &o.object),
+        live.values().map(|v| &**v),
+    );
+    let known =
+        flotilla_core::diff::schema::builtin().with_crds(desired.objects.iter().map(|o| &o.object));
+    let unknown: Vec<&str> = desired
+        .objects
+        .iter()
+        .filter(|o| live.contains_key(&o.key) && known.of(&o.object).is_none())
+        .filter_map(|o| o.object["apiVersion"].as_str())
+        .collect();
+    let cluster_schema = destination.schema(&unknown).await;
+    let schema = cluster_schema.with_crds(desired.objects.iter().map(|o| &o.object));
+    let judge = crate::apply::Judge {
+        schema: &schema,
+        controlled: &controlled,
+    };
+
     let applying = plan.apply.len();
     let total = applying + plan.prune.len();
     let mut entries = crate::apply::apply_staged(
@@ -85,6 +109,7 @@ pub async fn reconcile_cluster<D: Destination>(
         &live,
         old.as_ref(),
         &options,
+        judge,
         &mut changes,
         |i| progress(i, total),
     )

@@ -117,8 +117,8 @@ impl Metrics {
                 })
                 .inc();
         }
-        for (key, taken) in changes.fields_taken() {
-            tracing::info!(cluster = %changes.cluster, object = %key, field = %taken.path, manager = %taken.manager, "took a field back from another field manager");
+        // The engine logs each object whose fields it took back.
+        for (_, taken) in changes.fields_taken() {
             self.fields_taken
                 .get_or_create(&ManagerLabel {
                     cluster: changes.cluster.clone(),
@@ -137,5 +137,57 @@ impl Metrics {
         prometheus_client::encoding::text::encode(&mut out, &self.registry)
             .expect("encoding metrics into a String cannot fail");
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flotilla_core::changeset::Action;
+    use flotilla_core::diff::ownership::FieldTaken;
+    use flotilla_core::model::ObjectKey;
+
+    fn taken(path: &str, manager: &str) -> FieldTaken {
+        FieldTaken {
+            path: path.into(),
+            manager: manager.into(),
+            operation: "Update".into(),
+            subresource: None,
+            api_version: "v1".into(),
+        }
+    }
+
+    #[test]
+    fn fields_taken_back_are_counted_per_cluster_and_manager() {
+        let m = Metrics::default();
+        let key = |name: &str| ObjectKey {
+            group: String::new(),
+            kind: "Service".into(),
+            namespace: "shop".into(),
+            name: name.into(),
+        };
+        let mut c = ChangeSet::new("eu-1", false);
+        c.push_taken(
+            key("web"),
+            Action::Configured,
+            vec![
+                taken("/spec/selector", "kubectl"),
+                taken("/spec/type", "helm"),
+            ],
+        );
+        c.push_taken(
+            key("api"),
+            Action::Configured,
+            vec![taken("/spec/selector", "kubectl")],
+        );
+        c.push(key("db"), Action::Unchanged, None);
+        m.record_sync(&c, 0.1, 0);
+        let text = m.encode();
+        for line in [
+            "flotilla_fields_taken_total{cluster=\"eu-1\",manager=\"kubectl\"} 2",
+            "flotilla_fields_taken_total{cluster=\"eu-1\",manager=\"helm\"} 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "no {line} in:\n{text}");
+        }
     }
 }

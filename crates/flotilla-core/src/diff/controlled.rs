@@ -15,6 +15,7 @@ use std::fmt;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::ownership::{FIELD_MANAGER, PathElement};
 use crate::model::{ObjectKey, group_of};
 
 /// One field owned by a controller.
@@ -174,6 +175,49 @@ pub fn strip_controlled(object: &Value, fields: &BTreeSet<ControlledField>) -> V
     out
 }
 
+/// What to apply of `object` when it already exists as `live`: for each
+/// field a controller owns, the value stays the controller's. Where another
+/// field manager owns it live (the HPA controller's `/scale` writes), the
+/// field is left out of the apply; where it does not (Flotilla still owns
+/// it since the create, or the destination keeps no `managedFields`), the
+/// live value is sent, so that the apply changes nothing: leaving out a field
+/// Flotilla owns would make the server reset it to its default.
+pub fn apply_body(object: &Value, live: &Value, fields: &BTreeSet<ControlledField>) -> Value {
+    let Some(key) = ObjectKey::of(object) else {
+        return object.clone();
+    };
+    let pointers = pointers_of(fields, &key);
+    if pointers.is_empty() {
+        return object.clone();
+    }
+    let entries = super::ownership::managed_fields(live);
+    let mut out = object.clone();
+    for pointer in pointers {
+        let path: Vec<PathElement> = pointer
+            .split('/')
+            .skip(1)
+            .map(|p| PathElement::Field(p.replace("~1", "/").replace("~0", "~")))
+            .collect();
+        let others_own = entries
+            .iter()
+            .any(|e| e.manager != FIELD_MANAGER && e.fields.contains(&path));
+        let live_value = live.pointer(&pointer).filter(|_| !others_own);
+        match (live_value, out.pointer_mut(&pointer)) {
+            (Some(v), Some(slot)) => *slot = v.clone(),
+            _ => {
+                let Some((parent, last)) = pointer.rsplit_once('/') else {
+                    continue;
+                };
+                let last = last.replace("~1", "/").replace("~0", "~");
+                if let Some(map) = out.pointer_mut(parent).and_then(Value::as_object_mut) {
+                    map.remove(&last);
+                }
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -229,5 +273,33 @@ mod tests {
             .unwrap()
             .remove("replicas");
         assert!(controlled_fields(&[no_replicas], [&live]).is_empty());
+    }
+
+    #[test]
+    fn an_existing_target_keeps_its_live_replicas() {
+        let objects = [web(), hpa("shop", "apps/v1", "Deployment", "web")];
+        let fields = controlled_fields(&objects, []);
+        let mut live = web();
+        live["spec"]["replicas"] = json!(7);
+        live["metadata"]["managedFields"] = json!([
+            {"manager": "flotilla", "operation": "Apply", "apiVersion": "apps/v1", "fieldsType": "FieldsV1",
+             "fieldsV1": {"f:spec": {"f:replicas": {}, "f:template": {}}}}]);
+        // Flotilla still owns replicas: the live value, so the apply changes
+        // nothing (leaving it out would reset it to 1).
+        assert_eq!(apply_body(&web(), &live, &fields)["spec"]["replicas"], 7);
+        // No managedFields (a folder): the live value too.
+        let mut folder = web();
+        folder["spec"]["replicas"] = json!(4);
+        assert_eq!(apply_body(&web(), &folder, &fields)["spec"]["replicas"], 4);
+        // The HPA controller scaled it through /scale: left out.
+        live["metadata"]["managedFields"] = json!([
+            {"manager": "flotilla", "operation": "Apply", "apiVersion": "apps/v1", "fieldsType": "FieldsV1",
+             "fieldsV1": {"f:spec": {"f:template": {}}}},
+            {"manager": "kube-controller-manager", "operation": "Update", "apiVersion": "apps/v1", "fieldsType": "FieldsV1",
+             "fieldsV1": {"f:spec": {"f:replicas": {}}}, "subresource": "scale"}]);
+        let body = apply_body(&web(), &live, &fields);
+        assert_eq!(body["spec"], json!({"template": {}}));
+        // Objects no controller owns a field of are applied as they are.
+        assert_eq!(apply_body(&objects[1], &objects[1], &fields), objects[1]);
     }
 }
