@@ -126,6 +126,7 @@ fn fleet_state() -> FleetState {
             .into_iter()
             .collect(),
         ready: true,
+        ..FleetState::default()
     }
 }
 
