@@ -91,6 +91,7 @@ table#waves { width: auto; min-width: 60%; margin: 8px 0; }
 .rev-target { color: var(--ok); } .rev-other { color: var(--warn); font-weight: 600; }
 tr.wave-head th { background: #eaeef2; font-size: 13px; text-align: left; }
 tr.wave-head th .muted { font-weight: normal; }
+td.cluster { min-width: 260px; }
 .labels { margin-top: 3px; display: flex; flex-wrap: wrap; gap: 3px; }
 .label { font-size: 11px; background: var(--bg2); border: 1px solid var(--line); border-radius: 4px;
   padding: 0 4px; color: #57606a; white-space: nowrap; }
@@ -343,7 +344,7 @@ fn rollout_header(out: &mut String, s: &StatusPage<'_>) {
         Some(rev) => {
             let _ = write!(
                 out,
-                r#"<p class="commit">Rolling out {}"#,
+                r#"<p class="commit">Target revision {}"#,
                 short_revision(Some(rev))
             );
             if let Some(summary) = s.commit_summary {
@@ -531,7 +532,7 @@ fn cluster_row(out: &mut String, s: &StatusPage<'_>, c: &ClusterRow<'_>, now: Sy
     };
     let _ = write!(
         out,
-        r#"<tr id="cluster-{id}"><td><b>{name}</b>{labels}</td><td>{rev}</td><td>{status}</td><td>{health}</td>"#,
+        r#"<tr id="cluster-{id}"><td class="cluster"><b>{name}</b>{labels}</td><td>{rev}</td><td>{status}</td><td>{health}</td>"#,
         id = escape(&path_segment(c.name)),
         rev = short_revision(c.revision),
         status = badge(c.status.word, c.status.tone),
