@@ -91,7 +91,7 @@ table#waves { width: auto; min-width: 60%; margin: 8px 0; }
 .rev-target { color: var(--ok); } .rev-other { color: var(--warn); font-weight: 600; }
 tr.wave-head th { background: #eaeef2; font-size: 13px; text-align: left; }
 tr.wave-head th .muted { font-weight: normal; }
-td.cluster { min-width: 260px; }
+td.cluster { min-width: 220px; }
 .labels { margin-top: 3px; display: flex; flex-wrap: wrap; gap: 3px; }
 .label { font-size: 11px; background: var(--bg2); border: 1px solid var(--line); border-radius: 4px;
   padding: 0 4px; color: #57606a; white-space: nowrap; }
@@ -144,6 +144,18 @@ fn when(t: Option<SystemTime>, now: SystemTime) -> String {
     };
     format!(
         r#"<span class="time"><span class="mono">{stamp}</span> <span class="muted">({age} ago)</span></span>"#,
+        stamp = escape(&humantime::format_rfc3339_seconds(t).to_string()),
+        age = escape(&age(t, now)),
+    )
+}
+
+/// `3m ago`, the time itself in a tooltip; or `never`.
+fn ago(t: Option<SystemTime>, now: SystemTime) -> String {
+    let Some(t) = t else {
+        return r#"<span class="muted">never</span>"#.to_string();
+    };
+    format!(
+        r#"<span class="time" title="{stamp}">{age} ago</span>"#,
         stamp = escape(&humantime::format_rfc3339_seconds(t).to_string()),
         age = escape(&age(t, now)),
     )
@@ -564,7 +576,7 @@ fn cluster_row(out: &mut String, s: &StatusPage<'_>, c: &ClusterRow<'_>, now: Sy
     let _ = write!(
         out,
         r#"<td>{}</td><td class="err">{}</td>"#,
-        when(c.last_success, now),
+        ago(c.last_success, now),
         c.last_error.map(escape).unwrap_or_default(),
     );
     if s.can_operate {
