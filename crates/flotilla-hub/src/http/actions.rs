@@ -41,14 +41,15 @@ impl Action {
     }
 }
 
-/// Refuses a request without the operate role or from another origin.
-fn allowed(role: Option<&Role>, headers: &HeaderMap, action: Action) -> Result<(), Response> {
+/// The refusal of a request without the operate role or from another
+/// origin; `None` when it may go on.
+fn refused(role: Option<&Role>, headers: &HeaderMap, action: Action) -> Option<Response> {
     if require_role(role, Role::Operate).is_err() {
         tracing::info!(
             action = action.name(),
             "operator action refused: the read role"
         );
-        return Err(error(
+        return Some(error(
             StatusCode::FORBIDDEN,
             "this action needs a token with the operate role",
         ));
@@ -68,10 +69,10 @@ fn allowed(role: Option<&Role>, headers: &HeaderMap, action: Action) -> Result<(
                 origin,
                 "operator action refused: another origin"
             );
-            return Err(error(StatusCode::FORBIDDEN, "cross-origin request refused"));
+            return Some(error(StatusCode::FORBIDDEN, "cross-origin request refused"));
         }
     }
-    Ok(())
+    None
 }
 
 /// Whether the request is a browser's form post (answered with a redirect).
@@ -98,7 +99,7 @@ pub(super) async fn pause(
     headers: HeaderMap,
 ) -> Response {
     let action = Action::Pause;
-    if let Err(r) = allowed(role.as_deref(), &headers, action) {
+    if let Some(r) = refused(role.as_deref(), &headers, action) {
         return r;
     }
     let was = {
@@ -125,7 +126,7 @@ pub(super) async fn resume(
     headers: HeaderMap,
 ) -> Response {
     let action = Action::Resume;
-    if let Err(r) = allowed(role.as_deref(), &headers, action) {
+    if let Some(r) = refused(role.as_deref(), &headers, action) {
         return r;
     }
     let was = {
@@ -154,7 +155,7 @@ pub(super) async fn retry(
     headers: HeaderMap,
 ) -> Response {
     let action = Action::Retry;
-    if let Err(r) = allowed(role.as_deref(), &headers, action) {
+    if let Some(r) = refused(role.as_deref(), &headers, action) {
         return r;
     }
     let refused = {
@@ -204,7 +205,7 @@ pub(super) async fn sync_cluster(
     headers: HeaderMap,
 ) -> Response {
     let action = Action::Sync;
-    if let Err(r) = allowed(role.as_deref(), &headers, action) {
+    if let Some(r) = refused(role.as_deref(), &headers, action) {
         return r;
     }
     let refused = {
