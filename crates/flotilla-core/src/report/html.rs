@@ -91,7 +91,8 @@ table#waves { width: auto; min-width: 60%; margin: 8px 0; }
 .rev-target { color: var(--ok); } .rev-other { color: var(--warn); font-weight: 600; }
 tr.wave-head th { background: #eaeef2; font-size: 13px; text-align: left; }
 tr.wave-head th .muted { font-weight: normal; }
-td.cluster { min-width: 220px; }
+td.cluster { min-width: 200px; }
+#matrix th, #matrix td { padding: 5px 6px; }
 .labels { margin-top: 3px; display: flex; flex-wrap: wrap; gap: 3px; }
 .label { font-size: 11px; background: var(--bg2); border: 1px solid var(--line); border-radius: 4px;
   padding: 0 4px; color: #57606a; white-space: nowrap; }
