@@ -93,6 +93,7 @@ tr.wave-head th { background: #eaeef2; font-size: 13px; text-align: left; }
 tr.wave-head th .muted { font-weight: normal; }
 td.cluster { min-width: 200px; }
 #matrix th, #matrix td { padding: 5px 6px; }
+td.num.muted[colspan] { text-align: center; }
 .labels { margin-top: 3px; display: flex; flex-wrap: wrap; gap: 3px; }
 .label { font-size: 11px; background: var(--bg2); border: 1px solid var(--line); border-radius: 4px;
   padding: 0 4px; color: #57606a; white-space: nowrap; }
