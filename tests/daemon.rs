@@ -944,3 +944,100 @@ async fn a_hanging_cluster_does_not_delay_the_others_self_heal() {
     assert_drift_reported_and_healed(&daemon, &clusters, "h1").await;
     clusters.server("slow").set_response_delay(Duration::ZERO);
 }
+
+// ----- operator actions ------------------------------------------------------------
+
+/// Issue 16: pause stops the rollout of a new commit (no wave starts, no
+/// write reaches a cluster) until resumed; resume rolls it out; "sync now"
+/// syncs one cluster at once (here: correcting a hand edit that self-heal,
+/// being off, leaves alone); each action is logged.
+#[tokio::test(flavor = "multi_thread")]
+async fn pause_holds_a_new_commit_resume_rolls_it_out_and_sync_now_syncs() {
+    let layout = FleetLayout::three(false);
+    let clusters = Clusters::start(&layout.all()).await;
+    let repo = FleetRepo::new();
+    write_fleet(&repo, &layout, &app(2, "v1"));
+    let first = repo.commit_and_push("first");
+    let daemon = Daemon::start(&base_args(
+        &repo,
+        clusters.kubeconfig_dir(),
+        &["--self-heal", "false"],
+    ))
+    .await;
+    let view = daemon.wait_converged(&first, CONVERGE).await;
+    assert_eq!(view.0["commit"]["summary"], "first", "{}", view.0);
+    assert_eq!(view.0["paused"], false);
+
+    let r = daemon.post("/api/v1/rollout/pause").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    for c in layout.all() {
+        clusters.server(&c).reset_counters();
+    }
+    write_fleet(&repo, &layout, &app(3, "v2"));
+    let second = repo.commit_and_push("scale to 3");
+    // The new commit is read, but not rolled out.
+    let view = daemon
+        .wait_fleet("the second commit read", CONVERGE, |v| {
+            v.field("goodRevision") == Some(second.as_str())
+        })
+        .await;
+    assert_eq!(view.0["paused"], true);
+    assert_eq!(view.0["commit"]["summary"], "scale to 3", "{}", view.0);
+    // Several reconcile intervals later: still nothing written anywhere.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let view = daemon.fleet().await;
+    for c in layout.all() {
+        assert_eq!(view.revision(&c), Some(first.as_str()), "{c}: {}", view.0);
+        let w = writes(clusters.server(&c));
+        assert!(w.is_empty(), "{c} was written while paused: {w:#?}");
+        assert_app_on(&clusters, &c, 2, "v1");
+    }
+    // Sync now is refused while paused.
+    assert_eq!(daemon.post("/api/v1/clusters/r1/sync").await.status, 409);
+
+    let r = daemon.post("/api/v1/rollout/resume").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let view = daemon
+        .wait_fleet("every cluster on the second commit", CONVERGE, |v| {
+            v.all_synced_on(&second)
+        })
+        .await;
+    assert_eq!(view.0["paused"], false);
+    for c in layout.all() {
+        assert_app_on(&clusters, &c, 3, "v2");
+    }
+
+    // Sync now: a hand edit self-heal (off) would leave is corrected.
+    hand_edit_replicas(&clusters, "r1", 7).await;
+    // Once the daemon has seen it (its caches are watch-fed).
+    daemon
+        .wait_fleet("drift reported on r1", CONVERGE, |v| {
+            v.cluster("r1")["drift"]["status"] == "Drifted"
+        })
+        .await;
+    assert_eq!(clusters.replicas("r1", "web"), Some(7), "self-heal is off");
+    let r = daemon.post("/api/v1/clusters/r1/sync").await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let started = Instant::now();
+    while clusters.replicas("r1", "web") != Some(3) {
+        assert!(
+            started.elapsed() < CONVERGE,
+            "r1 not synced now:\n{}",
+            daemon.stderr_tail(40)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(clusters.replicas("r2", "web"), Some(3));
+    assert_eq!(daemon.post("/api/v1/clusters/nope/sync").await.status, 404);
+    // Nothing halted or failed: nothing to retry.
+    assert_eq!(daemon.post("/api/v1/rollout/retry").await.status, 409);
+    let log = daemon.stderr();
+    for line in [
+        "operator action: rollout paused",
+        "operator action: rollout resumed",
+        "operator action: sync queued",
+        "syncing now, as an operator asked",
+    ] {
+        assert!(log.contains(line), "no {line:?} in the log:\n{log}");
+    }
+}

@@ -23,7 +23,11 @@ use flotilla_core::diff::unified_diff;
 use flotilla_core::drift::{ClusterDrift, DecidedBy, Detected, ObjectDrift, ObjectStatus};
 use flotilla_core::health::HealthStatus;
 use flotilla_core::model::ObjectKey;
-use flotilla_hub::http::{HttpContext, WEBHOOK_BODY_LIMIT, WebhookConfig, serve};
+use flotilla_core::snapshot::CommitInfo;
+use flotilla_hub::http::auth::{AuthConfig, Tokens};
+use flotilla_hub::http::{
+    HttpContext, HttpOptions, WEBHOOK_BODY_LIMIT, WebhookConfig, serve, serve_with,
+};
 use flotilla_hub::metrics::Metrics;
 use flotilla_hub::state::{ClusterState, FleetState, SharedState, SyncStatus};
 use serde_json::{Value, json};
@@ -88,6 +92,7 @@ fn fleet_state() -> FleetState {
         },
     );
     let mut eu = ClusterState::new("eu-1", "canary");
+    eu.labels = [("region".to_string(), "eu".to_string())].into();
     eu.revision = Some(GOOD.into());
     eu.status = SyncStatus::Synced;
     eu.health = HealthStatus::Healthy;
@@ -126,6 +131,12 @@ fn fleet_state() -> FleetState {
             .into_iter()
             .collect(),
         ready: true,
+        commit: Some(CommitInfo {
+            summary: "Scale the web shop to 3 replicas".into(),
+            author: "Ada Operator".into(),
+        }),
+        waves: vec!["canary".into(), "prod".into()],
+        ..FleetState::default()
     }
 }
 
@@ -314,6 +325,8 @@ async fn fleet_api_has_one_row_per_cluster() {
             "revision": GOOD,
             "status": "Synced",
             "health": "Healthy",
+            "healthJudged": true,
+            "labels": {"region": "eu"},
             "drift": {"status": "Drifted", "inSync": 4, "modified": 1, "missing": 1, "toBePruned": 0},
             "driftSince": 1_700_000_100,
             "lastSuccess": 1_700_000_000,
@@ -730,10 +743,137 @@ async fn status_page_shows_the_matrix_and_the_drift() {
     assert!(!html.contains("<script"), "no JavaScript");
 }
 
+/// A rollout halted in its first wave: the canary on the new commit and
+/// failed, the rest halted on the old one.
+fn halted_state() -> FleetState {
+    let mut s = fleet_state();
+    let eu = s.clusters.get_mut("eu-1").unwrap();
+    eu.status = SyncStatus::Failed;
+    eu.last_error = Some("apply failed".into());
+    for name in ["us-1", "us-2", "us-3"] {
+        let mut c = ClusterState::new(name, "prod");
+        c.revision = Some(SEEN.into());
+        c.status = SyncStatus::Halted;
+        c.health = HealthStatus::Healthy;
+        c.health_judged = name != "us-3";
+        s.clusters.insert(name.into(), c);
+    }
+    s.rollout.halt = Some("wave \"canary\" failed on cluster eu-1".into());
+    s
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn status_page_header_says_where_the_rollout_stands() {
+    let s = Server::start(halted_state(), webhooks(None)).await;
+    let html = s.get("/").await.text();
+    // Never "rolled out" while most clusters are on another commit.
+    assert!(!html.contains("Rolled-out"), "{html}");
+    assert!(
+        html.contains(r#"<h2>Rollout <span class="badge bad">Halted</span></h2>"#),
+        "{html}"
+    );
+    assert!(
+        html.contains("<b>Halted:</b> wave &quot;canary&quot; failed on cluster eu-1"),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"<span id="on-target">1 of 4 clusters on it</span>"#),
+        "{html}"
+    );
+    assert!(html.contains("Scale the web shop to 3 replicas"), "{html}");
+    assert!(
+        html.contains(r#"by <span class="author">Ada Operator</span>"#),
+        "{html}"
+    );
+    // Revisions per wave: the prod wave is all on the old commit.
+    let prod = html.split(r#"<tr id="wave-prod">"#).nth(1).unwrap();
+    let prod = prod.split("</tr>").next().unwrap();
+    assert!(
+        prod.contains(&format!(
+            r#"<code title="{SEEN}">{}</code></span> ×3"#,
+            &SEEN[..7]
+        )),
+        "{prod}"
+    );
+    assert!(
+        prod.contains(r#"3 <span class="badge warn">Halted</span>"#),
+        "{prod}"
+    );
+    // Clusters grouped by wave, in rollout order.
+    let canary = html.find(r#"id="wave-group-canary""#).unwrap();
+    let prod = html.find(r#"id="wave-group-prod""#).unwrap();
+    let eu = html.find(r#"<tr id="cluster-eu-1">"#).unwrap();
+    let us = html.find(r#"<tr id="cluster-us-1">"#).unwrap();
+    assert!(canary < eu && eu < prod && prod < us, "{html}");
+    // Labels, and no health judged where there is no status.
+    assert!(
+        html.contains(r#"<span class="label">region=eu</span>"#),
+        "{html}"
+    );
+    let us3 = html.split(r#"<tr id="cluster-us-3">"#).nth(1).unwrap();
+    let us3 = us3.split("</tr>").next().unwrap();
+    assert!(
+        us3.contains(">not judged</span>") && !us3.contains(">Healthy<"),
+        "{us3}"
+    );
+    // No auth: the operate role; a halted rollout can be retried.
+    assert!(
+        html.contains(r#"action="/api/v1/rollout/retry"><button type="submit" class="danger">"#),
+        "{html}"
+    );
+
+    // Paused.
+    s.state.write().unwrap().rollout.paused = true;
+    let html = s.get("/").await.text();
+    assert!(
+        html.contains(r#"<h2>Rollout <span class="badge warn">Paused</span></h2>"#),
+        "{html}"
+    );
+    assert!(html.contains(r#"id="paused""#), "{html}");
+    assert!(
+        html.contains(r#"action="/api/v1/rollout/resume""#),
+        "{html}"
+    );
+    assert!(
+        !html.contains(r#"action="/api/v1/rollout/pause""#),
+        "{html}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fleet_api_has_the_rollout_and_commit() {
+    let s = Server::start(halted_state(), webhooks(None)).await;
+    let v = s.get("/api/v1/fleet").await.json();
+    assert_eq!(v["commit"]["summary"], "Scale the web shop to 3 replicas");
+    assert_eq!(v["commit"]["author"], "Ada Operator");
+    assert_eq!(v["waves"], json!(["canary", "prod"]));
+    assert_eq!(v["paused"], false);
+    assert_eq!(v["halt"], "wave \"canary\" failed on cluster eu-1");
+    let eu = v["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "eu-1")
+        .unwrap();
+    assert_eq!(eu["labels"], json!({"region": "eu"}));
+    assert_eq!(eu["healthJudged"], true);
+    let us3 = v["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "us-3")
+        .unwrap();
+    assert_eq!(us3["healthJudged"], false);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn status_page_escapes_what_it_shows() {
     let mut state = fleet_state();
     state.fleet = "demo & <co>".into();
+    state.commit = Some(CommitInfo {
+        summary: "<img src=x onerror=alert(1)>".into(),
+        author: "Eve <eve@example>".into(),
+    });
     state.commit_error = Some("fleet.yaml: bad 'value' \"x\"".into());
     state.clusters.get_mut("us-1").unwrap().last_error =
         Some(r#"<script>alert("owned")</script>"#.into());
@@ -745,6 +885,11 @@ async fn status_page_escapes_what_it_shows() {
         "{html}"
     );
     assert!(html.contains("demo &amp; &lt;co&gt;"));
+    assert!(!html.contains("<img"), "{html}");
+    assert!(
+        html.contains("&lt;img src=x onerror=alert(1)&gt;"),
+        "{html}"
+    );
     assert!(html.contains("bad &#39;value&#39; &quot;x&quot;"));
 }
 
@@ -854,6 +999,32 @@ async fn chromium_renders_the_status_page() {
     assert!(dom.contains("eu-1") && dom.contains("us-1"), "{dom}");
     assert!(dom.contains("/spec/replicas"), "{dom}");
     assert!(dom.contains("Deployment.apps shop/web"), "{dom}");
+    // The rollout header: where it stands, the commit and its author.
+    assert!(
+        dom.contains(r#"<section class="rollout" id="rollout">"#),
+        "{dom}"
+    );
+    assert!(
+        dom.contains(r#"<span class="badge ok">Complete</span>"#),
+        "{dom}"
+    );
+    assert!(dom.contains("Scale the web shop to 3 replicas"), "{dom}");
+    assert!(dom.contains("Ada Operator"), "{dom}");
+    assert!(dom.contains(r#"<tr id="wave-canary">"#) && dom.contains(r#"<tr id="wave-prod">"#));
+    // Clusters grouped by wave, canary first.
+    let canary = dom
+        .find(r#"id="wave-group-canary""#)
+        .expect("a canary group");
+    let prod = dom.find(r#"id="wave-group-prod""#).expect("a prod group");
+    let eu = dom.find(r#"id="cluster-eu-1""#).unwrap();
+    let us = dom.find(r#"id="cluster-us-1""#).unwrap();
+    assert!(canary < eu && eu < prod && prod < us, "{dom}");
+    // No token configured: the operate role, with its buttons.
+    assert!(
+        dom.contains("Pause rollout") && dom.contains("Sync now"),
+        "{dom}"
+    );
+    assert!(!dom.contains(r#"id="read-only""#), "{dom}");
 
     let size = std::fs::metadata(&png)
         .unwrap_or_else(|e| panic!("no screenshot at {}: {e}", png.display()))
@@ -869,4 +1040,89 @@ async fn chromium_renders_the_status_page() {
     if let Ok(keep) = std::env::var("FLOTILLA_KEEP_SCREENSHOT") {
         std::fs::copy(&png, keep).unwrap();
     }
+}
+
+/// The page as a read-only viewer gets it (fetched with the read token,
+/// then opened by Chromium): the header and waves, no action.
+#[tokio::test(flavor = "multi_thread")]
+async fn chromium_renders_the_read_only_page_without_actions() {
+    const READ: &str = "read-token-for-the-page-0123";
+    const OPERATE: &str = "operate-token-for-the-page-0123";
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let ctx = HttpContext {
+        state: Arc::new(RwLock::new(fleet_state())),
+        metrics: Arc::new(Metrics::default()),
+        webhook: webhooks(None),
+        trigger: Arc::new(Notify::new()),
+    };
+    let tokens = Tokens::parse("t", &format!("{READ}\n{OPERATE} operate\n")).unwrap();
+    let options = HttpOptions {
+        auth: AuthConfig {
+            tokens: Some(Arc::new(RwLock::new(tokens))),
+            secure_cookie: false,
+        },
+        ..HttpOptions::default()
+    };
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(serve_with(listener, ctx, options, async move {
+        let _ = stopped.await;
+    }));
+    let page = |token: &'static str| {
+        let addr = addr.clone();
+        async move {
+            let r = request(
+                &addr,
+                "GET",
+                "/",
+                &[("Authorization", &format!("Bearer {token}"))],
+                b"",
+            )
+            .await
+            .unwrap();
+            assert_eq!(r.status, 200);
+            r.text()
+        }
+    };
+    let (read, operate) = (page(READ).await, page(OPERATE).await);
+    let _ = stop.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
+    std::fs::write(dir.join("read.html"), &read).unwrap();
+    std::fs::write(dir.join("operate.html"), &operate).unwrap();
+    let (read_dom, operate_dom) = tokio::task::spawn_blocking(move || {
+        let url = |f: &str| format!("file://{}", dir.join(f).display());
+        (
+            chromium(
+                &dir.join("profile-read"),
+                &["--dump-dom"],
+                &url("read.html"),
+            ),
+            chromium(
+                &dir.join("profile-operate"),
+                &["--dump-dom"],
+                &url("operate.html"),
+            ),
+        )
+    })
+    .await
+    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+    for dom in [&read_dom, &operate_dom] {
+        assert!(dom.contains(r#"id="rollout""#), "{dom}");
+        assert!(dom.contains(r#"id="wave-group-canary""#), "{dom}");
+    }
+    assert!(read_dom.contains(r#"id="read-only""#), "{read_dom}");
+    assert!(!read_dom.contains("<button"), "{read_dom}");
+    assert!(!read_dom.contains("/api/v1/rollout/"), "{read_dom}");
+    assert!(operate_dom.contains("Pause rollout"), "{operate_dom}");
+    assert!(
+        operate_dom.contains(r#"action="/api/v1/clusters/eu-1/sync""#),
+        "{operate_dom}"
+    );
+    assert!(
+        !read.contains(READ) && !operate.contains(OPERATE),
+        "no token in the page"
+    );
 }

@@ -11,17 +11,25 @@ use std::time::Duration;
 use flotilla_hub::http::auth::{AuthConfig, Tokens};
 use flotilla_hub::http::{HttpContext, HttpOptions, WebhookConfig, serve_with};
 use flotilla_hub::metrics::Metrics;
-use flotilla_hub::state::FleetState;
+use flotilla_hub::state::{ClusterState, FleetState, SharedState, SyncStatus};
 
 const READ_TOKEN: &str = "read-token-do-not-log-0123456789";
 const OPERATE_TOKEN: &str = "operate-token-do-not-log-0123456789";
 
 struct Server {
     addr: SocketAddr,
+    state: SharedState,
+    trigger: Arc<tokio::sync::Notify>,
     _rt: tokio::runtime::Runtime,
 }
 
 fn start(max_connections: usize, header_read_timeout: Duration) -> Server {
+    start_with(max_connections, header_read_timeout, FleetState::default())
+}
+
+fn start_with(max_connections: usize, header_read_timeout: Duration, state: FleetState) -> Server {
+    let state: SharedState = Arc::new(RwLock::new(state));
+    let trigger = Arc::new(tokio::sync::Notify::new());
     let rt = tokio::runtime::Runtime::new().unwrap();
     let tokens = Tokens::parse(
         "tokens",
@@ -32,14 +40,14 @@ fn start(max_connections: usize, header_read_timeout: Duration) -> Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let ctx = HttpContext {
-            state: Arc::new(RwLock::new(FleetState::default())),
+            state: state.clone(),
             metrics: Arc::new(Metrics::default()),
             webhook: WebhookConfig {
                 github_secret: Some("gh-secret".into()),
                 gitlab_token: None,
                 branch: None,
             },
-            trigger: Arc::new(tokio::sync::Notify::new()),
+            trigger: trigger.clone(),
         };
         let options = HttpOptions {
             auth: AuthConfig {
@@ -52,7 +60,12 @@ fn start(max_connections: usize, header_read_timeout: Duration) -> Server {
         tokio::spawn(serve_with(listener, ctx, options, std::future::pending()));
         addr
     });
-    Server { addr, _rt: rt }
+    Server {
+        addr,
+        state,
+        trigger,
+        _rt: rt,
+    }
 }
 
 /// One request; returns (status, head, body).
@@ -380,4 +393,196 @@ fn tokens_never_reach_the_daemon_log() {
     for secret in [READ_TOKEN, OPERATE_TOKEN, "not-a-known-token-0123456789"] {
         assert!(!log.contains(secret), "a token in the daemon's log: {log}");
     }
+}
+
+// ----- operator actions ----------------------------------------------------
+
+/// A fleet of two waves: `eu-1` (canary) synced, `us-1` (rest) halted.
+fn halted_fleet() -> FleetState {
+    let mut eu = ClusterState::new("eu-1", "canary");
+    eu.status = SyncStatus::Failed;
+    let mut us = ClusterState::new("us-1", "rest");
+    us.status = SyncStatus::Halted;
+    let mut s = FleetState {
+        fleet: "demo".into(),
+        ready: true,
+        good_revision: Some("0123456789abcdef0123456789abcdef01234567".into()),
+        waves: vec!["canary".into(), "rest".into()],
+        clusters: [("eu-1".to_string(), eu), ("us-1".to_string(), us)]
+            .into_iter()
+            .collect(),
+        ..FleetState::default()
+    };
+    s.rollout.halt = Some("wave \"canary\" failed on cluster eu-1".into());
+    s
+}
+
+const ACTIONS: [&str; 4] = [
+    "/api/v1/rollout/pause",
+    "/api/v1/rollout/resume",
+    "/api/v1/rollout/retry",
+    "/api/v1/clusters/us-1/sync",
+];
+
+/// The session cookie (`flotilla_session=...`) of a token.
+fn login(addr: SocketAddr, token: &str) -> String {
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    let (st, head, _) = request(addr, "POST", "/login", &form, &format!("token={token}"));
+    assert_eq!(st, 303, "{head}");
+    head.lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
+        .and_then(|l| l.split_once(':'))
+        .map(|(_, v)| v.trim().split(';').next().unwrap().to_string())
+        .expect("a session cookie")
+}
+
+#[test]
+fn actions_need_the_operate_role() {
+    let srv = start_with(64, Duration::from_secs(10), halted_fleet());
+    let read = format!("Bearer {READ_TOKEN}");
+    for path in ACTIONS {
+        let (st, _, _) = request(srv.addr, "POST", path, &[], "");
+        assert_eq!(st, 401, "{path} without a token");
+        let (st, _, body) = request(srv.addr, "POST", path, &[("Authorization", &read)], "");
+        assert_eq!(st, 403, "{path} with the read token: {body}");
+        assert!(body.contains("operate role"), "{body}");
+        // The read role's cookie does no better.
+        let cookie = login(srv.addr, READ_TOKEN);
+        let (st, _, _) = request(srv.addr, "POST", path, &[("Cookie", &cookie)], "");
+        assert_eq!(st, 403, "{path} with the read cookie");
+        // Only POST.
+        let operate = format!("Bearer {OPERATE_TOKEN}");
+        let (st, _, _) = request(srv.addr, "GET", path, &[("Authorization", &operate)], "");
+        assert_eq!(st, 405, "GET {path}");
+    }
+    // Nothing was recorded.
+    let s = srv.state.read().unwrap();
+    assert!(!s.rollout.paused && !s.rollout.round_requested);
+    assert!(s.rollout.sync_requested.is_empty());
+}
+
+#[test]
+fn operate_pauses_resumes_retries_and_syncs() {
+    let srv = start_with(64, Duration::from_secs(10), halted_fleet());
+    let operate = format!("Bearer {OPERATE_TOKEN}");
+    let auth = [("Authorization", operate.as_str())];
+    let post = |path: &str| request(srv.addr, "POST", path, &auth, "");
+    let woke = |srv: &Server| {
+        srv._rt.block_on(async {
+            tokio::time::timeout(Duration::from_secs(2), srv.trigger.notified())
+                .await
+                .is_ok()
+        })
+    };
+
+    let (st, _, body) = post("/api/v1/rollout/pause");
+    assert_eq!(st, 200, "{body}");
+    assert!(body.contains("\"paused\":true"), "{body}");
+    assert!(srv.state.read().unwrap().rollout.paused);
+    // Paused: no retry, no sync now.
+    let (st, _, body) = post("/api/v1/rollout/retry");
+    assert_eq!(st, 409, "{body}");
+    assert!(body.contains("paused"), "{body}");
+    let (st, _, _) = post("/api/v1/clusters/us-1/sync");
+    assert_eq!(st, 409);
+    assert!(srv.state.read().unwrap().rollout.sync_requested.is_empty());
+
+    let (st, _, body) = post("/api/v1/rollout/resume");
+    assert_eq!(st, 200, "{body}");
+    {
+        let s = srv.state.read().unwrap();
+        assert!(!s.rollout.paused);
+        assert!(s.rollout.round_requested, "resume starts a round");
+    }
+    assert!(woke(&srv), "resume wakes the reconcile loop");
+    srv.state.write().unwrap().rollout.round_requested = false;
+
+    let (st, _, body) = post("/api/v1/rollout/retry");
+    assert_eq!(st, 202, "{body}");
+    assert!(srv.state.read().unwrap().rollout.round_requested);
+    assert!(woke(&srv), "retry wakes the reconcile loop");
+
+    let (st, _, body) = post("/api/v1/clusters/us-1/sync");
+    assert_eq!(st, 202, "{body}");
+    assert!(
+        srv.state
+            .read()
+            .unwrap()
+            .rollout
+            .sync_requested
+            .contains("us-1")
+    );
+    assert!(woke(&srv));
+    let (st, _, body) = post("/api/v1/clusters/nope/sync");
+    assert_eq!(st, 404, "{body}");
+
+    // Nothing failed: nothing to retry.
+    {
+        let mut s = srv.state.write().unwrap();
+        s.rollout.halt = None;
+        for c in s.clusters.values_mut() {
+            c.status = SyncStatus::Synced;
+        }
+    }
+    let (st, _, body) = post("/api/v1/rollout/retry");
+    assert_eq!(st, 409, "{body}");
+}
+
+#[test]
+fn page_forms_post_with_the_cookie_and_come_back_to_the_page() {
+    let srv = start_with(64, Duration::from_secs(10), halted_fleet());
+    let cookie = login(srv.addr, OPERATE_TOKEN);
+    let form = [
+        ("Cookie", cookie.as_str()),
+        ("Content-Type", "application/x-www-form-urlencoded"),
+    ];
+    let (st, head, _) = request(srv.addr, "POST", "/api/v1/rollout/pause", &form, "");
+    assert_eq!(st, 303, "{head}");
+    assert!(head.to_ascii_lowercase().contains("location: /"), "{head}");
+    assert!(srv.state.read().unwrap().rollout.paused);
+    // From another origin, even with the cookie: refused.
+    let evil = [
+        ("Cookie", cookie.as_str()),
+        ("Content-Type", "application/x-www-form-urlencoded"),
+        ("Origin", "http://evil.example"),
+    ];
+    let (st, _, _) = request(srv.addr, "POST", "/api/v1/rollout/resume", &evil, "");
+    assert_eq!(st, 403);
+    assert!(srv.state.read().unwrap().rollout.paused, "still paused");
+    // The page's own origin is fine (the test client sends `Host: x`).
+    let same = [
+        ("Cookie", cookie.as_str()),
+        ("Content-Type", "application/x-www-form-urlencoded"),
+        ("Origin", "http://x"),
+    ];
+    let (st, _, _) = request(srv.addr, "POST", "/api/v1/rollout/resume", &same, "");
+    assert_eq!(st, 303);
+    assert!(!srv.state.read().unwrap().rollout.paused);
+}
+
+#[test]
+fn the_page_shows_actions_to_operate_only() {
+    let srv = start_with(64, Duration::from_secs(10), halted_fleet());
+    let read = format!("Bearer {READ_TOKEN}");
+    let (st, _, html) = request(srv.addr, "GET", "/", &[("Authorization", &read)], "");
+    assert_eq!(st, 200);
+    assert!(html.contains(r#"id="rollout""#), "{html}");
+    assert!(html.contains(r#"id="read-only""#), "{html}");
+    assert!(!html.contains("/api/v1/rollout/pause"), "{html}");
+    assert!(!html.contains("Sync now"), "{html}");
+    let operate = format!("Bearer {OPERATE_TOKEN}");
+    let (st, head, html) = request(srv.addr, "GET", "/", &[("Authorization", &operate)], "");
+    assert_eq!(st, 200);
+    assert!(
+        html.contains(r#"<form class="inline" method="post" action="/api/v1/rollout/pause">"#),
+        "{html}"
+    );
+    assert!(html.contains(r#"action="/api/v1/rollout/retry""#), "{html}");
+    assert!(
+        html.contains(r#"action="/api/v1/clusters/us-1/sync""#),
+        "{html}"
+    );
+    assert!(!html.contains(r#"id="read-only""#), "{html}");
+    // The forms may post to this server (and nowhere else).
+    assert!(head.contains("form-action 'self'"), "{head}");
 }

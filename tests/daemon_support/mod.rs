@@ -127,6 +127,17 @@ impl Daemon {
         }
     }
 
+    /// `POST path` on the daemon, without a body.
+    pub async fn post(&self, path: &str) -> Resp {
+        match request(&self.addr, "POST", path, &[], &[]).await {
+            Ok(r) => r,
+            Err(e) => panic!(
+                "POST {path}: {e}\n--- daemon stderr\n{}",
+                self.stderr_tail(60)
+            ),
+        }
+    }
+
     /// `GET /api/v1/fleet`, parsed.
     pub async fn fleet(&self) -> FleetView {
         let r = self.get("/api/v1/fleet").await;

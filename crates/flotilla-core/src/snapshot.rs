@@ -17,6 +17,17 @@ pub struct Snapshot {
     /// Symlinks found while reading: never followed, and an error when
     /// the fleet is loaded (a silently skipped manifest would be pruned).
     symlinks: BTreeSet<String>,
+    /// The commit's summary and author, when read from Git.
+    commit: Option<CommitInfo>,
+}
+
+/// What a person reads about a commit: its summary line and author.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CommitInfo {
+    /// The first line of the commit message.
+    pub summary: String,
+    /// The author's name.
+    pub author: String,
 }
 
 impl Snapshot {
@@ -42,6 +53,17 @@ impl Snapshot {
     pub fn with_revision(mut self, revision: impl Into<String>) -> Self {
         self.revision = Some(revision.into());
         self
+    }
+
+    /// Sets the commit's summary and author.
+    pub fn with_commit(mut self, commit: CommitInfo) -> Self {
+        self.commit = Some(commit);
+        self
+    }
+
+    /// The commit's summary and author, if the snapshot came from Git.
+    pub fn commit(&self) -> Option<&CommitInfo> {
+        self.commit.as_ref()
     }
 
     /// The revision this snapshot was read from, if it came from Git.

@@ -24,7 +24,7 @@ use super::rollout::{self, ClusterDriver, Outcome, RolloutOptions};
 use super::state::{ClusterState, SharedState, SyncStatus};
 use super::worker::{Request, Worker, WorkerContext};
 use flotilla_core::health::HealthStatus;
-use flotilla_core::model::{Cluster, Fleet};
+use flotilla_core::model::{Cluster, Connection, Fleet};
 use flotilla_engine::destination::ConnectOptions;
 use flotilla_source::{PollOutcome, Source};
 
@@ -109,6 +109,7 @@ impl Reconciler {
             return false;
         };
         let revision = snapshot.revision().map(str::to_string);
+        let commit = snapshot.commit().cloned();
         if history_rewritten {
             tracing::warn!(revision = %revision.as_deref().unwrap_or("work tree"), "history rewritten (force push)");
         }
@@ -132,14 +133,22 @@ impl Reconciler {
             s.fleet = fleet.name.clone();
             s.seen_revision = revision.clone();
             s.good_revision = revision;
+            s.commit = commit;
             s.commit_error = None;
+            s.waves = fleet.rollout.waves.iter().map(|w| w.name.clone()).collect();
             s.clusters.retain(|name, _| fleet.cluster(name).is_some());
             for wave in &fleet.rollout.waves {
                 for name in &wave.clusters {
-                    s.clusters
+                    let c = s
+                        .clusters
                         .entry(name.clone())
-                        .or_insert_with(|| ClusterState::new(name, &wave.name))
-                        .wave = wave.name.clone();
+                        .or_insert_with(|| ClusterState::new(name, &wave.name));
+                    c.wave = wave.name.clone();
+                    if let Some(member) = fleet.cluster(name) {
+                        c.labels = member.labels.clone();
+                        c.health_judged =
+                            !matches!(member.connection, Connection::Directory { .. });
+                    }
                 }
             }
             for c in s.clusters.values_mut() {
@@ -166,6 +175,13 @@ impl Reconciler {
         let Some(fleet) = self.fleet.clone() else {
             return;
         };
+        if self.paused() {
+            tracing::info!(
+                revision = fleet.revision.as_deref().unwrap_or("work tree"),
+                "rollout paused: not rolling out"
+            );
+            return;
+        }
         let options = RolloutOptions {
             health_gate: fleet
                 .rollout
@@ -178,6 +194,13 @@ impl Reconciler {
         };
         let waves = rollout::plan(&fleet, &[]);
         let outcomes = rollout::run(&fleet, &waves, &driver, &self.ctx.pool, options, stop).await;
+        let halt = halt_of(&waves, &outcomes, options.health_gate.is_some());
+        let finished = !self.paused()
+            && waves.iter().all(|w| {
+                w.clusters
+                    .iter()
+                    .all(|c| outcomes.iter().any(|o| &o.cluster == c))
+            });
         let mut s = self.ctx.state.write().expect("state lock");
         for o in outcomes {
             if let Outcome::Halted(halt) = o.outcome
@@ -187,6 +210,60 @@ impl Reconciler {
                 c.last_error = Some(format!("rollout halted: {halt}"));
             }
         }
+        // A round that ran every wave settles the halt: kept when it
+        // halted again, cleared when it passed. A paused or stopped round
+        // says nothing new.
+        if halt.is_some() || finished {
+            s.rollout.halt = halt.map(|h| h.to_string());
+        }
+    }
+
+    /// Whether an operator paused the rollout.
+    fn paused(&self) -> bool {
+        self.ctx.state.read().expect("state lock").rollout.paused
+    }
+
+    /// Carries out what operators asked since the last step: a rollout
+    /// round (retry, resume) and syncs of single clusters. Returns whether
+    /// a round ran.
+    async fn operator_requests(&mut self, stop: &AtomicBool) -> bool {
+        let (round, clusters) = {
+            let mut s = self.ctx.state.write().expect("state lock");
+            let round = std::mem::take(&mut s.rollout.round_requested);
+            let clusters = std::mem::take(&mut s.rollout.sync_requested);
+            (round, clusters)
+        };
+        if let Some(fleet) = self.fleet.clone() {
+            for name in clusters {
+                let (Some(worker), Some(_)) = (self.workers.get(&name), fleet.cluster(&name))
+                else {
+                    continue;
+                };
+                tracing::info!(cluster = %name, "syncing now, as an operator asked");
+                let requests = worker.requests.clone();
+                let pool = self.ctx.pool.clone();
+                let fleet = fleet.clone();
+                tokio::spawn(async move {
+                    let (reply, answer) = oneshot::channel();
+                    let request = Request::Sync {
+                        fleet,
+                        gated: false,
+                        reply,
+                    };
+                    pool.run(&name, async move {
+                        if requests.send(request).await.is_ok() {
+                            let _ = answer.await;
+                        }
+                    })
+                    .await;
+                });
+            }
+        }
+        if round && !stop.load(Ordering::Relaxed) {
+            tracing::info!("rollout round, as an operator asked");
+            self.rollout(stop).await;
+        }
+        round
     }
 
     /// Whether any cluster is not synced on the commit being rolled out.
@@ -234,6 +311,9 @@ impl Reconciler {
                     next_retry = Instant::now() + interval;
                 }
                 next_poll = Instant::now() + self.ctx.config.poll_interval;
+            }
+            if self.operator_requests(&stop).await {
+                next_retry = Instant::now() + interval;
             }
             if Instant::now() >= next_retry && !stop.load(Ordering::Relaxed) {
                 if self.behind() {
@@ -305,6 +385,10 @@ impl ClusterDriver for WorkerDriver<'_> {
         s.clusters.get(cluster).and_then(|c| c.last_error.clone())
     }
 
+    fn paused(&self) -> bool {
+        self.state.read().expect("state lock").rollout.paused
+    }
+
     async fn wait_healthy(
         &self,
         fleet: &Arc<Fleet>,
@@ -333,4 +417,26 @@ fn already_synced(cluster: &crate::state::ClusterState, fleet: &Fleet) -> bool {
     cluster.status == SyncStatus::Synced
         && cluster.revision.is_some()
         && cluster.revision == fleet.revision
+}
+
+/// The halt of a rollout round, from its outcomes: the first wave (in
+/// order) whose clusters did not all pass, as [`rollout::run`] judged it.
+fn halt_of(
+    waves: &[rollout::Wave],
+    outcomes: &[rollout::ClusterOutcome<SyncStatus>],
+    gated: bool,
+) -> Option<rollout::Halt> {
+    waves.iter().find_map(|w| {
+        let done: Vec<(&str, bool, Option<HealthStatus>)> = outcomes
+            .iter()
+            .filter(|o| o.wave == w.name)
+            .filter_map(|o| match &o.outcome {
+                Outcome::Done { report, health } => {
+                    Some((o.cluster.as_str(), WorkerDriver::synced(report), *health))
+                }
+                Outcome::Halted(_) => None,
+            })
+            .collect();
+        rollout::verdict(&w.name, done, gated)
+    })
 }

@@ -10,6 +10,7 @@ use serde::Serialize;
 use flotilla_core::changeset::ChangeSet;
 use flotilla_core::drift::ClusterDrift;
 use flotilla_core::health::HealthStatus;
+use flotilla_core::snapshot::CommitInfo;
 
 /// Where a cluster stands in the rollout of the current commit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -56,6 +57,11 @@ pub struct ClusterState {
     pub drift_since: Option<SystemTime>,
     /// The last error, if the cluster is not healthy and synced.
     pub last_error: Option<String>,
+    /// Its labels in the fleet.
+    pub labels: BTreeMap<String, String>,
+    /// Whether its health is judged: `false` for a target without status
+    /// (a directory), whose objects no controller reports on.
+    pub health_judged: bool,
 }
 
 impl ClusterState {
@@ -72,6 +78,8 @@ impl ClusterState {
             last_success: None,
             drift_since: None,
             last_error: None,
+            labels: BTreeMap::new(),
+            health_judged: true,
         }
     }
 
@@ -102,6 +110,32 @@ pub struct FleetState {
     pub clusters: BTreeMap<String, ClusterState>,
     /// Whether the first commit has been read (for /readyz).
     pub ready: bool,
+    /// The summary and author of the commit being rolled out.
+    pub commit: Option<CommitInfo>,
+    /// The rollout waves of that commit, in order.
+    pub waves: Vec<String>,
+    /// Where the rollout stands and what operators asked of it.
+    pub rollout: RolloutControl,
+}
+
+/// The rollout's pause, its last halt, and the operator requests the
+/// reconcile loop has not carried out yet (`/api/v1/rollout/*`,
+/// `/api/v1/clusters/{name}/sync`).
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutControl {
+    /// Paused: no new wave starts, no cluster is synced by the rollout or
+    /// self-healed, until resumed. Syncs in progress finish.
+    pub paused: bool,
+    /// Why the last rollout round halted (`wave "canary" failed on cluster
+    /// eu-1`), until a round passes every wave.
+    pub halt: Option<String>,
+    /// A rollout round was asked for (retry, resume).
+    #[serde(skip)]
+    pub round_requested: bool,
+    /// Clusters asked to sync now.
+    #[serde(skip)]
+    pub sync_requested: std::collections::BTreeSet<String>,
 }
 
 /// The state, shared.

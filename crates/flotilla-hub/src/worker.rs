@@ -190,7 +190,11 @@ async fn run(name: String, mut requests: mpsc::Receiver<Request>, ctx: WorkerCon
                 failures = if failed { failures + 1 } else { 0 };
                 let drifted = drift.status == ClusterStatus::Drifted;
                 record_drift(&ctx, &name, drift);
-                if drifted && ctx.config.self_heal {
+                let paused = ctx.state.read().expect("state lock").rollout.paused;
+                if drifted && paused {
+                    tracing::info!(cluster = %name, "drift found; not self-healing: the rollout is paused");
+                }
+                if drifted && ctx.config.self_heal && !paused {
                     // Self-heal means Git wins: take fields back from whoever
                     // changed them (as Flux does with forced ownership).
                     tracing::info!(cluster = %name, revision = %fleet.revision.as_deref().unwrap_or("work tree"), "self-healing drift");

@@ -58,11 +58,9 @@ impl LocalRepo {
 
     /// Reads the fleet folder of `commit` into a snapshot labelled with its id.
     pub(crate) fn read(&self, commit: Oid) -> Result<Snapshot, SourceError> {
-        let tree = self
-            .repo
-            .find_commit(commit)
-            .and_then(|c| c.tree())
-            .map_err(|e| self.error(&e))?;
+        let found = self.repo.find_commit(commit).map_err(|e| self.error(&e))?;
+        let info = crate::tree::commit_info(&found);
+        let tree = found.tree().map_err(|e| self.error(&e))?;
         if !self.subdir.is_empty() {
             let missing = match tree.get_path(Path::new(&self.subdir)) {
                 Ok(entry) => entry.kind() != Some(git2::ObjectType::Tree),
@@ -77,7 +75,7 @@ impl LocalRepo {
             }
         }
         let snapshot = read_tree(&self.repo, &tree, &self.subdir).map_err(|e| self.error(&e))?;
-        Ok(snapshot.with_revision(commit.to_string()))
+        Ok(snapshot.with_revision(commit.to_string()).with_commit(info))
     }
 
     /// Whether `new` has `old` in its history (`false` when `old` is gone).

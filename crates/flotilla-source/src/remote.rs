@@ -183,8 +183,12 @@ impl RemoteSource {
 
     /// Reads the tree of `commit` into a snapshot labelled with its id.
     pub(crate) fn read(&self, repo: &Repository, commit: Oid) -> Result<Snapshot, Step> {
-        let tree = repo.find_commit(commit)?.tree()?;
-        Ok(read_tree(repo, &tree, "")?.with_revision(commit.to_string()))
+        let found = repo.find_commit(commit)?;
+        let info = crate::tree::commit_info(&found);
+        let tree = found.tree()?;
+        Ok(read_tree(repo, &tree, "")?
+            .with_revision(commit.to_string())
+            .with_commit(info))
     }
 
     /// Whether `new` has `old` in its history (`false` when `old` is gone).

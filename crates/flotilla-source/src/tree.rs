@@ -71,3 +71,21 @@ impl Reader<'_> {
         Ok(())
     }
 }
+
+/// A commit's summary line and author name, as a person reads them (lossy
+/// UTF-8, control characters dropped, each capped at 200 characters).
+pub(crate) fn commit_info(commit: &git2::Commit<'_>) -> flotilla_core::snapshot::CommitInfo {
+    let clean = |bytes: &[u8]| -> String {
+        String::from_utf8_lossy(bytes)
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(200)
+            .collect()
+    };
+    let message = commit.message_bytes();
+    let first = message.split(|b| *b == b'\n').next().unwrap_or_default();
+    flotilla_core::snapshot::CommitInfo {
+        summary: clean(first).trim().to_string(),
+        author: clean(commit.author().name_bytes()).trim().to_string(),
+    }
+}

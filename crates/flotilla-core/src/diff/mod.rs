@@ -12,6 +12,6 @@ pub mod schema;
 mod text;
 
 pub use revisions::{
-    ClusterDiff, ClusterOutcome, FleetDiff, ObjectChange, ObjectChangeKind, diff_fleets,
+    ClusterDiff, ClusterOutcome, FleetDiff, ObjectChange, ObjectChangeKind, WaveReach, diff_fleets,
 };
 pub use text::{Side, redact_secret, unified_diff};

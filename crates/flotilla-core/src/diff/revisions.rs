@@ -118,6 +118,32 @@ pub struct FleetDiff {
     pub to_errors: Option<Diagnostics>,
     /// Every cluster of either commit, in `--to`'s fleet order then removed ones.
     pub clusters: Vec<ClusterDiff>,
+    /// The rollout waves of `--to` (of `--from` when `--to` does not load),
+    /// each with the clusters the change reaches there.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub waves: Vec<WaveReach>,
+}
+
+/// How far a change reaches into one rollout wave.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct WaveReach {
+    /// The wave's name.
+    pub name: String,
+    /// Every cluster of the wave, in wave order.
+    pub clusters: Vec<String>,
+    /// The clusters of the wave the change reaches (objects differ, or
+    /// `--to` does not render there), in wave order.
+    pub changed: Vec<String>,
+}
+
+impl FleetDiff {
+    /// The wave of `cluster`, if the waves name it.
+    pub fn wave_of(&self, cluster: &str) -> Option<&str> {
+        self.waves
+            .iter()
+            .find(|w| w.clusters.iter().any(|c| c == cluster))
+            .map(|w| w.name.as_str())
+    }
 }
 
 impl FleetDiff {
@@ -206,12 +232,37 @@ pub fn diff_fleets(
             }
         }
     }
+    let waves = match to.ok().or(from.ok()) {
+        Some(fleet) => fleet
+            .rollout
+            .waves
+            .iter()
+            .map(|w| WaveReach {
+                name: w.name.clone(),
+                clusters: w.clusters.clone(),
+                changed: w
+                    .clusters
+                    .iter()
+                    .filter(|name| {
+                        clusters.iter().any(|c| {
+                            &c.cluster == *name
+                                && (!c.changes().is_empty()
+                                    || matches!(c.outcome, ClusterOutcome::ToFailed { .. }))
+                        })
+                    })
+                    .cloned()
+                    .collect(),
+            })
+            .collect(),
+        None => Vec::new(),
+    };
     FleetDiff {
         from: from_label.to_string(),
         to: to_label.to_string(),
         from_errors: from.err().cloned(),
         to_errors: to.err().cloned(),
         clusters,
+        waves,
     }
 }
 

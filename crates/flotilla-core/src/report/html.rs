@@ -82,6 +82,28 @@ pre .add { color: #116329; background: #dafbe1; }
 pre .del { color: #82071e; background: #ffebe9; }
 pre .hunk { color: var(--info); }
 pre .hdr { color: var(--muted); }
+section.rollout { border: 1px solid var(--line); border-radius: 6px; padding: 4px 16px 12px; margin: 16px 0; }
+section.rollout h2 { border: 0; margin: 10px 0 6px; display: flex; gap: 10px; align-items: center; }
+.commit { margin: 4px 0 10px; }
+.commit .subject { font-weight: 600; }
+.banner.warn { border-color: var(--warn); background: #fff8c5; }
+table#waves { width: auto; min-width: 60%; margin: 8px 0; }
+.rev-target { color: var(--ok); } .rev-other { color: var(--warn); font-weight: 600; }
+tr.wave-head th { background: #eaeef2; font-size: 13px; text-align: left; }
+tr.wave-head th .muted { font-weight: normal; }
+td.cluster { min-width: 200px; }
+#matrix th, #matrix td { padding: 5px 6px; }
+td.num.muted[colspan] { text-align: center; }
+.labels { margin-top: 3px; display: flex; flex-wrap: wrap; gap: 3px; }
+.label { font-size: 11px; background: var(--bg2); border: 1px solid var(--line); border-radius: 4px;
+  padding: 0 4px; color: #57606a; white-space: nowrap; }
+.actions { display: flex; gap: 8px; align-items: center; margin-top: 8px; flex-wrap: wrap; }
+form.inline { display: inline; margin: 0; }
+button { font: inherit; font-size: 13px; padding: 3px 10px; border-radius: 6px; border: 1px solid var(--line);
+  background: var(--bg2); cursor: pointer; white-space: nowrap; }
+button.primary { background: #1f883d; border-color: #1a7f37; color: #fff; }
+button.danger { color: var(--bad); }
+button:disabled { cursor: not-allowed; opacity: 0.5; }
 footer { color: var(--muted); padding: 12px 24px; border-top: 1px solid var(--line); font-size: 12px; }
 a { color: var(--info); }
 "#;
@@ -129,6 +151,18 @@ fn when(t: Option<SystemTime>, now: SystemTime) -> String {
     )
 }
 
+/// `3m ago`, the time itself in a tooltip; or `never`.
+fn ago(t: Option<SystemTime>, now: SystemTime) -> String {
+    let Some(t) = t else {
+        return r#"<span class="muted">never</span>"#.to_string();
+    };
+    format!(
+        r#"<span class="time" title="{stamp}">{age} ago</span>"#,
+        stamp = escape(&humantime::format_rfc3339_seconds(t).to_string()),
+        age = escape(&age(t, now)),
+    )
+}
+
 /// A revision: its first 7 characters, the whole in a tooltip.
 fn short_revision(r: Option<&str>) -> String {
     match r {
@@ -165,9 +199,13 @@ pub fn status_page(s: &StatusPage<'_>) -> String {
 <body>
 <header><h1>Flotilla fleet <span class="fleet">{fleet}</span></h1></header>
 <main>
-<dl class="summary">
+"#
+    );
+    rollout_header(&mut out, s);
+    let _ = write!(
+        out,
+        r#"<dl class="summary">
 <dt>Ready</dt><dd>{ready}</dd>
-<dt>Rolled-out revision</dt><dd>{good}</dd>
 <dt>Newest revision seen</dt><dd>{seen}</dd>
 <dt>Last Git poll</dt><dd>{poll}</dd>
 </dl>
@@ -177,7 +215,6 @@ pub fn status_page(s: &StatusPage<'_>) -> String {
         } else {
             r#"<span class="badge warn">not ready</span>"#
         },
-        good = short_revision(s.good_revision),
         seen = short_revision(s.seen_revision),
         poll = when(s.last_poll, now),
     );
@@ -222,73 +259,340 @@ pub fn status_page(s: &StatusPage<'_>) -> String {
     out
 }
 
-/// The fleet x cluster table.
+/// Where the rollout stands, in a word and a tone.
+fn rollout_state(s: &StatusPage<'_>) -> (&'static str, Tone) {
+    let on_target = |c: &ClusterRow<'_>| {
+        c.revision.is_some() && c.revision == s.good_revision && c.status.tone == Tone::Ok
+    };
+    if s.paused {
+        ("Paused", Tone::Warn)
+    } else if s.halt.is_some() {
+        ("Halted", Tone::Bad)
+    } else if s.clusters.is_empty() || s.good_revision.is_none() {
+        ("Waiting", Tone::Muted)
+    } else if s.clusters.iter().all(on_target) {
+        ("Complete", Tone::Ok)
+    } else {
+        ("In progress", Tone::Info)
+    }
+}
+
+/// The waves in page order: the fleet's, then any a cluster names that the
+/// fleet's list does not (a cluster shown before the first commit loads).
+fn wave_order<'a>(s: &StatusPage<'a>) -> Vec<&'a str> {
+    let mut waves: Vec<&str> = s.waves.clone();
+    for c in &s.clusters {
+        if !waves.contains(&c.wave) {
+            waves.push(c.wave);
+        }
+    }
+    waves
+}
+
+/// `<code>abc1234</code> ×3`, for each revision the clusters are on, the
+/// target's first.
+fn revisions_of(clusters: &[&ClusterRow<'_>], target: Option<&str>) -> String {
+    let mut counts: Vec<(Option<&str>, usize)> = Vec::new();
+    for c in clusters {
+        match counts.iter_mut().find(|(r, _)| *r == c.revision) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((c.revision, 1)),
+        }
+    }
+    counts.sort_by_key(|(r, _)| (*r != target || r.is_none(), r.is_none()));
+    counts
+        .iter()
+        .map(|(r, n)| {
+            let class = if r.is_some() && *r == target {
+                "rev-target"
+            } else {
+                "rev-other"
+            };
+            format!(
+                r#"<span class="{class}">{}</span> ×{n}"#,
+                short_revision(*r)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" · ")
+}
+
+/// `2 Synced, 1 Halted`: the statuses of some clusters, counted.
+fn statuses_of(clusters: &[&ClusterRow<'_>]) -> String {
+    let mut counts: Vec<(super::view::Badge, usize)> = Vec::new();
+    for c in clusters {
+        match counts.iter_mut().find(|(b, _)| *b == c.status) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((c.status, 1)),
+        }
+    }
+    counts
+        .iter()
+        .map(|(b, n)| format!(r#"{n} {}"#, badge(b.word, b.tone)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A POST button (a form with no fields: the cookie carries the session).
+fn action_button(path: &str, label: &str, class: &str, disabled: Option<&str>) -> String {
+    let (attr, title) = match disabled {
+        Some(why) => (" disabled", format!(r#" title="{}""#, escape(why))),
+        None => ("", String::new()),
+    };
+    format!(
+        r#"<form class="inline" method="post" action="{path}"><button type="submit" class="{class}"{attr}{title}>{}</button></form>"#,
+        escape(label)
+    )
+}
+
+/// The rollout header: its state, the commit being rolled out (summary,
+/// author), why it halted, the revisions of each wave, and the actions.
+fn rollout_header(out: &mut String, s: &StatusPage<'_>) {
+    let (word, tone) = rollout_state(s);
+    let _ = writeln!(
+        out,
+        r#"<section class="rollout" id="rollout"><h2>Rollout {}</h2>"#,
+        badge(word, tone)
+    );
+    match s.good_revision {
+        Some(rev) => {
+            let _ = write!(
+                out,
+                r#"<p class="commit">Target revision {}"#,
+                short_revision(Some(rev))
+            );
+            if let Some(summary) = s.commit_summary {
+                let _ = write!(out, r#" <span class="subject">{}</span>"#, escape(summary));
+            }
+            if let Some(author) = s.commit_author {
+                let _ = write!(out, r#" by <span class="author">{}</span>"#, escape(author));
+            }
+            let on = s
+                .clusters
+                .iter()
+                .filter(|c| c.revision == Some(rev))
+                .count();
+            let _ = writeln!(
+                out,
+                r#" · <span id="on-target">{on} of {} clusters on it</span></p>"#,
+                s.clusters.len()
+            );
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                r#"<p class="commit muted">No commit rolled out yet.</p>"#
+            );
+        }
+    }
+    if let Some(halt) = s.halt {
+        let _ = writeln!(
+            out,
+            r#"<div class="banner" id="halt"><b>Halted:</b> {}. The later waves keep their last good state until a retry or the next round passes.</div>"#,
+            escape(halt)
+        );
+    }
+    if s.paused {
+        let _ = writeln!(
+            out,
+            r#"<div class="banner warn" id="paused"><b>Paused by an operator:</b> no new wave starts, no cluster is synced by the rollout or self-healed, until resumed.</div>"#
+        );
+    }
+    let waves = wave_order(s);
+    if !waves.is_empty() && !s.clusters.is_empty() {
+        let _ = writeln!(
+            out,
+            r#"<table id="waves"><thead><tr><th>Wave</th><th>Clusters</th><th>Revisions</th><th>Status</th></tr></thead><tbody>"#
+        );
+        for w in &waves {
+            let members: Vec<&ClusterRow<'_>> =
+                s.clusters.iter().filter(|c| c.wave == *w).collect();
+            let _ = writeln!(
+                out,
+                r#"<tr id="wave-{id}"><td><b>{name}</b></td><td class="num">{n}</td><td>{revs}</td><td>{statuses}</td></tr>"#,
+                id = escape(&path_segment(w)),
+                name = escape(w),
+                n = members.len(),
+                revs = if members.is_empty() {
+                    String::new()
+                } else {
+                    revisions_of(&members, s.good_revision)
+                },
+                statuses = statuses_of(&members),
+            );
+        }
+        let _ = writeln!(out, "</tbody></table>");
+    }
+    if s.can_operate {
+        let _ = write!(out, r#"<div class="actions" id="actions">"#);
+        if s.paused {
+            out.push_str(&action_button(
+                "/api/v1/rollout/resume",
+                "Resume rollout",
+                "primary",
+                None,
+            ));
+        } else {
+            out.push_str(&action_button(
+                "/api/v1/rollout/pause",
+                "Pause rollout",
+                "",
+                None,
+            ));
+        }
+        let failed = s.halt.is_some()
+            || s.clusters
+                .iter()
+                .any(|c| matches!(c.status.tone, Tone::Warn | Tone::Bad));
+        let retry_blocked = if s.paused {
+            Some("The rollout is paused: resume it instead.")
+        } else if !failed {
+            Some("Nothing to retry: the rollout is not halted and no cluster failed.")
+        } else {
+            None
+        };
+        out.push_str(&action_button(
+            "/api/v1/rollout/retry",
+            "Retry rollout",
+            "danger",
+            retry_blocked,
+        ));
+        let _ = writeln!(out, "</div>");
+    } else {
+        let _ = writeln!(
+            out,
+            r#"<p class="muted" id="read-only">Read only: pausing, retrying and syncing need a token with the operate role.</p>"#
+        );
+    }
+    let _ = writeln!(out, "</section>");
+}
+
+/// The fleet x cluster table, grouped by wave in rollout order.
 fn matrix(out: &mut String, s: &StatusPage<'_>, now: SystemTime) {
     let _ = writeln!(out, "<h2>Clusters</h2>");
     if s.clusters.is_empty() {
         let _ = writeln!(out, r#"<p class="muted">No clusters yet.</p>"#);
         return;
     }
+    let columns = 12 + usize::from(s.can_operate);
     let _ = writeln!(
         out,
         r#"<div class="scroll"><table id="matrix">
-<thead><tr><th>Cluster</th><th>Wave</th><th>Revision</th><th>Status</th><th>Health</th><th>Drift</th>{}<th>Last success</th><th>Last error</th></tr></thead>
-<tbody>"#,
+<thead><tr><th>Cluster</th><th>Revision</th><th>Status</th><th>Health</th><th>Drift</th>{}<th>Last success</th><th>Last error</th>{}</tr></thead>"#,
         words::drift_count_heads()
             .iter()
             .map(|h| format!("<th>{}</th>", escape(h)))
-            .collect::<String>()
+            .collect::<String>(),
+        if s.can_operate {
+            "<th>Actions</th>"
+        } else {
+            ""
+        },
     );
-    for c in &s.clusters {
-        let name = match c.drift {
-            Some(d) if d.status != ClusterStatus::InSync => format!(
-                r##"<a href="#drift-{}">{}</a>"##,
-                escape(&path_segment(c.name)),
-                escape(c.name)
-            ),
-            _ => escape(c.name),
-        };
-        let _ = write!(
-            out,
-            r#"<tr id="cluster-{id}"><td><b>{name}</b></td><td>{wave}</td><td>{rev}</td><td>{status}</td><td>{health}</td>"#,
-            id = escape(&path_segment(c.name)),
-            wave = escape(c.wave),
-            rev = short_revision(c.revision),
-            status = badge(c.status.word, c.status.tone),
-            health = badge(words::health(c.health), words::health_tone(c.health)),
-        );
-        match c.drift {
-            Some(d) => {
-                let _ = write!(out, "<td>{}", drift_badge(d));
-                if let Some(since) = c.drift_since.filter(|_| d.status == ClusterStatus::Drifted) {
-                    let _ = write!(
-                        out,
-                        r#"<br><small class="muted" title="{}">for {}</small>"#,
-                        escape(&humantime::format_rfc3339_seconds(since).to_string()),
-                        escape(&age(since, now)),
-                    );
-                }
-                let _ = write!(out, "</td>");
-                let _ = write!(out, "{}", count_cell(d.in_sync, false));
-                for n in [d.modified, d.missing, d.to_be_pruned] {
-                    let _ = write!(out, "{}", count_cell(n, true));
-                }
-            }
-            None => {
-                let _ = write!(
-                    out,
-                    r#"<td><span class="muted">not checked</span></td><td class="num muted" colspan="4">–</td>"#
-                );
-            }
+    for w in wave_order(s) {
+        let members: Vec<&ClusterRow<'_>> = s.clusters.iter().filter(|c| c.wave == w).collect();
+        if members.is_empty() {
+            continue;
         }
         let _ = writeln!(
             out,
-            r#"<td>{}</td><td class="err">{}</td></tr>"#,
-            when(c.last_success, now),
-            c.last_error.map(escape).unwrap_or_default(),
+            r#"<tbody class="wave" id="wave-group-{id}"><tr class="wave-head"><th colspan="{columns}">Wave {name} <span class="muted">· {n} {clusters}</span></th></tr>"#,
+            id = escape(&path_segment(w)),
+            name = escape(w),
+            n = members.len(),
+            clusters = if members.len() == 1 {
+                "cluster"
+            } else {
+                "clusters"
+            },
+        );
+        for c in members {
+            cluster_row(out, s, c, now);
+        }
+        let _ = writeln!(out, "</tbody>");
+    }
+    let _ = writeln!(out, "</table></div>");
+}
+
+/// One cluster's row of the matrix.
+fn cluster_row(out: &mut String, s: &StatusPage<'_>, c: &ClusterRow<'_>, now: SystemTime) {
+    let name = match c.drift {
+        Some(d) if d.status != ClusterStatus::InSync => format!(
+            r##"<a href="#drift-{}">{}</a>"##,
+            escape(&path_segment(c.name)),
+            escape(c.name)
+        ),
+        _ => escape(c.name),
+    };
+    let labels = if c.labels.is_empty() {
+        String::new()
+    } else {
+        format!(
+            r#"<div class="labels">{}</div>"#,
+            c.labels
+                .iter()
+                .map(|(k, v)| format!(r#"<span class="label">{}={}</span>"#, escape(k), escape(v)))
+                .collect::<String>()
+        )
+    };
+    let health = if c.health_judged {
+        badge(words::health(c.health), words::health_tone(c.health))
+    } else {
+        format!(
+            r#"<span class="badge muted" title="{}">{}</span>"#,
+            escape(words::HEALTH_NOT_JUDGED_WHY),
+            escape(words::HEALTH_NOT_JUDGED)
+        )
+    };
+    let _ = write!(
+        out,
+        r#"<tr id="cluster-{id}"><td class="cluster"><b>{name}</b>{labels}</td><td>{rev}</td><td>{status}</td><td>{health}</td>"#,
+        id = escape(&path_segment(c.name)),
+        rev = short_revision(c.revision),
+        status = badge(c.status.word, c.status.tone),
+    );
+    match c.drift {
+        Some(d) => {
+            let _ = write!(out, "<td>{}", drift_badge(d));
+            if let Some(since) = c.drift_since.filter(|_| d.status == ClusterStatus::Drifted) {
+                let _ = write!(
+                    out,
+                    r#"<br><small class="muted" title="{}">for {}</small>"#,
+                    escape(&humantime::format_rfc3339_seconds(since).to_string()),
+                    escape(&age(since, now)),
+                );
+            }
+            let _ = write!(out, "</td>");
+            let _ = write!(out, "{}", count_cell(d.in_sync, false));
+            for n in [d.modified, d.missing, d.to_be_pruned] {
+                let _ = write!(out, "{}", count_cell(n, true));
+            }
+        }
+        None => {
+            let _ = write!(
+                out,
+                r#"<td><span class="muted">not checked</span></td><td class="num muted" colspan="4">–</td>"#
+            );
+        }
+    }
+    let _ = write!(
+        out,
+        r#"<td>{}</td><td class="err">{}</td>"#,
+        ago(c.last_success, now),
+        c.last_error.map(escape).unwrap_or_default(),
+    );
+    if s.can_operate {
+        let path = format!("/api/v1/clusters/{}/sync", escape(&path_segment(c.name)));
+        let blocked = s
+            .paused
+            .then_some("The rollout is paused: resume it first.");
+        let _ = write!(
+            out,
+            "<td>{}</td>",
+            action_button(&path, "Sync now", "", blocked)
         );
     }
-    let _ = writeln!(out, "</tbody>\n</table></div>");
+    let _ = writeln!(out, "</tr>");
 }
 
 /// The badge of a cluster's drift status.
@@ -417,6 +721,12 @@ mod tests {
             last_poll: None,
             commit_error: None,
             git_error: None,
+            commit_summary: None,
+            commit_author: None,
+            waves: vec!["all"],
+            paused: false,
+            halt: None,
+            can_operate: false,
             clusters,
             now: SystemTime::UNIX_EPOCH,
         }
@@ -432,6 +742,8 @@ mod tests {
                 tone: Tone::Ok,
             },
             health: crate::health::HealthStatus::Healthy,
+            health_judged: true,
+            labels: Vec::new(),
             drift,
             drift_since: None,
             last_success: None,

@@ -18,7 +18,9 @@ pub mod yaml;
 use std::fmt;
 use std::str::FromStr;
 
-pub use markdown::{diff_markdown, drift_markdown};
+pub use markdown::{
+    Comment, CommentOptions, DEFAULT_MAX_COMMENT_CHARS, diff_comment, diff_markdown, drift_markdown,
+};
 pub use text::{diff_text, drift_text};
 pub use view::{
     Badge, ClusterRow, Drift, Manifests, StatusPage, SyncSummary, Tone, ValidatedCluster,

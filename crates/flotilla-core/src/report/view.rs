@@ -207,6 +207,11 @@ pub struct ClusterRow<'a> {
     pub status: Badge,
     /// Its health.
     pub health: HealthStatus,
+    /// Whether its health is judged (`false`: a target without status, such
+    /// as a directory; shown as "not judged").
+    pub health_judged: bool,
+    /// Its labels, by key.
+    pub labels: Vec<(&'a str, &'a str)>,
     /// The last drift check, if any.
     pub drift: Option<&'a ClusterDrift>,
     /// When drift was first seen, while it lasts.
@@ -234,7 +239,20 @@ pub struct StatusPage<'a> {
     pub commit_error: Option<&'a str>,
     /// The last Git error.
     pub git_error: Option<&'a str>,
-    /// One row per cluster, in the order shown.
+    /// The summary line of the commit being rolled out.
+    pub commit_summary: Option<&'a str>,
+    /// Its author.
+    pub commit_author: Option<&'a str>,
+    /// The rollout waves, in order; clusters are grouped by them.
+    pub waves: Vec<&'a str>,
+    /// Whether an operator paused the rollout.
+    pub paused: bool,
+    /// Why the last rollout round halted, while it stands.
+    pub halt: Option<&'a str>,
+    /// Whether the viewer may act (the `operate` role): the page then shows
+    /// the action buttons.
+    pub can_operate: bool,
+    /// One row per cluster, in the order shown within its wave.
     pub clusters: Vec<ClusterRow<'a>>,
     /// The time the page is rendered at (ages are counted from it).
     pub now: SystemTime,

@@ -37,6 +37,13 @@ pub fn health(h: HealthStatus) -> &'static str {
     }
 }
 
+/// The health shown for a cluster whose health is not judged.
+pub const HEALTH_NOT_JUDGED: &str = "not judged";
+
+/// Why, in a tooltip.
+pub const HEALTH_NOT_JUDGED_WHY: &str =
+    "This target (a directory) reports no status: nothing to judge health by.";
+
 /// How a health status looks on the page.
 pub fn health_tone(h: HealthStatus) -> Tone {
     match h {

@@ -16,6 +16,7 @@ use flotilla_core::changeset::Counts;
 use flotilla_core::drift::{ClusterDrift, ClusterStatus, DRIFT_REPORT_SCHEMA, DriftReport};
 use flotilla_core::health::HealthStatus;
 use flotilla_core::report::{Drift, OutputFormat, Report};
+use flotilla_core::snapshot::CommitInfo;
 
 /// The content type of prometheus-client's text encoder (OpenMetrics).
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -93,6 +94,14 @@ struct FleetView<'a> {
     commit_error: Option<&'a str>,
     git_error: Option<&'a str>,
     last_poll: Option<u64>,
+    /// The summary and author of the commit being rolled out.
+    commit: Option<&'a CommitInfo>,
+    /// The rollout waves, in order.
+    waves: &'a [String],
+    /// Whether an operator paused the rollout.
+    paused: bool,
+    /// Why the last rollout round halted, while it stands.
+    halt: Option<&'a str>,
     clusters: Vec<ClusterRow<'a>>,
 }
 
@@ -105,6 +114,10 @@ struct ClusterRow<'a> {
     revision: Option<&'a str>,
     status: SyncStatus,
     health: HealthStatus,
+    /// `false` for a target without status (a directory): `health` is
+    /// then not judged.
+    health_judged: bool,
+    labels: &'a BTreeMap<String, String>,
     /// `null` until the first drift check.
     drift: Option<DriftCounts<'a>>,
     drift_since: Option<u64>,
@@ -143,6 +156,8 @@ fn row(c: &ClusterState) -> ClusterRow<'_> {
         revision: c.revision.as_deref(),
         status: c.status,
         health: c.health,
+        health_judged: c.health_judged,
+        labels: &c.labels,
         drift: c.drift.as_ref().map(|d| DriftCounts {
             status: d.status,
             in_sync: d.in_sync,
@@ -173,6 +188,10 @@ pub(super) async fn fleet(State(app): State<App>) -> Response {
         commit_error: s.commit_error.as_deref(),
         git_error: s.git_error.as_deref(),
         last_poll: unix_secs(s.last_poll),
+        commit: s.commit.as_ref(),
+        waves: &s.waves,
+        paused: s.rollout.paused,
+        halt: s.rollout.halt.as_deref(),
         clusters: s.clusters.values().map(row).collect(),
     };
     Json(view).into_response()

@@ -10,6 +10,10 @@
 //! | GET | `/metrics` | Prometheus metrics (OpenMetrics text) |
 //! | GET | `/api/v1/fleet` | the fleet and one row per cluster (JSON) |
 //! | GET | `/api/v1/clusters/{name}/drift` | a cluster's last drift check (`?format=json\|text\|markdown`) |
+//! | POST | `/api/v1/clusters/{name}/sync` | sync the cluster now (operate role) |
+//! | POST | `/api/v1/rollout/pause` | pause the rollout (operate role) |
+//! | POST | `/api/v1/rollout/resume` | resume it and start a round now (operate role) |
+//! | POST | `/api/v1/rollout/retry` | retry a halted rollout now (operate role) |
 //! | POST | `/webhook/github` | GitHub push webhook (HMAC-SHA256 signed) |
 //! | POST | `/webhook/gitlab` | GitLab push webhook (shared token) |
 //! | POST | `/login` | form `token=...`: sets the session cookie, redirects to `/` |
@@ -26,10 +30,11 @@
 //! accepted and closed at once), a header-read timeout that also closes
 //! idle keep-alive connections, and a body limit on every route.
 //!
-//! Handlers only read [`FleetState`](crate::state::FleetState); the
-//! reconcile loop writes it. No handler holds the state's lock across an
-//! `.await`.
+//! Handlers only read [`FleetState`](crate::state::FleetState), except the
+//! [actions], which record an operator's request in it for the reconcile
+//! loop to carry out. No handler holds the state's lock across an `.await`.
 
+mod actions;
 mod api;
 pub mod auth;
 mod page;
@@ -38,7 +43,7 @@ mod webhook;
 use std::collections::BTreeSet;
 use std::fmt;
 use std::future::Future;
-use std::sync::{Arc, Mutex, RwLockReadGuard};
+use std::sync::{Arc, Mutex, RwLockReadGuard, RwLockWriteGuard};
 
 use std::time::Duration;
 
@@ -154,6 +159,11 @@ impl App {
     fn state(&self) -> RwLockReadGuard<'_, FleetState> {
         self.ctx.state.read().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// The fleet state, write-locked: only the [actions] record requests.
+    fn state_mut(&self) -> RwLockWriteGuard<'_, FleetState> {
+        self.ctx.state.write().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// The router of every endpoint (see the [module docs](self)), without
@@ -182,6 +192,10 @@ pub fn router_with(ctx: HttpContext, auth: AuthConfig) -> Router {
         .route("/metrics", get(api::metrics))
         .route("/api/v1/fleet", get(api::fleet))
         .route("/api/v1/clusters/{name}/drift", get(api::cluster_drift))
+        .route("/api/v1/clusters/{name}/sync", post(actions::sync_cluster))
+        .route("/api/v1/rollout/pause", post(actions::pause))
+        .route("/api/v1/rollout/resume", post(actions::resume))
+        .route("/api/v1/rollout/retry", post(actions::retry))
         .route_layer(axum::middleware::from_fn_with_state(
             app.clone(),
             require_auth,
@@ -265,9 +279,8 @@ fn unauthorized(body: String) -> Response {
 }
 
 /// Checks that the request's role (set by the authentication layer) allows
-/// `needed`: for the actions of a later issue (`Role::Operate`). The
-/// status to answer (403) otherwise.
-#[allow(dead_code)] // used by the actions of a later issue
+/// `needed` (the [actions] need `Role::Operate`). The status to answer
+/// (403) otherwise.
 pub(crate) fn require_role(role: Option<&Role>, needed: Role) -> Result<(), StatusCode> {
     match role {
         Some(r) if r.allows(needed) => Ok(()),

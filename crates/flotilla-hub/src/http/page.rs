@@ -9,16 +9,22 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
 use super::App;
+use super::auth::Role;
 use crate::state::{ClusterState, FleetState, SyncStatus};
 use flotilla_core::report::{Badge, ClusterRow, StatusPage, Tone, html};
 
-/// No scripts, no outside resources, only the inline style sheet.
+/// No scripts, no outside resources, only the inline style sheet; forms
+/// (the operator actions) post to this server only.
 const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; \
-                   base-uri 'none'; form-action 'none'";
+                   base-uri 'none'; form-action 'self'";
 
-/// `GET /`.
-pub(super) async fn status_page(State(app): State<App>) -> Response {
-    let html = render(&app.state(), SystemTime::now());
+/// `GET /`: the action buttons only for the operate role.
+pub(super) async fn status_page(
+    State(app): State<App>,
+    role: Option<axum::Extension<Role>>,
+) -> Response {
+    let can_operate = role.is_some_and(|r| r.allows(Role::Operate));
+    let html = render(&app.state(), SystemTime::now(), can_operate);
     (
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
@@ -53,6 +59,12 @@ fn row(c: &ClusterState) -> ClusterRow<'_> {
         revision: c.revision.as_deref(),
         status: sync_badge(c.status),
         health: c.health,
+        health_judged: c.health_judged,
+        labels: c
+            .labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect(),
         drift: c.drift.as_ref(),
         drift_since: c.drift_since,
         last_success: c.last_success,
@@ -60,8 +72,9 @@ fn row(c: &ClusterState) -> ClusterRow<'_> {
     }
 }
 
-/// The page of a fleet state at time `now`.
-pub(super) fn render(s: &FleetState, now: SystemTime) -> String {
+/// The page of a fleet state at time `now`; `can_operate` shows the
+/// action buttons.
+pub(super) fn render(s: &FleetState, now: SystemTime, can_operate: bool) -> String {
     html::status_page(&StatusPage {
         fleet: &s.fleet,
         ready: s.ready,
@@ -70,6 +83,12 @@ pub(super) fn render(s: &FleetState, now: SystemTime) -> String {
         last_poll: s.last_poll,
         commit_error: s.commit_error.as_deref(),
         git_error: s.git_error.as_deref(),
+        commit_summary: s.commit.as_ref().map(|c| c.summary.as_str()),
+        commit_author: s.commit.as_ref().map(|c| c.author.as_str()),
+        waves: s.waves.iter().map(String::as_str).collect(),
+        paused: s.rollout.paused,
+        halt: s.rollout.halt.as_deref(),
+        can_operate,
         clusters: s.clusters.values().map(row).collect(),
         now,
     })
@@ -81,7 +100,7 @@ mod tests {
 
     #[test]
     fn empty_state_renders() {
-        let html = render(&FleetState::default(), SystemTime::now());
+        let html = render(&FleetState::default(), SystemTime::now(), false);
         assert!(html.contains("No clusters yet"));
         assert!(html.contains("not ready"));
     }

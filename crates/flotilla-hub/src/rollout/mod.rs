@@ -65,6 +65,12 @@ pub trait ClusterDriver {
         cluster: &Cluster,
         timeout: Duration,
     ) -> impl Future<Output = HealthStatus>;
+
+    /// Whether an operator paused the rollout: checked before each wave,
+    /// and a paused rollout starts no further wave. Never, by default.
+    fn paused(&self) -> bool {
+        false
+    }
 }
 
 /// One wave of a rollout, restricted to the clusters being synced.
@@ -216,8 +222,9 @@ pub struct RolloutOptions {
 }
 
 /// Rolls `fleet` out over `waves` through `driver`, bounded by `pool`.
-/// Returns one outcome per cluster, in wave order. When `stop` is set, no
-/// new wave starts (the clusters of the waves not started are left out).
+/// Returns one outcome per cluster, in wave order. When `stop` is set, or
+/// the driver says the rollout is [paused](ClusterDriver::paused), no new
+/// wave starts (the clusters of the waves not started are left out).
 pub async fn run<D: ClusterDriver>(
     fleet: &Arc<Fleet>,
     waves: &[Wave],
@@ -235,6 +242,10 @@ pub async fn run<D: ClusterDriver>(
             continue;
         }
         if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        if driver.paused() {
+            tracing::info!(wave = %wave.name, "rollout paused: wave not started");
             break;
         }
         let revision = fleet.revision.as_deref().unwrap_or("work tree");

@@ -134,6 +134,8 @@ struct Fake {
     health: HashMap<String, HealthStatus>,
     synced: Mutex<Vec<String>>,
     waited: Mutex<Vec<(String, Duration)>>,
+    /// Paused once this many clusters synced.
+    pause_after: Option<usize>,
 }
 
 impl ClusterDriver for Fake {
@@ -146,6 +148,11 @@ impl ClusterDriver for Fake {
 
     fn synced(report: &(String, bool)) -> bool {
         report.1
+    }
+
+    fn paused(&self) -> bool {
+        self.pause_after
+            .is_some_and(|n| self.synced.lock().unwrap().len() >= n)
     }
 
     async fn wait_healthy(
@@ -285,5 +292,29 @@ async fn a_stop_starts_no_new_wave() {
     )
     .await;
     assert!(out.is_empty());
+    assert!(fake.synced.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_pause_starts_no_new_wave_and_halts_nothing() {
+    let fake = Fake {
+        pause_after: Some(2),
+        ..Fake::default()
+    };
+    let out = roll(&fake, None).await;
+    let names: Vec<&str> = out.iter().map(|o| o.cluster.as_str()).collect();
+    assert_eq!(names, ["c1", "c2"], "the canary wave ran, the rest did not");
+    assert!(
+        out.iter()
+            .all(|o| matches!(o.outcome, Outcome::Done { .. })),
+        "a pause is no halt"
+    );
+    assert_eq!(fake.synced.lock().unwrap().len(), 2);
+    // Paused from the start: nothing at all.
+    let fake = Fake {
+        pause_after: Some(0),
+        ..Fake::default()
+    };
+    assert!(roll(&fake, None).await.is_empty());
     assert!(fake.synced.lock().unwrap().is_empty());
 }
