@@ -23,6 +23,14 @@ pub struct RepoArgs {
     /// A file holding Git credentials (a token, or username=/password= lines).
     #[arg(long, env = "FLOTILLA_GIT_CREDENTIALS")]
     git_credentials: Option<PathBuf>,
+    /// Read only commits signed by a key of this Git SSH allowed_signers
+    /// file (a work tree cannot be verified: give --rev or a URL).
+    #[arg(long, env = "FLOTILLA_ALLOWED_SIGNERS")]
+    allowed_signers: Option<PathBuf>,
+    /// Read only commits signed by a key of this OpenPGP keyring
+    /// (`gpg --export > keyring.gpg`).
+    #[arg(long, env = "FLOTILLA_GPG_KEYRING")]
+    gpg_keyring: Option<PathBuf>,
 }
 
 impl RepoArgs {
@@ -30,7 +38,12 @@ impl RepoArgs {
     pub fn open(&self) -> anyhow::Result<Source> {
         let credentials = Credentials::from_env_and_file(self.git_credentials.as_deref())
             .context("reading Git credentials")?;
-        let mut spec = SourceSpec::new(&self.repo).with_credentials(credentials);
+        let mut spec = SourceSpec::new(&self.repo)
+            .with_credentials(credentials)
+            .with_verification(flotilla_source::Verification {
+                allowed_signers: self.allowed_signers.clone(),
+                gpg_keyring: self.gpg_keyring.clone(),
+            });
         if let Some(rev) = &self.rev {
             spec = spec.with_rev(rev);
         }

@@ -79,6 +79,14 @@ pub struct Args {
     /// recommended: the page shows live ConfigMap data).
     #[arg(long, env = "FLOTILLA_INSECURE_NO_AUTH")]
     insecure_no_auth: bool,
+    /// Deploy only commits signed by a key of this Git SSH allowed_signers
+    /// file (config `verify.allowedSigners`).
+    #[arg(long, env = "FLOTILLA_ALLOWED_SIGNERS")]
+    allowed_signers: Option<PathBuf>,
+    /// Deploy only commits signed by a key of this OpenPGP keyring (config
+    /// `verify.gpgKeyring`).
+    #[arg(long, env = "FLOTILLA_GPG_KEYRING")]
+    gpg_keyring: Option<PathBuf>,
 }
 
 impl Args {
@@ -136,6 +144,12 @@ impl Args {
         if self.insecure_no_auth {
             c.insecure_no_auth = true;
         }
+        if let Some(v) = &self.allowed_signers {
+            c.verify.allowed_signers = Some(v.clone());
+        }
+        if let Some(v) = &self.gpg_keyring {
+            c.verify.gpg_keyring = Some(v.clone());
+        }
         Ok(c)
     }
 }
@@ -184,7 +198,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let credentials = Credentials::from_env_and_file(config.git_credentials_file.as_deref())
         .context("reading Git credentials")?;
-    let mut spec = SourceSpec::new(&config.repo).with_credentials(credentials);
+    let mut spec = SourceSpec::new(&config.repo)
+        .with_credentials(credentials)
+        .with_verification(flotilla_source::Verification {
+            allowed_signers: config.verify.allowed_signers.clone(),
+            gpg_keyring: config.verify.gpg_keyring.clone(),
+        });
     if let Some(rev) = &config.rev {
         spec = spec.with_rev(rev);
     }

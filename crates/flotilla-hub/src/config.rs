@@ -57,6 +57,20 @@ pub struct DaemonConfig {
     pub insecure_no_auth: bool,
     /// Limits of the HTTP server.
     pub http: HttpLimits,
+    /// Signed commits: the keys every deployed commit must be signed by.
+    pub verify: VerifySettings,
+}
+
+/// `verify:` of the config file: with either file set, a commit not signed
+/// by an allowed key is refused and every cluster stays on the last
+/// verified commit.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct VerifySettings {
+    /// A Git SSH `allowed_signers` file.
+    pub allowed_signers: Option<PathBuf>,
+    /// An OpenPGP keyring file (`gpg --export > keyring.gpg`).
+    pub gpg_keyring: Option<PathBuf>,
 }
 
 /// `auth:` of the config file.
@@ -121,6 +135,7 @@ impl Default for DaemonConfig {
             auth: AuthSettings::default(),
             insecure_no_auth: false,
             http: HttpLimits::default(),
+            verify: VerifySettings::default(),
         }
     }
 }
