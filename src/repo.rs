@@ -31,6 +31,10 @@ pub struct RepoArgs {
     /// (`gpg --export > keyring.gpg`).
     #[arg(long, env = "FLOTILLA_GPG_KEYRING")]
     gpg_keyring: Option<PathBuf>,
+    /// An age key file (AGE-SECRET-KEY-1... lines) to decrypt
+    /// SOPS-encrypted Secrets with.
+    #[arg(long, env = "SOPS_AGE_KEY_FILE")]
+    sops_age_key_file: Option<PathBuf>,
 }
 
 impl RepoArgs {
@@ -46,6 +50,9 @@ impl RepoArgs {
             });
         if let Some(rev) = &self.rev {
             spec = spec.with_rev(rev);
+        }
+        if let Some(path) = &self.sops_age_key_file {
+            spec = spec.with_sops_keys(read_age_keys(path)?);
         }
         if let Some(dir) = &self.cache_dir {
             spec = spec.with_cache_dir(dir);
@@ -75,4 +82,12 @@ impl RepoArgs {
         let rev = rev.or(self.rev.as_deref());
         Ok(source.snapshot(rev)?)
     }
+}
+
+/// Reads an age key file for SOPS; the error names the file, never a key.
+pub fn read_age_keys(path: &std::path::Path) -> anyhow::Result<flotilla_core::sops::AgeKeys> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the age key file {}", path.display()))?;
+    flotilla_core::sops::AgeKeys::parse(&text)
+        .map_err(|e| anyhow::anyhow!("age key file {}: {e}", path.display()))
 }

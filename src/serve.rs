@@ -87,6 +87,10 @@ pub struct Args {
     /// `verify.gpgKeyring`).
     #[arg(long, env = "FLOTILLA_GPG_KEYRING")]
     gpg_keyring: Option<PathBuf>,
+    /// An age key file to decrypt SOPS-encrypted Secrets with (config
+    /// `sopsAgeKeyFile`).
+    #[arg(long, env = "SOPS_AGE_KEY_FILE")]
+    sops_age_key_file: Option<PathBuf>,
 }
 
 impl Args {
@@ -150,6 +154,7 @@ impl Args {
         if let Some(v) = &self.gpg_keyring {
             c.verify.gpg_keyring = Some(v.clone());
         }
+        set!(sops_age_key_file, opt);
         Ok(c)
     }
 }
@@ -209,6 +214,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     if let Some(dir) = &config.cache_dir {
         spec = spec.with_cache_dir(dir);
+    }
+    if let Some(path) = &config.sops_age_key_file {
+        spec = spec.with_sops_keys(crate::repo::read_age_keys(path)?);
     }
     let source = Source::open(spec)?;
     let webhook = WebhookConfig {

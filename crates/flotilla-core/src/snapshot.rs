@@ -17,6 +17,9 @@ pub struct Snapshot {
     /// Symlinks found while reading: never followed, and an error when
     /// the fleet is loaded (a silently skipped manifest would be pruned).
     symlinks: BTreeSet<String>,
+    /// The age keys SOPS-encrypted documents are decrypted with, as the
+    /// fleet is loaded (see [`crate::sops`]).
+    sops_keys: Option<Arc<crate::sops::AgeKeys>>,
 }
 
 impl Snapshot {
@@ -42,6 +45,17 @@ impl Snapshot {
     pub fn with_revision(mut self, revision: impl Into<String>) -> Self {
         self.revision = Some(revision.into());
         self
+    }
+
+    /// Sets the age keys that decrypt its SOPS-encrypted documents.
+    pub fn with_sops_keys(mut self, keys: Option<Arc<crate::sops::AgeKeys>>) -> Self {
+        self.sops_keys = keys;
+        self
+    }
+
+    /// The age keys that decrypt its SOPS-encrypted documents, if given.
+    pub fn sops_keys(&self) -> Option<&crate::sops::AgeKeys> {
+        self.sops_keys.as_deref()
     }
 
     /// The revision this snapshot was read from, if it came from Git.

@@ -59,6 +59,8 @@ pub struct DaemonConfig {
     pub http: HttpLimits,
     /// Signed commits: the keys every deployed commit must be signed by.
     pub verify: VerifySettings,
+    /// An age key file to decrypt SOPS-encrypted Secrets with.
+    pub sops_age_key_file: Option<PathBuf>,
 }
 
 /// `verify:` of the config file: with either file set, a commit not signed
@@ -136,6 +138,7 @@ impl Default for DaemonConfig {
             insecure_no_auth: false,
             http: HttpLimits::default(),
             verify: VerifySettings::default(),
+            sops_age_key_file: None,
         }
     }
 }

@@ -93,6 +93,9 @@ pub struct SourceSpec {
     /// Which keys must have signed every commit read; nothing is verified
     /// by default.
     pub verification: Verification,
+    /// The age keys attached to every snapshot, to decrypt its
+    /// SOPS-encrypted documents as it is loaded.
+    pub sops_keys: Option<std::sync::Arc<flotilla_core::sops::AgeKeys>>,
 }
 
 impl SourceSpec {
@@ -120,6 +123,12 @@ impl SourceSpec {
     /// Sets the credentials.
     pub fn with_credentials(mut self, credentials: Credentials) -> Self {
         self.credentials = credentials;
+        self
+    }
+
+    /// Attaches these age keys to every snapshot read (SOPS decryption).
+    pub fn with_sops_keys(mut self, keys: flotilla_core::sops::AgeKeys) -> Self {
+        self.sops_keys = Some(std::sync::Arc::new(keys));
         self
     }
 
@@ -160,6 +169,7 @@ pub struct Source {
     rev: Option<String>,
     last: Option<Seen>,
     verification: Verification,
+    sops_keys: Option<std::sync::Arc<flotilla_core::sops::AgeKeys>>,
 }
 
 enum Kind {
@@ -221,6 +231,7 @@ impl Source {
             rev,
             last: None,
             verification: spec.verification,
+            sops_keys: spec.sops_keys,
         })
     }
 
@@ -264,6 +275,11 @@ impl Source {
     /// `rev` is not found there. Does not change what [`Source::poll`] compares
     /// against.
     pub fn snapshot(&mut self, rev: Option<&str>) -> Result<Snapshot, SourceError> {
+        let keys = self.sops_keys.clone();
+        self.snapshot_inner(rev).map(|s| s.with_sops_keys(keys))
+    }
+
+    fn snapshot_inner(&mut self, rev: Option<&str>) -> Result<Snapshot, SourceError> {
         let rev = rev.or(self.rev.as_deref()).map(str::to_owned);
         let verification = &self.verification;
         match &mut self.kind {
@@ -333,7 +349,18 @@ impl Source {
         match result {
             Ok((outcome, seen)) => {
                 self.last = Some(seen);
-                Ok(outcome)
+                Ok(match outcome {
+                    PollOutcome::Updated {
+                        snapshot,
+                        previous,
+                        history_rewritten,
+                    } => PollOutcome::Updated {
+                        snapshot: snapshot.with_sops_keys(self.sops_keys.clone()),
+                        previous,
+                        history_rewritten,
+                    },
+                    unchanged => unchanged,
+                })
             }
             Err(e) => {
                 self.last = last;
