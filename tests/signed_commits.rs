@@ -250,3 +250,85 @@ fn validate_refuses_an_unsigned_commit_naming_it() {
     );
     assert_eq!(run.code, 0, "{run}");
 }
+
+/// A GnuPG home with a fresh signing key; returns the home and its
+/// exported public keyring. The agent it starts is stopped on drop.
+struct GpgHome {
+    home: PathBuf,
+    keyring: PathBuf,
+}
+
+impl GpgHome {
+    fn new(dir: &Path, name: &str) -> Self {
+        let home = dir.join(format!("gnupg-{name}"));
+        std::fs::create_dir_all(&home).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o700)).unwrap();
+        }
+        let gpg = |args: &[&str]| {
+            let out = std::process::Command::new("gpg")
+                .env("GNUPGHOME", &home)
+                .args(["--batch", "--pinentry-mode", "loopback", "--passphrase", ""])
+                .args(args)
+                .output()
+                .expect("gpg runs");
+            assert!(out.status.success(), "gpg {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+            out.stdout
+        };
+        gpg(&["--quick-gen-key", &format!("{name} <{name}@example.com>"), "ed25519", "sign", "never"]);
+        let keyring = dir.join(format!("{name}.gpg"));
+        std::fs::write(&keyring, gpg(&["--export"])).unwrap();
+        Self { home, keyring }
+    }
+
+    fn commit(&self, f: &Fixture, message: &str) -> String {
+        git(&f.work, &["add", "-A"]);
+        let out = support::git_command(&f.work)
+            .env("GNUPGHOME", &self.home)
+            .args(["-c", "gpg.program=gpg", "commit", "-q", "-S", "--allow-empty", "-m", message])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        git(&f.work, &["rev-parse", "HEAD"])
+    }
+}
+
+impl Drop for GpgHome {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("gpgconf")
+            .env("GNUPGHOME", &self.home)
+            .args(["--kill", "gpg-agent"])
+            .output();
+    }
+}
+
+#[test]
+fn gpg_signed_commits_are_checked_against_the_keyring() {
+    let f = Fixture::new();
+    let keys = setup(&f);
+    let alice = GpgHome::new(f.path(), "alice");
+    let mallory = GpgHome::new(f.path(), "mallory");
+    let gpg_only = |f: &Fixture| {
+        Source::open(f.spec(&f.file_url()).with_verification(Verification {
+            allowed_signers: None,
+            gpg_keyring: Some(alice.keyring.clone()),
+        }))
+        .unwrap()
+    };
+    let good = alice.commit(&f, "signed by alice");
+    f.push("main");
+    assert_eq!(gpg_only(&f).snapshot(None).unwrap().revision(), Some(good.as_str()));
+
+    let wrong = mallory.commit(&f, "signed by mallory");
+    f.push("main");
+    let text = refusal(gpg_only(&f).snapshot(None).unwrap_err(), &wrong);
+    assert!(text.contains("not signed by a key of the GPG keyring"), "{text}");
+
+    // An SSH-signed commit with only a GPG keyring configured.
+    let ssh = commit(&f, "ssh", Some(&keys.alice));
+    f.push("main");
+    let text = refusal(gpg_only(&f).snapshot(None).unwrap_err(), &ssh);
+    assert!(text.contains("no allowed signers file"), "{text}");
+}

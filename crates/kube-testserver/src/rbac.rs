@@ -47,7 +47,7 @@ impl RbacRule {
         };
         any(&self.verbs, verb)
             && any(&self.api_groups, &rp.group)
-            && (any(&self.resources, &resource))
+            && any(&self.resources, &resource)
             && (self.namespaces.is_empty()
                 || rp
                     .namespace
