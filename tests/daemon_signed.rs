@@ -20,7 +20,11 @@ fn ssh_key(dir: &Path, name: &str) -> PathBuf {
         .arg(&path)
         .output()
         .expect("ssh-keygen runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     path
 }
 
@@ -32,14 +36,28 @@ fn commit_signed(repo: &FleetRepo, message: &str, key: Option<&Path>) -> String 
             repo.git(
                 &repo.work,
                 &[
-                    "-c", "gpg.format=ssh", "-c", &signing, "commit", "-q", "-S", "--allow-empty",
-                    "-m", message,
+                    "-c",
+                    "gpg.format=ssh",
+                    "-c",
+                    &signing,
+                    "commit",
+                    "-q",
+                    "-S",
+                    "--allow-empty",
+                    "-m",
+                    message,
                 ],
             )
         }
-        None => repo.git(&repo.work, &["commit", "-q", "--allow-empty", "-m", message]),
+        None => repo.git(
+            &repo.work,
+            &["commit", "-q", "--allow-empty", "-m", message],
+        ),
     };
-    repo.git(&repo.work, &["push", "-q", "origin", "HEAD:refs/heads/main"]);
+    repo.git(
+        &repo.work,
+        &["push", "-q", "origin", "HEAD:refs/heads/main"],
+    );
     repo.git(&repo.work, &["rev-parse", "HEAD"])
 }
 
@@ -65,7 +83,14 @@ async fn an_unsigned_commit_is_refused_and_clusters_stay_on_the_last_verified_on
     let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
     std::fs::write(&allowed, format!("alice@example.com {public}")).unwrap();
 
-    write_fleet(&repo, &layout, &App { note: "v1".into(), ..App::small(1) });
+    write_fleet(
+        &repo,
+        &layout,
+        &App {
+            note: "v1".into(),
+            ..App::small(1)
+        },
+    );
     let good = commit_signed(&repo, "signed", Some(&key));
     let args = base_args(
         &repo,
@@ -75,7 +100,14 @@ async fn an_unsigned_commit_is_refused_and_clusters_stay_on_the_last_verified_on
     let daemon = Daemon::start(&args).await;
     daemon.wait_converged(&good, CONVERGE).await;
 
-    write_fleet(&repo, &layout, &App { note: "v2".into(), ..App::small(1) });
+    write_fleet(
+        &repo,
+        &layout,
+        &App {
+            note: "v2".into(),
+            ..App::small(1)
+        },
+    );
     let bad = commit_signed(&repo, "unsigned", None);
     let view = daemon
         .wait_fleet("the unsigned commit refused", CONVERGE, |v| {
@@ -97,7 +129,14 @@ async fn an_unsigned_commit_is_refused_and_clusters_stay_on_the_last_verified_on
     assert_eq!(metric(&m, "flotilla_commit_refused"), Some(1.0), "{m}");
 
     // The next signed commit rolls out.
-    write_fleet(&repo, &layout, &App { note: "v3".into(), ..App::small(1) });
+    write_fleet(
+        &repo,
+        &layout,
+        &App {
+            note: "v3".into(),
+            ..App::small(1)
+        },
+    );
     let fixed = commit_signed(&repo, "signed again", Some(&key));
     daemon.wait_converged(&fixed, CONVERGE).await;
     let m = daemon.get("/metrics").await.text();

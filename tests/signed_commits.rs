@@ -256,6 +256,7 @@ fn validate_refuses_an_unsigned_commit_naming_it() {
 struct GpgHome {
     home: PathBuf,
     keyring: PathBuf,
+    email: String,
 }
 
 impl GpgHome {
@@ -274,23 +275,53 @@ impl GpgHome {
                 .args(args)
                 .output()
                 .expect("gpg runs");
-            assert!(out.status.success(), "gpg {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "gpg {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             out.stdout
         };
-        gpg(&["--quick-gen-key", &format!("{name} <{name}@example.com>"), "ed25519", "sign", "never"]);
+        gpg(&[
+            "--quick-gen-key",
+            &format!("{name} <{name}@example.com>"),
+            "ed25519",
+            "sign",
+            "never",
+        ]);
         let keyring = dir.join(format!("{name}.gpg"));
         std::fs::write(&keyring, gpg(&["--export"])).unwrap();
-        Self { home, keyring }
+        Self {
+            home,
+            keyring,
+            email: format!("{name}@example.com"),
+        }
     }
 
     fn commit(&self, f: &Fixture, message: &str) -> String {
         git(&f.work, &["add", "-A"]);
+        let signing = format!("user.signingkey={}", self.email);
         let out = support::git_command(&f.work)
             .env("GNUPGHOME", &self.home)
-            .args(["-c", "gpg.program=gpg", "commit", "-q", "-S", "--allow-empty", "-m", message])
+            .args([
+                "-c",
+                "gpg.program=gpg",
+                "-c",
+                &signing,
+                "commit",
+                "-q",
+                "-S",
+                "--allow-empty",
+                "-m",
+                message,
+            ])
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         git(&f.work, &["rev-parse", "HEAD"])
     }
 }
@@ -319,12 +350,18 @@ fn gpg_signed_commits_are_checked_against_the_keyring() {
     };
     let good = alice.commit(&f, "signed by alice");
     f.push("main");
-    assert_eq!(gpg_only(&f).snapshot(None).unwrap().revision(), Some(good.as_str()));
+    assert_eq!(
+        gpg_only(&f).snapshot(None).unwrap().revision(),
+        Some(good.as_str())
+    );
 
     let wrong = mallory.commit(&f, "signed by mallory");
     f.push("main");
     let text = refusal(gpg_only(&f).snapshot(None).unwrap_err(), &wrong);
-    assert!(text.contains("not signed by a key of the GPG keyring"), "{text}");
+    assert!(
+        text.contains("not signed by a key of the GPG keyring"),
+        "{text}"
+    );
 
     // An SSH-signed commit with only a GPG keyring configured.
     let ssh = commit(&f, "ssh", Some(&keys.alice));
