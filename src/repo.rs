@@ -23,6 +23,18 @@ pub struct RepoArgs {
     /// A file holding Git credentials (a token, or username=/password= lines).
     #[arg(long, env = "FLOTILLA_GIT_CREDENTIALS")]
     git_credentials: Option<PathBuf>,
+    /// Read only commits signed by a key of this Git SSH allowed_signers
+    /// file (a work tree cannot be verified: give --rev or a URL).
+    #[arg(long, env = "FLOTILLA_ALLOWED_SIGNERS")]
+    allowed_signers: Option<PathBuf>,
+    /// Read only commits signed by a key of this OpenPGP keyring
+    /// (`gpg --export > keyring.gpg`).
+    #[arg(long, env = "FLOTILLA_GPG_KEYRING")]
+    gpg_keyring: Option<PathBuf>,
+    /// An age key file (AGE-SECRET-KEY-1... lines) to decrypt
+    /// SOPS-encrypted Secrets with.
+    #[arg(long, env = "SOPS_AGE_KEY_FILE")]
+    sops_age_key_file: Option<PathBuf>,
 }
 
 impl RepoArgs {
@@ -30,9 +42,17 @@ impl RepoArgs {
     pub fn open(&self) -> anyhow::Result<Source> {
         let credentials = Credentials::from_env_and_file(self.git_credentials.as_deref())
             .context("reading Git credentials")?;
-        let mut spec = SourceSpec::new(&self.repo).with_credentials(credentials);
+        let mut spec = SourceSpec::new(&self.repo)
+            .with_credentials(credentials)
+            .with_verification(flotilla_source::Verification {
+                allowed_signers: self.allowed_signers.clone(),
+                gpg_keyring: self.gpg_keyring.clone(),
+            });
         if let Some(rev) = &self.rev {
             spec = spec.with_rev(rev);
+        }
+        if let Some(path) = &self.sops_age_key_file {
+            spec = spec.with_sops_keys(read_age_keys(path)?);
         }
         if let Some(dir) = &self.cache_dir {
             spec = spec.with_cache_dir(dir);
@@ -70,4 +90,12 @@ impl RepoArgs {
         let rev = rev.or(self.rev.as_deref());
         Ok(source.snapshot(rev)?)
     }
+}
+
+/// Reads an age key file for SOPS; the error names the file, never a key.
+pub fn read_age_keys(path: &std::path::Path) -> anyhow::Result<flotilla_core::sops::AgeKeys> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the age key file {}", path.display()))?;
+    flotilla_core::sops::AgeKeys::parse(&text)
+        .map_err(|e| anyhow::anyhow!("age key file {}: {e}", path.display()))
 }

@@ -91,6 +91,18 @@ pub struct Args {
     /// recommended: the page shows live ConfigMap data).
     #[arg(long, env = "FLOTILLA_INSECURE_NO_AUTH")]
     insecure_no_auth: bool,
+    /// Deploy only commits signed by a key of this Git SSH allowed_signers
+    /// file (config `verify.allowedSigners`).
+    #[arg(long, env = "FLOTILLA_ALLOWED_SIGNERS")]
+    allowed_signers: Option<PathBuf>,
+    /// Deploy only commits signed by a key of this OpenPGP keyring (config
+    /// `verify.gpgKeyring`).
+    #[arg(long, env = "FLOTILLA_GPG_KEYRING")]
+    gpg_keyring: Option<PathBuf>,
+    /// An age key file to decrypt SOPS-encrypted Secrets with (config
+    /// `sopsAgeKeyFile`).
+    #[arg(long, env = "SOPS_AGE_KEY_FILE")]
+    sops_age_key_file: Option<PathBuf>,
 }
 
 impl Args {
@@ -159,6 +171,13 @@ impl Args {
         ] {
             anyhow::ensure!(!d.is_zero(), "{name} must be longer than zero");
         }
+        if let Some(v) = &self.allowed_signers {
+            c.verify.allowed_signers = Some(v.clone());
+        }
+        if let Some(v) = &self.gpg_keyring {
+            c.verify.gpg_keyring = Some(v.clone());
+        }
+        set!(sops_age_key_file, opt);
         Ok(c)
     }
 }
@@ -207,12 +226,20 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let credentials = Credentials::from_env_and_file(config.git_credentials_file.as_deref())
         .context("reading Git credentials")?;
-    let mut spec = SourceSpec::new(&config.repo).with_credentials(credentials);
+    let mut spec = SourceSpec::new(&config.repo)
+        .with_credentials(credentials)
+        .with_verification(flotilla_source::Verification {
+            allowed_signers: config.verify.allowed_signers.clone(),
+            gpg_keyring: config.verify.gpg_keyring.clone(),
+        });
     if let Some(rev) = &config.rev {
         spec = spec.with_rev(rev);
     }
     if let Some(dir) = &config.cache_dir {
         spec = spec.with_cache_dir(dir);
+    }
+    if let Some(path) = &config.sops_age_key_file {
+        spec = spec.with_sops_keys(crate::repo::read_age_keys(path)?);
     }
     let source = Source::open(spec)?;
     let webhook = WebhookConfig {

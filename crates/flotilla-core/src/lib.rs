@@ -20,4 +20,5 @@ pub mod plan;
 pub mod render;
 pub mod report;
 pub mod snapshot;
+pub mod sops;
 pub mod yaml;

@@ -146,6 +146,7 @@ mod tests {
                         key: ObjectKey::of(&object).unwrap(),
                         object,
                         origin: Origin { file: "f".into(), document: 1, line: 1 },
+                        tenant: None,
                     }
                 })
                 .collect(),

@@ -19,6 +19,9 @@ pub struct Snapshot {
     symlinks: BTreeSet<String>,
     /// The commit's summary and author, when read from Git.
     commit: Option<CommitInfo>,
+    /// The age keys SOPS-encrypted documents are decrypted with, as the
+    /// fleet is loaded (see [`crate::sops`]).
+    sops_keys: Option<Arc<crate::sops::AgeKeys>>,
 }
 
 /// What a person reads about a commit: its summary line and author.
@@ -64,6 +67,17 @@ impl Snapshot {
     /// The commit's summary and author, if the snapshot came from Git.
     pub fn commit(&self) -> Option<&CommitInfo> {
         self.commit.as_ref()
+    }
+
+    /// Sets the age keys that decrypt its SOPS-encrypted documents.
+    pub fn with_sops_keys(mut self, keys: Option<Arc<crate::sops::AgeKeys>>) -> Self {
+        self.sops_keys = keys;
+        self
+    }
+
+    /// The age keys that decrypt its SOPS-encrypted documents, if given.
+    pub fn sops_keys(&self) -> Option<&crate::sops::AgeKeys> {
+        self.sops_keys.as_deref()
     }
 
     /// The revision this snapshot was read from, if it came from Git.

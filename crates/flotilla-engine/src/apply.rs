@@ -155,7 +155,13 @@ pub async fn apply_staged<D: Destination>(
             Action::Unchanged
         } else {
             let body = body.as_ref().unwrap_or(object);
-            match destination.apply(body, live_object, apply_options).await {
+            // A tenant's object is written as the tenant's service account.
+            let user = step.object.tenant.as_ref().and_then(|t| t.user.as_deref());
+            let applied = match destination.act_as(user) {
+                Ok(()) => destination.apply(body, live_object, apply_options).await,
+                Err(e) => Err(e),
+            };
+            match applied {
                 Ok(applied) => {
                     let action = match applied {
                         Applied::Created => Action::Created,
@@ -216,5 +222,7 @@ pub async fn apply_staged<D: Destination>(
         }
         progress(i + 1);
     }
+    // Later writes (prune, the inventory) are Flotilla's own.
+    let _ = destination.act_as(None);
     entries
 }

@@ -63,6 +63,22 @@ pub struct DaemonConfig {
     /// How long one request to an API server may take, retries included.
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
+    /// Signed commits: the keys every deployed commit must be signed by.
+    pub verify: VerifySettings,
+    /// An age key file to decrypt SOPS-encrypted Secrets with.
+    pub sops_age_key_file: Option<PathBuf>,
+}
+
+/// `verify:` of the config file: with either file set, a commit not signed
+/// by an allowed key is refused and every cluster stays on the last
+/// verified commit.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct VerifySettings {
+    /// A Git SSH `allowed_signers` file.
+    pub allowed_signers: Option<PathBuf>,
+    /// An OpenPGP keyring file (`gpg --export > keyring.gpg`).
+    pub gpg_keyring: Option<PathBuf>,
 }
 
 /// `auth:` of the config file.
@@ -129,6 +145,8 @@ impl Default for DaemonConfig {
             auth: AuthSettings::default(),
             insecure_no_auth: false,
             http: HttpLimits::default(),
+            verify: VerifySettings::default(),
+            sops_age_key_file: None,
         }
     }
 }

@@ -48,6 +48,9 @@ pub struct Metrics {
     pub last_success: Family<ClusterLabel, Gauge>,
     /// `flotilla_git_poll_errors_total`.
     pub git_poll_errors: Counter,
+    /// `flotilla_commit_refused`: 1 while the tracked revision's commit is
+    /// refused (not signed by an allowed key), 0 otherwise.
+    pub commit_refused: Gauge,
     /// `flotilla_fields_taken_total{cluster,manager}`: fields Git sets that
     /// syncs took back from other field managers.
     pub fields_taken: Family<ManagerLabel, Counter>,
@@ -63,6 +66,12 @@ impl Default for Metrics {
         let drifted = Family::<ClusterLabel, Gauge>::default();
         let last_success = Family::<ClusterLabel, Gauge>::default();
         let git_poll_errors = Counter::default();
+        let commit_refused = Gauge::default();
+        registry.register(
+            "commit_refused",
+            "1 while the newest commit is refused for its signature (clusters stay on the last verified commit)",
+            commit_refused.clone(),
+        );
         let fields_taken = Family::<ManagerLabel, Counter>::default();
         registry.register(
             "fields_taken",
@@ -97,6 +106,7 @@ impl Default for Metrics {
             drifted,
             last_success,
             git_poll_errors,
+            commit_refused,
             fields_taken,
         }
     }

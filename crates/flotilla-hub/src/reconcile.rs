@@ -84,6 +84,10 @@ impl Reconciler {
             Ok(Ok(o)) => o,
             Ok(Err(e)) => {
                 self.ctx.metrics.git_poll_errors.inc();
+                if matches!(e, flotilla_source::SourceError::Unverified { .. }) {
+                    // Every cluster stays on the last verified commit.
+                    self.ctx.metrics.commit_refused.set(1);
+                }
                 tracing::warn!(error = %e, "git poll failed");
                 state.write().expect("state lock").git_error = Some(e.to_string());
                 return false;
@@ -94,6 +98,7 @@ impl Reconciler {
                 return false;
             }
         };
+        self.ctx.metrics.commit_refused.set(0);
         {
             let mut s = state.write().expect("state lock");
             s.git_error = None;

@@ -54,6 +54,22 @@ pub enum SourceError {
         message: String,
     },
 
+    /// A commit to be read is not signed by an allowed key.
+    #[error("commit {commit} refused: {reason}")]
+    Unverified {
+        /// The commit id.
+        commit: String,
+        /// Why: unsigned, an unknown key, a bad signature.
+        reason: String,
+    },
+
+    /// Signed commits were asked for, but the source is a work tree.
+    #[error("{} is a work tree: its files are not a commit, so no signature can be verified (give --rev, or a Git URL)", path.display())]
+    NotVerifiable {
+        /// The folder.
+        path: PathBuf,
+    },
+
     /// The revision names no branch, tag or commit of the repository.
     #[error("revision '{rev}' not found in {location} (no branch, tag or commit of that name)")]
     RevNotFound {

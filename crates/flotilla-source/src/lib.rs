@@ -48,6 +48,7 @@ mod poll;
 mod remote;
 mod resolve;
 mod tree;
+mod verify;
 pub mod watch;
 mod worktree;
 
@@ -65,6 +66,7 @@ pub use credentials::{
 pub use error::SourceError;
 pub use network::{NetworkTimeouts, network_timeouts, set_network_timeouts};
 pub use poll::PollOutcome;
+pub use verify::Verification;
 pub use watch::{Edits, FolderWatcher};
 
 use local::LocalRepo;
@@ -88,6 +90,12 @@ pub struct SourceSpec {
     pub cache_dir: Option<PathBuf>,
     /// How to authenticate to remotes.
     pub credentials: Credentials,
+    /// Which keys must have signed every commit read; nothing is verified
+    /// by default.
+    pub verification: Verification,
+    /// The age keys attached to every snapshot, to decrypt its
+    /// SOPS-encrypted documents as it is loaded.
+    pub sops_keys: Option<std::sync::Arc<flotilla_core::sops::AgeKeys>>,
 }
 
 impl SourceSpec {
@@ -117,6 +125,19 @@ impl SourceSpec {
         self.credentials = credentials;
         self
     }
+
+    /// Attaches these age keys to every snapshot read (SOPS decryption).
+    pub fn with_sops_keys(mut self, keys: flotilla_core::sops::AgeKeys) -> Self {
+        self.sops_keys = Some(std::sync::Arc::new(keys));
+        self
+    }
+
+    /// Requires every commit read to be signed by a key `verification`
+    /// allows.
+    pub fn with_verification(mut self, verification: Verification) -> Self {
+        self.verification = verification;
+        self
+    }
 }
 
 impl fmt::Debug for SourceSpec {
@@ -126,6 +147,7 @@ impl fmt::Debug for SourceSpec {
             .field("rev", &self.rev)
             .field("cache_dir", &self.cache_dir)
             .field("credentials", &self.credentials)
+            .field("verification", &self.verification)
             .finish()
     }
 }
@@ -146,6 +168,8 @@ pub struct Source {
     kind: Kind,
     rev: Option<String>,
     last: Option<Seen>,
+    verification: Verification,
+    sops_keys: Option<std::sync::Arc<flotilla_core::sops::AgeKeys>>,
 }
 
 enum Kind {
@@ -206,6 +230,8 @@ impl Source {
             kind,
             rev,
             last: None,
+            verification: spec.verification,
+            sops_keys: spec.sops_keys,
         })
     }
 
@@ -249,13 +275,23 @@ impl Source {
     /// `rev` is not found there. Does not change what [`Source::poll`] compares
     /// against.
     pub fn snapshot(&mut self, rev: Option<&str>) -> Result<Snapshot, SourceError> {
+        let keys = self.sops_keys.clone();
+        self.snapshot_inner(rev).map(|s| s.with_sops_keys(keys))
+    }
+
+    fn snapshot_inner(&mut self, rev: Option<&str>) -> Result<Snapshot, SourceError> {
         let rev = rev.or(self.rev.as_deref()).map(str::to_owned);
+        let verification = &self.verification;
         match &mut self.kind {
             Kind::Local { folder, bare } => match (rev, *bare) {
+                (None, false) if verification.is_enabled() => Err(SourceError::NotVerifiable {
+                    path: folder.clone(),
+                }),
                 (None, false) => worktree::read_work_tree(folder),
                 (rev, _) => {
                     let repo = LocalRepo::discover(folder)?;
                     let resolved = repo.resolve(rev.as_deref().unwrap_or("HEAD"))?;
+                    check_signature(repo.repository(), resolved.commit, verification)?;
                     repo.read(resolved.commit)
                 }
             },
@@ -264,6 +300,8 @@ impl Source {
                 let mut read = |refresh| {
                     remote.with_cache(refresh, |repo, remote| {
                         let resolved = remote.resolve(repo, rev.as_deref())?;
+                        check_signature(repo, resolved.commit, verification)
+                            .map_err(Step::Final)?;
                         remote.read(repo, resolved.commit)
                     })
                 };
@@ -293,17 +331,36 @@ impl Source {
     pub fn poll(&mut self) -> Result<PollOutcome, SourceError> {
         let rev = self.rev.clone();
         let last = self.last.take();
+        let verification = &self.verification;
         let result = match &mut self.kind {
             Kind::Local { folder, bare } => match (rev.as_deref(), *bare) {
+                (None, false) if verification.is_enabled() => Err(SourceError::NotVerifiable {
+                    path: folder.clone(),
+                }),
                 (None, false) => poll_work_tree(folder, last.as_ref()),
-                (rev, _) => poll_local_repo(folder, rev.unwrap_or("HEAD"), last.as_ref()),
+                (rev, _) => {
+                    poll_local_repo(folder, rev.unwrap_or("HEAD"), last.as_ref(), verification)
+                }
             },
-            Kind::Remote(remote) => poll_remote(remote, rev.as_deref(), last.as_ref()),
+            Kind::Remote(remote) => {
+                poll_remote(remote, rev.as_deref(), last.as_ref(), verification)
+            }
         };
         match result {
             Ok((outcome, seen)) => {
                 self.last = Some(seen);
-                Ok(outcome)
+                Ok(match outcome {
+                    PollOutcome::Updated {
+                        snapshot,
+                        previous,
+                        history_rewritten,
+                    } => PollOutcome::Updated {
+                        snapshot: snapshot.with_sops_keys(self.sops_keys.clone()),
+                        previous,
+                        history_rewritten,
+                    },
+                    unchanged => unchanged,
+                })
             }
             Err(e) => {
                 self.last = last;
@@ -332,10 +389,25 @@ fn poll_work_tree(folder: &Path, last: Option<&Seen>) -> Result<(PollOutcome, Se
     Ok((outcome, seen))
 }
 
+/// Refuses `commit` unless it is signed by an allowed key, where
+/// verification is enabled.
+fn check_signature(
+    repo: &git2::Repository,
+    commit: Oid,
+    verification: &Verification,
+) -> Result<(), SourceError> {
+    if verification.is_enabled() {
+        let signer = verify::verify_commit(repo, commit, verification)?;
+        tracing::debug!(%commit, signer, "verified commit signature");
+    }
+    Ok(())
+}
+
 fn poll_local_repo(
     folder: &Path,
     rev: &str,
     last: Option<&Seen>,
+    verification: &Verification,
 ) -> Result<(PollOutcome, Seen), SourceError> {
     let repo = LocalRepo::discover(folder)?;
     let resolved = repo
@@ -351,6 +423,7 @@ fn poll_local_repo(
         let revision = Some(resolved.commit.to_string());
         return Ok((PollOutcome::Unchanged { revision }, seen));
     }
+    check_signature(repo.repository(), resolved.commit, verification)?;
     let snapshot = repo.read(resolved.commit)?;
     let history_rewritten = previous.is_some_and(|old| !repo.descends(resolved.commit, old));
     Ok((updated(snapshot, previous, history_rewritten), seen))
@@ -360,6 +433,7 @@ fn poll_remote(
     remote: &mut RemoteSource,
     rev: Option<&str>,
     last: Option<&Seen>,
+    verification: &Verification,
 ) -> Result<(PollOutcome, Seen), SourceError> {
     let previous = last.and_then(|l| l.commit);
     let (outcome, seen) = remote.with_cache(true, |repo, remote| {
@@ -376,6 +450,7 @@ fn poll_remote(
             let revision = Some(resolved.commit.to_string());
             return Ok((PollOutcome::Unchanged { revision }, seen));
         }
+        check_signature(repo, resolved.commit, verification).map_err(Step::Final)?;
         let snapshot = remote.read(repo, resolved.commit)?;
         let history_rewritten = match previous {
             Some(old) => !remote.descends(repo, resolved.commit, old)?,

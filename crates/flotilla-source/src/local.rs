@@ -37,6 +37,11 @@ impl LocalRepo {
         })
     }
 
+    /// The repository.
+    pub(crate) fn repository(&self) -> &Repository {
+        &self.repo
+    }
+
     fn shown(&self) -> String {
         self.folder.display().to_string()
     }

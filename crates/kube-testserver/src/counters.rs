@@ -20,6 +20,8 @@ pub struct RequestRecord {
     /// HTTP status of the response; `0` when the connection was dropped or
     /// the response is not yet known.
     pub status: u16,
+    /// The `Impersonate-User` header of the request, if it had one.
+    pub impersonate_user: Option<String>,
     /// Set when fault injection answered (`"status 503"`) or dropped
     /// (`"drop"`) the request.
     pub fault: Option<String>,

@@ -101,6 +101,11 @@ pub(crate) async fn handle(
     let route = parse(&path);
     let verb = verb(&route, method.as_str(), &query);
     let dry_run = dry_run_of(&query, &method, &body);
+    let impersonate_user = parts
+        .headers
+        .get("impersonate-user")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let seq = shared.recorder().start(RequestRecord {
         method: method.to_string(),
         path: path.clone(),
@@ -108,6 +113,7 @@ pub(crate) async fn handle(
         verb: verb.to_string(),
         dry_run,
         status: 0,
+        impersonate_user: impersonate_user.clone(),
         fault: None,
     });
 
@@ -128,6 +134,12 @@ pub(crate) async fn handle(
             return Ok(error_response(&e));
         }
         Some((FaultAction::Delay(_), _)) | None => {}
+    }
+    if let (Some(user), Route::Resource(rp)) = (&impersonate_user, &route)
+        && let Err(e) = shared.rbac().authorize(user, verb, rp)
+    {
+        shared.recorder().finish(seq, e.code, None);
+        return Ok(error_response(&e));
     }
 
     let resp = dispatch(&shared, &method, &parts.headers, route, &query, &body).await;

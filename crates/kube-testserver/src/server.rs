@@ -14,6 +14,7 @@ use tokio::task::{AbortHandle, JoinHandle};
 use crate::counters::{Counters, Recorder, RequestRecord};
 use crate::faults::{Fault, Faults};
 use crate::meta::{get_path, meta_str, metadata, now_rfc3339};
+use crate::rbac::{Rbac, RbacRule};
 use crate::registry::ResourceKind;
 use crate::state::{State, present};
 use crate::status::ApiError;
@@ -24,6 +25,7 @@ pub(crate) struct Shared {
     state: Mutex<State>,
     faults: Mutex<Faults>,
     recorder: Mutex<Recorder>,
+    rbac: Mutex<Rbac>,
     shutdown: watch::Sender<bool>,
     down: watch::Sender<bool>,
     /// Open connections, so the down switch and shutdown can cut them.
@@ -46,6 +48,10 @@ impl Shared {
 
     pub(crate) fn recorder(&self) -> MutexGuard<'_, Recorder> {
         lock(&self.recorder)
+    }
+
+    pub(crate) fn rbac(&self) -> MutexGuard<'_, Rbac> {
+        lock(&self.rbac)
     }
 
     pub(crate) fn shutdown_receiver(&self) -> watch::Receiver<bool> {
@@ -208,6 +214,7 @@ impl TestApiServer {
             state: Mutex::new(State::new()),
             faults: Mutex::new(Faults::default()),
             recorder: Mutex::new(Recorder::default()),
+            rbac: Mutex::new(Rbac::default()),
             shutdown: watch::channel(false).0,
             down: watch::channel(false).0,
             connections: Mutex::new(Vec::new()),
@@ -487,6 +494,21 @@ preferences: {{}}
     /// Clears the request log (counters unchanged).
     pub fn clear_request_log(&self) {
         self.shared.recorder().clear_log();
+    }
+
+    // ----- impersonation ------------------------------------------------
+
+    /// Gives the impersonated `user` (as sent in `Impersonate-User`, e.g.
+    /// `system:serviceaccount:team-a:flotilla`) these allow rules: its
+    /// requests that no rule allows are refused with the real 403. Users
+    /// without rules may do everything.
+    pub fn set_rbac(&self, user: &str, rules: Vec<RbacRule>) {
+        self.shared.rbac().set(user, rules);
+    }
+
+    /// Forgets every rule set.
+    pub fn clear_rbac(&self) {
+        self.shared.rbac().clear();
     }
 
     // ----- faults ---------------------------------------------------------

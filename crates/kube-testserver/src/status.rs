@@ -219,7 +219,7 @@ fn go_value(v: &Value) -> String {
 }
 
 impl ApiError {
-    fn new(code: u16, reason: &str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(code: u16, reason: &str, message: impl Into<String>) -> Self {
         ApiError {
             code,
             reason: reason.into(),
@@ -228,7 +228,7 @@ impl ApiError {
         }
     }
 
-    fn with_details(mut self, details: StatusDetails) -> Self {
+    pub(crate) fn with_details(mut self, details: StatusDetails) -> Self {
         self.details = Some(Box::new(details));
         self
     }

@@ -48,7 +48,7 @@ pub(crate) fn read_folder(
         };
         let file: Arc<str> = Arc::from(path);
         for raw in yaml::split_documents(text) {
-            match classify(&file, &raw) {
+            match classify(&file, &raw, snapshot.sops_keys()) {
                 Ok(Some(Classified::Object(doc))) => {
                     let invalid = invalid_object(&doc);
                     if invalid.is_empty() {
@@ -66,15 +66,34 @@ pub(crate) fn read_folder(
     out
 }
 
-fn classify(file: &Arc<str>, raw: &RawDocument<'_>) -> Result<Option<Classified>, Diagnostic> {
+fn classify(
+    file: &Arc<str>,
+    raw: &RawDocument<'_>,
+    sops_keys: Option<&crate::sops::AgeKeys>,
+) -> Result<Option<Classified>, Diagnostic> {
     let origin = Origin {
         file: file.clone(),
         document: raw.index,
         line: raw.start_line,
     };
-    let value: Value = yaml::parse(file, raw)?;
+    let mut value: Value = yaml::parse(file, raw)?;
     if value.is_null() {
         return Ok(None);
+    }
+    if crate::sops::is_encrypted(&value) {
+        // Only Secrets: their values are masked in every diff and report.
+        if value.get("kind").and_then(Value::as_str) != Some("Secret")
+            || value.get("apiVersion").and_then(Value::as_str) != Some("v1")
+        {
+            return Err(origin
+                .diagnostic("SOPS-encrypted documents must be v1 Secrets (their values are masked in every diff and report)")
+                .context("kind"));
+        }
+        value = crate::sops::decrypt(&value, sops_keys).map_err(|e| {
+            origin
+                .diagnostic(format!("cannot decrypt: {e}"))
+                .context("sops")
+        })?;
     }
     if !value.is_object() {
         return Err(origin.diagnostic(

@@ -53,6 +53,20 @@ pub(crate) struct FleetSpec {
     pub conflicts: Option<crate::model::Conflicts>,
     #[serde(default)]
     pub ignore_differences: Vec<Spanned<IgnoreSpec>>,
+    #[serde(default)]
+    pub tenants: Vec<Spanned<TenantSpec>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct TenantSpec {
+    pub name: String,
+    pub paths: Vec<String>,
+    pub namespaces: Vec<String>,
+    pub clusters: Option<LabelSelector>,
+    #[serde(default)]
+    pub allow_kinds: Vec<String>,
+    pub service_account: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -491,4 +505,139 @@ pub(crate) fn check_rollout(
         );
     }
     Rollout { waves, health_gate }
+}
+
+/// Checks `spec.tenants`: unique DNS-1123 names, folders inside the
+/// repository owned by one tenant only, namespace globs, selectors, kinds
+/// and `namespace/name` service accounts.
+pub(crate) fn check_tenants(
+    snapshot: &Snapshot,
+    spec: &[Spanned<TenantSpec>],
+    ck: &mut Checker,
+) -> Vec<crate::model::Tenant> {
+    use crate::model::tenancy::in_folder;
+    use crate::model::wildcard::Wildcard;
+    let mut out: Vec<crate::model::Tenant> = Vec::new();
+    let mut names = BTreeSet::new();
+    for (i, entry) in spec.iter().enumerate() {
+        let (t, line, field) = (&entry.value, line_of(entry), format!("spec.tenants[{i}]"));
+        if !is_dns1123_label(&t.name) {
+            ck.error(
+                line,
+                format!("{field}.name"),
+                format!("{:?} is not a DNS-1123 label", t.name),
+            );
+        }
+        if !names.insert(t.name.as_str()) {
+            ck.error(
+                line,
+                format!("{field}.name"),
+                format!("tenant {:?} is declared twice", t.name),
+            );
+        }
+        if t.paths.is_empty() {
+            ck.error(
+                line,
+                format!("{field}.paths"),
+                "give at least one folder the tenant owns",
+            );
+        }
+        let mut paths = Vec::new();
+        for (j, p) in t.paths.iter().enumerate() {
+            let f = format!("{field}.paths[{j}]");
+            if p.starts_with('/') || p.contains('\\') || p.split('/').any(|s| s == "..") {
+                ck.error(
+                    line,
+                    f,
+                    format!(
+                        "{p:?} must be a relative folder inside the repository, with / separators"
+                    ),
+                );
+                continue;
+            }
+            let norm = crate::snapshot::normalise(p);
+            if norm.is_empty() || norm == "." {
+                ck.error(line, f, "must name a folder, not the repository root (files outside every tenant belong to the platform)");
+                continue;
+            }
+            if !snapshot.exists(&norm) {
+                ck.error(
+                    line,
+                    f,
+                    format!("folder {norm:?} does not exist in the repository"),
+                );
+            }
+            for other in &out {
+                if let Some(q) = other
+                    .paths
+                    .iter()
+                    .find(|q| in_folder(&norm, q) || in_folder(q, &norm))
+                {
+                    ck.error(
+                        line,
+                        format!("{field}.paths[{j}]"),
+                        format!("folder {norm:?} overlaps {q:?} of tenant {:?}: a file belongs to one tenant at most", other.name),
+                    );
+                }
+            }
+            paths.push(norm);
+        }
+        if t.namespaces.is_empty() {
+            ck.error(
+                line,
+                format!("{field}.namespaces"),
+                "give at least one namespace (or glob) the tenant's objects may live in",
+            );
+        }
+        let mut namespace_globs = Vec::new();
+        for (j, n) in t.namespaces.iter().enumerate() {
+            match Wildcard::parse(n) {
+                Some(w) if !n.is_empty() => namespace_globs.push(w),
+                _ => ck.error(
+                    line,
+                    format!("{field}.namespaces[{j}]"),
+                    format!("{n:?} is not a namespace or a glob of *, ? and [...]"),
+                ),
+            }
+        }
+        if let Some(sel) = &t.clusters
+            && let Err((f, e)) = sel.validate()
+        {
+            ck.error(line, format!("{field}.clusters.{f}"), e);
+        }
+        for (j, k) in t.allow_kinds.iter().enumerate() {
+            let kind = k.rsplit_once('/').map_or(k.as_str(), |(_, k)| k);
+            if kind.is_empty() || !kind.chars().all(|c| c.is_ascii_alphanumeric()) {
+                ck.error(
+                    line,
+                    format!("{field}.allowKinds[{j}]"),
+                    format!("{k:?} is not a kind: write Kind or group/Kind"),
+                );
+            }
+        }
+        let service_account = match t.service_account.as_deref() {
+            None => None,
+            Some(s) => match crate::model::ServiceAccount::parse(s) {
+                Some(sa) => Some(sa),
+                None => {
+                    ck.error(
+                        line,
+                        format!("{field}.serviceAccount"),
+                        format!("{s:?} is not namespace/name of a service account"),
+                    );
+                    None
+                }
+            },
+        };
+        out.push(crate::model::Tenant {
+            name: t.name.clone(),
+            paths,
+            namespaces: t.namespaces.clone(),
+            namespace_globs,
+            clusters: t.clusters.clone(),
+            allow_kinds: t.allow_kinds.clone(),
+            service_account,
+        });
+    }
+    out
 }

@@ -18,7 +18,7 @@ use crate::snapshot::Snapshot;
 use documents::Classified;
 use fleet_file::{
     Checker, FleetFile, check_clusters, check_folder, check_ignores, check_placement,
-    check_rollout, line_of,
+    check_rollout, check_tenants, line_of,
 };
 
 /// The folder whose sub-folders are per-cluster overlays.
@@ -256,6 +256,7 @@ fn load_inner(snapshot: &Snapshot) -> Result<(Fleet, Diagnostics), Diagnostics> 
     let cluster_layers = read_cluster_layers(snapshot, &known, &mut ck.diags);
     let rollout = check_rollout(spec.rollout.as_ref(), &clusters, &known, &mut ck);
     let ignore_differences = check_ignores(&spec.ignore_differences, &mut ck);
+    let tenants = check_tenants(snapshot, &spec.tenants, &mut ck);
 
     let fleet = Fleet {
         name: file.metadata.name,
@@ -268,6 +269,7 @@ fn load_inner(snapshot: &Snapshot) -> Result<(Fleet, Diagnostics), Diagnostics> 
         conflicts: spec.conflicts.unwrap_or_default(),
         revision: snapshot.revision().map(str::to_string),
         ignore_differences,
+        tenants,
     };
     Ok((fleet, Diagnostics(ck.diags).coalesce()))
 }

@@ -32,6 +32,9 @@ pub struct Fleet {
     pub revision: Option<String>,
     /// Known differences between desired and live that are not drift.
     pub ignore_differences: Vec<IgnoreRule>,
+    /// Tenants (`spec.tenants`): who owns which folders, and where their
+    /// objects may go. Files outside every tenant belong to the platform.
+    pub tenants: Vec<super::tenancy::Tenant>,
 }
 
 /// What a sync does when another field manager owns a field Git sets
@@ -91,6 +94,11 @@ impl Fleet {
 }
 
 impl Fleet {
+    /// The tenant owning this repository-relative file, if any.
+    pub fn tenant_of(&self, file: &str) -> Option<&super::tenancy::Tenant> {
+        super::tenancy::tenant_of(&self.tenants, file)
+    }
+
     /// The cluster with this name, if it is a member.
     pub fn cluster(&self, name: &str) -> Option<&Cluster> {
         self.clusters.iter().find(|c| c.name == name)

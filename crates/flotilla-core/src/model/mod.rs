@@ -10,6 +10,7 @@ mod object;
 pub mod ownership;
 mod patch;
 mod selector;
+pub mod tenancy;
 pub mod wildcard;
 
 pub use fleet::{
@@ -20,3 +21,4 @@ pub use inventory::{Inventory, InventoryEntry};
 pub use object::{ObjectKey, group_of, is_cluster_scoped_kind};
 pub use patch::{NameMatcher, Patch, PatchAction, PatchSpec, Target, build_patch, rebuild_patch};
 pub use selector::{LabelSelector, Operator, Requirement};
+pub use tenancy::{ServiceAccount, Tenant, TenantRef};

@@ -8,13 +8,14 @@ use serde_json::Value;
 use super::{Placed, materialize};
 use crate::diagnostic::Diagnostic;
 use crate::model::rebuild_patch;
-use crate::model::{Cluster, Layer, Patch, PatchAction};
+use crate::model::{Cluster, Layer, Patch, PatchAction, Tenant};
 
 /// Adds the layer's manifests and applies its patches to `placed`.
 pub(super) fn apply_layer(
     layer: &Layer,
     source: &Arc<str>,
     cluster: &Cluster,
+    tenants: &[Tenant],
     placed: &mut Vec<Placed>,
     diags: &mut Vec<Diagnostic>,
 ) {
@@ -54,20 +55,46 @@ pub(super) fn apply_layer(
             },
             None => patch,
         };
-        if let Err(d) = apply_patch(patch, placed) {
+        if let Err(d) = apply_patch(patch, tenants, placed) {
             diags.push(d);
         }
     }
 }
 
 /// Applies one patch to every object its target matches.
-fn apply_patch(patch: &Patch, placed: &mut Vec<Placed>) -> Result<(), Diagnostic> {
+fn apply_patch(
+    patch: &Patch,
+    tenants: &[Tenant],
+    placed: &mut Vec<Placed>,
+) -> Result<(), Diagnostic> {
     let matched: Vec<usize> = placed
         .iter()
         .enumerate()
         .filter(|(_, p)| patch.target.matches(&p.object))
         .map(|(i, _)| i)
         .collect();
+    // A tenant's patch may change only objects from the tenant's own files.
+    if let Some(tenant) = crate::model::tenancy::tenant_of(tenants, &patch.origin.file) {
+        for &i in &matched {
+            let target = &placed[i];
+            if !tenant.owns(&target.origin.file) {
+                let owner = match crate::model::tenancy::tenant_of(tenants, &target.origin.file) {
+                    Some(t) => format!("tenant {:?}", t.name),
+                    None => "the platform".to_string(),
+                };
+                return Err(patch
+                    .origin
+                    .diagnostic(format!(
+                        "tenant {:?} may not patch {} from {} document {}: it belongs to {owner}",
+                        tenant.name,
+                        describe(&target.object),
+                        target.origin.file,
+                        target.origin.document
+                    ))
+                    .context("target"));
+            }
+        }
+    }
     if matched.is_empty() {
         if patch.optional {
             return Ok(());

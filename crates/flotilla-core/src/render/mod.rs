@@ -20,7 +20,7 @@ use serde_json::{Map, Value};
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::model::ownership::{FLEET_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL, SOURCE_ANNOTATION};
-use crate::model::{Cluster, Document, DocumentBody, Fleet, ObjectKey, Origin};
+use crate::model::{Cluster, Document, DocumentBody, Fleet, ObjectKey, Origin, TenantRef};
 
 pub use subst::{SubstError, expand, substitute};
 
@@ -33,6 +33,9 @@ pub struct DesiredObject {
     pub object: Value,
     /// The document it was read from.
     pub origin: Origin,
+    /// The tenant whose files it comes from (`spec.tenants`); `None` for the
+    /// platform. Provenance only: nothing of it is written into the object.
+    pub tenant: Option<TenantRef>,
 }
 
 /// The desired state of one cluster, in apply order.
@@ -139,20 +142,33 @@ pub fn render_cluster(fleet: &Fleet, cluster: &Cluster) -> Result<DesiredState, 
             break;
         }
         let source: Arc<str> = Arc::from(format!("overlay/{}", overlay.name));
-        layer::apply_layer(&overlay.layer, &source, cluster, &mut placed, &mut diags);
+        layer::apply_layer(
+            &overlay.layer,
+            &source,
+            cluster,
+            &fleet.tenants,
+            &mut placed,
+            &mut diags,
+        );
         stopped = over_budget(&mut placed, &mut diags);
     }
     if let Some(l) = fleet.cluster_layers.get(&cluster.name)
         && !stopped
     {
         let source: Arc<str> = Arc::from(format!("cluster/{}", cluster.name));
-        layer::apply_layer(l, &source, cluster, &mut placed, &mut diags);
+        layer::apply_layer(l, &source, cluster, &fleet.tenants, &mut placed, &mut diags);
         over_budget(&mut placed, &mut diags);
     }
 
     let mut objects = Vec::with_capacity(placed.len());
     let mut seen: HashMap<ObjectKey, Origin> = HashMap::with_capacity(placed.len());
     let mut kinds = check::KindSpellings::default();
+    // Custom kinds the desired state makes cluster-scoped, for the tenant checks.
+    let scoped_crds = if fleet.tenants.is_empty() {
+        std::collections::BTreeSet::new()
+    } else {
+        order::cluster_scoped_crds(placed.iter().map(|p| &p.object))
+    };
     for p in placed {
         let Placed {
             mut object,
@@ -188,12 +204,29 @@ pub fn render_cluster(fleet: &Fleet, cluster: &Cluster) -> Result<DesiredState, 
             );
             continue;
         }
+        let tenant = match fleet.tenant_of(&origin.file) {
+            None => None,
+            Some(t) => {
+                let scoped = scoped_crds
+                    .iter()
+                    .any(|(g, k)| *g == key.group && *k == key.kind);
+                let checked = t
+                    .check_cluster(cluster)
+                    .and_then(|()| t.check_object(&key, scoped));
+                if let Err(message) = checked {
+                    diags.push(origin.diagnostic(message));
+                    continue;
+                }
+                Some(t.reference())
+            }
+        };
         seen.insert(key.clone(), origin.clone());
         mark_ownership(&mut object, &fleet.name, &source);
         objects.push(DesiredObject {
             key,
             object,
             origin,
+            tenant,
         });
     }
     if !diags.is_empty() {

@@ -225,4 +225,7 @@ impl Destination for AnyDestination {
     fn runs_workloads(&self) -> bool {
         each!(self, t => t.runs_workloads())
     }
+    fn act_as(&mut self, user: Option<&str>) -> Result<(), ClusterError> {
+        each!(self, t => t.act_as(user))
+    }
 }

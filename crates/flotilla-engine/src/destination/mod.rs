@@ -98,6 +98,16 @@ pub trait Destination {
     /// Stores the fleet's inventory on this cluster.
     async fn write_inventory(&mut self, inventory: &Inventory) -> Result<(), ClusterError>;
 
+    /// Makes the writes that follow (apply, dry-run apply, delete) as
+    /// `user` (Kubernetes impersonation: `Impersonate-User`), or as
+    /// Flotilla's own identity with `None`. Reads, discovery and the
+    /// inventory always use Flotilla's own identity. Destinations without
+    /// a server ignore it, the default.
+    fn act_as(&mut self, user: Option<&str>) -> Result<(), ClusterError> {
+        let _ = user;
+        Ok(())
+    }
+
     /// Whether controllers act on what is written here (a Kubernetes
     /// cluster), so health is worth reading; a folder has none.
     fn runs_workloads(&self) -> bool {

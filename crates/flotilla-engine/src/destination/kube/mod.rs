@@ -44,6 +44,13 @@ impl Default for Timeouts {
 /// A Kubernetes API server.
 pub struct KubeDestination {
     client: Client,
+    /// The configuration the client was made from, for the impersonating
+    /// clients.
+    config: Config,
+    /// The user writes are made as (`act_as`), if not Flotilla itself.
+    acting: Option<String>,
+    /// One client per impersonated user, made on first use.
+    impersonating: std::collections::HashMap<String, Client>,
     discovery: discovery::Cache,
     retry: RetryPolicy,
     /// Where the server is, for messages (never credentials).
@@ -121,12 +128,16 @@ impl KubeDestination {
         // One retry layer, bounded and documented: ours (RetryPolicy).
         config.default_retry = false;
         let server = without_userinfo(&config.cluster_url.to_string());
+        let kept = config.clone();
         let client = Client::try_from(config).map_err(|source| ConfigError::Client {
             server: server.clone(),
             source,
         })?;
         Ok(Self {
             client,
+            config: kept,
+            acting: None,
+            impersonating: std::collections::HashMap::new(),
             discovery: discovery::Cache::default(),
             retry: RetryPolicy {
                 deadline: timeouts.request,
@@ -156,6 +167,32 @@ impl KubeDestination {
     /// The API server's URL.
     pub fn server(&self) -> &str {
         &self.server
+    }
+
+    /// The client writes go through: Flotilla's own, or the one
+    /// impersonating the user set by `act_as`.
+    pub(crate) fn writer(&self) -> &Client {
+        match &self.acting {
+            Some(user) => self.impersonating.get(user).unwrap_or(&self.client),
+            None => &self.client,
+        }
+    }
+
+    /// Sets the user writes are made as, making its client on first use.
+    pub(crate) fn set_acting(&mut self, user: Option<&str>) -> Result<(), ClusterError> {
+        if let Some(user) = user
+            && !self.impersonating.contains_key(user)
+        {
+            let mut config = self.config.clone();
+            config.auth_info.impersonate = Some(user.to_string());
+            let client = Client::try_from(config).map_err(|source| ConfigError::Client {
+                server: self.server.clone(),
+                source,
+            })?;
+            self.impersonating.insert(user.to_string(), client);
+        }
+        self.acting = user.map(str::to_string);
+        Ok(())
     }
 }
 

@@ -19,15 +19,34 @@ use flotilla_core::model::{ObjectKey, group_of};
 
 impl KubeDestination {
     fn api(&self, resource: &ApiResource, namespaced: bool, namespace: &str) -> Api<DynamicObject> {
+        Self::api_of(&self.client, resource, namespaced, namespace)
+    }
+
+    /// Like `api`, through the client writes go through (see `act_as`).
+    fn write_api(
+        &self,
+        resource: &ApiResource,
+        namespaced: bool,
+        namespace: &str,
+    ) -> Api<DynamicObject> {
+        Self::api_of(self.writer(), resource, namespaced, namespace)
+    }
+
+    fn api_of(
+        client: &kube::Client,
+        resource: &ApiResource,
+        namespaced: bool,
+        namespace: &str,
+    ) -> Api<DynamicObject> {
         if namespaced {
             let ns = if namespace.is_empty() {
-                self.client.default_namespace()
+                client.default_namespace()
             } else {
                 namespace
             };
-            Api::namespaced_with(self.client.clone(), ns, resource)
+            Api::namespaced_with(client.clone(), ns, resource)
         } else {
-            Api::all_with(self.client.clone(), resource)
+            Api::all_with(client.clone(), resource)
         }
     }
 }
@@ -173,7 +192,7 @@ impl Destination for KubeDestination {
             .discovery
             .resolve(&self.client, &self.server, &self.retry, api_version, kind)
             .await?;
-        let api = self.api(&resource, namespaced, namespace);
+        let api = self.write_api(&resource, namespaced, namespace);
         // `live` comes from `Destination::live`, which also finds unlabelled objects.
         let before = live.cloned();
         let mut params = PatchParams::apply(FIELD_MANAGER);
@@ -224,7 +243,7 @@ impl Destination for KubeDestination {
             .discovery
             .resolve(&self.client, &self.server, &self.retry, api_version, kind)
             .await?;
-        let api = self.api(&resource, namespaced, namespace);
+        let api = self.write_api(&resource, namespaced, namespace);
         let params = PatchParams::apply(FIELD_MANAGER).dry_run().force();
         let patch = Patch::Apply(object);
         let after = self
@@ -318,7 +337,7 @@ impl Destination for KubeDestination {
             Err(ClusterError::NotServed { .. }) => return Ok(false),
             Err(e) => return Err(e),
         };
-        let api = self.api(&resource, namespaced, &entry.namespace);
+        let api = self.write_api(&resource, namespaced, &entry.namespace);
         let params = DeleteParams {
             dry_run,
             propagation_policy: Some(PropagationPolicy::Background),
@@ -332,6 +351,10 @@ impl Destination for KubeDestination {
                 Err(self.error(&format!("deleting {key}"), Some(&key), e))
             }
         }
+    }
+
+    fn act_as(&mut self, user: Option<&str>) -> Result<(), ClusterError> {
+        self.set_acting(user)
     }
 
     async fn schema(&mut self, api_versions: &[&str]) -> std::sync::Arc<Schema> {
