@@ -5,7 +5,55 @@
 use crate::destination::Destination;
 use flotilla_core::changeset::{Action, ChangeSet, Failure};
 use flotilla_core::model::inventory::InventoryEntry;
-use flotilla_core::plan::Plan;
+use flotilla_core::plan::{Plan, PruneWindow};
+
+use crate::destination::ClusterError;
+use crate::reconcile::SyncOptions;
+
+/// Reads the mass-prune guard's window of `fleet`'s cluster `cluster`.
+pub async fn read_window<D: Destination>(
+    destination: &mut D,
+    fleet: &str,
+    cluster: &str,
+) -> Result<PruneWindow, ClusterError> {
+    destination.read_prune_window(fleet, cluster).await
+}
+
+/// A window record that cannot be read refuses this round's prune (the
+/// guard cannot count earlier deletions); applies go on.
+pub fn refuse_without_window(plan: &mut Plan<'_>, window: &Result<PruneWindow, ClusterError>) {
+    if let Err(e) = window
+        && !plan.prune.is_empty()
+        && !plan.prune_disabled
+        && plan.prune_refused.is_none()
+    {
+        plan.prune_refused = Some(format!(
+            "not pruning: the mass-prune guard's window cannot be read: {e}"
+        ));
+    }
+}
+
+/// Records a round that deleted `pruned` of `managed` objects in the
+/// window (nothing on a dry run; nothing to write when it is unchanged).
+pub async fn record_window<D: Destination>(
+    destination: &mut D,
+    fleet: &str,
+    cluster: &str,
+    window: &PruneWindow,
+    (pruned, managed): (usize, usize),
+    options: &SyncOptions,
+    changes: &mut ChangeSet,
+) {
+    if options.dry_run {
+        return;
+    }
+    let next = window.after(pruned, managed, &options.plan);
+    if &next != window
+        && let Err(e) = destination.write_prune_window(fleet, cluster, &next).await
+    {
+        changes.fail(e.failure(), format!("writing the prune window: {e}"));
+    }
+}
 
 /// Prunes the plan's `prune` entries (already in reverse order) from
 /// `destination`, recording each in `changes`; `progress(j)` is called after
