@@ -168,11 +168,31 @@ proptest! {
         }
     }
 
+    /// Render: many small documents and patches render or fail, bounded.
+    #[test]
+    fn many_documents_render_bounded(names in proptest::collection::vec("[a-z]{1,6}", 1..30), merges in proptest::collection::vec(("[a-z]{1,6}", "[a-z0-9]{0,6}"), 0..30)) {
+        let base: String = names
+            .iter()
+            .map(|n| format!("---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {n}, namespace: ns}}\n"))
+            .collect();
+        let overlay: String = merges
+            .iter()
+            .map(|(n, k)| format!("---\napiVersion: flotilla.dev/v1alpha1\nkind: Patch\ntarget: {{kind: ConfigMap, name: \"{n}*\"}}\nmerge: {{data: {{k{k}: v}}}}\n"))
+            .collect();
+        let result = load_and_render(&base, &format!("# o\n{overlay}"));
+        assert_bounded(&result);
+    }
+}
+
+proptest! {
+    // Each case doubles an object up to 1.5 MiB: few cases, a few seconds.
+    #![proptest_config(ProptestConfig { cases: 4, ..ProptestConfig::default() })]
+
     /// Growth: copies and add+move pairs, repeated, meet the size and depth
     /// budgets as errors naming the operation, never an allocation failure
     /// or a stack overflow.
     #[test]
-    fn growing_operations_stop_at_the_budgets(copies in 20..45usize, nests in 0..120usize) {
+    fn growing_operations_stop_at_the_budgets(copies in 20..22usize, nests in 0..80usize) {
         let mut ops: Vec<String> = (0..copies)
             .map(|i| format!("  - {{op: copy, from: /data, path: /data/d{i}}}\n"))
             .collect();
@@ -187,20 +207,5 @@ proptest! {
         let e = result.expect_err("the budget stops the growth");
         prop_assert!(e.contains("jsonPatch["), "{}", e);
         prop_assert!(e.contains("1.5 MiB") || e.contains("levels deep"), "{}", e);
-    }
-
-    /// Render: many small documents and patches render or fail, bounded.
-    #[test]
-    fn many_documents_render_bounded(names in proptest::collection::vec("[a-z]{1,6}", 1..30), merges in proptest::collection::vec(("[a-z]{1,6}", "[a-z0-9]{0,6}"), 0..30)) {
-        let base: String = names
-            .iter()
-            .map(|n| format!("---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {n}, namespace: ns}}\n"))
-            .collect();
-        let overlay: String = merges
-            .iter()
-            .map(|(n, k)| format!("---\napiVersion: flotilla.dev/v1alpha1\nkind: Patch\ntarget: {{kind: ConfigMap, name: \"{n}*\"}}\nmerge: {{data: {{k{k}: v}}}}\n"))
-            .collect();
-        let result = load_and_render(&base, &format!("# o\n{overlay}"));
-        assert_bounded(&result);
     }
 }
