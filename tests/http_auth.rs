@@ -5,6 +5,7 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -517,4 +518,84 @@ fn headers_sent_a_byte_at_a_time_are_cut_by_the_header_read_timeout() {
         "a trickling client kept its connection for 10 s"
     );
     assert!(!sent.contains("200 OK"), "{sent}");
+}
+
+/// The documents of a file of deploy/kubernetes.
+fn deploy_documents(file: &str) -> Vec<serde_json::Value> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("deploy/kubernetes")
+        .join(file);
+    let text = std::fs::read_to_string(&path).unwrap();
+    flotilla_core::yaml::split_documents(&text)
+        .iter()
+        .map(|d| flotilla_core::yaml::parse(file, d).unwrap())
+        .collect()
+}
+
+#[test]
+fn deploy_ships_the_token_secret_a_network_policy_and_the_limits() {
+    // The Deployment reads its tokens from the Secret (so it may listen on
+    // 0.0.0.0).
+    let secrets = deploy_documents("secret.yaml");
+    let tokens = secrets
+        .iter()
+        .find(|s| s["metadata"]["name"] == "flotilla-auth-tokens")
+        .expect("the token Secret");
+    assert_eq!(tokens["kind"], "Secret");
+    assert!(
+        tokens["stringData"]["tokens"]
+            .as_str()
+            .unwrap()
+            .contains(" read")
+    );
+    let deployment = &deploy_documents("deployment.yaml")[0];
+    let pod = &deployment["spec"]["template"]["spec"];
+    let args = pod["containers"][0]["args"].as_array().unwrap();
+    let at = args
+        .iter()
+        .position(|a| a == "--auth-token-file")
+        .expect("--auth-token-file");
+    assert!(
+        args[at + 1]
+            .as_str()
+            .unwrap()
+            .starts_with("/etc/flotilla/auth/")
+    );
+    assert!(
+        pod["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v["secret"]["secretName"] == "flotilla-auth-tokens")
+    );
+    // Ingress to the pod only from namespaces that are let in, and the
+    // policy is part of the kustomization.
+    let policy = &deploy_documents("networkpolicy.yaml")[0];
+    assert_eq!(policy["kind"], "NetworkPolicy");
+    assert_eq!(
+        policy["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/name"],
+        "flotilla"
+    );
+    assert_eq!(
+        policy["spec"]["policyTypes"],
+        serde_json::json!(["Ingress"])
+    );
+    let kustomization = &deploy_documents("kustomization.yaml")[0];
+    assert!(
+        kustomization["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r == "networkpolicy.yaml")
+    );
+    // The daemon config parses, with the HTTP limits set.
+    let cm = &deploy_documents("configmap.yaml")[0];
+    let config = flotilla_hub::config::DaemonConfig::parse(
+        "flotilla.yaml",
+        cm["data"]["flotilla.yaml"].as_str().unwrap(),
+    )
+    .unwrap();
+    assert_eq!(config.http.max_connections, 1024);
+    assert_eq!(config.http.header_read_timeout, Duration::from_secs(10));
+    assert_eq!(config.http.idle_timeout, Duration::from_secs(5));
 }
