@@ -4,32 +4,44 @@
 
 use crate::destination::Destination;
 use flotilla_core::changeset::{Action, ChangeSet, Failure};
+use flotilla_core::model::Inventory;
 use flotilla_core::model::inventory::InventoryEntry;
-use flotilla_core::plan::{Plan, PruneWindow};
+use flotilla_core::plan::{Plan, PlanOptions, PruneWindow};
 
-use crate::destination::ClusterError;
 use crate::reconcile::SyncOptions;
 
-/// Reads the mass-prune guard's window of `fleet`'s cluster `cluster`.
-pub async fn read_window<D: Destination>(
+/// Applies the mass-prune guard's window to `plan`: when the round would
+/// prune, reads the window of `fleet`'s cluster `cluster` (a round with
+/// nothing to prune costs no read) and refuses what it does not allow. A
+/// window that cannot be read refuses the prune (the guard cannot count
+/// earlier deletions); applies go on. Returns the window read, if any.
+pub async fn apply_window<D: Destination>(
     destination: &mut D,
     fleet: &str,
     cluster: &str,
-) -> Result<PruneWindow, ClusterError> {
-    destination.read_prune_window(fleet, cluster).await
-}
-
-/// A window record that cannot be read refuses this round's prune (the
-/// guard cannot count earlier deletions); applies go on.
-pub fn refuse_without_window(plan: &mut Plan<'_>, window: &Result<PruneWindow, ClusterError>) {
-    if let Err(e) = window
-        && !plan.prune.is_empty()
-        && !plan.prune_disabled
-        && plan.prune_refused.is_none()
-    {
-        plan.prune_refused = Some(format!(
-            "not pruning: the mass-prune guard's window cannot be read: {e}"
-        ));
+    plan: &mut Plan<'_>,
+    inventory: Option<&Inventory>,
+    options: &PlanOptions,
+) -> Option<PruneWindow> {
+    if plan.prune.is_empty() || plan.prune_disabled {
+        return None;
+    }
+    match destination.read_prune_window(fleet, cluster).await {
+        Ok(window) => {
+            if plan.prune_refused.is_none() {
+                let managed = inventory.map_or(0, |i| i.entries().len());
+                plan.prune_refused = window.refusal(plan.prune.len(), managed, options);
+            }
+            Some(window)
+        }
+        Err(e) => {
+            if plan.prune_refused.is_none() {
+                plan.prune_refused = Some(format!(
+                    "not pruning: the mass-prune guard's window cannot be read: {e}"
+                ));
+            }
+            None
+        }
     }
 }
 

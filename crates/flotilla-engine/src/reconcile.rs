@@ -19,7 +19,7 @@ use flotilla_core::changeset::ChangeSet;
 use flotilla_core::drift::Detected;
 use flotilla_core::model::ObjectKey;
 use flotilla_core::model::inventory::Inventory;
-use flotilla_core::plan::{PlanOptions, plan_in_window};
+use flotilla_core::plan::{PlanOptions, plan};
 use flotilla_core::render::DesiredState;
 
 /// Options of one sync.
@@ -65,14 +65,16 @@ pub async fn reconcile_cluster<D: Destination>(
             return changes;
         }
     };
-    let window = crate::delete::read_window(destination, fleet, &desired.cluster).await;
-    let mut plan = plan_in_window(
-        desired,
+    let mut plan = plan(desired, old.as_ref(), options.plan);
+    let window = crate::delete::apply_window(
+        destination,
+        fleet,
+        &desired.cluster,
+        &mut plan,
         old.as_ref(),
-        window.as_ref().unwrap_or(&Default::default()),
-        options.plan,
-    );
-    crate::delete::refuse_without_window(&mut plan, &window);
+        &options.plan,
+    )
+    .await;
     let addresses: Vec<(&str, &ObjectKey)> = desired
         .objects
         .iter()
@@ -102,7 +104,7 @@ pub async fn reconcile_cluster<D: Destination>(
         progress(applying + j, total)
     })
     .await;
-    if let Ok(window) = &window {
+    if let Some(window) = &window {
         let managed = old.as_ref().map_or(0, |i| i.entries().len());
         let pruned = plan.prune.len() - kept.len();
         crate::delete::record_window(
