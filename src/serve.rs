@@ -281,6 +281,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             },
             max_connections: config.http.max_connections,
             header_read_timeout: config.http.header_read_timeout,
+            idle_timeout: config.http.idle_timeout,
         };
         let mut http_stop = stop_rx.clone();
         let http = tokio::spawn(flotilla_hub::http::serve_with(

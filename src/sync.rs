@@ -44,6 +44,10 @@ pub struct Args {
     /// The largest share of a cluster's managed objects one round may prune.
     #[arg(long, default_value_t = 0.5, value_name = "RATIO", value_parser = flotilla_core::plan::parse_prune_ratio)]
     max_prune_ratio: f64,
+    /// How many pruning rounds the mass-prune guard looks back over, this
+    /// one included (fleet.yaml `spec.pruneWindow`, else 5; 1 = this round alone).
+    #[arg(long, value_name = "ROUNDS", value_parser = flotilla_core::plan::parse_prune_window)]
+    prune_window: Option<usize>,
     /// Take fields back from other field managers (the default, unless the
     /// fleet says `spec.conflicts: fail`).
     #[arg(long, overrides_with = "no_force_conflicts")]
@@ -117,6 +121,10 @@ async fn sync_waves(
             prune,
             max_prune_ratio: args.max_prune_ratio,
             allow_mass_prune: args.allow_mass_prune,
+            prune_window: args
+                .prune_window
+                .or(fleet.prune_window)
+                .unwrap_or(flotilla_core::plan::DEFAULT_PRUNE_WINDOW),
         },
         ..SyncOptions::default()
     };

@@ -743,6 +743,52 @@ async fn bad_commit_keeps_the_last_good_one() {
     }
 }
 
+/// A hostile commit (issue 13): a Patch of add+move pairs that would nest
+/// an object past any parser's depth, and 40 copies that would double it 40
+/// times. The daemon stays up, keeps the clusters on the last good commit
+/// and says why; a later good commit rolls out.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_commit_past_the_render_budgets_keeps_the_daemon_up() {
+    let layout = single("solo");
+    let clusters = Clusters::start(&layout.all()).await;
+    let repo = FleetRepo::new();
+    write_fleet(&repo, &layout, &app(2, "v1"));
+    let first = repo.commit_and_push("first");
+    let daemon = Daemon::start(&base_args(&repo, clusters.kubeconfig_dir(), &[])).await;
+    daemon.wait_converged(&first, CONVERGE).await;
+
+    let header = "apiVersion: flotilla.dev/v1alpha1\nkind: Patch\ntarget: {kind: ConfigMap, name: app-config}\njsonPatch:\n";
+    let pair = "  - {op: add, path: /n, value: {}}\n  - {op: move, from: /data, path: /n/x}\n  - {op: move, from: /n, path: /data}\n";
+    let copies: String = (0..40)
+        .map(|i| format!("  - {{op: copy, from: /data, path: /data/d{i}}}\n"))
+        .collect();
+    for (file, body) in [("deep.yaml", pair.repeat(2000)), ("wide.yaml", copies)] {
+        write_fleet(&repo, &layout, &app(3, "v2"));
+        repo.write(&format!("clusters/solo/{file}"), &format!("{header}{body}"));
+        let bad = repo.commit_and_push(file);
+        let view = daemon
+            .wait_fleet("the hostile commit seen and refused", CONVERGE, |v| {
+                let text = v.0.to_string();
+                v.field("seenRevision") == Some(bad.as_str())
+                    && text.contains(&format!("clusters/solo/{file}"))
+                    && (text.contains("levels deep") || text.contains("1.5 MiB"))
+            })
+            .await;
+        assert!(
+            view.0.to_string().contains(file),
+            "names the patch file: {}",
+            view.0
+        );
+        assert_eq!(daemon.get("/healthz").await.status, 200);
+        assert_app_on(&clusters, "solo", 2, "v1");
+        repo.replace_folder("clusters/solo", &[]);
+    }
+    write_fleet(&repo, &layout, &app(3, "v2"));
+    let good = repo.commit_and_push("fixed");
+    daemon.wait_converged(&good, CONVERGE).await;
+    assert_app_on(&clusters, "solo", 3, "v2");
+}
+
 // ----- 7. SIGTERM mid-sync ------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread")]

@@ -5,6 +5,7 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -24,10 +25,44 @@ struct Server {
 }
 
 fn start(max_connections: usize, header_read_timeout: Duration) -> Server {
-    start_with(max_connections, header_read_timeout, FleetState::default())
+    // The idle timeout out of the way: the header-read timeout is what
+    // these tests look at.
+    start_full(
+        max_connections,
+        header_read_timeout,
+        Duration::from_secs(600),
+        FleetState::default(),
+    )
 }
 
-fn start_with(max_connections: usize, header_read_timeout: Duration, state: FleetState) -> Server {
+fn start_with(
+    max_connections: usize,
+    header_read_timeout: Duration,
+    idle_timeout: Duration,
+) -> Server {
+    start_full(
+        max_connections,
+        header_read_timeout,
+        idle_timeout,
+        FleetState::default(),
+    )
+}
+
+fn start_state(max_connections: usize, header_read_timeout: Duration, state: FleetState) -> Server {
+    start_full(
+        max_connections,
+        header_read_timeout,
+        Duration::from_secs(600),
+        state,
+    )
+}
+
+fn start_full(
+    max_connections: usize,
+    header_read_timeout: Duration,
+    idle_timeout: Duration,
+    state: FleetState,
+) -> Server {
     let state: SharedState = Arc::new(RwLock::new(state));
     let trigger = Arc::new(tokio::sync::Notify::new());
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -56,6 +91,7 @@ fn start_with(max_connections: usize, header_read_timeout: Duration, state: Flee
             },
             max_connections,
             header_read_timeout,
+            idle_timeout,
         };
         tokio::spawn(serve_with(listener, ctx, options, std::future::pending()));
         addr
@@ -202,15 +238,25 @@ fn excess_connections_are_closed_and_idle_ones_time_out() {
     let a = TcpStream::connect(srv.addr).unwrap();
     let _b = TcpStream::connect(srv.addr).unwrap();
     std::thread::sleep(Duration::from_millis(200));
-    // The third is accepted and closed: reading gives EOF or a reset.
+    // The third is over the cap: it is not served (only the probes are,
+    // tests/http_limits.rs): 503 or closed, never the fleet.
     let mut c = TcpStream::connect(srv.addr).unwrap();
     c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let _ = c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
-    let mut buf = [0u8; 64];
-    assert!(
-        matches!(c.read(&mut buf), Ok(0) | Err(_)),
-        "the connection over the cap was served"
+    let _ = c.write_all(
+        format!(
+            "GET /api/v1/fleet HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {READ_TOKEN}\r\n\r\n"
+        )
+        .as_bytes(),
     );
+    let mut buf = [0u8; 64];
+    match c.read(&mut buf) {
+        Ok(0) | Err(_) => {}
+        Ok(n) => assert!(
+            buf[..n].starts_with(b"HTTP/1.1 503"),
+            "the connection over the cap was served: {}",
+            String::from_utf8_lossy(&buf[..n])
+        ),
+    }
     drop(a);
     // The idle connections are closed by the header-read timeout; a fresh
     // /healthz is answered (bounded retries while the slot frees).
@@ -438,7 +484,7 @@ fn login(addr: SocketAddr, token: &str) -> String {
 
 #[test]
 fn actions_need_the_operate_role() {
-    let srv = start_with(64, Duration::from_secs(10), halted_fleet());
+    let srv = start_state(64, Duration::from_secs(10), halted_fleet());
     let read = format!("Bearer {READ_TOKEN}");
     for path in ACTIONS {
         let (st, _, _) = request(srv.addr, "POST", path, &[], "");
@@ -463,7 +509,7 @@ fn actions_need_the_operate_role() {
 
 #[test]
 fn operate_pauses_resumes_retries_and_syncs() {
-    let srv = start_with(64, Duration::from_secs(10), halted_fleet());
+    let srv = start_state(64, Duration::from_secs(10), halted_fleet());
     let operate = format!("Bearer {OPERATE_TOKEN}");
     let auth = [("Authorization", operate.as_str())];
     let post = |path: &str| request(srv.addr, "POST", path, &auth, "");
@@ -530,7 +576,7 @@ fn operate_pauses_resumes_retries_and_syncs() {
 
 #[test]
 fn page_forms_post_with_the_cookie_and_come_back_to_the_page() {
-    let srv = start_with(64, Duration::from_secs(10), halted_fleet());
+    let srv = start_state(64, Duration::from_secs(10), halted_fleet());
     let cookie = login(srv.addr, OPERATE_TOKEN);
     let form = [
         ("Cookie", cookie.as_str()),
@@ -562,7 +608,7 @@ fn page_forms_post_with_the_cookie_and_come_back_to_the_page() {
 
 #[test]
 fn the_page_shows_actions_to_operate_only() {
-    let srv = start_with(64, Duration::from_secs(10), halted_fleet());
+    let srv = start_state(64, Duration::from_secs(10), halted_fleet());
     let read = format!("Bearer {READ_TOKEN}");
     let (st, _, html) = request(srv.addr, "GET", "/", &[("Authorization", &read)], "");
     assert_eq!(st, 200);
@@ -585,4 +631,196 @@ fn the_page_shows_actions_to_operate_only() {
     assert!(!html.contains(r#"id="read-only""#), "{html}");
     // The forms may post to this server (and nowhere else).
     assert!(head.contains("form-action 'self'"), "{head}");
+}
+
+/// Reads from `s` until the peer closes it (or 10 s pass): whether it was
+/// closed, and what it sent.
+fn read_until_closed(s: &mut TcpStream) -> (bool, String) {
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 1024];
+    let closed = loop {
+        match s.read(&mut buf) {
+            Ok(0) => break true,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) => {
+                break !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                );
+            }
+        }
+    };
+    (closed, String::from_utf8_lossy(&out).into_owned())
+}
+
+#[test]
+fn healthz_is_answered_while_the_connection_cap_is_saturated() {
+    let srv = start_with(2, Duration::from_secs(30), Duration::from_secs(30));
+    // A hostile client holds every slot with idle connections.
+    let _held: Vec<TcpStream> = (0..2)
+        .map(|_| TcpStream::connect(srv.addr).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    // The liveness probe still gets its answer; nothing else is served.
+    let (status, _, body) = request(srv.addr, "GET", "/healthz", &[], "");
+    assert_eq!((status, body.as_str()), (200, "ok"));
+    let (status, _, _) = request(srv.addr, "GET", "/readyz", &[], "");
+    assert_eq!(status, 503, "not ready yet, but answered");
+    let auth = format!("Bearer {READ_TOKEN}");
+    let (status, _, body) = request(
+        srv.addr,
+        "GET",
+        "/api/v1/fleet",
+        &[("Authorization", &auth)],
+        "",
+    );
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("connection limit"), "{body}");
+    // The probe slots are bounded too: silent connections over them are
+    // closed at once, and the probe slots free within their 2 s header
+    // timeout (not the 30 s of the main slots).
+    let silent: Vec<TcpStream> = (0..flotilla_hub::http::PROBE_CONNECTIONS)
+        .map(|_| TcpStream::connect(srv.addr).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut over = TcpStream::connect(srv.addr).unwrap();
+    let _ = over.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    let (closed, sent) = read_until_closed(&mut over);
+    assert!(closed && sent.is_empty(), "served over every slot: {sent}");
+    drop(silent);
+    let mut ok = false;
+    for _ in 0..50 {
+        let mut s = TcpStream::connect(srv.addr).unwrap();
+        let _ = s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        let (_, sent) = read_until_closed(&mut s);
+        if sent.starts_with("HTTP/1.1 200") {
+            ok = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(ok, "/healthz not answered once the probe slots freed");
+}
+
+#[test]
+fn an_idle_keep_alive_connection_is_closed_by_the_idle_timeout() {
+    // Headers may take 30 s, but a connection idle for 1 s is closed.
+    let srv = start_with(4, Duration::from_secs(30), Duration::from_secs(1));
+    let mut s = TcpStream::connect(srv.addr).unwrap();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let (closed, sent) = read_until_closed(&mut s);
+    assert!(sent.starts_with("HTTP/1.1 200"), "{sent}");
+    assert!(sent.ends_with("ok"), "one keep-alive response: {sent}");
+    assert!(
+        closed,
+        "an idle keep-alive connection is still open after 10 s"
+    );
+}
+
+#[test]
+fn headers_sent_a_byte_at_a_time_are_cut_by_the_header_read_timeout() {
+    // Idle for 30 s is allowed, but the headers must arrive within 1 s: a
+    // client trickling bytes (never idle) is still cut.
+    let srv = start_with(4, Duration::from_secs(1), Duration::from_secs(30));
+    let mut s = TcpStream::connect(srv.addr).unwrap();
+    let head = format!(
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: {}",
+        "a".repeat(100)
+    );
+    let mut cut = false;
+    for b in head.bytes().take(50) {
+        if s.write_all(&[b]).is_err() {
+            cut = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (closed, sent) = read_until_closed(&mut s);
+    assert!(
+        cut || closed,
+        "a trickling client kept its connection for 10 s"
+    );
+    assert!(!sent.contains("200 OK"), "{sent}");
+}
+
+/// The documents of a file of deploy/kubernetes.
+fn deploy_documents(file: &str) -> Vec<serde_json::Value> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("deploy/kubernetes")
+        .join(file);
+    let text = std::fs::read_to_string(&path).unwrap();
+    flotilla_core::yaml::split_documents(&text)
+        .iter()
+        .map(|d| flotilla_core::yaml::parse(file, d).unwrap())
+        .collect()
+}
+
+#[test]
+fn deploy_ships_the_token_secret_a_network_policy_and_the_limits() {
+    // The Deployment reads its tokens from the Secret (so it may listen on
+    // 0.0.0.0).
+    let secrets = deploy_documents("secret.yaml");
+    let tokens = secrets
+        .iter()
+        .find(|s| s["metadata"]["name"] == "flotilla-auth-tokens")
+        .expect("the token Secret");
+    assert_eq!(tokens["kind"], "Secret");
+    assert!(
+        tokens["stringData"]["tokens"]
+            .as_str()
+            .unwrap()
+            .contains(" read")
+    );
+    let deployment = &deploy_documents("deployment.yaml")[0];
+    let pod = &deployment["spec"]["template"]["spec"];
+    let args = pod["containers"][0]["args"].as_array().unwrap();
+    let at = args
+        .iter()
+        .position(|a| a == "--auth-token-file")
+        .expect("--auth-token-file");
+    assert!(
+        args[at + 1]
+            .as_str()
+            .unwrap()
+            .starts_with("/etc/flotilla/auth/")
+    );
+    assert!(
+        pod["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v["secret"]["secretName"] == "flotilla-auth-tokens")
+    );
+    // Ingress to the pod only from namespaces that are let in, and the
+    // policy is part of the kustomization.
+    let policy = &deploy_documents("networkpolicy.yaml")[0];
+    assert_eq!(policy["kind"], "NetworkPolicy");
+    assert_eq!(
+        policy["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/name"],
+        "flotilla"
+    );
+    assert_eq!(
+        policy["spec"]["policyTypes"],
+        serde_json::json!(["Ingress"])
+    );
+    let kustomization = &deploy_documents("kustomization.yaml")[0];
+    assert!(
+        kustomization["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r == "networkpolicy.yaml")
+    );
+    // The daemon config parses, with the HTTP limits set.
+    let cm = &deploy_documents("configmap.yaml")[0];
+    let config = flotilla_hub::config::DaemonConfig::parse(
+        "flotilla.yaml",
+        cm["data"]["flotilla.yaml"].as_str().unwrap(),
+    )
+    .unwrap();
+    assert_eq!(config.http.max_connections, 1024);
+    assert_eq!(config.http.header_read_timeout, Duration::from_secs(10));
+    assert_eq!(config.http.idle_timeout, Duration::from_secs(5));
 }

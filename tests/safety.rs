@@ -608,3 +608,91 @@ fn a_prune_ratio_that_is_not_a_share_is_refused() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("maxPruneRatio"), "{}", text(&o));
 }
+
+/// A repository whose base holds ConfigMaps `cm-0`..`cm-<n-1>`.
+fn many_objects(dir: &Path, n: usize) {
+    let _ = std::fs::remove_dir_all(dir.join("bases/web"));
+    for i in 0..n {
+        let cm = format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: cm-{i}, namespace: shop}}\n"
+        );
+        write(dir, &format!("bases/web/cm-{i}.yaml"), &cm);
+    }
+}
+
+#[test]
+fn a_few_commits_each_under_the_ratio_cannot_empty_a_cluster() {
+    let dir = repo(&[]);
+    let sync = |extra: &[&str]| {
+        let mut args = vec!["sync", "--repo", "."];
+        args.extend_from_slice(extra);
+        flotilla_in(dir.path(), &args, &[])
+    };
+    let count = || {
+        std::fs::read_dir(dir.path().join("out/eu-1"))
+            .unwrap()
+            .filter(|e| {
+                let name = e.as_ref().unwrap().file_name();
+                !name.to_string_lossy().starts_with('.')
+            })
+            .count()
+    };
+    many_objects(dir.path(), 10);
+    let o = sync(&[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(count(), 10);
+    // Commit 1 removes 4 of 10 (40%, under the per-round 50%): pruned.
+    many_objects(dir.path(), 6);
+    let o = sync(&[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(count(), 6);
+    // The window is kept beside the inventory, for the next run.
+    let record = dir
+        .path()
+        .join("out/eu-1/.flotilla-prune-window-demo.eu-1.json");
+    assert!(record.exists());
+    // Commit 2 removes 3 of 6 (50%, allowed alone): with the 4 before,
+    // 7 of 10 within the window. Refused, nothing deleted.
+    many_objects(dir.path(), 3);
+    let o = sync(&[]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let out = text(&o);
+    assert!(
+        out.contains(
+            "with the 4 pruned in the previous 1 pruning round(s), 7 of 10 managed objects"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("window of 5 rounds"), "{out}");
+    assert_eq!(count(), 6);
+    // A hand-edited record cannot switch the guard off silently: a record
+    // that does not read refuses the prune.
+    let kept = std::fs::read_to_string(&record).unwrap();
+    std::fs::write(&record, "{\"rounds\": 7}").unwrap();
+    let o = sync(&[]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("window cannot be read"), "{}", text(&o));
+    assert_eq!(count(), 6);
+    std::fs::write(&record, kept).unwrap();
+    // The window is configurable: the flag (and spec.pruneWindow) with 1
+    // round is the per-round guard alone.
+    let o = sync(&["--prune-window", "1", "--dry-run"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(count(), 6);
+    let fleet = FLEET.replace("  clusters:", "  pruneWindow: 1\n  clusters:");
+    write(dir.path(), "fleet.yaml", &fleet);
+    let o = sync(&[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(count(), 3);
+    // An out-of-range window is an error naming the field.
+    write(
+        dir.path(),
+        "fleet.yaml",
+        &fleet.replace("pruneWindow: 1", "pruneWindow: 1000"),
+    );
+    let o = flotilla_in(dir.path(), &["validate", "--repo", "."], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("spec.pruneWindow"), "{}", text(&o));
+    let o = sync(&["--prune-window", "-1"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+}

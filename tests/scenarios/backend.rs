@@ -259,7 +259,9 @@ impl Backend {
                     now.push(format!("Namespace {INVENTORY_NAMESPACE}"));
                 }
                 for cm in names(&client, "v1", "ConfigMap", Some(INVENTORY_NAMESPACE)).await {
-                    if cm.starts_with(&format!("flotilla-inventory-{prefix}")) {
+                    if cm.starts_with(&format!("flotilla-inventory-{prefix}"))
+                        || cm.starts_with(&format!("flotilla-prune-window-{prefix}"))
+                    {
                         now.push(format!("ConfigMap {INVENTORY_NAMESPACE}/{cm}"));
                     }
                 }
@@ -527,7 +529,9 @@ impl Env {
             let c = &m.client;
             let prefix = format!("{}-", self.prefix);
             for cm in names(c, "v1", "ConfigMap", Some(INVENTORY_NAMESPACE)).await {
-                if cm.starts_with(&format!("flotilla-inventory-{}.", self.prefix)) {
+                if cm.starts_with(&format!("flotilla-inventory-{}.", self.prefix))
+                    || cm.starts_with(&format!("flotilla-prune-window-{}.", self.prefix))
+                {
                     delete(c, "v1", "ConfigMap", Some(INVENTORY_NAMESPACE), &cm).await;
                 }
             }
@@ -562,7 +566,9 @@ impl Env {
             loop {
                 let mut now = leftovers(c, &prefix).await;
                 for cm in names(c, "v1", "ConfigMap", Some(INVENTORY_NAMESPACE)).await {
-                    if cm.starts_with(&format!("flotilla-inventory-{}.", self.prefix)) {
+                    if cm.starts_with(&format!("flotilla-inventory-{}.", self.prefix))
+                        || cm.starts_with(&format!("flotilla-prune-window-{}.", self.prefix))
+                    {
                         now.push(format!("ConfigMap {INVENTORY_NAMESPACE}/{cm}"));
                     }
                 }

@@ -22,6 +22,7 @@ pub fn all() -> Vec<(&'static str, Scenario)> {
         crate::scenario!(second_sync_writes_nothing),
         crate::scenario!(removed_base_is_pruned_on_its_clusters_only),
         crate::scenario!(mass_prune_needs_allow_mass_prune),
+        crate::scenario!(mass_prune_window_spans_separate_runs),
         crate::scenario!(crd_and_custom_resource_in_one_sync),
         crate::scenario!(conflict_with_another_manager_needs_force_conflicts),
         crate::scenario!(a_failed_apply_blocks_prune),
@@ -307,6 +308,45 @@ async fn removed_base_is_pruned_on_its_clusters_only(e: &Env) {
             m.name
         );
     }
+}
+
+/// Two commits in a row, each pruning under half of what is left, cannot
+/// empty the cluster: the second is refused by the window, which each
+/// separate `flotilla sync` run reads back from the cluster (ConfigMap
+/// `flotilla-prune-window-<fleet>.<cluster>`).
+async fn mass_prune_window_spans_separate_runs(e: &Env) {
+    let a = e.alpha();
+    e.fleet_yaml(&[a], &[("web", &[]), ("one", &[]), ("two", &[])], "");
+    e.write("bases/web/web.yaml", WEB);
+    e.write("bases/one/cms.yaml", &config_maps("one", 3));
+    e.write("bases/two/cms.yaml", &config_maps("two", 3));
+    assert_exit(&e.flotilla("sync", &[]).await, 0);
+    // 3 of 10 (30%): pruned.
+    e.fleet_yaml(&[a], &[("web", &[]), ("two", &[])], "");
+    let run = e.flotilla("sync", &[]).await;
+    assert_exit(&run, 0);
+    assert_eq!(run.cluster("alpha").pruned, 3, "{run}");
+    // 3 of 7 (43%) alone, but 6 of 10 within the window: refused.
+    e.fleet_yaml(&[a], &[("web", &[])], "");
+    let run = e.flotilla("sync", &[]).await;
+    assert_exit(&run, 2);
+    assert!(
+        run.stdout.contains(
+            "with the 3 pruned in the previous 1 pruning round(s), 6 of 10 managed objects"
+        ),
+        "{run}"
+    );
+    assert!(run.stdout.contains("window of 5 rounds"), "{run}");
+    for i in 1..=3 {
+        assert!(
+            shop_config_map(a, &format!("two-{i}")).await.is_some(),
+            "two-{i} kept"
+        );
+    }
+    // A window of one round is the per-round guard alone.
+    let run = e.flotilla("sync", &["--prune-window", "1"]).await;
+    assert_exit(&run, 0);
+    assert_eq!(run.cluster("alpha").pruned, 3, "{run}");
 }
 
 /// Six of ten objects leave Git: the sync refuses to prune them (exit 2,

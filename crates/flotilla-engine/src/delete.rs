@@ -4,8 +4,68 @@
 
 use crate::destination::Destination;
 use flotilla_core::changeset::{Action, ChangeSet, Failure};
+use flotilla_core::model::Inventory;
 use flotilla_core::model::inventory::InventoryEntry;
-use flotilla_core::plan::Plan;
+use flotilla_core::plan::{Plan, PlanOptions, PruneWindow};
+
+use crate::reconcile::SyncOptions;
+
+/// Applies the mass-prune guard's window to `plan`: when the round would
+/// prune, reads the window of `fleet`'s cluster `cluster` (a round with
+/// nothing to prune costs no read) and refuses what it does not allow. A
+/// window that cannot be read refuses the prune (the guard cannot count
+/// earlier deletions); applies go on. Returns the window read, if any.
+pub async fn apply_window<D: Destination>(
+    destination: &mut D,
+    fleet: &str,
+    cluster: &str,
+    plan: &mut Plan<'_>,
+    inventory: Option<&Inventory>,
+    options: &PlanOptions,
+) -> Option<PruneWindow> {
+    if plan.prune.is_empty() || plan.prune_disabled {
+        return None;
+    }
+    match destination.read_prune_window(fleet, cluster).await {
+        Ok(window) => {
+            if plan.prune_refused.is_none() {
+                let managed = inventory.map_or(0, |i| i.entries().len());
+                plan.prune_refused = window.refusal(plan.prune.len(), managed, options);
+            }
+            Some(window)
+        }
+        Err(e) => {
+            if plan.prune_refused.is_none() {
+                plan.prune_refused = Some(format!(
+                    "not pruning: the mass-prune guard's window cannot be read: {e}"
+                ));
+            }
+            None
+        }
+    }
+}
+
+/// Records a round that deleted `pruned` of `managed` objects in the
+/// window (nothing on a dry run; nothing to write when it is unchanged).
+pub async fn record_window<D: Destination>(
+    destination: &mut D,
+    fleet: &str,
+    cluster: &str,
+    window: &PruneWindow,
+    (pruned, managed): (usize, usize),
+    options: &SyncOptions,
+    changes: &mut ChangeSet,
+) {
+    if options.dry_run {
+        return;
+    }
+    let next = window.after(pruned, managed, &options.plan);
+    if &next != window
+        && let Err(e) = destination.write_prune_window(fleet, cluster, &next).await
+    {
+        changes.fail(e.failure(), format!("writing the prune window: {e}"));
+    }
+}
 
 /// Prunes the plan's `prune` entries (already in reverse order) from
 /// `destination`, recording each in `changes`; `progress(j)` is called after

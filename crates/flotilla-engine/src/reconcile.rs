@@ -7,7 +7,9 @@
 //!
 //! Safety rules: a failed read of the inventory or of live state applies
 //! nothing; a round with a failed apply prunes nothing; a refused mass prune
-//! deletes nothing; the inventory is written only when it changed, so an
+//! deletes nothing, and neither does one whose prune window record cannot be
+//! read (the guard counts the deletions of the last pruning rounds, see
+//! [`flotilla_core::plan::PruneWindow`]); the inventory is written only when it changed, so an
 //! unchanged cluster costs no write.
 
 use std::time::Duration;
@@ -63,7 +65,16 @@ pub async fn reconcile_cluster<D: Destination>(
             return changes;
         }
     };
-    let plan = plan(desired, old.as_ref(), options.plan);
+    let mut plan = plan(desired, old.as_ref(), options.plan);
+    let window = crate::delete::apply_window(
+        destination,
+        fleet,
+        &desired.cluster,
+        &mut plan,
+        old.as_ref(),
+        &options.plan,
+    )
+    .await;
     let addresses: Vec<(&str, &ObjectKey)> = desired
         .objects
         .iter()
@@ -118,6 +129,20 @@ pub async fn reconcile_cluster<D: Destination>(
         progress(applying + j, total)
     })
     .await;
+    if let Some(window) = &window {
+        let managed = old.as_ref().map_or(0, |i| i.entries().len());
+        let pruned = plan.prune.len() - kept.len();
+        crate::delete::record_window(
+            destination,
+            fleet,
+            &desired.cluster,
+            window,
+            (pruned, managed),
+            &options,
+            &mut changes,
+        )
+        .await;
+    }
     entries.extend(kept);
 
     let inventory = Inventory::new(

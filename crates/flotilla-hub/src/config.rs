@@ -97,10 +97,15 @@ pub struct AuthSettings {
 pub struct HttpLimits {
     /// Connections served at once; further ones are accepted and closed.
     pub max_connections: usize,
-    /// How long a client may take to send its request headers; also how
-    /// long a keep-alive connection may stay idle.
+    /// How long a client may take to send its request headers (counted
+    /// from when the server waits for them, so also a bound on a
+    /// keep-alive connection's wait for its next request).
     #[serde(with = "humantime_serde")]
     pub header_read_timeout: Duration,
+    /// How long a connection may stay without a byte moving before it is
+    /// closed.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
 }
 
 impl Default for HttpLimits {
@@ -108,6 +113,7 @@ impl Default for HttpLimits {
         Self {
             max_connections: 1024,
             header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -205,13 +211,14 @@ mod tests {
     fn parses_auth_and_http_limits() {
         let c = DaemonConfig::parse(
             "c.yaml",
-            "auth: {tokenFile: /t}\ninsecureNoAuth: true\nhttp: {maxConnections: 8, headerReadTimeout: 2s}\n",
+            "auth: {tokenFile: /t}\ninsecureNoAuth: true\nhttp: {maxConnections: 8, headerReadTimeout: 2s, idleTimeout: 1s}\n",
         )
         .unwrap();
         assert_eq!(c.auth.token_file, Some(PathBuf::from("/t")));
         assert!(c.insecure_no_auth);
         assert_eq!(c.http.max_connections, 8);
         assert_eq!(c.http.header_read_timeout, Duration::from_secs(2));
+        assert_eq!(c.http.idle_timeout, Duration::from_secs(1));
     }
 
     #[test]

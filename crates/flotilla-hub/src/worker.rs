@@ -108,6 +108,9 @@ fn sync_options(ctx: &WorkerContext, fleet: &Fleet, force_conflicts: bool) -> Sy
             prune: ctx.config.prune && fleet.prune,
             max_prune_ratio: ctx.config.max_prune_ratio,
             allow_mass_prune: false,
+            prune_window: fleet
+                .prune_window
+                .unwrap_or(flotilla_core::plan::DEFAULT_PRUNE_WINDOW),
         },
         ..SyncOptions::default()
     }

@@ -50,6 +50,8 @@ pub(crate) struct FleetSpec {
     #[serde(default)]
     pub prune: Option<bool>,
     #[serde(default)]
+    pub prune_window: Option<Spanned<usize>>,
+    #[serde(default)]
     pub conflicts: Option<crate::model::Conflicts>,
     #[serde(default)]
     pub ignore_differences: Vec<Spanned<IgnoreSpec>>,

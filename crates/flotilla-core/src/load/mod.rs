@@ -257,6 +257,11 @@ fn load_inner(snapshot: &Snapshot) -> Result<(Fleet, Diagnostics), Diagnostics> 
     let rollout = check_rollout(spec.rollout.as_ref(), &clusters, &known, &mut ck);
     let ignore_differences = check_ignores(&spec.ignore_differences, &mut ck);
     let tenants = check_tenants(snapshot, &spec.tenants, &mut ck);
+    let prune_window = spec.prune_window.as_ref().and_then(|w| {
+        crate::plan::check_prune_window(w.value)
+            .map_err(|e| ck.error(line_of(w), "spec.pruneWindow", e))
+            .ok()
+    });
 
     let fleet = Fleet {
         name: file.metadata.name,
@@ -266,6 +271,7 @@ fn load_inner(snapshot: &Snapshot) -> Result<(Fleet, Diagnostics), Diagnostics> 
         cluster_layers,
         rollout,
         prune: spec.prune.unwrap_or(true),
+        prune_window,
         conflicts: spec.conflicts.unwrap_or_default(),
         revision: snapshot.revision().map(str::to_string),
         ignore_differences,

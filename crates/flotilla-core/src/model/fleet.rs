@@ -26,6 +26,9 @@ pub struct Fleet {
     pub rollout: Rollout,
     /// Whether objects that left Git are deleted from clusters.
     pub prune: bool,
+    /// How many pruning rounds the mass-prune guard looks back over
+    /// (`spec.pruneWindow`); the engine's default when `None`.
+    pub prune_window: Option<usize>,
     /// What a sync does when another field manager owns a field Git sets.
     pub conflicts: Conflicts,
     /// The commit the fleet was read from, where it came from Git.

@@ -213,6 +213,21 @@ impl Destination for AnyDestination {
     async fn write_inventory(&mut self, inventory: &Inventory) -> Result<(), ClusterError> {
         each!(self, t => t.write_inventory(inventory).await)
     }
+    async fn read_prune_window(
+        &mut self,
+        fleet: &str,
+        cluster: &str,
+    ) -> Result<flotilla_core::plan::PruneWindow, ClusterError> {
+        each!(self, t => t.read_prune_window(fleet, cluster).await)
+    }
+    async fn write_prune_window(
+        &mut self,
+        fleet: &str,
+        cluster: &str,
+        window: &flotilla_core::plan::PruneWindow,
+    ) -> Result<(), ClusterError> {
+        each!(self, t => t.write_prune_window(fleet, cluster, window).await)
+    }
     async fn schema(
         &mut self,
         api_versions: &[&str],

@@ -3,7 +3,8 @@
 //! [`flotilla_core::model::names::safe_file_name`]; every write and delete is
 //! checked to stay inside the folder, [`super::safe_fs`]), removed when
 //! pruned; Secrets' files are 0600; the
-//! inventory is the hidden file `.flotilla-inventory-<fleet>.<cluster>.json`. Edits
+//! inventory is the hidden file `.flotilla-inventory-<fleet>.<cluster>.json`
+//! and the mass-prune guard's window `.flotilla-prune-window-<fleet>.<cluster>.json`. Edits
 //! made by hand to the files are seen as live state, so they show up as
 //! changes (and are corrected) on the next sync.
 
@@ -19,6 +20,7 @@ use flotilla_core::model::ObjectKey;
 use flotilla_core::model::inventory::inventory_name;
 use flotilla_core::model::ownership::{MANAGED_BY, MANAGED_BY_LABEL};
 use flotilla_core::model::{Inventory, InventoryEntry};
+use flotilla_core::plan::{PruneWindow, prune_window_name};
 
 /// A directory destination.
 pub struct DirectoryDestination {
@@ -67,6 +69,11 @@ impl DirectoryDestination {
     fn inventory_file(&self, fleet: &str, cluster: &str) -> String {
         format!(".{}.json", inventory_name(fleet, cluster))
     }
+}
+
+/// The prune window record's file, beside the inventory file.
+fn prune_window_file(fleet: &str, cluster: &str) -> String {
+    format!(".{}.json", prune_window_name(fleet, cluster))
 }
 
 impl Destination for DirectoryDestination {
@@ -191,5 +198,30 @@ impl Destination for DirectoryDestination {
         let name = self.inventory_file(&inventory.fleet, &inventory.cluster);
         let text = serde_json::to_string_pretty(inventory).expect("an inventory serialises") + "\n";
         self.write(&name, &text, false)
+    }
+
+    async fn read_prune_window(
+        &mut self,
+        fleet: &str,
+        cluster: &str,
+    ) -> Result<PruneWindow, ClusterError> {
+        let path = self.path(&prune_window_file(fleet, cluster))?;
+        match self.read(&path)? {
+            None => Ok(PruneWindow::default()),
+            Some(text) => serde_json::from_str(&text).map_err(|source| ClusterError::Inventory {
+                name: path.display().to_string(),
+                source,
+            }),
+        }
+    }
+
+    async fn write_prune_window(
+        &mut self,
+        fleet: &str,
+        cluster: &str,
+        window: &PruneWindow,
+    ) -> Result<(), ClusterError> {
+        let text = serde_json::to_string_pretty(window).expect("a window serialises") + "\n";
+        self.write(&prune_window_file(fleet, cluster), &text, false)
     }
 }

@@ -25,6 +25,7 @@ pub use error::{ClusterError, ConfigError, Status};
 
 use flotilla_core::model::ObjectKey;
 use flotilla_core::model::{Inventory, InventoryEntry};
+use flotilla_core::plan::PruneWindow;
 
 /// The field manager of every Flotilla write.
 pub use flotilla_core::model::ownership::FIELD_MANAGER;
@@ -107,6 +108,23 @@ pub trait Destination {
         let _ = user;
         Ok(())
     }
+
+    /// The mass-prune guard's record of the last rounds that pruned
+    /// `fleet`'s cluster `cluster`, kept beside the inventory (empty when
+    /// none was written).
+    async fn read_prune_window(
+        &mut self,
+        fleet: &str,
+        cluster: &str,
+    ) -> Result<PruneWindow, ClusterError>;
+
+    /// Stores the prune window record of `fleet`'s cluster `cluster`.
+    async fn write_prune_window(
+        &mut self,
+        fleet: &str,
+        cluster: &str,
+        window: &PruneWindow,
+    ) -> Result<(), ClusterError>;
 
     /// Whether controllers act on what is written here (a Kubernetes
     /// cluster), so health is worth reading; a folder has none.

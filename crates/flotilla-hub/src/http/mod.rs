@@ -26,9 +26,14 @@
 //! token) stay open.
 //!
 //! [`serve_with`] bounds the server: at most
-//! [`HttpOptions::max_connections`] connections at once (further ones are
-//! accepted and closed at once), a header-read timeout that also closes
-//! idle keep-alive connections, and a body limit on every route.
+//! [`HttpOptions::max_connections`] connections at once; over the cap, up to
+//! [`PROBE_CONNECTIONS`] more are served the probes only (`/healthz` and
+//! `/readyz`, one request each, 503 for any other path) so a saturated
+//! server still answers its liveness probe, and further ones are accepted
+//! and closed at once. A header-read timeout bounds the time to send a
+//! request's headers (and so a keep-alive connection's wait for its next
+//! request); a separate idle timeout closes a connection on which no byte
+//! moved for [`HttpOptions::idle_timeout`]. Every route has a body limit.
 //!
 //! Handlers only read [`FleetState`](crate::state::FleetState), except the
 //! [actions], which record an operator's request in it for the reconcile
@@ -68,6 +73,10 @@ pub const LOGIN_BODY_LIMIT: usize = 4 * 1024;
 /// The largest body of every other route (they take none).
 pub const DEFAULT_BODY_LIMIT: usize = 16 * 1024;
 
+/// Connections over [`HttpOptions::max_connections`] that are still served
+/// the probes (one request each, a header-read timeout of at most 2 s).
+pub const PROBE_CONNECTIONS: usize = 16;
+
 /// The server's limits and authentication.
 #[derive(Clone, Debug)]
 pub struct HttpOptions {
@@ -75,9 +84,13 @@ pub struct HttpOptions {
     pub auth: AuthConfig,
     /// Connections served at once; further ones are accepted and closed.
     pub max_connections: usize,
-    /// How long a client may take to send a request's headers, and how long
-    /// a keep-alive connection may stay idle between requests.
+    /// How long a client may take to send a request's headers, counted
+    /// from when the server starts waiting for them (so also a bound on a
+    /// keep-alive connection's wait for its next request).
     pub header_read_timeout: Duration,
+    /// How long a connection may stay without a byte read or written
+    /// before it is closed (after the response in flight, if any).
+    pub idle_timeout: Duration,
 }
 
 impl Default for HttpOptions {
@@ -86,6 +99,7 @@ impl Default for HttpOptions {
             auth: AuthConfig::default(),
             max_connections: 1024,
             header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -175,11 +189,14 @@ pub fn router(ctx: HttpContext) -> Router {
 /// The router of every endpoint, `/`, `/api/v1/*` and `/metrics` behind
 /// `auth` when it holds tokens.
 pub fn router_with(ctx: HttpContext, auth: AuthConfig) -> Router {
-    let app = App {
+    routes(App {
         ctx: Arc::new(ctx),
         drift_gauges: Arc::default(),
         auth,
-    };
+    })
+}
+
+fn routes(app: App) -> Router {
     let webhooks = Router::new()
         .route("/webhook/github", post(webhook::github))
         .route("/webhook/gitlab", post(webhook::gitlab))
@@ -208,6 +225,22 @@ pub fn router_with(ctx: HttpContext, auth: AuthConfig) -> Router {
         .layer(DefaultBodyLimit::max(DEFAULT_BODY_LIMIT))
         .merge(webhooks)
         .merge(login)
+        .with_state(app)
+}
+
+/// The router of connections over the cap: the probes, 503 for the rest.
+fn probes_router(app: App) -> Router {
+    Router::new()
+        .route("/healthz", get(api::healthz))
+        .route("/readyz", get(api::readyz))
+        .fallback(|| async {
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::RETRY_AFTER, "1")],
+                "connection limit reached: only /healthz and /readyz are answered\n",
+            )
+        })
+        .layer(DefaultBodyLimit::max(DEFAULT_BODY_LIMIT))
         .with_state(app)
 }
 
@@ -376,15 +409,29 @@ pub async fn serve_with(
     use hyper_util::rt::{TokioIo, TokioTimer};
     use hyper_util::service::TowerToHyperService;
 
-    let router = router_with(ctx, options.auth.clone());
+    let app = App {
+        ctx: Arc::new(ctx),
+        drift_gauges: Arc::default(),
+        auth: options.auth.clone(),
+    };
+    let router = routes(app.clone());
+    let probes = probes_router(app);
     let max = options.max_connections.clamp(1, 1 << 20);
     let permits = Arc::new(tokio::sync::Semaphore::new(max));
+    let probe_permits = Arc::new(tokio::sync::Semaphore::new(PROBE_CONNECTIONS));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(options.header_read_timeout)
         .keep_alive(true);
+    // Over the cap: one probe request per connection, headers in 2 s.
+    let mut probe_builder = hyper::server::conn::http1::Builder::new();
+    probe_builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(options.header_read_timeout.min(Duration::from_secs(2)))
+        .keep_alive(false);
+    let idle_timeout = options.idle_timeout.max(Duration::from_millis(10));
     tokio::pin!(shutdown);
     loop {
         let (stream, _peer) = tokio::select! {
@@ -399,21 +446,40 @@ pub async fn serve_with(
                 }
             },
         };
-        let Ok(permit) = permits.clone().try_acquire_owned() else {
-            tracing::debug!(max, "connection limit reached: closing a new connection");
-            drop(stream);
-            continue;
+        let (permit, builder, service) = match permits.clone().try_acquire_owned() {
+            Ok(p) => (p, &builder, router.clone()),
+            Err(_) => match probe_permits.clone().try_acquire_owned() {
+                Ok(p) => (p, &probe_builder, probes.clone()),
+                Err(_) => {
+                    tracing::debug!(max, "connection limit reached: closing a new connection");
+                    drop(stream);
+                    continue;
+                }
+            },
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(router.clone());
-        let conn = builder.serve_connection(TokioIo::new(stream), service);
+        let activity = Activity::new(stream);
+        let last = activity.last.clone();
+        let service = TowerToHyperService::new(service);
+        let conn = builder.serve_connection(TokioIo::new(activity), service);
         let mut stop = stop_rx.clone();
         tokio::spawn(async move {
             let _permit = permit;
             tokio::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => return,
-                _ = stop.changed() => {}
+            let mut deadline = tokio::time::Instant::now() + idle_timeout;
+            loop {
+                tokio::select! {
+                    _ = conn.as_mut() => return,
+                    _ = stop.changed() => break,
+                    () = tokio::time::sleep_until(deadline) => {
+                        let since = last.since();
+                        if since >= idle_timeout {
+                            tracing::debug!("closing an idle connection");
+                            break;
+                        }
+                        deadline = tokio::time::Instant::now() + (idle_timeout - since);
+                    }
+                }
             }
             conn.as_mut().graceful_shutdown();
             let _ = conn.await;
@@ -423,5 +489,87 @@ pub async fn serve_with(
     let _ = stop_tx.send(true);
     // Every connection holds a permit until it ends.
     let _ = permits.acquire_many(max as u32).await;
+    let _ = probe_permits.acquire_many(PROBE_CONNECTIONS as u32).await;
     Ok(())
+}
+
+/// When a connection last moved a byte: milliseconds since its start.
+#[derive(Clone)]
+struct LastActivity {
+    start: tokio::time::Instant,
+    millis: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl LastActivity {
+    fn touch(&self) {
+        let now = self.start.elapsed().as_millis() as u64;
+        self.millis.store(now, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How long since the last byte moved.
+    fn since(&self) -> Duration {
+        let at = Duration::from_millis(self.millis.load(std::sync::atomic::Ordering::Relaxed));
+        self.start.elapsed().saturating_sub(at)
+    }
+}
+
+/// A stream that records when a byte last moved, for the idle timeout.
+struct Activity<S> {
+    inner: S,
+    last: LastActivity,
+}
+
+impl<S> Activity<S> {
+    fn new(inner: S) -> Self {
+        Self {
+            inner,
+            last: LastActivity {
+                start: tokio::time::Instant::now(),
+                millis: Arc::default(),
+            },
+        }
+    }
+}
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Activity<S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.last.touch();
+        }
+        polled
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Activity<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        data: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let polled = std::pin::Pin::new(&mut self.inner).poll_write(cx, data);
+        if matches!(polled, std::task::Poll::Ready(Ok(n)) if n > 0) {
+            self.last.touch();
+        }
+        polled
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }

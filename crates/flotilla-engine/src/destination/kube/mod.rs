@@ -7,6 +7,7 @@ mod discovery;
 mod inventory;
 mod openapi;
 mod ops;
+mod prune_window;
 mod retry;
 
 use std::path::Path;

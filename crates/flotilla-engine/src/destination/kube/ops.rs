@@ -386,4 +386,21 @@ impl Destination for KubeDestination {
     async fn write_inventory(&mut self, inventory: &Inventory) -> Result<(), ClusterError> {
         super::inventory::write(self, inventory).await
     }
+
+    async fn read_prune_window(
+        &mut self,
+        fleet: &str,
+        cluster: &str,
+    ) -> Result<flotilla_core::plan::PruneWindow, ClusterError> {
+        super::prune_window::read(self, fleet, cluster).await
+    }
+
+    async fn write_prune_window(
+        &mut self,
+        fleet: &str,
+        cluster: &str,
+        window: &flotilla_core::plan::PruneWindow,
+    ) -> Result<(), ClusterError> {
+        super::prune_window::write(self, fleet, cluster, window).await
+    }
 }
