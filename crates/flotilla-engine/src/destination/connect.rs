@@ -200,4 +200,11 @@ impl Destination for AnyDestination {
     fn runs_workloads(&self) -> bool {
         each!(self, t => t.runs_workloads())
     }
+    async fn events(
+        &mut self,
+        key: &ObjectKey,
+        limit: usize,
+    ) -> Result<Vec<flotilla_core::agent::ObjectEvent>, ClusterError> {
+        each!(self, t => t.events(key, limit).await)
+    }
 }
