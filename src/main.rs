@@ -4,6 +4,7 @@
 //! Exit codes follow `diff(1)`: 0 nothing wrong (or nothing differs), 1 the
 //! fleet is invalid (or something differs), 2 or more an error.
 
+mod agent;
 mod connect;
 mod diff;
 mod drift;
@@ -49,6 +50,8 @@ enum Command {
     Drift(drift::Args),
     /// The daemon: poll Git, roll out in waves, self-heal drift, serve status over HTTP.
     Serve(serve::Args),
+    /// Pull mode: run beside one member cluster, dial out to the hub, apply its assignment, report back.
+    Agent(agent::Args),
     /// Apply desired state to clusters: ordered server-side apply, safe prune (exit 2 on any failure).
     Sync(sync::Args),
 }
@@ -91,6 +94,7 @@ fn main() -> ExitCode {
         Command::Drift(a) => drift::run(a),
         Command::Sync(a) => sync::run(a),
         Command::Serve(a) => serve::run(a),
+        Command::Agent(a) => agent::run(a),
     };
     match result {
         Ok(code) => code,

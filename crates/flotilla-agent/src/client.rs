@@ -294,7 +294,8 @@ impl HubClient {
     /// Sends one report.
     pub async fn report(&mut self, report: &AgentReport) -> Result<(), AgentError> {
         let body = serde_json::to_vec(report).map_err(|x| AgentError::Protocol(x.to_string()))?;
-        self.send(Method::POST, &format!("{AGENT_API}/report"), Some(body))
+        let path = format!("{AGENT_API}/report?cluster={}", self.endpoint.cluster);
+        self.send(Method::POST, &path, Some(body))
             .await
             .map(|_| ())
     }

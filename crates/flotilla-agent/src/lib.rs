@@ -395,7 +395,11 @@ impl Worker {
     /// nothing more to wait for).
     async fn apply(&mut self, a: &Assignment, heal: bool) -> bool {
         let desired = a.desired();
-        let force = if heal { true } else { a.policy.force_conflicts };
+        let force = if heal {
+            a.policy.heal_force_conflicts
+        } else {
+            a.policy.force_conflicts
+        };
         let changes: ChangeSet = reconcile_cluster(
             &mut self.destination,
             &a.fleet,

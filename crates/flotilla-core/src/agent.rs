@@ -78,12 +78,20 @@ pub struct Policy {
     pub max_prune_ratio: f64,
     /// Take fields back from other managers when applying the assignment.
     pub force_conflicts: bool,
-    /// Correct drift when found (always taking fields back).
+    /// Correct drift when found.
     pub self_heal: bool,
+    /// Take fields back from other managers when healing drift (Git wins,
+    /// unless the fleet says `spec.conflicts: fail`).
+    #[serde(default = "yes")]
+    pub heal_force_conflicts: bool,
     /// Seconds between drift checks (jittered by the agent).
     pub reconcile_interval_secs: u64,
     /// Seconds to wait for health after a sync, reporting on the way.
     pub health_timeout_secs: u64,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Assignment {
@@ -234,6 +242,7 @@ mod tests {
             max_prune_ratio: 0.5,
             force_conflicts: true,
             self_heal: true,
+            heal_force_conflicts: true,
             reconcile_interval_secs: 300,
             health_timeout_secs: 600,
         }

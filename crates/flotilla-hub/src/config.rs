@@ -57,6 +57,10 @@ pub struct DaemonConfig {
     pub insecure_no_auth: bool,
     /// Limits of the HTTP server.
     pub http: HttpLimits,
+    /// Folder of pull agents' tokens: `<dir>/<cluster>` holds the token of
+    /// that cluster's agent (`serve --agent-token-dir`). Unset: no agent
+    /// can connect.
+    pub agent_token_dir: Option<PathBuf>,
 }
 
 /// `auth:` of the config file.
@@ -121,6 +125,7 @@ impl Default for DaemonConfig {
             auth: AuthSettings::default(),
             insecure_no_auth: false,
             http: HttpLimits::default(),
+            agent_token_dir: None,
         }
     }
 }

@@ -93,6 +93,8 @@ struct Outcome {
     changes: Option<ChangeSet>,
     error: Option<String>,
     seconds: f64,
+    /// Federated status: each object's health, reasons and events.
+    objects: Vec<flotilla_core::agent::ObjectHealth>,
 }
 
 fn now_unix() -> i64 {
@@ -216,6 +218,9 @@ fn record(ctx: &WorkerContext, name: &str, revision: Option<String>, o: Outcome)
             c.last_sync = o.changes;
         }
         c.last_error = o.error;
+        if !o.objects.is_empty() {
+            c.objects = o.objects;
+        }
         if o.status == SyncStatus::Synced {
             c.revision = revision;
             c.last_success = Some(SystemTime::now());
@@ -281,6 +286,7 @@ async fn sync_one(
         changes: None,
         error: None,
         seconds: 0.0,
+        objects: Vec::new(),
     };
     let desired = match render_cluster(fleet, &cluster) {
         Ok(d) => d,
@@ -337,6 +343,11 @@ async fn sync_one(
             .await
             .unwrap_or(HealthStatus::Unknown)
     };
+    if let Ok((_, objects)) =
+        flotilla_engine::status::object_health(&mut destination, &desired).await
+    {
+        outcome.objects = objects;
+    }
     outcome.destination = Some(destination);
     outcome
 }

@@ -10,6 +10,8 @@
 //! | GET | `/metrics` | Prometheus metrics (OpenMetrics text) |
 //! | GET | `/api/v1/fleet` | the fleet and one row per cluster (JSON) |
 //! | GET | `/api/v1/clusters/{name}/drift` | a cluster's last drift check (`?format=json\|text\|markdown`) |
+//! | GET | `/api/v1/clusters/{name}/objects` | federated status: each object's health, reasons and events |
+//! | GET, POST | `/agent/v1/...` | pull agents (their own tokens; see [`crate::agent::routes`]) |
 //! | POST | `/webhook/github` | GitHub push webhook (HMAC-SHA256 signed) |
 //! | POST | `/webhook/gitlab` | GitLab push webhook (shared token) |
 //! | POST | `/login` | form `token=...`: sets the session cookie, redirects to `/` |
@@ -32,6 +34,7 @@
 
 mod api;
 pub mod auth;
+mod objects;
 mod page;
 mod webhook;
 
@@ -182,6 +185,7 @@ pub fn router_with(ctx: HttpContext, auth: AuthConfig) -> Router {
         .route("/metrics", get(api::metrics))
         .route("/api/v1/fleet", get(api::fleet))
         .route("/api/v1/clusters/{name}/drift", get(api::cluster_drift))
+        .route("/api/v1/clusters/{name}/objects", get(objects::cluster_objects))
         .route_layer(axum::middleware::from_fn_with_state(
             app.clone(),
             require_auth,
@@ -360,10 +364,22 @@ pub async fn serve_with(
     options: HttpOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let router = router_with(ctx, options.auth.clone());
+    serve_router(listener, router, options, shutdown).await
+}
+
+/// Serves `router` (e.g. [`router_with`] merged with
+/// [`crate::agent::routes::routes`]) on `listener` with the limits of
+/// `options` until `shutdown` completes, as [`serve_with`] does.
+pub async fn serve_router(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    options: HttpOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     use hyper_util::rt::{TokioIo, TokioTimer};
     use hyper_util::service::TowerToHyperService;
 
-    let router = router_with(ctx, options.auth.clone());
     let max = options.max_connections.clamp(1, 1 << 20);
     let permits = Arc::new(tokio::sync::Semaphore::new(max));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

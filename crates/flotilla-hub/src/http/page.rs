@@ -62,7 +62,7 @@ fn row(c: &ClusterState) -> ClusterRow<'_> {
 
 /// The page of a fleet state at time `now`.
 pub(super) fn render(s: &FleetState, now: SystemTime) -> String {
-    html::status_page(&StatusPage {
+    let page = html::status_page(&StatusPage {
         fleet: &s.fleet,
         ready: s.ready,
         good_revision: s.good_revision.as_deref(),
@@ -72,7 +72,8 @@ pub(super) fn render(s: &FleetState, now: SystemTime) -> String {
         git_error: s.git_error.as_deref(),
         clusters: s.clusters.values().map(row).collect(),
         now,
-    })
+    });
+    super::objects::with_section(page, s, now)
 }
 
 #[cfg(test)]
