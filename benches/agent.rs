@@ -182,13 +182,13 @@ fn main() {
         ));
         rows.push((
             "hub memory per agent connection".into(),
-            format!(
-                "{} KiB",
-                rss_after.saturating_sub(rss_before) / n as u64
-            ),
+            format!("{} KiB", rss_after.saturating_sub(rss_before) / n as u64),
         ));
         rows.push((
-            format!("hub CPU idle over {} s, {connected} long polls open", idle.as_secs()),
+            format!(
+                "hub CPU idle over {} s, {connected} long polls open",
+                idle.as_secs()
+            ),
             format!(
                 "{:.1} ms/s in all, {:.3} ms/s per agent",
                 ticks as f64 / hz * 1000.0 / idle.as_secs_f64(),

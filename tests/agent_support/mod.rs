@@ -142,7 +142,8 @@ impl Agent {
         }
         cmd.env("HOME", dir.path()).env(
             "FLOTILLA_LOG",
-            std::env::var("FLOTILLA_TEST_AGENT_LOG").unwrap_or_else(|_| "flotilla=info".into()),
+            std::env::var("FLOTILLA_TEST_AGENT_LOG")
+                .unwrap_or_else(|_| "flotilla=info,flotilla_agent=info".into()),
         );
         let child = cmd.spawn().expect("flotilla agent starts");
         Agent {
@@ -154,7 +155,13 @@ impl Agent {
     }
 
     /// Kills this agent and starts it again with the same state folder.
-    pub fn restart(mut self, hub: &str, cluster: &str, token_file: &Path, clusters: &Clusters) -> Agent {
+    pub fn restart(
+        mut self,
+        hub: &str,
+        cluster: &str,
+        token_file: &Path,
+        clusters: &Clusters,
+    ) -> Agent {
         self.kill();
         Agent::start_in(self._dir.clone(), hub, cluster, token_file, clusters)
     }
@@ -176,6 +183,9 @@ impl Agent {
 impl Drop for Agent {
     fn drop(&mut self) {
         self.kill();
+        if std::thread::panicking() {
+            eprintln!("--- agent stderr\n{}", self.stderr());
+        }
     }
 }
 

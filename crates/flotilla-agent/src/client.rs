@@ -87,7 +87,10 @@ impl HubEndpoint {
         };
         Ok(Self {
             scheme_https: https,
-            host: host.trim_start_matches('[').trim_end_matches(']').to_string(),
+            host: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string(),
             port,
             prefix,
             cluster: cluster.to_string(),
@@ -253,9 +256,9 @@ impl HubClient {
             s if s.is_success() => Ok((s, body)),
             s => Err(AgentError::HubRefused {
                 status: s.as_u16(),
-                message: flotilla_redact::scrub_any(
-                    &String::from_utf8_lossy(&body[..body.len().min(512)]),
-                ),
+                message: flotilla_redact::scrub_any(&String::from_utf8_lossy(
+                    &body[..body.len().min(512)],
+                )),
             }),
         }
     }
@@ -295,8 +298,6 @@ impl HubClient {
     pub async fn report(&mut self, report: &AgentReport) -> Result<(), AgentError> {
         let body = serde_json::to_vec(report).map_err(|x| AgentError::Protocol(x.to_string()))?;
         let path = format!("{AGENT_API}/report?cluster={}", self.endpoint.cluster);
-        self.send(Method::POST, &path, Some(body))
-            .await
-            .map(|_| ())
+        self.send(Method::POST, &path, Some(body)).await.map(|_| ())
     }
 }

@@ -31,7 +31,9 @@ pub enum AgentError {
         reason: String,
     },
     /// The hub refused the token.
-    #[error("the hub refused this agent's token for cluster {cluster} (HTTP {status}): check --token-file and the hub's agent token directory")]
+    #[error(
+        "the hub refused this agent's token for cluster {cluster} (HTTP {status}): check --token-file and the hub's agent token directory"
+    )]
     Unauthorized {
         /// The cluster claimed.
         cluster: String,

@@ -238,10 +238,23 @@ async fn send_reports(
             match client.report(&front).await {
                 Ok(()) => {
                     if failures > 0 {
-                        tracing::info!(sent_later = outbox.len(), "hub back: sending the reports kept while away");
+                        tracing::info!(
+                            sent_later = outbox.len(),
+                            "hub back: sending the reports kept while away"
+                        );
                     }
                     failures = 0;
                     retry_at = None;
+                    outbox.pop_front();
+                    store.save_outbox(&outbox);
+                    continue;
+                }
+                Err(AgentError::HubRefused {
+                    status: 400,
+                    message,
+                }) => {
+                    // Not the protocol this hub speaks: resending cannot help.
+                    tracing::error!(%message, seq = front.seq, "the hub rejected a report: dropped");
                     outbox.pop_front();
                     store.save_outbox(&outbox);
                     continue;
@@ -293,7 +306,11 @@ struct Worker {
 }
 
 impl Worker {
-    async fn run(mut self, mut assignments: mpsc::Receiver<Assignment>, mut shutdown: watch::Receiver<bool>) {
+    async fn run(
+        mut self,
+        mut assignments: mpsc::Receiver<Assignment>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
         // A restarted agent says where it stands, finishes a sync a kill
         // interrupted, and checks drift soon.
         if let Some(a) = self.assignment.clone() {
@@ -301,7 +318,10 @@ impl Worker {
                 self.refresh_health(&a).await;
                 self.report(ReportEvent::Hello, None).await;
             } else {
-                tracing::info!(generation = a.generation, "finishing the assignment kept from before the restart");
+                tracing::info!(
+                    generation = a.generation,
+                    "finishing the assignment kept from before the restart"
+                );
                 self.apply(&a, false).await;
             }
         }
@@ -429,7 +449,11 @@ impl Worker {
         };
         self.store.save_applied(&self.applied);
         self.refresh_health(a).await;
-        let event = if heal { ReportEvent::Drift } else { ReportEvent::Sync };
+        let event = if heal {
+            ReportEvent::Drift
+        } else {
+            ReportEvent::Sync
+        };
         self.report(event, Some(result)).await;
         matches!(
             self.last_health,
@@ -445,7 +469,9 @@ impl Worker {
             .await
         {
             Ok(d) => ClusterDrift::detected(&self.cluster, d),
-            Err(e) => ClusterDrift::failed(&self.cluster, ClusterStatus::Unreachable, e.to_string()),
+            Err(e) => {
+                ClusterDrift::failed(&self.cluster, ClusterStatus::Unreachable, e.to_string())
+            }
         };
         let failed = drift.status == ClusterStatus::Unreachable;
         let drifted = drift.status == ClusterStatus::Drifted;

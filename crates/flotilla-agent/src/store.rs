@@ -145,7 +145,10 @@ mod tests {
         let again = Store::new(Some(dir.path().join("state"))).unwrap();
         assert_eq!(again.seq(), 41);
         assert_eq!(again.applied().generation, 3);
-        assert!(!again.applied().done("abc"), "a sync without a result is not done");
+        assert!(
+            !again.applied().done("abc"),
+            "a sync without a result is not done"
+        );
     }
 
     #[test]

@@ -257,6 +257,37 @@ mod tests {
     }
 
     #[test]
+    fn a_report_with_a_change_set_and_drift_round_trips() {
+        let mut changes = ChangeSet::new("c1", false);
+        changes.push(
+            ObjectKey::of(&cm("a").object).unwrap(),
+            crate::changeset::Action::Created,
+            None,
+        );
+        let report = AgentReport {
+            cluster: "c1".into(),
+            seq: 3,
+            at: 100,
+            event: ReportEvent::Sync,
+            generation: 9,
+            digest: "d".into(),
+            revision: None,
+            sync: Some(SyncResult {
+                changes,
+                synced: true,
+                unreachable: false,
+                heal: false,
+            }),
+            drift: Some(ClusterDrift::detected("c1", Default::default())),
+            health: HealthStatus::Healthy,
+            objects: vec![],
+        };
+        let text = serde_json::to_string(&report).unwrap();
+        let back: AgentReport = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, report);
+    }
+
+    #[test]
     fn the_digest_changes_with_the_objects_and_the_policy() {
         let a = Assignment::digest_of(&[cm("a")], &policy());
         assert_eq!(a, Assignment::digest_of(&[cm("a")], &policy()));
@@ -281,7 +312,12 @@ mod tests {
         };
         let back: Assignment = serde_json::from_str(&serde_json::to_string(&a).unwrap()).unwrap();
         assert_eq!(back, a);
-        let names: Vec<_> = a.desired().objects.iter().map(|o| o.key.name.clone()).collect();
+        let names: Vec<_> = a
+            .desired()
+            .objects
+            .iter()
+            .map(|o| o.key.name.clone())
+            .collect();
         assert_eq!(names, ["b", "a"]);
     }
 }

@@ -87,7 +87,7 @@ pub struct Change {
     pub failure: Option<Failure>,
     /// Fields Git sets that other field managers had taken, and that this
     /// apply took back (server-side apply with force).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub taken: Vec<FieldTaken>,
 }
 

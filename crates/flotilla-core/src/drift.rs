@@ -70,10 +70,10 @@ pub struct ObjectDrift {
     /// Which comparison decided.
     pub decided_by: DecidedBy,
     /// The fields that differ (Modified only); Secret values hidden.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fields: Vec<FieldDiff>,
     /// Unified diff of the compared fields, desired (`+`) against live (`-`).
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub diff: String,
     /// Why the dry run could not confirm, e.g. the server refuses the change
     /// (an immutable field): then the next sync of this object fails too.
@@ -83,7 +83,7 @@ pub struct ObjectDrift {
     /// (`/spec/replicas taken by manager kubectl (Update, subresource
     /// scale)`): the object is drifted even where the values agree, and the
     /// next sync takes them back.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub taken: Vec<crate::diff::ownership::FieldTaken>,
 }
 

@@ -45,10 +45,7 @@ pub async fn object_health<D: Destination>(
                 let h = health_of(l);
                 (h.status, h.message)
             }
-            None => (
-                HealthStatus::Missing,
-                "not on the cluster".to_string(),
-            ),
+            None => (HealthStatus::Missing, "not on the cluster".to_string()),
         };
         let events = if health == HealthStatus::Healthy {
             Vec::new()

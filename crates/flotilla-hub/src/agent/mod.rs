@@ -232,7 +232,8 @@ impl AgentHub {
         };
         self.touch(name, Some(true));
         let mut stop = self.stop.clone();
-        let newer = |a: &Option<Arc<Assignment>>| a.as_ref().filter(|a| a.generation > after).cloned();
+        let newer =
+            |a: &Option<Arc<Assignment>>| a.as_ref().filter(|a| a.generation > after).cloned();
         let wait = async {
             loop {
                 if let Some(a) = newer(&rx.borrow_and_update()) {
@@ -294,11 +295,20 @@ mod tests {
         let h = hub(dir.path());
         assert_eq!(h.authenticate("eu-1", Some("token-eu")), Ok(()));
         assert_eq!(h.authenticate("us-1", Some("token-us")), Ok(()));
-        assert_eq!(h.authenticate("eu-1", Some("token-us")), Err(Refusal::Unauthorized));
+        assert_eq!(
+            h.authenticate("eu-1", Some("token-us")),
+            Err(Refusal::Unauthorized)
+        );
         assert_eq!(h.authenticate("eu-1", Some("")), Err(Refusal::Unauthorized));
         assert_eq!(h.authenticate("eu-1", None), Err(Refusal::Unauthorized));
-        assert_eq!(h.authenticate("ap-1", Some("token-eu")), Err(Refusal::Unauthorized));
-        assert_eq!(h.authenticate("../eu-1", Some("token-eu")), Err(Refusal::Unauthorized));
+        assert_eq!(
+            h.authenticate("ap-1", Some("token-eu")),
+            Err(Refusal::Unauthorized)
+        );
+        assert_eq!(
+            h.authenticate("../eu-1", Some("token-eu")),
+            Err(Refusal::Unauthorized)
+        );
     }
 
     #[test]

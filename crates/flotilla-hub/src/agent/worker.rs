@@ -56,11 +56,7 @@ struct AgentWorker {
 }
 
 /// The assignment of `cluster` at `fleet`'s commit.
-fn assignment(
-    ctx: &WorkerContext,
-    fleet: &Fleet,
-    name: &str,
-) -> Result<Assignment, String> {
+fn assignment(ctx: &WorkerContext, fleet: &Fleet, name: &str) -> Result<Assignment, String> {
     let cluster = fleet
         .cluster(name)
         .ok_or_else(|| format!("no cluster {name}"))?;
@@ -314,7 +310,8 @@ impl AgentWorker {
                 }
             }
             c.last_sync = Some(sync.changes);
-        } else if on_current && r.event == ReportEvent::Hello && c.status == SyncStatus::Unreachable {
+        } else if on_current && r.event == ReportEvent::Hello && c.status == SyncStatus::Unreachable
+        {
             // The agent is back; the rollout's retry re-assigns and gets its
             // answer at once (same digest: nothing applied again).
             c.last_error = None;

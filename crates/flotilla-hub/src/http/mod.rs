@@ -185,7 +185,10 @@ pub fn router_with(ctx: HttpContext, auth: AuthConfig) -> Router {
         .route("/metrics", get(api::metrics))
         .route("/api/v1/fleet", get(api::fleet))
         .route("/api/v1/clusters/{name}/drift", get(api::cluster_drift))
-        .route("/api/v1/clusters/{name}/objects", get(objects::cluster_objects))
+        .route(
+            "/api/v1/clusters/{name}/objects",
+            get(objects::cluster_objects),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             app.clone(),
             require_auth,

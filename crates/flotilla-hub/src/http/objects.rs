@@ -64,7 +64,11 @@ fn agent_line(out: &mut String, name: &str, a: &AgentContact, now: SystemTime) {
         out,
         "<li><code>{}</code>: agent {}, last contact {}</li>",
         escape(name),
-        if a.connected { "connected" } else { "not connected" },
+        if a.connected {
+            "connected"
+        } else {
+            "not connected"
+        },
         escape(&ago(a.last_contact, now)),
     );
 }
@@ -197,7 +201,13 @@ mod tests {
         assert!(html.contains("Agent clusters"), "{html}");
         assert!(html.contains("last contact never"), "{html}");
         assert!(html.contains("image &lt;pull&gt; failed"), "{html}");
-        assert!(html.contains("BackOff (x3): Back-off pulling image"), "{html}");
-        assert!(!html.contains("ok</code>"), "healthy objects are not listed: {html}");
+        assert!(
+            html.contains("BackOff (x3): Back-off pulling image"),
+            "{html}"
+        );
+        assert!(
+            !html.contains("ok</code>"),
+            "healthy objects are not listed: {html}"
+        );
     }
 }
