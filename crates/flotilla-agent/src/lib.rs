@@ -364,6 +364,8 @@ impl Worker {
                             health_until = Some(Instant::now() + Duration::from_secs(a.policy.health_timeout_secs));
                         }
                     }
+                    // The assignment's own interval (it may be the first).
+                    let interval = Duration::from_secs(a.policy.reconcile_interval_secs.max(1));
                     next_check = Instant::now() + jittered(interval);
                 }
                 _ = tokio::time::sleep(health_tick) => {
@@ -473,6 +475,9 @@ impl Worker {
                 ClusterDrift::failed(&self.cluster, ClusterStatus::Unreachable, e.to_string())
             }
         };
+        if self.last_drift.as_ref().map(|d| d.status) != Some(drift.status) {
+            tracing::info!(status = drift.status.describe(), "drift checked");
+        }
         let failed = drift.status == ClusterStatus::Unreachable;
         let drifted = drift.status == ClusterStatus::Drifted;
         let changed = self.last_drift.as_ref() != Some(&drift);
