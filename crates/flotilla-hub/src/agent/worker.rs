@@ -247,9 +247,7 @@ impl AgentWorker {
         let line = describe(&r);
         tracing::info!(cluster = %self.name, seq = r.seq, "agent: {line}");
         let mut s = self.ctx.state.write().expect("state lock");
-        let Some(c) = s.clusters.get_mut(&self.name) else {
-            return None;
-        };
+        let c = s.clusters.get_mut(&self.name)?;
         let contact = c.agent.get_or_insert_with(Default::default);
         contact.last_contact = Some(SystemTime::now());
         contact.reported_generation = r.generation;
