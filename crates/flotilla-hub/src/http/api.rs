@@ -112,8 +112,9 @@ struct ClusterRow<'a> {
     last_error: Option<&'a str>,
     /// `null` until the first sync.
     last_sync: Option<LastSync<'a>>,
-    /// `push` or `agent` (pull mode).
-    mode: &'static str,
+    /// `agent` for a pull-mode cluster; absent for push.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mode: Option<&'static str>,
     /// An agent cluster's agent: last contact (seconds since the epoch),
     /// whether it is connected, recent activity.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -175,7 +176,7 @@ fn row(c: &ClusterState) -> ClusterRow<'_> {
             counts: l.counts(),
             error: l.error.as_deref(),
         }),
-        mode: if c.agent.is_some() { "agent" } else { "push" },
+        mode: c.agent.as_ref().map(|_| "agent"),
         agent: c.agent.as_ref().map(|a| AgentRow {
             last_contact: unix_secs(a.last_contact),
             connected: a.connected,

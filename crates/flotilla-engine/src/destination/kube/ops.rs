@@ -393,7 +393,10 @@ impl Destination for KubeDestination {
             .items
             .iter()
             .map(|o| to_value(o, &resource))
-            .filter(|v| str_at(v, "/involvedObject/kind") == key.kind)
+            .filter(|v| {
+                str_at(v, "/involvedObject/kind") == key.kind
+                    && str_at(v, "/involvedObject/name") == key.name
+            })
             .map(|v| {
                 let last = [
                     "/lastTimestamp",
