@@ -6,6 +6,7 @@
 //! error (`sync`, `diff` and `drift` exit 2 when the fleet does not load).
 
 mod clusters;
+mod agent;
 mod connect;
 mod diff;
 mod drift;
@@ -96,6 +97,8 @@ enum Command {
         after_help = "Examples:\n  flotilla serve --repo . --listen 127.0.0.1:8080\n  flotilla serve --config /etc/flotilla/flotilla.yaml\n  FLOTILLA_LOG=debug flotilla serve --repo https://git.example.com/fleet.git --rev main\n\nEvery flag also reads its environment variable and the config file key; flags win over\nthe environment, which wins over the file. Defaults shown are the config file's."
     )]
     Serve(serve::Args),
+    /// Pull mode: run beside one member cluster, dial out to the hub, apply its assignment, report back.
+    Agent(agent::Args),
     /// Apply desired state to clusters: ordered server-side apply, safe prune (exit 2 on any failure).
     #[command(
         after_help = "Examples:\n  flotilla sync --dry-run\n  flotilla sync --cluster eu-1,eu-2 --no-prune\n  flotilla sync -l env=staging --wait --health-timeout 10m"
@@ -184,6 +187,7 @@ fn main() -> ExitCode {
         Command::Serve(a) => serve::run(a),
         Command::Version => print_text(&format!("flotilla {VERSION}\n")),
         Command::Completion { shell } => completion(shell),
+        Command::Agent(a) => agent::run(a),
     };
     match result {
         Ok(code) => code,

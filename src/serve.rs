@@ -103,6 +103,10 @@ pub struct Args {
     /// `sopsAgeKeyFile`).
     #[arg(long, env = "SOPS_AGE_KEY_FILE")]
     sops_age_key_file: Option<PathBuf>,
+    /// Folder of pull agents' tokens: `DIR/<cluster>` holds the token of
+    /// that cluster's `flotilla agent` (served under /agent/).
+    #[arg(long, env = "FLOTILLA_AGENT_TOKEN_DIR")]
+    agent_token_dir: Option<PathBuf>,
 }
 
 impl Args {
@@ -147,6 +151,7 @@ impl Args {
         set!(listen);
         set!(cache_dir, opt);
         set!(kubeconfig_dir, opt);
+        set!(agent_token_dir, opt);
         if let Some(v) = &self.git_credentials {
             c.git_credentials_file = Some(v.clone());
         }
@@ -283,10 +288,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             header_read_timeout: config.http.header_read_timeout,
             idle_timeout: config.http.idle_timeout,
         };
+        let agents = Arc::new(flotilla_hub::agent::AgentHub::new(
+            config.agent_token_dir.clone(),
+            state.clone(),
+            stop_rx.clone(),
+        ));
+        let probes = flotilla_hub::http::probes_with(ctx.clone());
+        let router = flotilla_hub::http::router_with(ctx, options.auth.clone())
+            .merge(flotilla_hub::agent::routes::routes(agents.clone()));
         let mut http_stop = stop_rx.clone();
-        let http = tokio::spawn(flotilla_hub::http::serve_with(
+        let http = tokio::spawn(flotilla_hub::http::serve_router(
             listener,
-            ctx,
+            router,
+            probes,
             options,
             async move {
                 while !*http_stop.borrow() {
@@ -302,6 +316,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             let _ = stop_tx.send(true);
         });
         Reconciler::new(config, source, state, metrics)
+            .with_agents(agents)
             .run(trigger, stop_rx)
             .await;
         http.await??;

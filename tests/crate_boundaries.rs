@@ -132,7 +132,12 @@ fn data_flows_one_way_between_the_crates() {
             "flotilla-engine",
             &["flotilla-source", "flotilla-hub", "flotilla"],
         ),
-        ("flotilla-hub", &["flotilla"]),
+        ("flotilla-hub", &["flotilla", "flotilla-agent"]),
+        // The pull agent: core and engine only (no Git, no hub, no server).
+        (
+            "flotilla-agent",
+            &["flotilla-source", "flotilla-hub", "flotilla"],
+        ),
     ];
     for (krate, never) in forbidden {
         let deps = g.closure(krate);
@@ -146,12 +151,18 @@ fn data_flows_one_way_between_the_crates() {
     // The engine works on one cluster from desired state: it needs no Git.
     let engine = g.closure("flotilla-engine");
     assert!(!engine.contains("git2"), "flotilla-engine depends on git2");
+    // Nor does the agent, and it serves nothing: no axum in its tree.
+    let agent = g.closure("flotilla-agent");
+    for n in ["git2", "axum"] {
+        assert!(!agent.contains(n), "flotilla-agent depends on {n}");
+    }
     // No library crate depends on the test server.
     for krate in [
         "flotilla-core",
         "flotilla-source",
         "flotilla-engine",
         "flotilla-hub",
+        "flotilla-agent",
         "flotilla",
     ] {
         assert!(
@@ -169,6 +180,7 @@ fn only_the_binary_uses_anyhow_and_clap() {
         "flotilla-source",
         "flotilla-engine",
         "flotilla-hub",
+        "flotilla-agent",
     ] {
         let deps = g.closure(krate);
         for n in ["anyhow", "clap"] {

@@ -2,13 +2,13 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::diff::ownership::FieldTaken;
 use crate::model::ObjectKey;
 
 /// What happened to one object.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
     /// It did not exist and was created.
@@ -73,7 +73,7 @@ pub enum Failure {
 }
 
 /// One object's action, with the reason where it failed or was skipped.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Change {
     /// The object.
     pub key: ObjectKey,
@@ -87,7 +87,7 @@ pub struct Change {
     pub failure: Option<Failure>,
     /// Fields Git sets that other field managers had taken, and that this
     /// apply took back (server-side apply with force).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub taken: Vec<FieldTaken>,
 }
 
@@ -114,7 +114,7 @@ pub fn took(t: &FieldTaken) -> String {
 }
 
 /// Counts of each action.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counts {
     /// Objects created.
     pub created: usize,
@@ -131,7 +131,7 @@ pub struct Counts {
 }
 
 /// Everything that happened to one cluster in one sync.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ChangeSet {
     /// The cluster.

@@ -3,7 +3,7 @@
 //! engine's diff verb uses to build it. The comparison itself (which needs
 //! the cluster) is `flotilla_engine::diff`.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::diff::live::{FieldDiff, as_stored};
@@ -11,7 +11,7 @@ use crate::diff::{Side, redact_secret, unified_diff};
 use crate::model::ObjectKey;
 
 /// The state of one object.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum ObjectStatus {
     /// Live matches desired.
     InSync,
@@ -37,7 +37,7 @@ impl ObjectStatus {
 }
 
 /// Which comparison decided an object's status.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum DecidedBy {
     /// The field comparison alone (no difference, or no server to ask).
@@ -60,7 +60,7 @@ impl DecidedBy {
 }
 
 /// One object's drift.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ObjectDrift {
     /// The object.
@@ -70,10 +70,10 @@ pub struct ObjectDrift {
     /// Which comparison decided.
     pub decided_by: DecidedBy,
     /// The fields that differ (Modified only); Secret values hidden.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fields: Vec<FieldDiff>,
     /// Unified diff of the compared fields, desired (`+`) against live (`-`).
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub diff: String,
     /// Why the dry run could not confirm, e.g. the server refuses the change
     /// (an immutable field): then the next sync of this object fails too.
@@ -83,7 +83,7 @@ pub struct ObjectDrift {
     /// (`/spec/replicas taken by manager kubectl (Update, subresource
     /// scale)`): the object is drifted even where the values agree, and the
     /// next sync takes them back.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub taken: Vec<crate::diff::ownership::FieldTaken>,
 }
 
@@ -151,7 +151,7 @@ pub fn object_diff(desired: &Value, live: &Value) -> String {
 }
 
 /// The state of one cluster in a drift report.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum ClusterStatus {
     /// Every desired object matches.
     InSync,
@@ -177,7 +177,7 @@ impl ClusterStatus {
 }
 
 /// One cluster of a drift report.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ClusterDrift {
     /// The cluster.

@@ -8,6 +8,7 @@
 //! `flotilla-hub`, the `flotilla` binary) do, and call in here. See
 //! `ARCHITECTURE.md`.
 
+pub mod agent;
 pub mod changeset;
 pub mod diagnostic;
 pub mod diff;

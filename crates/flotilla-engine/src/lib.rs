@@ -21,4 +21,5 @@ pub mod delete;
 pub mod destination;
 pub mod diff;
 pub mod reconcile;
+pub mod status;
 pub mod wait;

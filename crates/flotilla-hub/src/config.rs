@@ -67,6 +67,10 @@ pub struct DaemonConfig {
     pub verify: VerifySettings,
     /// An age key file to decrypt SOPS-encrypted Secrets with.
     pub sops_age_key_file: Option<PathBuf>,
+    /// Folder of pull agents' tokens: `<dir>/<cluster>` holds the token of
+    /// that cluster's agent (`serve --agent-token-dir`). Unset: no agent
+    /// can connect.
+    pub agent_token_dir: Option<PathBuf>,
 }
 
 /// `verify:` of the config file: with either file set, a commit not signed
@@ -153,6 +157,7 @@ impl Default for DaemonConfig {
             http: HttpLimits::default(),
             verify: VerifySettings::default(),
             sops_age_key_file: None,
+            agent_token_dir: None,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The daemon (`flotilla serve`): poll Git, reconcile every cluster in
 //! rollout waves, self-heal drift, and serve status over HTTP.
 
+pub mod agent;
 pub mod config;
 pub mod http;
 pub mod metrics;

@@ -31,6 +31,8 @@ use flotilla_source::{PollOutcome, Source};
 /// The daemon's reconcile state machine.
 pub struct Reconciler {
     ctx: WorkerContext,
+    /// Pull mode: where agent clusters' workers meet their agents.
+    agents: Arc<crate::agent::AgentHub>,
     source: Arc<Mutex<Source>>,
     fleet: Option<Arc<Fleet>>,
     workers: HashMap<String, Worker>,
@@ -59,7 +61,13 @@ impl Reconciler {
                 .insert("FLOTILLA_KUBECONFIG_DIR".into(), dir.display().to_string());
         }
         let pool = Arc::new(Pool::new(config.concurrency));
+        let agents = Arc::new(crate::agent::AgentHub::new(
+            None,
+            state.clone(),
+            tokio::sync::watch::channel(false).1,
+        ));
         Self {
+            agents,
             ctx: WorkerContext {
                 config,
                 state,
@@ -71,6 +79,13 @@ impl Reconciler {
             fleet: None,
             workers: HashMap::new(),
         }
+    }
+
+    /// Uses `agents` for the clusters in pull mode (the same hub the HTTP
+    /// server's `/agent/` routes serve); without it no agent can connect.
+    pub fn with_agents(mut self, agents: Arc<crate::agent::AgentHub>) -> Self {
+        self.agents = agents;
+        self
     }
 
     /// Polls Git once; returns whether a new commit loaded and should be
@@ -158,13 +173,31 @@ impl Reconciler {
             }
             for c in s.clusters.values_mut() {
                 c.status = SyncStatus::Pending;
+                let pull = fleet
+                    .cluster(&c.name)
+                    .is_some_and(|f| matches!(f.connection, Connection::Agent));
+                if pull {
+                    c.agent.get_or_insert_with(Default::default);
+                } else {
+                    c.agent = None;
+                }
             }
         }
         // One worker per cluster; a cluster that left the fleet stops its worker.
-        self.workers.retain(|name, _| fleet.cluster(name).is_some());
+        // A cluster that changed between push and pull gets a new worker.
+        let agents = &self.agents;
+        self.workers.retain(|name, _| {
+            fleet.cluster(name).is_some_and(|c| {
+                matches!(c.connection, Connection::Agent) == agents.is_agent_cluster(name)
+            })
+        });
         for c in &fleet.clusters {
             if !self.workers.contains_key(&c.name) {
-                let w = Worker::start(c.name.clone(), self.ctx.clone());
+                let w = if matches!(c.connection, Connection::Agent) {
+                    crate::agent::worker::start(c.name.clone(), self.ctx.clone(), agents.clone())
+                } else {
+                    Worker::start(c.name.clone(), self.ctx.clone())
+                };
                 self.workers.insert(c.name.clone(), w);
             }
         }

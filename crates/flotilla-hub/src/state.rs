@@ -62,6 +62,31 @@ pub struct ClusterState {
     /// Whether its health is judged: `false` for a target without status
     /// (a directory), whose objects no controller reports on.
     pub health_judged: bool,
+    /// For a pull-mode cluster (`connection: {mode: agent}`): its agent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent: Option<AgentContact>,
+    /// Federated status: each desired object's health, with the reason and
+    /// latest events of those not healthy (push and pull alike).
+    #[serde(skip)]
+    pub objects: Vec<flotilla_core::agent::ObjectHealth>,
+}
+
+/// What the hub knows of a cluster's agent.
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentContact {
+    /// When the agent last reached the hub (a poll or a report).
+    #[serde(with = "time_opt")]
+    pub last_contact: Option<SystemTime>,
+    /// Whether a long poll of the agent is open now.
+    pub connected: bool,
+    /// The generation of the last assignment the hub issued.
+    pub generation: u64,
+    /// The generation the agent last reported being on.
+    pub reported_generation: u64,
+    /// What the agent reported lately, newest last (bounded): e.g. what it
+    /// did while the hub was away.
+    pub recent: Vec<String>,
 }
 
 impl ClusterState {
@@ -80,6 +105,8 @@ impl ClusterState {
             last_error: None,
             labels: BTreeMap::new(),
             health_judged: true,
+            agent: None,
+            objects: Vec::new(),
         }
     }
 

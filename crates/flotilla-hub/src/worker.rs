@@ -93,6 +93,8 @@ struct Outcome {
     changes: Option<ChangeSet>,
     error: Option<String>,
     seconds: f64,
+    /// Federated status: each object's health, reasons and events.
+    objects: Vec<flotilla_core::agent::ObjectHealth>,
 }
 
 fn now_unix() -> i64 {
@@ -174,8 +176,12 @@ async fn run(name: String, mut requests: mpsc::Receiver<Request>, ctx: WorkerCon
                 Some(Request::WaitHealthy { fleet, timeout, reply }) => {
                     let Some(cluster) = fleet.cluster(&name).cloned() else { break };
                     let (health, t) = wait_one(&fleet, &cluster, destination.take(), &ctx.connect, timeout).await;
+                    let (objects, t) = objects_of(&fleet, &cluster, t).await;
                     destination = t;
                     if let Some(c) = ctx.state.write().expect("state lock").clusters.get_mut(&name) {
+                        if let Some(o) = objects {
+                            c.objects = o;
+                        }
                         c.health = health;
                         if c.status == SyncStatus::Syncing {
                             c.status = SyncStatus::Synced;
@@ -188,7 +194,13 @@ async fn run(name: String, mut requests: mpsc::Receiver<Request>, ctx: WorkerCon
                 let fleet = synced.clone().expect("checked by the select guard");
                 let Some(cluster) = fleet.cluster(&name).cloned() else { break };
                 let (_, t, drift) = check_one(&fleet, cluster.clone(), destination.take(), &ctx.connect).await;
+                let (objects, t) = objects_of(&fleet, &cluster, t).await;
                 destination = t;
+                if let Some(o) = objects
+                    && let Some(c) = ctx.state.write().expect("state lock").clusters.get_mut(&name)
+                {
+                    c.objects = o;
+                }
                 let failed = matches!(drift.status, ClusterStatus::Unreachable | ClusterStatus::RenderError);
                 failures = if failed { failures + 1 } else { 0 };
                 let drifted = drift.status == ClusterStatus::Drifted;
@@ -266,6 +278,9 @@ fn record(ctx: &WorkerContext, name: &str, revision: Option<String>, o: Outcome)
             c.last_sync = o.changes;
         }
         c.last_error = o.error;
+        if !o.objects.is_empty() {
+            c.objects = o.objects;
+        }
         if o.status == SyncStatus::Synced {
             c.revision = revision;
             c.last_success = Some(SystemTime::now());
@@ -345,6 +360,7 @@ async fn sync_one(
         changes: None,
         error: None,
         seconds: 0.0,
+        objects: Vec::new(),
     };
     let desired = match render_cluster(fleet, &cluster) {
         Ok(d) => d,
@@ -401,6 +417,11 @@ async fn sync_one(
             .await
             .unwrap_or(HealthStatus::Unknown)
     };
+    if let Ok((_, objects)) =
+        flotilla_engine::status::object_health(&mut destination, &desired).await
+    {
+        outcome.objects = objects;
+    }
     outcome.destination = Some(destination);
     outcome
 }
@@ -420,6 +441,25 @@ async fn wait_one(
     match ensure_destination(cluster, destination, connect_options).await {
         Ok(mut t) => (wait_healthy(&mut t, &desired, timeout).await, Some(t)),
         Err(_) => (HealthStatus::Unknown, None),
+    }
+}
+
+/// Federated status: each desired object's health, reasons and events,
+/// read through the connection the worker holds (none: `None`).
+async fn objects_of(
+    fleet: &Fleet,
+    cluster: &Cluster,
+    destination: Option<AnyDestination>,
+) -> (
+    Option<Vec<flotilla_core::agent::ObjectHealth>>,
+    Option<AnyDestination>,
+) {
+    let (Some(mut t), Ok(desired)) = (destination, render_cluster(fleet, cluster)) else {
+        return (None, None);
+    };
+    match flotilla_engine::status::object_health(&mut t, &desired).await {
+        Ok((_, objects)) => (Some(objects), Some(t)),
+        Err(_) => (None, Some(t)),
     }
 }
 

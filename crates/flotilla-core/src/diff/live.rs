@@ -10,7 +10,7 @@
 use std::borrow::Cow;
 
 use base64::Engine;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::normalize::scalars_equal;
@@ -18,7 +18,7 @@ use super::ownership::{fields_taken, item_key};
 use super::schema::{self, ListType, Node, Schema};
 
 /// One field that differs.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FieldDiff {
     /// JSON pointer into the desired object.
     pub path: String,

@@ -11,7 +11,7 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::schema::{ListType, Node, Schema};
@@ -154,7 +154,7 @@ pub fn managed_fields(live: &Value) -> Vec<ManagedEntry> {
 }
 
 /// A field Git sets that Flotilla no longer owns.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FieldTaken {
     /// JSON pointer into the desired object.

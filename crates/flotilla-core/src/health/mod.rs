@@ -40,7 +40,7 @@ mod batch;
 mod conditions;
 mod v1;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use apps::{daemon_set, deployment, replica_set, stateful_set};
@@ -49,7 +49,7 @@ pub use conditions::{api_service, custom_resource_definition, generic, horizonta
 pub use v1::{persistent_volume_claim, pod, service};
 
 /// Health, ordered from best to worst, so the health of a set is its maximum.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum HealthStatus {
     /// Rolled out, complete, or ready.
     Healthy,
@@ -65,7 +65,7 @@ pub enum HealthStatus {
 
 /// The health of one live object: a status, and why (empty when there is
 /// nothing to say).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Health {
     /// How the object is doing.
     pub status: HealthStatus,

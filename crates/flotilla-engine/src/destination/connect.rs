@@ -243,4 +243,12 @@ impl Destination for AnyDestination {
     fn act_as(&mut self, user: Option<&str>) -> Result<(), ClusterError> {
         each!(self, t => t.act_as(user))
     }
+
+    async fn events(
+        &mut self,
+        key: &ObjectKey,
+        limit: usize,
+    ) -> Result<Vec<flotilla_core::agent::ObjectEvent>, ClusterError> {
+        each!(self, t => t.events(key, limit).await)
+    }
 }

@@ -147,9 +147,10 @@ pub enum ConfigError {
         #[source]
         source: kube::Error,
     },
-    /// The connection mode `agent` (pull) is not built yet.
+    /// The connection mode `agent` (pull): only the hub reaches such a
+    /// cluster, through its agent.
     #[error(
-        "connection mode agent is not supported yet: the agent (pull mode) is not built; use kubeconfig or directory"
+        "connection mode agent: this cluster is synced by its `flotilla agent` through `flotilla serve`, not reached directly; use kubeconfig or directory to reach it from here"
     )]
     AgentUnsupported,
     /// A `${VAR}` in a path names an unset variable.

@@ -149,6 +149,18 @@ pub trait Destination {
         let _ = (api_version, kind);
         Ok(true)
     }
+
+    /// The latest Kubernetes events of one object, newest first, at most
+    /// `limit` (federated status: why an object is not healthy).
+    /// Destinations without a server have none, the default.
+    async fn events(
+        &mut self,
+        key: &ObjectKey,
+        limit: usize,
+    ) -> Result<Vec<flotilla_core::agent::ObjectEvent>, ClusterError> {
+        let _ = (key, limit);
+        Ok(Vec::new())
+    }
 }
 
 /// The built-in schema table, shared.

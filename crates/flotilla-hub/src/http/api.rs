@@ -125,6 +125,23 @@ struct ClusterRow<'a> {
     last_error: Option<&'a str>,
     /// `null` until the first sync.
     last_sync: Option<LastSync<'a>>,
+    /// `agent` for a pull-mode cluster; absent for push.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mode: Option<&'static str>,
+    /// An agent cluster's agent: last contact (seconds since the epoch),
+    /// whether it is connected, recent activity.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    agent: Option<AgentRow<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AgentRow<'a> {
+    last_contact: Option<u64>,
+    connected: bool,
+    generation: u64,
+    reported_generation: u64,
+    recent: &'a [String],
 }
 
 #[derive(Serialize)]
@@ -173,6 +190,14 @@ fn row(c: &ClusterState) -> ClusterRow<'_> {
             dry_run: l.dry_run,
             counts: l.counts(),
             error: l.error.as_deref(),
+        }),
+        mode: c.agent.as_ref().map(|_| "agent"),
+        agent: c.agent.as_ref().map(|a| AgentRow {
+            last_contact: unix_secs(a.last_contact),
+            connected: a.connected,
+            generation: a.generation,
+            reported_generation: a.reported_generation,
+            recent: &a.recent,
         }),
     }
 }

@@ -14,6 +14,8 @@
 //! | POST | `/api/v1/rollout/pause` | pause the rollout (operate role) |
 //! | POST | `/api/v1/rollout/resume` | resume it and start a round now (operate role) |
 //! | POST | `/api/v1/rollout/retry` | retry a halted rollout now (operate role) |
+//! | GET | `/api/v1/clusters/{name}/objects` | federated status: each object's health, reasons and events |
+//! | GET, POST | `/agent/v1/...` | pull agents (their own tokens; see [`crate::agent::routes`]) |
 //! | POST | `/webhook/github` | GitHub push webhook (HMAC-SHA256 signed) |
 //! | POST | `/webhook/gitlab` | GitLab push webhook (shared token) |
 //! | POST | `/login` | form `token=...`: sets the session cookie, redirects to `/` |
@@ -42,6 +44,7 @@
 mod actions;
 mod api;
 pub mod auth;
+mod objects;
 mod page;
 mod webhook;
 
@@ -213,6 +216,10 @@ fn routes(app: App) -> Router {
         .route("/api/v1/rollout/pause", post(actions::pause))
         .route("/api/v1/rollout/resume", post(actions::resume))
         .route("/api/v1/rollout/retry", post(actions::retry))
+        .route(
+            "/api/v1/clusters/{name}/objects",
+            get(objects::cluster_objects),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             app.clone(),
             require_auth,
@@ -406,16 +413,35 @@ pub async fn serve_with(
     options: HttpOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let probes = probes_with(ctx.clone());
+    let router = router_with(ctx, options.auth.clone());
+    serve_router(listener, router, probes, options, shutdown).await
+}
+
+/// The router that serves connections over the cap: `/healthz` and
+/// `/readyz`, 503 for the rest.
+pub fn probes_with(ctx: HttpContext) -> Router {
+    probes_router(App {
+        ctx: Arc::new(ctx),
+        drift_gauges: Arc::default(),
+        auth: AuthConfig::default(),
+    })
+}
+
+/// Serves `router` (e.g. [`router_with`] merged with
+/// [`crate::agent::routes::routes`]) on `listener` with the limits of
+/// `options` until `shutdown` completes, as [`serve_with`] does; `probes`
+/// (see [`probes_with`]) answers the connections over the cap.
+pub async fn serve_router(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    probes: Router,
+    options: HttpOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     use hyper_util::rt::{TokioIo, TokioTimer};
     use hyper_util::service::TowerToHyperService;
 
-    let app = App {
-        ctx: Arc::new(ctx),
-        drift_gauges: Arc::default(),
-        auth: options.auth.clone(),
-    };
-    let router = routes(app.clone());
-    let probes = probes_router(app);
     let max = options.max_connections.clamp(1, 1 << 20);
     let permits = Arc::new(tokio::sync::Semaphore::new(max));
     let probe_permits = Arc::new(tokio::sync::Semaphore::new(PROBE_CONNECTIONS));

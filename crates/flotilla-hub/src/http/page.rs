@@ -75,7 +75,7 @@ fn row(c: &ClusterState) -> ClusterRow<'_> {
 /// The page of a fleet state at time `now`; `can_operate` shows the
 /// action buttons.
 pub(super) fn render(s: &FleetState, now: SystemTime, can_operate: bool) -> String {
-    html::status_page(&StatusPage {
+    let page = html::status_page(&StatusPage {
         fleet: &s.fleet,
         ready: s.ready,
         good_revision: s.good_revision.as_deref(),
@@ -91,7 +91,8 @@ pub(super) fn render(s: &FleetState, now: SystemTime, can_operate: bool) -> Stri
         can_operate,
         clusters: s.clusters.values().map(row).collect(),
         now,
-    })
+    });
+    super::objects::with_section(page, s, now)
 }
 
 #[cfg(test)]

@@ -403,4 +403,63 @@ impl Destination for KubeDestination {
     ) -> Result<(), ClusterError> {
         super::prune_window::write(self, fleet, cluster, window).await
     }
+
+    async fn events(
+        &mut self,
+        key: &ObjectKey,
+        limit: usize,
+    ) -> Result<Vec<flotilla_core::agent::ObjectEvent>, ClusterError> {
+        let resource = ApiResource {
+            group: String::new(),
+            version: "v1".into(),
+            api_version: "v1".into(),
+            kind: "Event".into(),
+            plural: "events".into(),
+        };
+        let api = self.api(&resource, true, &key.namespace);
+        let params = ListParams::default().fields(&format!(
+            "involvedObject.kind={},involvedObject.name={}",
+            key.kind, key.name
+        ));
+        let list = api.list(&params).await.map_err(|e| {
+            ClusterError::from_kube(
+                format!("reading the events of {key}"),
+                Some(key.clone()),
+                &self.server,
+                e,
+            )
+        })?;
+        let mut events: Vec<(String, flotilla_core::agent::ObjectEvent)> = list
+            .items
+            .iter()
+            .map(|o| to_value(o, &resource))
+            .filter(|v| {
+                str_at(v, "/involvedObject/kind") == key.kind
+                    && str_at(v, "/involvedObject/name") == key.name
+            })
+            .map(|v| {
+                let last = [
+                    "/lastTimestamp",
+                    "/eventTime",
+                    "/metadata/creationTimestamp",
+                ]
+                .iter()
+                .map(|p| str_at(&v, p))
+                .find(|t| !t.is_empty())
+                .unwrap_or("")
+                .to_string();
+                let event = flotilla_core::agent::ObjectEvent {
+                    kind: str_at(&v, "/type").to_string(),
+                    reason: str_at(&v, "/reason").to_string(),
+                    message: str_at(&v, "/message").to_string(),
+                    count: v.pointer("/count").and_then(Value::as_u64).unwrap_or(1),
+                    last_seen: last.clone(),
+                };
+                (last, event)
+            })
+            .collect();
+        // RFC 3339 times of one server sort as strings; newest first.
+        events.sort_by(|a, b| b.0.cmp(&a.0));
+        Ok(events.into_iter().take(limit).map(|(_, e)| e).collect())
+    }
 }
