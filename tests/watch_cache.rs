@@ -113,3 +113,84 @@ async fn an_unchanged_cluster_costs_no_list_and_changes_still_show() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// With the watch cache, an HPA made by hand on the cluster (no Flotilla
+/// label, not in Git) is seen through its own watch: the replicas of the
+/// Deployment it targets stop being drift once it shows up, and an
+/// unchanged cluster still costs no LIST.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_live_only_hpa_is_seen_through_the_watch() {
+    let server = TestApiServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig.yaml");
+    std::fs::write(&kubeconfig, server.kubeconfig_yaml()).unwrap();
+    let snapshot = Snapshot::from_files([("fleet.yaml", FLEET), ("bases/app/app.yaml", APP)]);
+    let fleet = flotilla_core::load::load(&snapshot).unwrap();
+    let desired = flotilla_core::render::render_cluster(&fleet, &fleet.clusters[0]).unwrap();
+    let mut destination = KubeDestination::from_kubeconfig(&kubeconfig, None)
+        .await
+        .unwrap()
+        .with_watch_cache();
+    let changes = reconcile_cluster(
+        &mut destination,
+        "demo",
+        None,
+        &desired,
+        SyncOptions::default(),
+        |_, _| {},
+    )
+    .await;
+    assert!(!changes.is_failure(), "{changes}");
+
+    // Replicas changed by hand, no HPA yet: drift (once the watch has it).
+    let mut live = server
+        .get("apps", "v1", "deployments", Some("shop"), "web")
+        .unwrap();
+    live["spec"]["replicas"] = json!(7);
+    server.insert(live).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let d = detect(&mut destination, "demo", &desired, |_| Vec::new())
+            .await
+            .unwrap();
+        if d.drifted
+            .first()
+            .is_some_and(|o| o.fields.first().is_some_and(|f| f.path == "/spec/replicas"))
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the hand edit never showed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // An HPA made by hand targets it: its replicas are the HPA's.
+    server
+        .insert(json!({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+            "metadata": {"name": "web", "namespace": "shop"},
+            "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                     "minReplicas": 2, "maxReplicas": 10}}))
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let d = detect(&mut destination, "demo", &desired, |_| Vec::new())
+            .await
+            .unwrap();
+        if d.drifted.is_empty() {
+            assert_eq!(d.in_sync, 3);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the HPA never showed: {:?}",
+            d.drifted
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    server.reset_counters();
+    let d = detect(&mut destination, "demo", &desired, |_| Vec::new())
+        .await
+        .unwrap();
+    assert!(d.drifted.is_empty());
+    let counters = server.counters();
+    assert_eq!(counters.by_verb.get("list"), None, "{counters:?}");
+}

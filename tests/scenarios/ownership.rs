@@ -3,7 +3,8 @@
 //! list) or takes `spec.replicas` through `/scale`; `drift` names the JSON
 //! pointer and who took it, and a plain `sync` (Git wins by default) takes
 //! it back, saying so, even though Git did not change. A workload an HPA
-//! targets keeps the replicas its scaler set; custom resources the server
+//! targets (the HPA in Git or made by hand on the cluster) keeps the
+//! replicas its scaler set; custom resources the server
 //! defaulted are in sync right after a sync.
 
 use kube::api::Patch;
@@ -22,6 +23,7 @@ pub fn all() -> Vec<(&'static str, Scenario)> {
         crate::scenario!(scale_subresource_takes_replicas_and_sync_restores_them),
         crate::scenario!(a_field_taken_with_the_same_value_is_taken_back),
         crate::scenario!(an_hpa_targets_replicas_are_left_to_its_scaler),
+        crate::scenario!(a_live_only_hpa_targets_replicas_are_left_to_its_scaler),
         crate::scenario!(crd_defaulted_custom_resources_are_in_sync),
     ]
 }
@@ -419,6 +421,68 @@ spec:
     );
     assert_eq!(live["spec"]["replicas"], 4, "the scaler's value: {live:#}");
     settled(e, 5).await;
+}
+
+/// An HPA made on the cluster by hand (not in Git, no Flotilla label)
+/// targets the Deployment in Git; its scaler (manager
+/// `kube-controller-manager`, through `/scale`) sets 4 replicas. That is
+/// not drift, and a sync leaves them alone, even one that changes the
+/// Deployment otherwise.
+async fn a_live_only_hpa_targets_replicas_are_left_to_its_scaler(e: &Env) {
+    synced(e, APP).await;
+    let a = e.alpha();
+    let ns = a.ns("shop");
+    a.apply_as(
+        "kubectl",
+        json!({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+               "metadata": {"name": "web-by-hand", "namespace": ns},
+               "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                        "minReplicas": 2, "maxReplicas": 10}}),
+        false,
+    )
+    .await;
+    a.scale_as(
+        "kube-controller-manager",
+        shop_ref(a, "apps/v1", "Deployment", "web"),
+        4,
+    )
+    .await;
+    let before = resource_version(&a.must_get("apps/v1", "Deployment", &ns, "web").await);
+    // drift: InSync (replicas are the HPA's); a resync writes nothing.
+    settled(e, 4).await;
+    let live = a.must_get("apps/v1", "Deployment", &ns, "web").await;
+    assert_eq!(live["spec"]["replicas"], 4, "the scaler's value");
+    assert_eq!(resource_version(&live), before, "not written");
+
+    // Git changes the Deployment: applied, but not its replicas.
+    e.write(
+        "bases/app/app.yaml",
+        &APP.replace(
+            "image: registry.k8s.io/pause:3.9",
+            "image: registry.k8s.io/pause:3.10",
+        ),
+    );
+    let run = e.flotilla("sync", &[]).await;
+    assert_exit(&run, 0);
+    assert_eq!(run.cluster("alpha").configured, 1, "{run}");
+    let live = a.must_get("apps/v1", "Deployment", &ns, "web").await;
+    assert_eq!(
+        live["spec"]["template"]["spec"]["containers"][0]["image"],
+        "registry.k8s.io/pause:3.10"
+    );
+    assert_eq!(live["spec"]["replicas"], 4, "the scaler's value: {live:#}");
+    settled(e, 4).await;
+    // The HPA is not Flotilla's: never pruned.
+    assert!(
+        a.get(
+            "autoscaling/v2",
+            "HorizontalPodAutoscaler",
+            Some(&ns),
+            "web-by-hand"
+        )
+        .await
+        .is_some()
+    );
 }
 
 /// A CRD whose structural schema defaults members of list items (an

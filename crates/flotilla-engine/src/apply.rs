@@ -10,7 +10,8 @@
 //! (`metadata.managedFields`): a field another manager took is applied again
 //! even when its value did not change, and each field taken back is in the
 //! change set. Fields controllers own ([`flotilla_core::diff::controlled`],
-//! an HPA's target's `spec.replicas`) are applied on create only.
+//! an HPA's target's `spec.replicas`, the HPA in Git or only on the cluster)
+//! are applied on create only.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;

@@ -11,7 +11,9 @@
 //! OpenAPI v3 documents over the built-in table, plus the CRDs in Git), and
 //! an object some of whose fields other managers took from Flotilla
 //! (`metadata.managedFields`) is drifted even where the values agree. A
-//! missing object whose kind the cluster does not serve says so.
+//! missing object whose kind the cluster does not serve says so. Fields
+//! controllers own are skipped, whether the controller (an HPA) is in Git
+//! or only on the cluster ([`Destination::controllers`]).
 
 use flotilla_core::diff::live::{field_diffs_with, mask_secret_values};
 use flotilla_core::diff::ownership::fields_taken;
@@ -48,10 +50,12 @@ pub async fn detect<D: Destination>(
     addresses.extend(leftovers.iter().map(|(v, k)| (v.as_str(), k)));
     let live = destination.live(&addresses).await?;
 
-    // Fields controllers own (an HPA's target's replicas) are never drift.
+    // Fields controllers own (an HPA's target's replicas, the HPA in Git or
+    // only on the cluster) are never drift.
+    let controllers = live_controllers(destination, desired, &live).await?;
     let controlled = flotilla_core::diff::controlled::controlled_fields(
         desired.objects.iter().map(|o| &o.object),
-        live.values().map(|v| &**v),
+        live.values().chain(&controllers).map(|v| &**v),
     );
     let api_versions: Vec<&str> = addresses.iter().map(|(v, _)| *v).collect();
     let cluster_schema = destination.schema(&api_versions).await;
@@ -153,6 +157,25 @@ pub async fn detect<D: Destination>(
         }
     }
     Ok(out)
+}
+
+/// The controllers on the cluster that Git does not hold and that could own
+/// a field of a live object of `desired` (the HPAs made by hand or by
+/// another tool): read only when such an object exists, so a cluster
+/// without one costs no request.
+pub(crate) async fn live_controllers<D: Destination>(
+    destination: &mut D,
+    desired: &DesiredState,
+    live: &std::collections::HashMap<ObjectKey, std::sync::Arc<serde_json::Value>>,
+) -> Result<Vec<std::sync::Arc<serde_json::Value>>, ClusterError> {
+    let reads = flotilla_core::diff::controlled::live_controller_reads(
+        desired.objects.iter().map(|o| &o.object),
+        |k| live.contains_key(k),
+    );
+    if reads.is_empty() {
+        return Ok(Vec::new());
+    }
+    destination.controllers(&reads).await
 }
 
 /// The note on a missing object whose kind the cluster does not serve.

@@ -93,9 +93,18 @@ pub async fn reconcile_cluster<D: Destination>(
     // kinds neither the built-in table nor Git's CRDs describe, so a no-op
     // sync of built-in kinds costs no extra request; a field another manager
     // changed is seen in managedFields whatever the schema says.
+    // The HPAs only on the cluster count too (read only when a live
+    // workload could be their target).
+    let controllers = match crate::diff::live_controllers(destination, desired, &live).await {
+        Ok(c) => c,
+        Err(e) => {
+            changes.fail(e.failure(), format!("reading live controllers: {e}"));
+            return changes;
+        }
+    };
     let controlled = flotilla_core::diff::controlled::controlled_fields(
         desired.objects.iter().map(|o| &o.object),
-        live.values().map(|v| &**v),
+        live.values().chain(&controllers).map(|v| &**v),
     );
     let known =
         flotilla_core::diff::schema::builtin().with_crds(desired.objects.iter().map(|o| &o.object));

@@ -8,6 +8,13 @@
 //! | controller | owns |
 //! | --- | --- |
 //! | a HorizontalPodAutoscaler (desired or live) whose `spec.scaleTargetRef` names a Deployment, StatefulSet or ReplicaSet (same API group, same name, the HPA's namespace) | that workload's `/spec/replicas` |
+//!
+//! Controllers count whether Git holds them or they exist only on the
+//! cluster (made by hand or by another tool): for the workloads that exist
+//! live, set a controlled field and that no controller in Git already owns,
+//! [`live_controller_reads`] says which controllers to read from the
+//! cluster (one kind, some namespaces); none when there are no such
+//! workloads, so that a cluster without them costs no extra request.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -61,6 +68,10 @@ pub struct Rule {
     pub controller_group: &'static str,
     /// The controller's kind.
     pub controller_kind: &'static str,
+    /// The apiVersion the controllers are read in from a cluster.
+    pub controller_api_version: &'static str,
+    /// The controller's resource (plural) name, to read it from a cluster.
+    pub controller_plural: &'static str,
     /// The objects (group, kind, namespace, name) a controller object
     /// targets, whatever their kind.
     pub targets: fn(&Value) -> Option<(String, String, String)>,
@@ -74,6 +85,8 @@ pub struct Rule {
 pub const RULES: &[Rule] = &[Rule {
     controller_group: "autoscaling",
     controller_kind: "HorizontalPodAutoscaler",
+    controller_api_version: "autoscaling/v2",
+    controller_plural: "horizontalpodautoscalers",
     targets: hpa_target,
     kinds: &[
         ("apps", "Deployment"),
@@ -141,6 +154,73 @@ pub fn controlled_fields<'a>(
                     break;
                 }
             }
+        }
+    }
+    out
+}
+
+/// Controllers to read from a cluster: the objects of one controller kind
+/// in some namespaces.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ControllerRead {
+    /// The apiVersion to read them in (`autoscaling/v2`).
+    pub api_version: &'static str,
+    /// Their kind (`HorizontalPodAutoscaler`).
+    pub kind: &'static str,
+    /// Their resource name (`horizontalpodautoscalers`).
+    pub plural: &'static str,
+    /// The namespaces to read them from (never empty; `""` is the
+    /// connection's default namespace).
+    pub namespaces: BTreeSet<String>,
+}
+
+/// Which live controllers could own a field of `objects` (the desired state
+/// of a cluster) beyond those `objects` holds: for every object that
+/// `exists` live, is of a kind of a rule, sets the rule's field and whose
+/// field no controller among `objects` owns, the rule's controllers in the
+/// object's namespace. Empty when there is no such object: then nothing is
+/// worth reading. (An object not yet live is applied whole on create, so
+/// no controller of it matters yet.)
+pub fn live_controller_reads<'a>(
+    objects: impl IntoIterator<Item = &'a Value> + Clone,
+    exists: impl Fn(&ObjectKey) -> bool,
+) -> Vec<ControllerRead> {
+    let owned = controlled_fields(objects.clone(), []);
+    let mut out: Vec<ControllerRead> = Vec::new();
+    for object in objects {
+        let Some(key) = ObjectKey::of(object) else {
+            continue;
+        };
+        if !exists(&key) {
+            continue;
+        }
+        for rule in RULES {
+            let applies = rule
+                .kinds
+                .iter()
+                .any(|(g, k)| *g == key.group && *k == key.kind)
+                && object.pointer(rule.pointer).is_some()
+                && !owned
+                    .iter()
+                    .any(|f| f.object == key && f.pointer == rule.pointer);
+            if !applies {
+                continue;
+            }
+            let read = match out.iter_mut().find(|r| {
+                r.api_version == rule.controller_api_version && r.kind == rule.controller_kind
+            }) {
+                Some(r) => r,
+                None => {
+                    out.push(ControllerRead {
+                        api_version: rule.controller_api_version,
+                        kind: rule.controller_kind,
+                        plural: rule.controller_plural,
+                        namespaces: BTreeSet::new(),
+                    });
+                    out.last_mut().expect("just pushed")
+                }
+            };
+            read.namespaces.insert(key.namespace.clone());
         }
     }
     out
@@ -273,6 +353,42 @@ mod tests {
             .unwrap()
             .remove("replicas");
         assert!(controlled_fields(&[no_replicas], [&live]).is_empty());
+    }
+
+    #[test]
+    fn live_hpas_are_read_only_for_existing_workloads_git_does_not_scale() {
+        let all = |_: &ObjectKey| true;
+        let mut api = web();
+        api["metadata"]["name"] = json!("api");
+        let mut other = web();
+        other["metadata"]["namespace"] = json!("other");
+        let reads = live_controller_reads(&[web(), api.clone(), other], all);
+        assert_eq!(
+            reads,
+            [ControllerRead {
+                api_version: "autoscaling/v2",
+                kind: "HorizontalPodAutoscaler",
+                plural: "horizontalpodautoscalers",
+                namespaces: ["other".to_string(), "shop".to_string()].into(),
+            }]
+        );
+        // Nothing to read: no workload, a workload not live yet, one that
+        // sets no replicas, one whose HPA is in Git.
+        assert!(live_controller_reads(&[], all).is_empty());
+        assert!(live_controller_reads(&[web()], |_| false).is_empty());
+        let mut no_replicas = web();
+        no_replicas["spec"]
+            .as_object_mut()
+            .unwrap()
+            .remove("replicas");
+        assert!(live_controller_reads(&[no_replicas], all).is_empty());
+        let in_git = [web(), hpa("shop", "apps/v1", "Deployment", "web")];
+        assert!(live_controller_reads(&in_git, all).is_empty());
+        // The HPA in Git scales web, not api: api's namespace is read.
+        let in_git = [web(), api, hpa("shop", "apps/v1", "Deployment", "web")];
+        let reads = live_controller_reads(&in_git, all);
+        assert_eq!(reads.len(), 1);
+        assert_eq!(reads[0].namespaces, ["shop".to_string()].into());
     }
 
     #[test]

@@ -234,6 +234,12 @@ impl Destination for AnyDestination {
     ) -> std::sync::Arc<flotilla_core::diff::schema::Schema> {
         each!(self, t => t.schema(api_versions).await)
     }
+    async fn controllers(
+        &mut self,
+        reads: &[flotilla_core::diff::controlled::ControllerRead],
+    ) -> Result<Vec<Arc<Value>>, ClusterError> {
+        each!(self, t => t.controllers(reads).await)
+    }
     async fn serves(&mut self, api_version: &str, kind: &str) -> Result<bool, ClusterError> {
         each!(self, t => t.serves(api_version, kind).await)
     }

@@ -17,6 +17,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use flotilla_core::diff::controlled::ControllerRead;
 use flotilla_core::diff::schema::Schema;
 use serde_json::Value;
 
@@ -140,6 +141,20 @@ pub trait Destination {
     async fn schema(&mut self, api_versions: &[&str]) -> Arc<Schema> {
         let _ = api_versions;
         builtin_schema()
+    }
+
+    /// The live controllers `reads` names (e.g. the HorizontalPodAutoscalers
+    /// of some namespaces), whoever made them, labelled or not: their
+    /// targets' controlled fields are theirs
+    /// ([`flotilla_core::diff::controlled`]). A kind the destination does not
+    /// serve, or is not allowed to read, has none. Destinations where no
+    /// controller runs (directories) have none, the default.
+    async fn controllers(
+        &mut self,
+        reads: &[ControllerRead],
+    ) -> Result<Vec<Arc<Value>>, ClusterError> {
+        let _ = reads;
+        Ok(Vec::new())
     }
 
     /// Whether this destination serves `kind` in `api_version` (a cluster

@@ -1,6 +1,6 @@
 //! Watch-fed caches of live objects, for long-running engines: one
-//! reflector (watch + local store) per kind, filtered by Flotilla's
-//! ownership label. Once a store has its initial list, reading live state
+//! reflector (watch + local store) per kind and label selector: filtered by
+//! Flotilla's ownership label, or (the HPAs any tool made) unfiltered. Once a store has its initial list, reading live state
 //! costs no request at all; the watch keeps it current.
 //!
 //! Objects are lent, not copied: each cached object is turned into JSON once
@@ -23,10 +23,11 @@ use serde_json::Value;
 /// resourceVersion it was made from.
 type Lent = HashMap<(String, String), (String, Arc<Value>)>;
 
-/// One store per (apiVersion, kind), each fed by its own watch task.
+/// One store per (apiVersion, kind, label selector), each fed by its own
+/// watch task.
 #[derive(Default)]
 pub(crate) struct WatchCache {
-    kinds: HashMap<(String, String), Kind>,
+    kinds: HashMap<(String, String, String), Kind>,
 }
 
 struct Kind {
@@ -46,12 +47,19 @@ impl WatchCache {
         selector: &str,
         wait: Duration,
     ) -> Option<Vec<Arc<Value>>> {
-        let key = (resource.api_version.clone(), resource.kind.clone());
+        let key = (
+            resource.api_version.clone(),
+            resource.kind.clone(),
+            selector.to_string(),
+        );
         let kind = self.kinds.entry(key).or_insert_with(|| {
             let api: Api<DynamicObject> = Api::all_with(client.clone(), resource);
             let writer = reflector::store::Writer::new(resource.clone());
             let store = writer.as_reader();
-            let config = watcher::Config::default().labels(selector);
+            let mut config = watcher::Config::default();
+            if !selector.is_empty() {
+                config = config.labels(selector);
+            }
             let stream = reflector::reflector(writer, watcher(api, config)).default_backoff();
             let kind = resource.kind.clone();
             let task = tokio::spawn(async move {

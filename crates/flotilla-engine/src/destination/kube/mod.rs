@@ -1,8 +1,11 @@
 //! A Kubernetes cluster reached through the kube client: server-side apply
 //! with field manager `flotilla`, discovery cached per kind, one labelled
 //! LIST per kind to read live state, and the inventory in a ConfigMap.
+//! Live controllers (HPAs) are read unlabelled, only when asked
+//! (`controllers.rs`).
 
 mod cache;
+mod controllers;
 mod discovery;
 mod inventory;
 mod openapi;
@@ -19,6 +22,7 @@ use kube::{Client, Config};
 use super::error::{ClusterError, ConfigError, without_userinfo};
 use flotilla_core::model::ObjectKey;
 
+pub use controllers::CONTROLLER_NAMESPACES_MAX;
 pub use retry::{NoAnswer, RetryPolicy};
 
 /// How long talking to an API server may take: `--connect-timeout` and

@@ -363,6 +363,13 @@ impl Destination for KubeDestination {
             .await
     }
 
+    async fn controllers(
+        &mut self,
+        reads: &[flotilla_core::diff::controlled::ControllerRead],
+    ) -> Result<Vec<Arc<Value>>, ClusterError> {
+        self.read_controllers(reads).await
+    }
+
     async fn serves(&mut self, api_version: &str, kind: &str) -> Result<bool, ClusterError> {
         match self
             .discovery
