@@ -5,8 +5,8 @@
 //! something differs (or `validate`/`render` found the fleet invalid), 2 an
 //! error (`sync`, `diff` and `drift` exit 2 when the fleet does not load).
 
-mod clusters;
 mod agent;
+mod clusters;
 mod connect;
 mod diff;
 mod drift;

@@ -408,6 +408,7 @@ impl Worker {
                 prune: a.policy.prune,
                 max_prune_ratio: a.policy.max_prune_ratio,
                 allow_mass_prune: false,
+                prune_window: a.policy.prune_window,
             },
             ..SyncOptions::default()
         }

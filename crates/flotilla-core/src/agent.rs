@@ -66,6 +66,13 @@ pub struct AssignedObject {
     /// JSON pointers the fleet's `ignoreDifferences` skip on it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ignored: Vec<String>,
+    /// The tenant whose files it comes from (`spec.tenants`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    /// The user the agent's writes of it impersonate (the tenant's
+    /// `serviceAccount`: `system:serviceaccount:<ns>:<name>`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub impersonate: Option<String>,
 }
 
 /// How the agent syncs, checks drift and heals.
@@ -76,6 +83,9 @@ pub struct Policy {
     pub prune: bool,
     /// The largest share of the inventory one round may prune.
     pub max_prune_ratio: f64,
+    /// The mass-prune guard's window, in pruning rounds (`spec.pruneWindow`).
+    #[serde(default = "default_prune_window")]
+    pub prune_window: usize,
     /// Take fields back from other managers when applying the assignment.
     pub force_conflicts: bool,
     /// Correct drift when found.
@@ -92,6 +102,10 @@ pub struct Policy {
 
 fn yes() -> bool {
     true
+}
+
+fn default_prune_window() -> usize {
+    crate::plan::DEFAULT_PRUNE_WINDOW
 }
 
 impl Assignment {
@@ -119,6 +133,10 @@ impl Assignment {
                         key: ObjectKey::of(&o.object)?,
                         object: o.object.clone(),
                         origin: origin.clone(),
+                        tenant: o.tenant.as_deref().map(|name| crate::model::TenantRef {
+                            name: std::sync::Arc::from(name),
+                            user: o.impersonate.as_deref().map(std::sync::Arc::from),
+                        }),
                     })
                 })
                 .collect(),
@@ -240,6 +258,7 @@ mod tests {
         Policy {
             prune: true,
             max_prune_ratio: 0.5,
+            prune_window: 5,
             force_conflicts: true,
             self_heal: true,
             heal_force_conflicts: true,
@@ -253,6 +272,8 @@ mod tests {
             object: json!({"apiVersion": "v1", "kind": "ConfigMap",
                 "metadata": {"name": name, "namespace": "demo"}}),
             ignored: vec![],
+            tenant: None,
+            impersonate: None,
         }
     }
 

@@ -67,11 +67,20 @@ fn assignment(ctx: &WorkerContext, fleet: &Fleet, name: &str) -> Result<Assignme
         .map(|o| AssignedObject {
             object: o.object.clone(),
             ignored: fleet.ignored_fields(&o.key),
+            tenant: o.tenant.as_ref().map(|t| t.name.to_string()),
+            impersonate: o
+                .tenant
+                .as_ref()
+                .and_then(|t| t.user.as_ref())
+                .map(|u| u.to_string()),
         })
         .collect();
     let policy = Policy {
         prune: ctx.config.prune && fleet.prune,
         max_prune_ratio: ctx.config.max_prune_ratio,
+        prune_window: fleet
+            .prune_window
+            .unwrap_or(flotilla_core::plan::DEFAULT_PRUNE_WINDOW),
         force_conflicts: ctx.config.force_conflicts && fleet.conflicts.force(),
         self_heal: ctx.config.self_heal,
         heal_force_conflicts: fleet.conflicts.force(),
