@@ -2,7 +2,9 @@
 //! CustomResourceDefinitions first), and before the first object after a
 //! created or changed CRD the engine waits for the CRD to be Established.
 //! Each object's action goes into the change set; the result is the
-//! inventory entries of what is now owned.
+//! inventory entries of what is now owned. Consecutive objects of one kind
+//! form a stage whose writes go out together
+//! ([`Destination::apply_many`]: concurrently, bounded, on clusters).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -59,6 +61,17 @@ pub(crate) fn is_crd(object: &Value) -> bool {
             .is_some_and(|v| v.starts_with("apiextensions.k8s.io/"))
 }
 
+/// The plan's steps cut into stages: runs of consecutive steps of one kind
+/// (group and kind). The plan orders kinds so that what others need comes
+/// first (Namespaces, CRDs, ...); within a stage no object needs another,
+/// so a stage's writes may go out concurrently while the order of kinds is
+/// kept.
+fn stages<'s, 'a>(steps: &'s [Step<'a>]) -> impl Iterator<Item = &'s [Step<'a>]> {
+    steps.chunk_by(|a, b| {
+        a.object.key.group == b.object.key.group && a.object.key.kind == b.object.key.kind
+    })
+}
+
 /// Applies the plan's `steps` in order to `destination`, recording each
 /// action in `changes`; `progress(i)` is called after the i-th object (from
 /// 1). Returns the inventory entries of the applied objects, in order (a
@@ -82,10 +95,10 @@ pub async fn apply_staged<D: Destination>(
     // In a dry run nothing is stored, so objects in a namespace (or of a
     // kind) that this sync would create cannot be checked by the server.
     let mut would_create: HashSet<(String, String)> = HashSet::new();
-    for (i, step) in steps.iter().enumerate() {
-        let object = &step.object.object;
+    let mut done = 0;
+    for stage in stages(steps) {
         // Before the first object after the CRDs, wait for them.
-        if !is_crd(object) && !pending_crds.is_empty() {
+        if !is_crd(&stage[0].object.object) && !pending_crds.is_empty() {
             wait_established(
                 destination,
                 &changes.cluster,
@@ -94,60 +107,86 @@ pub async fn apply_staged<D: Destination>(
             )
             .await;
         }
-        let live_object = live.get(&step.object.key).map(|l| l.as_ref());
-        let unchanged = step.applied_hash == Some(step.hash.as_str())
-            && live_object.is_some_and(|l| field_diffs(object, l, &[]).is_empty());
-        let action = if unchanged {
-            changes.push(step.object.key.clone(), Action::Unchanged, None);
-            Action::Unchanged
-        } else {
-            match destination.apply(object, live_object, apply_options).await {
-                Ok(applied) => {
-                    let action = match applied {
-                        Applied::Created => Action::Created,
-                        Applied::Configured => Action::Configured,
-                        Applied::Unchanged => Action::Unchanged,
-                    };
-                    changes.push(step.object.key.clone(), action, None);
-                    action
+        // One stage's writes go out together (see `Destination::apply_many`).
+        let lives: Vec<Option<&Value>> = stage
+            .iter()
+            .map(|step| live.get(&step.object.key).map(|l| l.as_ref()))
+            .collect();
+        let unchanged: Vec<bool> = stage
+            .iter()
+            .zip(&lives)
+            .map(|(step, live_object)| {
+                step.applied_hash == Some(step.hash.as_str())
+                    && live_object
+                        .is_some_and(|l| field_diffs(&step.object.object, l, &[]).is_empty())
+            })
+            .collect();
+        let writes: Vec<(&Value, Option<&Value>)> = stage
+            .iter()
+            .zip(&lives)
+            .zip(&unchanged)
+            .filter(|(_, unchanged)| !**unchanged)
+            .map(|((step, live_object), _)| (&step.object.object, *live_object))
+            .collect();
+        let mut results = destination
+            .apply_many(&writes, apply_options)
+            .await
+            .into_iter();
+        for (step, unchanged) in stage.iter().zip(unchanged) {
+            let object = &step.object.object;
+            let action = if unchanged {
+                changes.push(step.object.key.clone(), Action::Unchanged, None);
+                Action::Unchanged
+            } else {
+                match results.next().expect("one result per write") {
+                    Ok(applied) => {
+                        let action = match applied {
+                            Applied::Created => Action::Created,
+                            Applied::Configured => Action::Configured,
+                            Applied::Unchanged => Action::Unchanged,
+                        };
+                        changes.push(step.object.key.clone(), action, None);
+                        action
+                    }
+                    Err(_) if options.dry_run && depends_on(object, &would_create) => {
+                        changes.push(
+                            step.object.key.clone(),
+                            Action::Created,
+                            Some("would be created (not checked by the server: its namespace or CustomResourceDefinition is created by this sync)".into()),
+                        );
+                        Action::Created
+                    }
+                    Err(e) => {
+                        changes.push_failed(step.object.key.clone(), e.failure(), e.to_string());
+                        Action::Failed
+                    }
                 }
-                Err(_) if options.dry_run && depends_on(object, &would_create) => {
-                    changes.push(
-                        step.object.key.clone(),
-                        Action::Created,
-                        Some("would be created (not checked by the server: its namespace or CustomResourceDefinition is created by this sync)".into()),
-                    );
-                    Action::Created
-                }
-                Err(e) => {
-                    changes.push_failed(step.object.key.clone(), e.failure(), e.to_string());
-                    Action::Failed
-                }
+            };
+            if options.dry_run && action == Action::Created {
+                would_create.extend(provides(object));
             }
-        };
-        if options.dry_run && action == Action::Created {
-            would_create.extend(provides(object));
+            // A CRD just created or changed must be Established before use.
+            if is_crd(object)
+                && matches!(action, Action::Created | Action::Configured)
+                && !options.dry_run
+            {
+                pending_crds.push(object);
+            }
+            let hash = if action == Action::Failed {
+                // Keep what was applied before; an empty hash forces a re-apply.
+                old.and_then(|o| o.get(&step.object.key))
+                    .map(|_| String::new())
+            } else {
+                Some(step.hash.clone())
+            };
+            if let Some(hash) = hash
+                && let Some(entry) = InventoryEntry::of(object, hash)
+            {
+                entries.push(entry);
+            }
+            done += 1;
+            progress(done);
         }
-        // A CRD just created or changed must be Established before use.
-        if is_crd(object)
-            && matches!(action, Action::Created | Action::Configured)
-            && !options.dry_run
-        {
-            pending_crds.push(object);
-        }
-        let hash = if action == Action::Failed {
-            // Keep what was applied before; an empty hash forces a re-apply.
-            old.and_then(|o| o.get(&step.object.key))
-                .map(|_| String::new())
-        } else {
-            Some(step.hash.clone())
-        };
-        if let Some(hash) = hash
-            && let Some(entry) = InventoryEntry::of(object, hash)
-        {
-            entries.push(entry);
-        }
-        progress(i + 1);
     }
     entries
 }
