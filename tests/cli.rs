@@ -244,7 +244,11 @@ fn streamed_render_is_byte_identical_to_the_whole_report() {
     for (flag, format) in [("yaml", OutputFormat::Yaml), ("json", OutputFormat::Json)] {
         let o = flotilla(&["render", "--repo", EXAMPLE, "-o", flag]);
         assert_eq!(o.code, 0, "{}", o.stderr);
-        assert_eq!(o.stdout, Manifests(&states).render(format).unwrap(), "{flag}");
+        assert_eq!(
+            o.stdout,
+            Manifests(&states).render(format).unwrap(),
+            "{flag}"
+        );
     }
 }
 
