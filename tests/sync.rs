@@ -1373,3 +1373,135 @@ async fn objects_created_by_a_killed_sync_are_pruned_by_the_next() {
     let drift = flotilla(dir.path(), &["drift", "--repo", repo.to_str().unwrap()]).await;
     assert_eq!(drift.code, 0, "{drift}");
 }
+
+/// A directory destination whose engine stops for good after `left`
+/// applies (as a killed process would: the round never finishes).
+struct StopsAfter {
+    inner: flotilla_engine::destination::directory::DirectoryDestination,
+    left: usize,
+}
+
+impl flotilla_engine::destination::Destination for StopsAfter {
+    async fn live(
+        &mut self,
+        objects: &[(&str, &flotilla_core::model::ObjectKey)],
+    ) -> Result<
+        std::collections::HashMap<flotilla_core::model::ObjectKey, std::sync::Arc<Value>>,
+        flotilla_engine::destination::ClusterError,
+    > {
+        self.inner.live(objects).await
+    }
+    async fn apply(
+        &mut self,
+        object: &Value,
+        live: Option<&Value>,
+        options: flotilla_engine::destination::ApplyOptions,
+    ) -> Result<flotilla_engine::destination::Applied, flotilla_engine::destination::ClusterError>
+    {
+        if self.left == 0 {
+            std::future::pending::<()>().await;
+        }
+        self.left -= 1;
+        self.inner.apply(object, live, options).await
+    }
+    async fn dry_run_apply(
+        &mut self,
+        object: &Value,
+    ) -> Result<Option<Value>, flotilla_engine::destination::ClusterError> {
+        self.inner.dry_run_apply(object).await
+    }
+    async fn wait_established(
+        &mut self,
+        crd: &Value,
+        timeout: Duration,
+    ) -> Result<(), flotilla_engine::destination::ClusterError> {
+        self.inner.wait_established(crd, timeout).await
+    }
+    async fn delete(
+        &mut self,
+        entry: &flotilla_core::model::InventoryEntry,
+        dry_run: bool,
+    ) -> Result<bool, flotilla_engine::destination::ClusterError> {
+        self.inner.delete(entry, dry_run).await
+    }
+    async fn read_inventory(
+        &mut self,
+        fleet: &str,
+        cluster: &str,
+    ) -> Result<Option<flotilla_core::model::Inventory>, flotilla_engine::destination::ClusterError>
+    {
+        self.inner.read_inventory(fleet, cluster).await
+    }
+    async fn write_inventory(
+        &mut self,
+        inventory: &flotilla_core::model::Inventory,
+    ) -> Result<(), flotilla_engine::destination::ClusterError> {
+        self.inner.write_inventory(inventory).await
+    }
+    fn runs_workloads(&self) -> bool {
+        false
+    }
+}
+
+/// Directory targets keep the intent too: an engine stopped after 3 of 10
+/// new files leaves an inventory naming all 10, and a `flotilla sync` of
+/// the previous commit removes the 3 files it wrote.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_directory_sync_stopped_mid_round_leaves_its_files_prunable() {
+    use flotilla_engine::destination::directory::DirectoryDestination;
+    use flotilla_engine::reconcile::{SyncOptions, reconcile_cluster};
+    let dir = tempfile::tempdir().unwrap();
+    let (repo, out) = (dir.path().join("repo"), dir.path().join("live"));
+    let fleet = |bases: &str| {
+        format!(
+            "apiVersion: flotilla.dev/v1alpha1\nkind: Fleet\nmetadata: {{name: demo}}\nspec:\n  clusters:\n    - {{name: local, connection: {{directory: {}}}}}\n  bases:\n{bases}",
+            out.display()
+        )
+    };
+    let web = "    - {name: web, path: bases/web}\n";
+    let extra = "    - {name: extra, path: bases/extra}\n";
+    write(&repo, "fleet.yaml", &fleet(web));
+    write(&repo, "bases/web/web.yaml", WEB);
+    write(&repo, "bases/extra/cms.yaml", &config_maps("extra", 10));
+    assert_exit(&sync(&repo, &[]).await, 0);
+
+    write(&repo, "fleet.yaml", &fleet(&format!("{web}{extra}")));
+    let desired = render(&repo).remove(0);
+    let mut stopping = StopsAfter {
+        inner: DirectoryDestination::new(&out),
+        left: 3,
+    };
+    let round = reconcile_cluster(
+        &mut stopping,
+        "demo",
+        None,
+        &desired,
+        SyncOptions::default(),
+        |_, _| {},
+    );
+    assert!(
+        tokio::time::timeout(Duration::from_secs(5), round)
+            .await
+            .is_err(),
+        "the round never finishes"
+    );
+    let written = |out: &Path| {
+        std::fs::read_dir(out)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .contains("_extra-")
+            })
+            .count()
+    };
+    assert_eq!(written(&out), 3, "stopped after 3 new files");
+
+    write(&repo, "fleet.yaml", &fleet(web));
+    let run = sync(&repo, &["--allow-mass-prune"]).await;
+    assert_exit(&run, 0);
+    assert_eq!(run.cluster("local").pruned, 10, "{run}");
+    assert_eq!(written(&out), 0, "nothing is left behind");
+}
