@@ -895,6 +895,58 @@ struct Row {
     count: usize,
 }
 
+/// Runs the release `flotilla render` and `flotilla validate` on the tree
+/// under `/usr/bin/time -v` (output to /dev/null) and prints wall time and
+/// peak RSS: the binary renders one cluster at a time and drops it.
+fn binary_peak_memory(root: &Path) {
+    let time = Path::new("/usr/bin/time");
+    if !time.exists() {
+        println!("/usr/bin/time not found: binary peak memory skipped");
+        return;
+    }
+    println!();
+    println!("## The `flotilla` binary (release) on the tree on disk, output to /dev/null");
+    println!();
+    println!("| command | wall time (s) | peak RSS (MB) |");
+    println!("|---|---:|---:|");
+    for command in ["render", "validate"] {
+        let out = Command::new(time)
+            .arg("-v")
+            .arg(env!("CARGO_BIN_EXE_flotilla"))
+            .args([command, "--repo"])
+            .arg(root)
+            .env_remove("FLOTILLA_REPO")
+            .env_remove("FLOTILLA_REV")
+            .stdout(std::process::Stdio::null())
+            .output()
+            .expect("flotilla runs");
+        assert!(out.status.success(), "flotilla {command} failed");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let field = |name: &str| {
+            stderr
+                .lines()
+                .find_map(|l| {
+                    l.trim()
+                        .strip_prefix(name)
+                        .map(str::trim)
+                        .map(str::to_string)
+                })
+                .unwrap_or_default()
+        };
+        let rss_kb: f64 = field("Maximum resident set size (kbytes):")
+            .parse()
+            .unwrap_or(0.0);
+        let wall = field("Elapsed (wall clock) time (h:mm:ss or m:ss):");
+        let secs: f64 = wall.split(':').fold(0.0, |acc, part| {
+            acc * 60.0 + part.parse::<f64>().unwrap_or(0.0)
+        });
+        println!(
+            "| `/usr/bin/time -v flotilla {command} --repo <tree>` | {secs:.2} | {:.0} |",
+            rss_kb / 1024.0
+        );
+    }
+}
+
 fn main() {
     let n_clusters = env_usize("FLOTILLA_BENCH_CLUSTERS", 1000).max(1);
     let runs = env_usize("FLOTILLA_BENCH_RUNS", 5).max(1);
@@ -1015,6 +1067,9 @@ fn main() {
         .map(|(_, c)| flotilla_core::yaml::split_documents(c).len())
         .sum();
     drop(fleet);
+
+    // --- The binary, streamed: peak memory ---------------------------------
+    binary_peak_memory(&flotilla_root);
 
     // --- Flotilla timings ------------------------------------------------
     println!();

@@ -1,6 +1,7 @@
 //! `flotilla render`: print or write the desired state of clusters.
 
 use serde_json::{Value, json};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -36,29 +37,112 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     };
     let names = args.select.select(&fleet)?;
+    // One cluster at a time: rendered, written or printed, dropped (peak
+    // memory is the fleet plus the largest cluster).
+    let selected: Vec<&flotilla_core::model::Cluster> = fleet
+        .clusters
+        .iter()
+        .filter(|c| names.contains(&c.name))
+        .collect();
     let mut failed = false;
-    let mut states = Vec::new();
-    for cluster in &fleet.clusters {
-        if !names.contains(&cluster.name) {
-            continue;
-        }
-        match flotilla_core::render::render_cluster(&fleet, cluster) {
-            Ok(s) => states.push(s),
+    let mut stream = match &args.out {
+        Some(_) => None,
+        None => Some(ManifestStream::new(args.output, selected.len())?),
+    };
+    let stdout = std::io::stdout();
+    for cluster in selected {
+        let state = match flotilla_core::render::render_cluster(&fleet, cluster) {
+            Ok(s) => s,
             Err(e) => {
                 eprintln!("{e}");
                 failed = true;
+                continue;
             }
+        };
+        match (&args.out, &mut stream) {
+            (Some(dir), _) => write_folder(&dir.join(&state.cluster), &state, args.output)?,
+            (None, Some(stream)) => stream.cluster(&mut stdout.lock(), &state)?,
+            (None, None) => unreachable!("a stream without --out"),
         }
     }
-    match &args.out {
-        Some(dir) => {
-            for s in &states {
-                write_folder(&dir.join(&s.cluster), s, args.output)?;
-            }
-        }
-        None => crate::print_report(&Manifests(&states), args.output)?,
+    if let Some(stream) = stream {
+        stream.end(&mut stdout.lock())?;
     }
     Ok(ExitCode::from(if failed { 1 } else { 0 }))
+}
+
+/// Manifests printed as each cluster is rendered, byte for byte what
+/// [`Manifests`] prints for all of them at once: YAML documents (each
+/// cluster after a `# cluster:` comment when several are selected), or JSON
+/// (one `List`, or several in `{"clusters": [...]}`).
+struct ManifestStream {
+    format: OutputFormat,
+    several: bool,
+    written: usize,
+}
+
+impl ManifestStream {
+    fn new(format: OutputFormat, selected: usize) -> anyhow::Result<Self> {
+        if !Manifests::FORMATS.contains(&format) {
+            // The report's own error, as before.
+            Manifests(&[]).render(format)?;
+        }
+        Ok(Self {
+            format,
+            several: selected != 1,
+            written: 0,
+        })
+    }
+
+    fn cluster(&mut self, out: &mut impl Write, state: &DesiredState) -> anyhow::Result<()> {
+        match self.format {
+            OutputFormat::Json if self.several => {
+                let text = flotilla_core::report::json::pretty(
+                    &flotilla_core::report::json::manifest_list(state),
+                )?;
+                let head = if self.written == 0 {
+                    "{\n  \"clusters\": [\n"
+                } else {
+                    ",\n"
+                };
+                out.write_all(head.as_bytes())?;
+                let mut lines = text.trim_end().lines().peekable();
+                while let Some(line) = lines.next() {
+                    out.write_all(b"    ")?;
+                    out.write_all(line.as_bytes())?;
+                    if lines.peek().is_some() {
+                        out.write_all(b"\n")?;
+                    }
+                }
+            }
+            OutputFormat::Json => out.write_all(
+                flotilla_core::report::json::pretty(&flotilla_core::report::json::manifest_list(
+                    state,
+                ))?
+                .as_bytes(),
+            )?,
+            _ => {
+                if self.several {
+                    writeln!(out, "# cluster: {}", state.cluster)?;
+                }
+                out.write_all(state.to_yaml().as_bytes())?;
+            }
+        }
+        self.written += 1;
+        Ok(())
+    }
+
+    fn end(self, out: &mut impl Write) -> anyhow::Result<()> {
+        if self.format == OutputFormat::Json && self.several {
+            if self.written == 0 {
+                out.write_all(b"{\n  \"clusters\": []\n}\n")?;
+            } else {
+                out.write_all(b"\n  ]\n}\n")?;
+            }
+        }
+        out.flush()?;
+        Ok(())
+    }
 }
 
 /// The file `render --out` keeps in each cluster's folder, listing the files

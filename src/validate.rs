@@ -60,8 +60,9 @@ fn validate_once(args: &Args) -> anyhow::Result<ExitCode> {
         notes.extend(flotilla_core::render::strategic::merge_patch_warnings(
             fleet,
         ));
-        for (cluster, result) in flotilla_core::render::render_fleet(fleet) {
-            let objects = match result {
+        // One cluster at a time, dropped once counted.
+        for cluster in &fleet.clusters {
+            let objects = match flotilla_core::render::render_cluster(fleet, cluster) {
                 Ok(state) => {
                     let objects = state.objects.iter().map(|o| &o.object);
                     for f in flotilla_core::diff::controlled::controlled_fields(objects, []) {

@@ -227,6 +227,31 @@ fn render_json_is_a_list_per_cluster() {
     assert_eq!(v["items"][0]["spec"]["replicas"], 2);
 }
 
+/// `render` prints each cluster as it is rendered (one at a time, for
+/// memory): byte for byte the report of all clusters at once, in YAML and
+/// in JSON (`{"clusters": [...]}`).
+#[test]
+fn streamed_render_is_byte_identical_to_the_whole_report() {
+    let snapshot =
+        flotilla_source::snapshot(flotilla_source::SourceSpec::new(EXAMPLE)).expect("reads");
+    let fleet = flotilla_core::load::load(&snapshot).expect("loads");
+    let states: Vec<_> = flotilla_core::render::render_fleet(&fleet)
+        .into_iter()
+        .map(|(_, r)| r.expect("renders"))
+        .collect();
+    assert!(states.len() > 1);
+    use flotilla_core::report::{Manifests, OutputFormat, Report};
+    for (flag, format) in [("yaml", OutputFormat::Yaml), ("json", OutputFormat::Json)] {
+        let o = flotilla(&["render", "--repo", EXAMPLE, "-o", flag]);
+        assert_eq!(o.code, 0, "{}", o.stderr);
+        assert_eq!(
+            o.stdout,
+            Manifests(&states).render(format).unwrap(),
+            "{flag}"
+        );
+    }
+}
+
 /// A Git repository with three commits: `good`, `more` (eu replicas 3 -> 5,
 /// a changed Secret, a new ConfigMap), `broken` (a patch with a bad path).
 fn history() -> tempfile::TempDir {

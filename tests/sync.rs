@@ -1181,3 +1181,357 @@ async fn sync_wait_runs_the_next_wave_once_the_canary_is_healthy() {
         web["metadata"]["generation"]
     );
 }
+
+// ----- scale: large inventories and the inventory intent ---------------------
+
+/// The inventory ConfigMaps (head and parts) of cluster `name` of fleet
+/// `demo` on `server`, as (name, bytes of data).
+fn inventory_config_maps(server: &TestApiServer, name: &str) -> Vec<(String, usize)> {
+    let head = format!("flotilla-inventory-demo.{name}");
+    let mut found: Vec<(String, usize)> = server
+        .list("", "v1", "configmaps", Some("flotilla-system"))
+        .into_iter()
+        .filter_map(|cm| {
+            let n = cm["metadata"]["name"].as_str()?.to_string();
+            let bytes = cm["data"]
+                .as_object()
+                .map(|d| d.values().map(|v| v.as_str().map_or(0, str::len)).sum())
+                .unwrap_or(0);
+            (n == head || n.starts_with(&format!("{head}."))).then_some((n, bytes))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// 12,000 objects in one cluster: more than one ConfigMap's 1 MiB can list
+/// (the test API server refuses larger ones with a 422, as a real one
+/// does). The inventory, one ConfigMap while small, is split into parts of
+/// at most 512 KiB once it grows; a resync writes nothing; a later sync
+/// reads it back and prunes from it; once small again it is one ConfigMap
+/// and the parts are gone.
+#[tokio::test(flavor = "multi_thread")]
+async fn twelve_thousand_objects_in_one_cluster_sync_resync_and_prune() {
+    const N: usize = 12_000;
+    let server = TestApiServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let repo = small_fleet(dir.path(), &[("solo", &server)], &["web"]);
+    write(&repo, "bases/web/web.yaml", WEB);
+    assert_exit(&sync(&repo, &[]).await, 0);
+    // Today's form while small: one ConfigMap listing every entry.
+    assert_eq!(inventory_config_maps(&server, "solo").len(), 1);
+    assert_eq!(
+        inventory(&server, "demo", "solo").unwrap()["entries"]
+            .as_array()
+            .map(Vec::len),
+        Some(4)
+    );
+
+    small_fleet(dir.path(), &[("solo", &server)], &["web", "many"]);
+    write(&repo, "bases/many/cms.yaml", &config_maps("many", N));
+    let limit = Duration::from_secs(900);
+    let run = flotilla_within(
+        dir.path(),
+        &["sync", "--repo", repo.to_str().unwrap()],
+        limit,
+    )
+    .await;
+    assert_exit(&run, 0);
+    assert_eq!(
+        run.cluster("solo"),
+        Summary {
+            created: N,
+            unchanged: 4,
+            ..Summary::default()
+        },
+        "{run}"
+    );
+    let stored = inventory_config_maps(&server, "solo");
+    assert!(stored.len() >= 4, "a head and parts: {stored:?}");
+    for (name, bytes) in &stored {
+        assert!(*bytes <= 512 * 1024, "{name}: {bytes} bytes");
+    }
+    assert_eq!(
+        server
+            .list("", "v1", "configmaps", Some("shop"))
+            .iter()
+            .filter(|c| c["metadata"]["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("many-")))
+            .count(),
+        N
+    );
+
+    server.reset_counters();
+    let run = flotilla_within(
+        dir.path(),
+        &["sync", "--repo", repo.to_str().unwrap()],
+        limit,
+    )
+    .await;
+    assert_exit(&run, 0);
+    assert_eq!(
+        run.cluster("solo"),
+        Summary {
+            unchanged: N + 4,
+            ..Summary::default()
+        },
+        "{run}"
+    );
+    let c = server.counters();
+    assert_eq!(c.writes, 0, "the resync writes nothing: {:?}", c.by_verb);
+    assert_eq!(inventory_config_maps(&server, "solo"), stored);
+
+    // Half of them leave Git: pruned from the split inventory.
+    write(&repo, "bases/many/cms.yaml", &config_maps("many", N / 2));
+    let run = flotilla_within(
+        dir.path(),
+        &[
+            "sync",
+            "--repo",
+            repo.to_str().unwrap(),
+            "--allow-mass-prune",
+        ],
+        limit,
+    )
+    .await;
+    assert_exit(&run, 0);
+    assert_eq!(run.cluster("solo").pruned, N / 2, "{run}");
+    assert!(config_map(&server, "shop", &format!("many-{N}")).is_none());
+    assert!(config_map(&server, "shop", &format!("many-{}", N / 2)).is_some());
+
+    // Small again: one ConfigMap, the parts removed.
+    small_fleet(dir.path(), &[("solo", &server)], &["web"]);
+    let run = flotilla_within(
+        dir.path(),
+        &[
+            "sync",
+            "--repo",
+            repo.to_str().unwrap(),
+            "--allow-mass-prune",
+        ],
+        limit,
+    )
+    .await;
+    assert_exit(&run, 0);
+    assert_eq!(run.cluster("solo").pruned, N / 2, "{run}");
+    assert_eq!(inventory_config_maps(&server, "solo").len(), 1);
+    assert_eq!(
+        inventory(&server, "demo", "solo").unwrap()["entries"]
+            .as_array()
+            .map(Vec::len),
+        Some(4)
+    );
+}
+
+/// kill -9 of `flotilla sync` while it creates objects, then a sync of the
+/// previous commit: the objects the killed round created are pruned, and
+/// drift says so before that (not InSync), because the inventory named them
+/// before the first was applied (the intent).
+#[tokio::test(flavor = "multi_thread")]
+async fn objects_created_by_a_killed_sync_are_pruned_by_the_next() {
+    let server = TestApiServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let repo = small_fleet(dir.path(), &[("solo", &server)], &["web"]);
+    write(&repo, "bases/web/web.yaml", WEB);
+    assert_exit(&sync(&repo, &[]).await, 0);
+
+    // The next commit adds 400 ConfigMaps; every answer takes 20 ms, so the
+    // round lasts long enough to be killed in the middle.
+    small_fleet(dir.path(), &[("solo", &server)], &["web", "extra"]);
+    write(&repo, "bases/extra/cms.yaml", &config_maps("extra", 400));
+    server.set_response_delay(Duration::from_millis(20));
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_flotilla"))
+        .args(["sync", "--repo", repo.to_str().unwrap()])
+        .current_dir(dir.path())
+        .env_remove("KUBECONFIG")
+        .env_remove("FLOTILLA_REPO")
+        .env_remove("FLOTILLA_REV")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("flotilla starts");
+    let extra = |server: &TestApiServer| {
+        server
+            .list("", "v1", "configmaps", Some("shop"))
+            .iter()
+            .filter(|c| {
+                c["metadata"]["name"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with("extra-"))
+            })
+            .count()
+    };
+    let started = std::time::Instant::now();
+    while extra(&server) < 20 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the sync creates objects"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "still running");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    child.kill().expect("kill -9"); // SIGKILL
+    child.wait().unwrap();
+    // Requests the server had already taken finish.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    server.set_response_delay(Duration::ZERO);
+    let created = extra(&server);
+    assert!(
+        (20..400).contains(&created),
+        "killed mid-round: {created} of 400 created"
+    );
+
+    // Back to the previous commit.
+    small_fleet(dir.path(), &[("solo", &server)], &["web"]);
+    let drift = flotilla(dir.path(), &["drift", "--repo", repo.to_str().unwrap()]).await;
+    assert_eq!(drift.code, 1, "not InSync: {drift}");
+    assert!(!drift.stdout.contains("solo: InSync"), "{drift}");
+    let run = sync(&repo, &["--allow-mass-prune"]).await;
+    assert_exit(&run, 0);
+    assert_eq!(
+        run.cluster("solo"),
+        // The intent named all 400; those never created are gone already.
+        Summary {
+            unchanged: 4,
+            pruned: 400,
+            ..Summary::default()
+        },
+        "{run}"
+    );
+    assert_eq!(extra(&server), 0, "nothing is left behind");
+    let drift = flotilla(dir.path(), &["drift", "--repo", repo.to_str().unwrap()]).await;
+    assert_eq!(drift.code, 0, "{drift}");
+}
+
+/// A directory destination whose engine stops for good after `left`
+/// applies (as a killed process would: the round never finishes).
+struct StopsAfter {
+    inner: flotilla_engine::destination::directory::DirectoryDestination,
+    left: usize,
+}
+
+impl flotilla_engine::destination::Destination for StopsAfter {
+    async fn live(
+        &mut self,
+        objects: &[(&str, &flotilla_core::model::ObjectKey)],
+    ) -> Result<
+        std::collections::HashMap<flotilla_core::model::ObjectKey, std::sync::Arc<Value>>,
+        flotilla_engine::destination::ClusterError,
+    > {
+        self.inner.live(objects).await
+    }
+    async fn apply(
+        &mut self,
+        object: &Value,
+        live: Option<&Value>,
+        options: flotilla_engine::destination::ApplyOptions,
+    ) -> Result<flotilla_engine::destination::Applied, flotilla_engine::destination::ClusterError>
+    {
+        if self.left == 0 {
+            std::future::pending::<()>().await;
+        }
+        self.left -= 1;
+        self.inner.apply(object, live, options).await
+    }
+    async fn dry_run_apply(
+        &mut self,
+        object: &Value,
+    ) -> Result<Option<Value>, flotilla_engine::destination::ClusterError> {
+        self.inner.dry_run_apply(object).await
+    }
+    async fn wait_established(
+        &mut self,
+        crd: &Value,
+        timeout: Duration,
+    ) -> Result<(), flotilla_engine::destination::ClusterError> {
+        self.inner.wait_established(crd, timeout).await
+    }
+    async fn delete(
+        &mut self,
+        entry: &flotilla_core::model::InventoryEntry,
+        dry_run: bool,
+    ) -> Result<bool, flotilla_engine::destination::ClusterError> {
+        self.inner.delete(entry, dry_run).await
+    }
+    async fn read_inventory(
+        &mut self,
+        fleet: &str,
+        cluster: &str,
+    ) -> Result<Option<flotilla_core::model::Inventory>, flotilla_engine::destination::ClusterError>
+    {
+        self.inner.read_inventory(fleet, cluster).await
+    }
+    async fn write_inventory(
+        &mut self,
+        inventory: &flotilla_core::model::Inventory,
+    ) -> Result<(), flotilla_engine::destination::ClusterError> {
+        self.inner.write_inventory(inventory).await
+    }
+    fn runs_workloads(&self) -> bool {
+        false
+    }
+}
+
+/// Directory targets keep the intent too: an engine stopped after 3 of 10
+/// new files leaves an inventory naming all 10, and a `flotilla sync` of
+/// the previous commit removes the 3 files it wrote.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_directory_sync_stopped_mid_round_leaves_its_files_prunable() {
+    use flotilla_engine::destination::directory::DirectoryDestination;
+    use flotilla_engine::reconcile::{SyncOptions, reconcile_cluster};
+    let dir = tempfile::tempdir().unwrap();
+    let (repo, out) = (dir.path().join("repo"), dir.path().join("live"));
+    let fleet = |bases: &str| {
+        format!(
+            "apiVersion: flotilla.dev/v1alpha1\nkind: Fleet\nmetadata: {{name: demo}}\nspec:\n  clusters:\n    - {{name: local, connection: {{directory: {}}}}}\n  bases:\n{bases}",
+            out.display()
+        )
+    };
+    let web = "    - {name: web, path: bases/web}\n";
+    let extra = "    - {name: extra, path: bases/extra}\n";
+    write(&repo, "fleet.yaml", &fleet(web));
+    write(&repo, "bases/web/web.yaml", WEB);
+    write(&repo, "bases/extra/cms.yaml", &config_maps("extra", 10));
+    assert_exit(&sync(&repo, &[]).await, 0);
+
+    write(&repo, "fleet.yaml", &fleet(&format!("{web}{extra}")));
+    let desired = render(&repo).remove(0);
+    let mut stopping = StopsAfter {
+        inner: DirectoryDestination::new(&out),
+        left: 3,
+    };
+    let round = reconcile_cluster(
+        &mut stopping,
+        "demo",
+        None,
+        &desired,
+        SyncOptions::default(),
+        |_, _| {},
+    );
+    assert!(
+        tokio::time::timeout(Duration::from_secs(5), round)
+            .await
+            .is_err(),
+        "the round never finishes"
+    );
+    let written = |out: &Path| {
+        std::fs::read_dir(out)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .contains("_extra-")
+            })
+            .count()
+    };
+    assert_eq!(written(&out), 3, "stopped after 3 new files");
+
+    write(&repo, "fleet.yaml", &fleet(web));
+    let run = sync(&repo, &["--allow-mass-prune"]).await;
+    assert_exit(&run, 0);
+    assert_eq!(run.cluster("local").pruned, 10, "{run}");
+    assert_eq!(written(&out), 0, "nothing is left behind");
+}

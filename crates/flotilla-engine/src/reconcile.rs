@@ -10,7 +10,9 @@
 //! deletes nothing, and neither does one whose prune window record cannot be
 //! read (the guard counts the deletions of the last pruning rounds, see
 //! [`flotilla_core::plan::PruneWindow`]); the inventory is written only when it changed, so an
-//! unchanged cluster costs no write.
+//! unchanged cluster costs no write. A round that adds objects first writes
+//! the intent (the old inventory plus the new objects), then the result, so
+//! a crash at any point leaves every object it created owned and prunable.
 
 use std::time::Duration;
 
@@ -18,7 +20,7 @@ use crate::destination::{ClusterError, Destination};
 use flotilla_core::changeset::ChangeSet;
 use flotilla_core::drift::Detected;
 use flotilla_core::model::ObjectKey;
-use flotilla_core::model::inventory::Inventory;
+use flotilla_core::model::inventory::{Inventory, InventoryEntry};
 use flotilla_core::plan::{PlanOptions, plan};
 use flotilla_core::render::DesiredState;
 
@@ -75,9 +77,13 @@ pub async fn reconcile_cluster<D: Destination>(
         &options.plan,
     )
     .await;
+    // Live copies are read only for objects the inventory holds (to tell
+    // an unchanged one): a new object is applied without a read first. A
+    // dry run reads them all, to tell what would change.
     let addresses: Vec<(&str, &ObjectKey)> = desired
         .objects
         .iter()
+        .filter(|o| options.dry_run || old.as_ref().is_some_and(|i| i.contains(&o.key)))
         .map(|o| (o.object["apiVersion"].as_str().unwrap_or(""), &o.key))
         .collect();
     let live = match destination.live(&addresses).await {
@@ -120,6 +126,17 @@ pub async fn reconcile_cluster<D: Destination>(
         schema: &schema,
         controlled: &controlled,
     };
+
+    // The intent: before a round adds objects, the inventory names them
+    // too, so that a crash mid-round leaves nothing a later sync cannot
+    // prune.
+    if !options.dry_run
+        && let Some(intent) = intent(fleet, &desired.cluster, old.as_ref(), &plan.apply)
+        && let Err(e) = destination.write_inventory(&intent).await
+    {
+        changes.fail(e.failure(), format!("writing the inventory: {e}"));
+        return changes;
+    }
 
     let applying = plan.apply.len();
     let total = applying + plan.prune.len();
@@ -170,6 +187,34 @@ pub async fn reconcile_cluster<D: Destination>(
         changes.fail(e.failure(), format!("writing the inventory: {e}"));
     }
     changes
+}
+
+/// The inventory to store before applying `steps`: the old one plus every
+/// object it does not hold yet (with an empty hash, so it is applied again
+/// if the round does not finish); `None` when the round adds nothing.
+fn intent(
+    fleet: &str,
+    cluster: &str,
+    old: Option<&Inventory>,
+    steps: &[flotilla_core::plan::Step<'_>],
+) -> Option<Inventory> {
+    let new: Vec<InventoryEntry> = steps
+        .iter()
+        .filter(|s| !old.is_some_and(|o| o.contains(&s.object.key)))
+        .filter_map(|s| InventoryEntry::of(&s.object.object, String::new()))
+        .collect();
+    if new.is_empty() {
+        return None;
+    }
+    let empty;
+    let base = match old {
+        Some(o) => o,
+        None => {
+            empty = Inventory::new(fleet, cluster, None, Vec::new());
+            &empty
+        }
+    };
+    Some(base.with_intent(&new))
 }
 
 /// Compares one cluster's desired state with what `destination` holds, for

@@ -169,66 +169,58 @@ pub fn diff_fleets(
     to_label: &str,
     to: Result<&Fleet, &Diagnostics>,
 ) -> FleetDiff {
-    let render_all =
-        |f: Result<&Fleet, &Diagnostics>| -> BTreeMap<String, Result<DesiredState, Diagnostics>> {
-            match f {
-                Ok(fleet) => fleet
-                    .clusters
-                    .iter()
-                    .map(|c| (c.name.clone(), render_cluster(fleet, c)))
-                    .collect(),
-                Err(_) => BTreeMap::new(),
-            }
-        };
-    let mut from_states = render_all(from);
-    let to_states = render_all(to);
-    let to_order: Vec<String> = match to {
-        Ok(f) => f.clusters.iter().map(|c| c.name.clone()).collect(),
-        Err(_) => Vec::new(),
+    // One cluster at a time: both renders of a cluster are compared, then
+    // dropped (peak memory is the two fleets plus the largest cluster).
+    let render_from = |name: &str| -> Option<Result<DesiredState, Diagnostics>> {
+        let fleet = from.ok()?;
+        let cluster = fleet.cluster(name)?;
+        Some(render_cluster(fleet, cluster))
     };
     let from_loaded = from.is_ok();
 
     let mut clusters = Vec::new();
-    for name in &to_order {
-        let to_state = &to_states[name];
-        let outcome = match (from_states.remove(name), to_state) {
-            (_, Err(e)) => ClusterOutcome::ToFailed { errors: e.clone() },
-            (Some(Ok(a)), Ok(b)) => ClusterOutcome::Compared {
-                changes: compare(Some(&a), b),
-            },
-            (Some(Err(e)), Ok(b)) => ClusterOutcome::FromFailed {
-                errors: e,
-                changes: compare(None, b),
-            },
-            (None, Ok(b)) if from_loaded => ClusterOutcome::ClusterAdded {
-                changes: compare(None, b),
-            },
-            (None, Ok(b)) => ClusterOutcome::FromFailed {
-                errors: from.err().cloned().unwrap_or_default(),
-                changes: compare(None, b),
-            },
-        };
-        clusters.push(ClusterDiff {
-            cluster: name.clone(),
-            outcome,
-        });
-    }
-    if to.is_ok() {
-        let from_order: Vec<String> = match from {
-            Ok(f) => f.clusters.iter().map(|c| c.name.clone()).collect(),
-            Err(_) => Vec::new(),
-        };
-        for name in from_order {
-            if let Some(Ok(state)) = from_states.remove(&name) {
-                let changes = state
-                    .objects
-                    .iter()
-                    .map(|o| change(&o.key, Some(&o.object), None))
-                    .collect();
-                clusters.push(ClusterDiff {
-                    cluster: name,
-                    outcome: ClusterOutcome::ClusterRemoved { changes },
-                });
+    if let Ok(to_fleet) = to {
+        for cluster in &to_fleet.clusters {
+            let name = &cluster.name;
+            let to_state = render_cluster(to_fleet, cluster);
+            let outcome = match (&to_state, render_from(name)) {
+                (Err(e), _) => ClusterOutcome::ToFailed { errors: e.clone() },
+                (Ok(b), Some(Ok(a))) => ClusterOutcome::Compared {
+                    changes: compare(Some(&a), b),
+                },
+                (Ok(b), Some(Err(e))) => ClusterOutcome::FromFailed {
+                    errors: e,
+                    changes: compare(None, b),
+                },
+                (Ok(b), None) if from_loaded => ClusterOutcome::ClusterAdded {
+                    changes: compare(None, b),
+                },
+                (Ok(b), None) => ClusterOutcome::FromFailed {
+                    errors: from.err().cloned().unwrap_or_default(),
+                    changes: compare(None, b),
+                },
+            };
+            clusters.push(ClusterDiff {
+                cluster: name.clone(),
+                outcome,
+            });
+        }
+        if let Ok(from_fleet) = from {
+            for cluster in &from_fleet.clusters {
+                if to_fleet.cluster(&cluster.name).is_some() {
+                    continue;
+                }
+                if let Ok(state) = render_cluster(from_fleet, cluster) {
+                    let changes = state
+                        .objects
+                        .iter()
+                        .map(|o| change(&o.key, Some(&o.object), None))
+                        .collect();
+                    clusters.push(ClusterDiff {
+                        cluster: cluster.name.clone(),
+                        outcome: ClusterOutcome::ClusterRemoved { changes },
+                    });
+                }
             }
         }
     }

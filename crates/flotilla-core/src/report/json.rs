@@ -15,17 +15,20 @@ pub fn pretty<T: Serialize + ?Sized>(v: &T) -> Result<String, ReportError> {
     Ok(out)
 }
 
+/// One cluster's desired state as `kubectl`'s `List`.
+pub fn manifest_list(s: &DesiredState) -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "List",
+        "metadata": {"annotations": {"flotilla.dev/cluster": s.cluster}},
+        "items": s.objects.iter().map(|o| &o.object).collect::<Vec<&Value>>(),
+    })
+}
+
 /// Desired state as `kubectl`'s `List`, one per cluster; several clusters
 /// in `{"clusters": [...]}`.
 pub fn manifests(states: &[DesiredState]) -> Result<String, ReportError> {
-    let list = |s: &DesiredState| {
-        json!({
-            "apiVersion": "v1",
-            "kind": "List",
-            "metadata": {"annotations": {"flotilla.dev/cluster": s.cluster}},
-            "items": s.objects.iter().map(|o| &o.object).collect::<Vec<&Value>>(),
-        })
-    };
+    let list = manifest_list;
     let value = match states {
         [one] => list(one),
         many => json!({"clusters": many.iter().map(list).collect::<Vec<_>>()}),

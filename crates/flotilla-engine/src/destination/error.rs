@@ -102,6 +102,16 @@ pub enum ClusterError {
         #[source]
         source: serde_json::Error,
     },
+    /// A stored inventory split into parts could not be read (a part is
+    /// missing or does not match its digest, or the head is not JSON).
+    #[error("inventory {} is not readable: {source}", scrub(name))]
+    InventoryStored {
+        /// Where its head is stored (ConfigMap namespace/name).
+        name: String,
+        /// What is wrong.
+        #[source]
+        source: flotilla_core::model::inventory::StoredError,
+    },
     /// An object to write has no apiVersion, kind or name.
     #[error("object without apiVersion, kind or name")]
     Unaddressable,
@@ -219,7 +229,9 @@ impl ClusterError {
             },
             ClusterError::Timeout { .. } => Failure::Timeout,
             ClusterError::Io { .. } => Failure::Io,
-            ClusterError::Inventory { .. } => Failure::Inventory,
+            ClusterError::Inventory { .. } | ClusterError::InventoryStored { .. } => {
+                Failure::Inventory
+            }
             ClusterError::NotOurs { .. } => Failure::PruneRefused,
             ClusterError::Client { .. } | ClusterError::Unaddressable => Failure::Other,
         }

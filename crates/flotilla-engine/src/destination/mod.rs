@@ -73,6 +73,22 @@ pub trait Destination {
         options: ApplyOptions,
     ) -> Result<Applied, ClusterError>;
 
+    /// Applies objects of one stage, which do not depend on each other, in
+    /// whatever order and as concurrently as the destination likes; the
+    /// results come back in the order given. The default applies one after
+    /// the other.
+    async fn apply_many(
+        &mut self,
+        objects: &[(&Value, Option<&Value>)],
+        options: ApplyOptions,
+    ) -> Vec<Result<Applied, ClusterError>> {
+        let mut out = Vec::with_capacity(objects.len());
+        for (object, live) in objects {
+            out.push(self.apply(object, *live, options).await);
+        }
+        out
+    }
+
     /// What the object would look like if applied (a server-side dry run),
     /// without storing anything; `None` for destinations without a server.
     async fn dry_run_apply(&mut self, object: &Value) -> Result<Option<Value>, ClusterError>;

@@ -1,29 +1,28 @@
-//! Watch-fed caches of live objects, for long-running engines: one
-//! reflector (watch + local store) per kind and label selector: filtered by
-//! Flotilla's ownership label, or (the HPAs any tool made) unfiltered. Once a store has its initial list, reading live state
-//! costs no request at all; the watch keeps it current.
+//! Watch-fed caches of live objects, for long-running engines: one watch
+//! per kind and label selector: filtered by Flotilla's ownership label, or
+//! (the HPAs any tool made) unfiltered. Once a kind has its initial list,
+//! reading live state costs no request at all; the watch keeps it current.
 //!
-//! Objects are lent, not copied: each cached object is turned into JSON once
-//! per resourceVersion and handed out as an `Arc`, so a check of an
-//! unchanged cluster clones no object.
+//! Each cached object is kept once, as the JSON the engine compares (made
+//! when its watch event arrives; the decoded object is dropped), and lent as
+//! an `Arc`: a check of an unchanged cluster clones no object.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
 use kube::Client;
 use kube::api::{Api, DynamicObject};
 use kube::discovery::ApiResource;
-use kube::runtime::reflector::{self, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
 use serde_json::Value;
 
-/// The JSON form of each cached object, by (namespace, name), with the
-/// resourceVersion it was made from.
-type Lent = HashMap<(String, String), (String, Arc<Value>)>;
+/// Cached objects by (namespace, name).
+type Objects = HashMap<(String, String), Arc<Value>>;
 
-/// One store per (apiVersion, kind, label selector), each fed by its own
+/// One cache per (apiVersion, kind, label selector), each fed by its own
 /// watch task.
 #[derive(Default)]
 pub(crate) struct WatchCache {
@@ -31,14 +30,21 @@ pub(crate) struct WatchCache {
 }
 
 struct Kind {
-    store: Store<DynamicObject>,
+    objects: Arc<Mutex<Objects>>,
+    ready: tokio::sync::watch::Receiver<bool>,
     task: tokio::task::JoinHandle<()>,
-    lent: Lent,
+}
+
+fn id(object: &DynamicObject) -> (String, String) {
+    (
+        object.metadata.namespace.clone().unwrap_or_default(),
+        object.metadata.name.clone().unwrap_or_default(),
+    )
 }
 
 impl WatchCache {
     /// The cached objects of a kind, starting its watch on first use. `None`
-    /// when the store has not finished its initial list within `wait` (the
+    /// when the kind has not finished its initial list within `wait` (the
     /// caller then lists directly).
     pub(crate) async fn list(
         &mut self,
@@ -54,52 +60,63 @@ impl WatchCache {
         );
         let kind = self.kinds.entry(key).or_insert_with(|| {
             let api: Api<DynamicObject> = Api::all_with(client.clone(), resource);
-            let writer = reflector::store::Writer::new(resource.clone());
-            let store = writer.as_reader();
             let mut config = watcher::Config::default();
             if !selector.is_empty() {
                 config = config.labels(selector);
             }
-            let stream = reflector::reflector(writer, watcher(api, config)).default_backoff();
-            let kind = resource.kind.clone();
+            let stream = watcher::watcher(api, config).default_backoff();
+            let objects = Arc::new(Mutex::new(Objects::new()));
+            let (ready_tx, ready) = tokio::sync::watch::channel(false);
+            let shared = Arc::clone(&objects);
+            let resource = resource.clone();
             let task = tokio::spawn(async move {
                 futures::pin_mut!(stream);
+                // A relist is collected apart and swapped in when complete.
+                let mut relist: Option<Objects> = None;
                 while let Some(event) = stream.next().await {
-                    if let Err(e) = event {
-                        tracing::debug!(%kind, error = %flotilla_redact::scrub_any(&e.to_string()), "watch error; retrying with backoff");
+                    let value = |o: &DynamicObject| Arc::new(super::ops::to_value(o, &resource));
+                    match event {
+                        Ok(Event::Init) => relist = Some(Objects::new()),
+                        Ok(Event::InitApply(o)) => {
+                            relist.get_or_insert_with(Objects::new).insert(id(&o), value(&o));
+                        }
+                        Ok(Event::InitDone) => {
+                            let fresh = relist.take().unwrap_or_default();
+                            *shared.lock().unwrap_or_else(|e| e.into_inner()) = fresh;
+                            let _ = ready_tx.send(true);
+                        }
+                        Ok(Event::Apply(o)) => {
+                            let v = value(&o);
+                            shared
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .insert(id(&o), v);
+                        }
+                        Ok(Event::Delete(o)) => {
+                            shared
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .remove(&id(&o));
+                        }
+                        Err(e) => {
+                            tracing::debug!(kind = %resource.kind, error = %flotilla_redact::scrub_any(&e.to_string()), "watch error; retrying with backoff");
+                        }
                     }
                 }
             });
             Kind {
-                store,
+                objects,
+                ready,
                 task,
-                lent: Lent::new(),
             }
         });
-        match tokio::time::timeout(wait, kind.store.wait_until_ready()).await {
-            Ok(Ok(())) => {}
+        let mut ready = kind.ready.clone();
+        match tokio::time::timeout(wait, ready.wait_for(|r| *r)).await {
+            Ok(Ok(_)) => {}
             _ => return None,
         }
-        // Reuse the JSON of every object whose resourceVersion is unchanged;
-        // forget objects that left the store.
-        let state = kind.store.state();
-        let mut lent = Lent::with_capacity(state.len());
-        let mut out = Vec::with_capacity(state.len());
-        for object in state {
-            let id = (
-                object.metadata.namespace.clone().unwrap_or_default(),
-                object.metadata.name.clone().unwrap_or_default(),
-            );
-            let version = object.metadata.resource_version.clone().unwrap_or_default();
-            let value = match kind.lent.remove(&id) {
-                Some((v, value)) if v == version && !version.is_empty() => value,
-                _ => Arc::new(super::ops::to_value(&object, resource)),
-            };
-            out.push(Arc::clone(&value));
-            lent.insert(id, (version, value));
-        }
-        kind.lent = lent;
-        Some(out)
+        let objects = kind.objects.lock().unwrap_or_else(|e| e.into_inner());
+        Some(objects.values().cloned().collect())
     }
 }
 

@@ -51,6 +51,106 @@ impl KubeDestination {
     }
 }
 
+/// How many writes of one apply stage go to one cluster at a time.
+pub const APPLY_CONCURRENCY: usize = 8;
+
+impl KubeDestination {
+    /// One server-side apply of `object` (its kind resolved). No read
+    /// first: whether it was created comes from the answer (201 Created).
+    async fn apply_resolved(
+        &self,
+        resource: &ApiResource,
+        namespaced: bool,
+        object: &Value,
+        live: Option<&Value>,
+        options: ApplyOptions,
+    ) -> Result<Applied, ClusterError> {
+        let kind = str_at(object, "/kind");
+        let name = str_at(object, "/metadata/name");
+        let namespace = str_at(object, "/metadata/namespace");
+        let what = format!(
+            "{kind} {}{name}",
+            if namespace.is_empty() {
+                String::new()
+            } else {
+                format!("{namespace}/")
+            }
+        );
+        // Written as the user set by `act_as` (a tenant's service account).
+        let api = self.write_api(resource, namespaced, namespace);
+        let mut params = PatchParams::apply(FIELD_MANAGER);
+        if options.force_conflicts {
+            params = params.force();
+        }
+        if options.dry_run {
+            params = params.dry_run();
+        }
+        let patch = Patch::Apply(object);
+        let (after, created) = self
+            .retry
+            .run(|| server_side_apply(self.writer(), &api, name, &params, &patch))
+            .await
+            .map_err(|e| {
+                self.error(
+                    &format!("applying {what}"),
+                    ObjectKey::of(object).as_ref(),
+                    e,
+                )
+            })?;
+        let mut after = after;
+        after["apiVersion"] = Value::String(resource.api_version.clone());
+        after["kind"] = Value::String(resource.kind.clone());
+        // `live` comes from `Destination::live`, which also finds unlabelled
+        // objects; without it, the answer's status tells.
+        Ok(match live {
+            _ if created => Applied::Created,
+            None if options.dry_run => Applied::Created,
+            None => Applied::Configured,
+            Some(b) if options.dry_run => {
+                if comparable(b) == comparable(&after) {
+                    Applied::Unchanged
+                } else {
+                    Applied::Configured
+                }
+            }
+            Some(b)
+                if str_at(b, "/metadata/resourceVersion")
+                    == str_at(&after, "/metadata/resourceVersion") =>
+            {
+                Applied::Unchanged
+            }
+            Some(_) => Applied::Configured,
+        })
+    }
+}
+
+/// A server-side apply PATCH sent as is, answering the object and whether
+/// the server created it (201), which the kube client's `patch` hides.
+async fn server_side_apply(
+    client: &kube::Client,
+    api: &Api<DynamicObject>,
+    name: &str,
+    params: &PatchParams,
+    patch: &Patch<&Value>,
+) -> Result<(Value, bool), kube::Error> {
+    let request = kube::core::Request::new(api.resource_url())
+        .patch(name, params, patch)
+        .map_err(kube::Error::BuildRequest)?;
+    let response = client.send(request.map(kube::client::Body::from)).await?;
+    let status = response.status();
+    let bytes = response.into_body().collect_bytes().await?;
+    if status.is_client_error() || status.is_server_error() {
+        let text = String::from_utf8_lossy(&bytes);
+        let parsed = serde_json::from_slice::<kube::core::Status>(&bytes).unwrap_or_else(|_| {
+            kube::core::Status::failure(text.trim(), "Failed to parse error data")
+                .with_code(status.as_u16())
+        });
+        return Err(kube::Error::Api(parsed.boxed()));
+    }
+    let value: Value = serde_json::from_slice(&bytes).map_err(kube::Error::SerdeError)?;
+    Ok((value, status == http::StatusCode::CREATED))
+}
+
 pub(super) fn to_value(object: &DynamicObject, resource: &ApiResource) -> Value {
     let mut v = serde_json::to_value(object).unwrap_or(Value::Null);
     // List items carry no apiVersion and kind; put them back.
@@ -178,60 +278,46 @@ impl Destination for KubeDestination {
     ) -> Result<Applied, ClusterError> {
         let api_version = str_at(object, "/apiVersion");
         let kind = str_at(object, "/kind");
-        let name = str_at(object, "/metadata/name");
-        let namespace = str_at(object, "/metadata/namespace");
-        let what = format!(
-            "{kind} {}{name}",
-            if namespace.is_empty() {
-                String::new()
-            } else {
-                format!("{namespace}/")
-            }
-        );
         let (resource, namespaced) = self
             .discovery
             .resolve(&self.client, &self.server, &self.retry, api_version, kind)
             .await?;
-        let api = self.write_api(&resource, namespaced, namespace);
-        // `live` comes from `Destination::live`, which also finds unlabelled objects.
-        let before = live.cloned();
-        let mut params = PatchParams::apply(FIELD_MANAGER);
-        if options.force_conflicts {
-            params = params.force();
-        }
-        if options.dry_run {
-            params = params.dry_run();
-        }
-        let patch = Patch::Apply(object);
-        let after = self
-            .retry
-            .run(|| api.patch(name, &params, &patch))
+        self.apply_resolved(&resource, namespaced, object, live, options)
             .await
-            .map_err(|e| {
-                self.error(
-                    &format!("applying {what}"),
-                    ObjectKey::of(object).as_ref(),
-                    e,
-                )
-            })?;
-        let after = to_value(&after, &resource);
-        Ok(match before {
-            None => Applied::Created,
-            Some(b) if options.dry_run => {
-                if comparable(&b) == comparable(&after) {
-                    Applied::Unchanged
-                } else {
-                    Applied::Configured
-                }
-            }
-            Some(b)
-                if str_at(&b, "/metadata/resourceVersion")
-                    == str_at(&after, "/metadata/resourceVersion") =>
-            {
-                Applied::Unchanged
-            }
-            Some(_) => Applied::Configured,
-        })
+    }
+
+    async fn apply_many(
+        &mut self,
+        objects: &[(&Value, Option<&Value>)],
+        options: ApplyOptions,
+    ) -> Vec<Result<Applied, ClusterError>> {
+        use futures::StreamExt;
+        // Discovery first, one object after the other (it is cached per
+        // kind), then the writes, at most APPLY_CONCURRENCY at a time.
+        let mut resolved = Vec::with_capacity(objects.len());
+        for (object, _) in objects {
+            resolved.push(
+                self.discovery
+                    .resolve(
+                        &self.client,
+                        &self.server,
+                        &self.retry,
+                        str_at(object, "/apiVersion"),
+                        str_at(object, "/kind"),
+                    )
+                    .await,
+            );
+        }
+        let this = &*self;
+        futures::stream::iter(objects.iter().zip(resolved))
+            .map(|((object, live), found)| async move {
+                let (resource, namespaced) = found?;
+                this.apply_resolved(&resource, namespaced, object, *live, options)
+                    .await
+            })
+            .buffered(APPLY_CONCURRENCY)
+            .collect()
+            .await
     }
 
     async fn dry_run_apply(&mut self, object: &Value) -> Result<Option<Value>, ClusterError> {
