@@ -135,7 +135,16 @@ fn main() {
                 state_dir: Some(state.path().join(name)),
                 max_backoff: Duration::from_secs(2),
             };
-            agents.push(tokio::spawn(flotilla_agent::run(config, stop_rx.clone())));
+            // Each agent on its own thread and runtime, as a real agent runs
+            // (its future is not spawnable on a shared multi-thread runtime).
+            let stop = stop_rx.clone();
+            agents.push(std::thread::spawn(move || {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("an agent runtime")
+                    .block_on(flotilla_agent::run(config, stop))
+            }));
         }
         let started = Instant::now();
         hub.wait_converged(&first, Duration::from_secs(600)).await;
@@ -196,9 +205,15 @@ fn main() {
             ),
         ));
         let _ = stop_tx.send(true);
-        for a in agents {
-            let _ = tokio::time::timeout(Duration::from_secs(30), a).await;
-        }
+        let _ = tokio::time::timeout(
+            Duration::from_secs(30),
+            tokio::task::spawn_blocking(move || {
+                for a in agents {
+                    let _ = a.join();
+                }
+            }),
+        )
+        .await;
     });
     println!("\n| measure | value |\n|---|---:|");
     for (k, v) in &rows {

@@ -1468,6 +1468,21 @@ impl flotilla_engine::destination::Destination for StopsAfter {
     ) -> Result<(), flotilla_engine::destination::ClusterError> {
         self.inner.write_inventory(inventory).await
     }
+    async fn read_prune_window(
+        &mut self,
+        fleet: &str,
+        cluster: &str,
+    ) -> Result<flotilla_core::plan::PruneWindow, flotilla_engine::destination::ClusterError> {
+        self.inner.read_prune_window(fleet, cluster).await
+    }
+    async fn write_prune_window(
+        &mut self,
+        fleet: &str,
+        cluster: &str,
+        window: &flotilla_core::plan::PruneWindow,
+    ) -> Result<(), flotilla_engine::destination::ClusterError> {
+        self.inner.write_prune_window(fleet, cluster, window).await
+    }
     fn runs_workloads(&self) -> bool {
         false
     }
