@@ -90,3 +90,68 @@ impl View<'_> {
         Cow::Owned(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flotilla_core::drift::{DecidedBy, Detected, ObjectDrift};
+    use flotilla_core::model::ObjectKey;
+    use flotilla_core::model::wildcard::Wildcard;
+
+    fn tenant() -> Tenant {
+        Tenant {
+            name: "team-a".into(),
+            paths: vec!["teams/a".into()],
+            namespaces: vec!["team-a".into()],
+            namespace_globs: vec![Wildcard::parse("team-a").unwrap()],
+            clusters: None,
+            allow_kinds: Vec::new(),
+            service_account: None,
+        }
+    }
+
+    fn missing(namespace: &str) -> ObjectDrift {
+        ObjectDrift {
+            key: ObjectKey {
+                group: String::new(),
+                kind: "ConfigMap".into(),
+                namespace: namespace.into(),
+                name: "c".into(),
+            },
+            status: ObjectStatus::Missing,
+            decided_by: DecidedBy::Presence,
+            fields: Vec::new(),
+            diff: String::new(),
+            note: None,
+            taken: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_tenant_whose_objects_did_not_drift_sees_the_cluster_in_sync() {
+        let t = tenant();
+        let d = ClusterDrift::detected(
+            "eu-1",
+            Detected {
+                in_sync: 3,
+                drifted: vec![missing("platform")],
+            },
+        );
+        let seen = View::Tenant(&t).drift(&d);
+        assert_eq!(seen.status, ClusterStatus::InSync);
+        assert!(seen.objects.is_empty());
+        assert_eq!(seen.missing, 0);
+        // The platform sees the drift as it is.
+        assert_eq!(View::Platform.drift(&d).status, ClusterStatus::Drifted);
+        let d = ClusterDrift::detected(
+            "eu-1",
+            Detected {
+                in_sync: 3,
+                drifted: vec![missing("platform"), missing("team-a")],
+            },
+        );
+        let seen = View::Tenant(&t).drift(&d);
+        assert_eq!((seen.status, seen.missing), (ClusterStatus::Drifted, 1));
+        assert!(!View::Nothing.sees_cluster(&ClusterState::new("eu-1", "w")));
+    }
+}
