@@ -277,7 +277,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             trigger: trigger.clone(),
         };
         if let (Some(tokens), Some(path)) = (&tokens, &config.auth.token_file) {
-            tokio::spawn(reload_tokens_on_sighup(tokens.clone(), path.clone()));
+            tokio::spawn(reload_tokens_on_sighup(
+                tokens.clone(),
+                path.clone(),
+                state.clone(),
+            ));
         }
         let options = HttpOptions {
             auth: AuthConfig {
@@ -325,9 +329,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Re-reads the token file on every SIGHUP; a file that no longer parses
+/// Re-reads the token file on every SIGHUP; a file that no longer parses,
+/// or (once a commit is loaded) names a tenant the fleet does not have,
 /// keeps the tokens in use (the error names the line, never a token).
-async fn reload_tokens_on_sighup(tokens: Arc<RwLock<AuthTokens>>, path: PathBuf) {
+async fn reload_tokens_on_sighup(
+    tokens: Arc<RwLock<AuthTokens>>,
+    path: PathBuf,
+    state: Arc<RwLock<FleetState>>,
+) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
@@ -335,7 +344,14 @@ async fn reload_tokens_on_sighup(tokens: Arc<RwLock<AuthTokens>>, path: PathBuf)
             return;
         };
         while hup.recv().await.is_some() {
-            match AuthTokens::read(&path) {
+            let checked = AuthTokens::read(&path).and_then(|new| {
+                let s = state.read().unwrap_or_else(|e| e.into_inner());
+                if s.ready {
+                    new.check_tenants(s.tenants.iter().map(|t| t.name.as_str()))?;
+                }
+                Ok(new)
+            });
+            match checked {
                 Ok(new) => {
                     let mut current = tokens.write().unwrap_or_else(|e| e.into_inner());
                     let new = new.keep_sessions_of(&current);
@@ -350,7 +366,7 @@ async fn reload_tokens_on_sighup(tokens: Arc<RwLock<AuthTokens>>, path: PathBuf)
     }
     #[cfg(not(unix))]
     {
-        let _ = (tokens, path);
+        let _ = (tokens, path, state);
     }
 }
 

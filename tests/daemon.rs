@@ -373,7 +373,7 @@ async fn hand_edit_is_healed_with_force_conflicts() {
     assert!(
         metric(
             &m,
-            "flotilla_objects_total{cluster=\"f1\",action=\"configured\"}"
+            "flotilla_objects_total{cluster=\"f1\",action=\"configured\",tenant=\"\"}"
         )
         .is_some_and(|v| v >= 1.0),
         "the heal is counted as configured:\n{m}"
@@ -413,7 +413,7 @@ async fn hand_deleted_object_is_recreated() {
                 && report["objects"][0]["status"] == "Missing";
         }
         let m = daemon.get("/metrics").await.text();
-        gauge |= metric(&m, "flotilla_drifted_objects{cluster=\"d1\"}") == Some(1.0);
+        gauge |= metric(&m, "flotilla_drifted_objects{cluster=\"d1\",tenant=\"\"}") == Some(1.0);
         let back = server
             .get("", "v1", "configmaps", Some(APP_NS), "app-config")
             .is_some();
@@ -467,7 +467,7 @@ async fn hand_edit_without_self_heal_is_reported_not_corrected() {
     assert_eq!(replicas_drift(&report), Some((2, 5)), "{report}");
     let m = daemon.get("/metrics").await.text();
     assert_eq!(
-        metric(&m, "flotilla_drifted_objects{cluster=\"n1\"}"),
+        metric(&m, "flotilla_drifted_objects{cluster=\"n1\",tenant=\"\"}"),
         Some(1.0),
         "{m}"
     );
@@ -939,7 +939,7 @@ async fn probes_and_metrics() {
     assert_eq!(
         metric(
             &m,
-            "flotilla_objects_total{cluster=\"m1\",action=\"created\"}"
+            "flotilla_objects_total{cluster=\"m1\",action=\"created\",tenant=\"\"}"
         ),
         Some(3.0),
         "{m}"
@@ -960,7 +960,7 @@ async fn probes_and_metrics() {
     .unwrap_or_else(|| panic!("no last-success sample:\n{m}"));
     assert!((now - last).abs() < 120.0, "last success {last}, now {now}");
     assert_eq!(
-        metric(&m, "flotilla_drifted_objects{cluster=\"m1\"}"),
+        metric(&m, "flotilla_drifted_objects{cluster=\"m1\",tenant=\"\"}"),
         Some(0.0),
         "{m}"
     );

@@ -276,11 +276,11 @@ async fn metrics_mirror_drift_in_openmetrics_text() {
         "{text}"
     );
     assert!(
-        text.contains(r#"flotilla_drifted_objects{cluster="eu-1"} 2"#),
+        text.contains(r#"flotilla_drifted_objects{cluster="eu-1",tenant=""} 2"#),
         "{text}"
     );
     assert!(
-        text.contains(r#"flotilla_drifted_objects{cluster="us-1"} 0"#),
+        text.contains(r#"flotilla_drifted_objects{cluster="us-1",tenant=""} 0"#),
         "{text}"
     );
     assert!(text.trim_end().ends_with("# EOF"), "{text}");
@@ -293,7 +293,7 @@ async fn metrics_mirror_drift_in_openmetrics_text() {
     }
     let text = s.get("/metrics").await.text();
     assert!(
-        text.contains(r#"flotilla_drifted_objects{cluster="eu-1"} 0"#),
+        text.contains(r#"flotilla_drifted_objects{cluster="eu-1",tenant=""} 0"#),
         "{text}"
     );
     assert!(!text.contains(r#"cluster="us-1""#), "{text}");

@@ -16,6 +16,10 @@ use flotilla_hub::state::{ClusterState, FleetState, SharedState, SyncStatus};
 
 const READ_TOKEN: &str = "read-token-do-not-log-0123456789";
 const OPERATE_TOKEN: &str = "operate-token-do-not-log-0123456789";
+/// Scoped to tenant `team-a` (read).
+const TENANT_TOKEN: &str = "tenant-token-do-not-log-0123456789";
+/// Scoped to tenant `team-a` (operate).
+const TENANT_OPERATE_TOKEN: &str = "tenant-operate-token-do-not-log-0123456789";
 
 struct Server {
     addr: SocketAddr,
@@ -68,7 +72,10 @@ fn start_full(
     let rt = tokio::runtime::Runtime::new().unwrap();
     let tokens = Tokens::parse(
         "tokens",
-        &format!("# test\n{READ_TOKEN}\n{OPERATE_TOKEN} operate\n"),
+        &format!(
+            "# test\n{READ_TOKEN}\n{OPERATE_TOKEN} operate\n{TENANT_TOKEN} tenant=team-a\n\
+             {TENANT_OPERATE_TOKEN}\toperate tenant=team-a\n"
+        ),
     )
     .unwrap();
     let addr = rt.block_on(async {
@@ -823,4 +830,260 @@ fn deploy_ships_the_token_secret_a_network_policy_and_the_limits() {
     assert_eq!(config.http.max_connections, 1024);
     assert_eq!(config.http.header_read_timeout, Duration::from_secs(10));
     assert_eq!(config.http.idle_timeout, Duration::from_secs(5));
+}
+
+// ----- views per tenant ----------------------------------------------------
+
+/// A drifted object of `namespace` (`""`: cluster-scoped).
+fn drifted(kind: &str, namespace: &str, name: &str) -> flotilla_core::drift::ObjectDrift {
+    use flotilla_core::drift::{DecidedBy, ObjectDrift, ObjectStatus};
+    use flotilla_core::model::ObjectKey;
+    ObjectDrift {
+        key: ObjectKey {
+            group: String::new(),
+            kind: kind.into(),
+            namespace: namespace.into(),
+            name: name.into(),
+        },
+        status: ObjectStatus::Missing,
+        decided_by: DecidedBy::Presence,
+        fields: Vec::new(),
+        diff: String::new(),
+        note: None,
+        taken: Vec::new(),
+    }
+}
+
+/// `prod-1` (env=prod) and `dev-1` (env=dev), both drifted in `team-a`,
+/// `team-a-web`, `platform` and a cluster-scoped object; tenant `team-a`
+/// (namespaces `team-a`, `team-a-*`) reaches the prod clusters only.
+fn tenant_fleet() -> FleetState {
+    use flotilla_core::drift::{ClusterDrift, Detected};
+    use flotilla_core::model::LabelSelector;
+    use flotilla_core::model::tenancy::Tenant;
+    use flotilla_core::model::wildcard::Wildcard;
+    let mut s = halted_fleet();
+    s.clusters.clear();
+    for (name, env) in [("prod-1", "prod"), ("dev-1", "dev")] {
+        let mut c = ClusterState::new(name, "canary");
+        c.labels.insert("env".into(), env.into());
+        c.drift = Some(ClusterDrift::detected(
+            name,
+            Detected {
+                in_sync: 1,
+                drifted: vec![
+                    drifted("ConfigMap", "team-a", "a-settings"),
+                    drifted("Service", "team-a-web", "a-web"),
+                    drifted("ConfigMap", "platform", "platform-secret-plan"),
+                    drifted("ClusterRole", "", "platform-admin"),
+                ],
+            },
+        ));
+        s.clusters.insert(name.into(), c);
+    }
+    let namespaces = vec!["team-a".to_string(), "team-a-*".to_string()];
+    s.tenants = vec![Tenant {
+        name: "team-a".into(),
+        paths: vec!["teams/a".into()],
+        namespace_globs: namespaces
+            .iter()
+            .map(|n| Wildcard::parse(n).unwrap())
+            .collect(),
+        namespaces,
+        clusters: Some(LabelSelector {
+            match_labels: [("env".to_string(), "prod".to_string())].into(),
+            match_expressions: Vec::new(),
+        }),
+        allow_kinds: Vec::new(),
+        service_account: None,
+    }];
+    s
+}
+
+#[test]
+fn a_tenant_token_sees_only_its_clusters_and_namespaces() {
+    let srv = start_state(64, Duration::from_secs(10), tenant_fleet());
+    let tenant = format!("Bearer {TENANT_TOKEN}");
+    let auth = [("Authorization", tenant.as_str())];
+
+    // The fleet: only the cluster its selector matches, its counts only,
+    // and no cluster named by the halt.
+    let (st, _, body) = request(srv.addr, "GET", "/api/v1/fleet", &auth, "");
+    assert_eq!(st, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let names: Vec<&str> = v["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["prod-1"], "{body}");
+    assert_eq!(v["clusters"][0]["drift"]["missing"], 2, "{body}");
+    assert!(
+        !body.contains("eu-1"),
+        "the halt names another cluster: {body}"
+    );
+
+    // Drift: only its namespaces, in every format.
+    let (st, _, body) = request(srv.addr, "GET", "/api/v1/clusters/prod-1/drift", &auth, "");
+    assert_eq!(st, 200, "{body}");
+    assert!(
+        body.contains("a-settings") && body.contains("a-web"),
+        "{body}"
+    );
+    assert!(!body.contains("platform-secret-plan"), "{body}");
+    assert!(!body.contains("platform-admin"), "{body}");
+    let (st, _, text) = request(
+        srv.addr,
+        "GET",
+        "/api/v1/clusters/prod-1/drift?format=text",
+        &auth,
+        "",
+    );
+    assert_eq!(st, 200, "{text}");
+    assert!(
+        text.contains("a-settings") && !text.contains("platform-secret-plan"),
+        "{text}"
+    );
+    // A cluster it may not reach is unknown to it.
+    let (st, _, body) = request(srv.addr, "GET", "/api/v1/clusters/dev-1/drift", &auth, "");
+    assert_eq!(st, 404, "{body}");
+
+    // The page: its cluster and objects only, and no rollout buttons.
+    let cookie = login(srv.addr, TENANT_OPERATE_TOKEN);
+    let (st, _, page) = request(srv.addr, "GET", "/", &[("Cookie", &cookie)], "");
+    assert_eq!(st, 200);
+    assert!(
+        page.contains("prod-1") && page.contains("a-settings"),
+        "{page}"
+    );
+    assert!(!page.contains("dev-1"), "{page}");
+    assert!(
+        !page.contains("platform-secret-plan") && !page.contains("platform-admin"),
+        "{page}"
+    );
+    assert!(!page.contains("/api/v1/rollout/pause"), "{page}");
+
+    // A platform token sees everything.
+    let platform = format!("Bearer {READ_TOKEN}");
+    let pauth = [("Authorization", platform.as_str())];
+    let (_, _, body) = request(srv.addr, "GET", "/api/v1/fleet", &pauth, "");
+    assert!(body.contains("prod-1") && body.contains("dev-1"), "{body}");
+    let (st, _, body) = request(srv.addr, "GET", "/api/v1/clusters/dev-1/drift", &pauth, "");
+    assert_eq!(st, 200, "{body}");
+    assert!(
+        body.contains("platform-secret-plan") && body.contains("platform-admin"),
+        "{body}"
+    );
+    let (_, _, page) = request(srv.addr, "GET", "/", &pauth, "");
+    assert!(
+        page.contains("dev-1") && page.contains("platform-secret-plan"),
+        "{page}"
+    );
+}
+
+#[test]
+fn a_tenant_token_may_not_steer_the_rollout_nor_sync_other_clusters() {
+    let srv = start_state(64, Duration::from_secs(10), tenant_fleet());
+    let tenant = format!("Bearer {TENANT_OPERATE_TOKEN}");
+    let auth = [("Authorization", tenant.as_str())];
+    for path in [
+        "/api/v1/rollout/pause",
+        "/api/v1/rollout/resume",
+        "/api/v1/rollout/retry",
+    ] {
+        let (st, _, body) = request(srv.addr, "POST", path, &auth, "");
+        assert_eq!(st, 403, "{path}: {body}");
+        assert!(body.contains("platform token"), "{body}");
+    }
+    let (st, _, body) = request(srv.addr, "POST", "/api/v1/clusters/dev-1/sync", &auth, "");
+    assert_eq!(st, 404, "{body}");
+    {
+        let s = srv.state.read().unwrap();
+        assert!(!s.rollout.paused && !s.rollout.round_requested);
+        assert!(s.rollout.sync_requested.is_empty());
+    }
+    // Its own cluster it may sync.
+    let (st, _, body) = request(srv.addr, "POST", "/api/v1/clusters/prod-1/sync", &auth, "");
+    assert_eq!(st, 202, "{body}");
+    assert!(
+        srv.state
+            .read()
+            .unwrap()
+            .rollout
+            .sync_requested
+            .contains("prod-1")
+    );
+    // The platform's operate token may pause.
+    let platform = format!("Bearer {OPERATE_TOKEN}");
+    let (st, _, body) = request(
+        srv.addr,
+        "POST",
+        "/api/v1/rollout/pause",
+        &[("Authorization", &platform)],
+        "",
+    );
+    assert_eq!(st, 200, "{body}");
+}
+
+#[test]
+fn drift_metrics_carry_the_tenant_label() {
+    let srv = start_state(64, Duration::from_secs(10), tenant_fleet());
+    let platform = format!("Bearer {READ_TOKEN}");
+    let (st, _, text) = request(
+        srv.addr,
+        "GET",
+        "/metrics",
+        &[("Authorization", &platform)],
+        "",
+    );
+    assert_eq!(st, 200);
+    for line in [
+        r#"flotilla_drifted_objects{cluster="prod-1",tenant="team-a"} 2"#,
+        r#"flotilla_drifted_objects{cluster="prod-1",tenant=""} 2"#,
+        r#"flotilla_drifted_objects{cluster="dev-1",tenant=""} 2"#,
+        // Counted by namespace, even where the tenant may not deploy.
+        r#"flotilla_drifted_objects{cluster="dev-1",tenant="team-a"} 2"#,
+    ] {
+        assert!(text.lines().any(|l| l == line), "no {line} in:\n{text}");
+    }
+    // The gauges follow the state: the drift corrected on prod-1.
+    srv.state
+        .write()
+        .unwrap()
+        .clusters
+        .get_mut("prod-1")
+        .unwrap()
+        .drift = None;
+    let (_, _, text) = request(
+        srv.addr,
+        "GET",
+        "/metrics",
+        &[("Authorization", &platform)],
+        "",
+    );
+    for line in [
+        r#"flotilla_drifted_objects{cluster="prod-1",tenant="team-a"} 0"#,
+        r#"flotilla_drifted_objects{cluster="prod-1",tenant=""} 0"#,
+    ] {
+        assert!(text.lines().any(|l| l == line), "no {line} in:\n{text}");
+    }
+}
+
+#[test]
+fn a_token_of_an_unknown_tenant_sees_no_cluster() {
+    let mut state = tenant_fleet();
+    state.tenants.clear();
+    let srv = start_state(64, Duration::from_secs(10), state);
+    let tenant = format!("Bearer {TENANT_TOKEN}");
+    let (st, _, body) = request(
+        srv.addr,
+        "GET",
+        "/api/v1/fleet",
+        &[("Authorization", &tenant)],
+        "",
+    );
+    assert_eq!(st, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["clusters"].as_array().unwrap().len(), 0, "{body}");
 }

@@ -8,6 +8,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use flotilla_core::changeset::ChangeSet;
+use flotilla_core::model::ObjectKey;
 
 /// A cluster label.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -16,13 +17,26 @@ pub struct ClusterLabel {
     pub cluster: String,
 }
 
-/// A cluster and an action label.
+/// A cluster, an action and a tenant label.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ActionLabel {
     /// The cluster's name.
     pub cluster: String,
     /// created, configured, unchanged, pruned, skipped or failed.
     pub action: String,
+    /// The tenant the object is counted for (see
+    /// [`FleetState::tenant_of_object`](crate::state::FleetState::tenant_of_object));
+    /// empty for the platform.
+    pub tenant: String,
+}
+
+/// A cluster and a tenant label (empty for the platform).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
+pub struct TenantLabel {
+    /// The cluster's name.
+    pub cluster: String,
+    /// The tenant's name; empty for the platform.
+    pub tenant: String,
 }
 
 /// A cluster and a field manager label.
@@ -40,10 +54,11 @@ pub struct Metrics {
     pub registry: Registry,
     /// `flotilla_sync_duration_seconds{cluster}`.
     pub sync_duration: Family<ClusterLabel, Histogram>,
-    /// `flotilla_objects_total{cluster,action}`: objects by sync action.
+    /// `flotilla_objects_total{cluster,action,tenant}`: objects by sync
+    /// action.
     pub objects: Family<ActionLabel, Counter>,
-    /// `flotilla_drifted_objects{cluster}`.
-    pub drifted: Family<ClusterLabel, Gauge>,
+    /// `flotilla_drifted_objects{cluster,tenant}`.
+    pub drifted: Family<TenantLabel, Gauge>,
     /// `flotilla_last_successful_sync_timestamp_seconds{cluster}`.
     pub last_success: Family<ClusterLabel, Gauge>,
     /// `flotilla_git_poll_errors_total`.
@@ -63,7 +78,7 @@ impl Default for Metrics {
             Histogram::new(exponential_buckets(0.05, 2.0, 12))
         });
         let objects = Family::<ActionLabel, Counter>::default();
-        let drifted = Family::<ClusterLabel, Gauge>::default();
+        let drifted = Family::<TenantLabel, Gauge>::default();
         let last_success = Family::<ClusterLabel, Gauge>::default();
         let git_poll_errors = Counter::default();
         let commit_refused = Gauge::default();
@@ -113,8 +128,15 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// Records a finished sync.
-    pub fn record_sync(&self, changes: &ChangeSet, seconds: f64, now_unix: i64) {
+    /// Records a finished sync; `tenant_of` names the tenant each object
+    /// is counted for (empty for the platform).
+    pub fn record_sync(
+        &self,
+        changes: &ChangeSet,
+        seconds: f64,
+        now_unix: i64,
+        tenant_of: &dyn Fn(&ObjectKey) -> String,
+    ) {
         let cluster = ClusterLabel {
             cluster: changes.cluster.clone(),
         };
@@ -124,6 +146,7 @@ impl Metrics {
                 .get_or_create(&ActionLabel {
                     cluster: changes.cluster.clone(),
                     action: c.action.as_str().to_string(),
+                    tenant: tenant_of(&c.key),
                 })
                 .inc();
         }
@@ -191,11 +214,19 @@ mod tests {
             vec![taken("/spec/selector", "kubectl")],
         );
         c.push(key("db"), Action::Unchanged, None);
-        m.record_sync(&c, 0.1, 0);
+        m.record_sync(&c, 0.1, 0, &|k: &ObjectKey| {
+            if k.name == "db" {
+                "team-a".into()
+            } else {
+                String::new()
+            }
+        });
         let text = m.encode();
         for line in [
             "flotilla_fields_taken_total{cluster=\"eu-1\",manager=\"kubectl\"} 2",
             "flotilla_fields_taken_total{cluster=\"eu-1\",manager=\"helm\"} 1",
+            "flotilla_objects_total{cluster=\"eu-1\",action=\"configured\",tenant=\"\"} 2",
+            "flotilla_objects_total{cluster=\"eu-1\",action=\"unchanged\",tenant=\"team-a\"} 1",
         ] {
             assert!(text.lines().any(|l| l == line), "no {line} in:\n{text}");
         }

@@ -156,6 +156,7 @@ impl Reconciler {
             s.commit = commit;
             s.commit_error = None;
             s.waves = fleet.rollout.waves.iter().map(|w| w.name.clone()).collect();
+            s.tenants = fleet.tenants.clone();
             s.clusters.retain(|name, _| fleet.cluster(name).is_some());
             for wave in &fleet.rollout.waves {
                 for name in &wave.clusters {

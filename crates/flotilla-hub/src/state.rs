@@ -10,6 +10,8 @@ use serde::Serialize;
 use flotilla_core::changeset::ChangeSet;
 use flotilla_core::drift::ClusterDrift;
 use flotilla_core::health::HealthStatus;
+use flotilla_core::model::ObjectKey;
+use flotilla_core::model::tenancy::Tenant;
 use flotilla_core::snapshot::CommitInfo;
 
 /// Where a cluster stands in the rollout of the current commit.
@@ -143,6 +145,34 @@ pub struct FleetState {
     pub waves: Vec<String>,
     /// Where the rollout stands and what operators asked of it.
     pub rollout: RolloutControl,
+    /// The tenants (`spec.tenants`) of the commit being rolled out: they
+    /// scope what tenant tokens see and label the per-object metrics.
+    #[serde(skip)]
+    pub tenants: Vec<Tenant>,
+}
+
+impl FleetState {
+    /// The tenant an object is counted for: the first tenant (in
+    /// `spec.tenants` order) one of whose namespace globs matches the
+    /// object's namespace; `None` (the platform) for cluster-scoped objects
+    /// and namespaces of no tenant.
+    pub fn tenant_of_object(&self, key: &ObjectKey) -> Option<&Tenant> {
+        tenant_of_namespace(&self.tenants, &key.namespace)
+    }
+
+    /// A tenant by name.
+    pub fn tenant(&self, name: &str) -> Option<&Tenant> {
+        self.tenants.iter().find(|t| t.name == name)
+    }
+}
+
+/// The first tenant whose namespace globs match `namespace`; `None` for an
+/// empty namespace (a cluster-scoped object) or one of no tenant.
+pub fn tenant_of_namespace<'a>(tenants: &'a [Tenant], namespace: &str) -> Option<&'a Tenant> {
+    if namespace.is_empty() {
+        return None;
+    }
+    tenants.iter().find(|t| t.allows_namespace(namespace))
 }
 
 /// The rollout's pause, its last halt, and the operator requests the

@@ -18,7 +18,7 @@ use rand::Rng;
 use tokio::sync::{mpsc, oneshot};
 
 use super::config::DaemonConfig;
-use super::metrics::{ClusterLabel, Metrics};
+use super::metrics::Metrics;
 use super::pool::Pool;
 use super::state::{SharedState, SyncStatus};
 use flotilla_core::changeset::ChangeSet;
@@ -268,7 +268,19 @@ fn log_sync(name: &str, revision: Option<&str>, o: &Outcome) {
 fn record(ctx: &WorkerContext, name: &str, revision: Option<String>, o: Outcome) {
     log_sync(name, revision.as_deref(), &o);
     if let Some(changes) = &o.changes {
-        ctx.metrics.record_sync(changes, o.seconds, now_unix());
+        let tenants = ctx
+            .state
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .tenants
+            .clone();
+        let tenant_of = |key: &flotilla_core::model::ObjectKey| {
+            super::state::tenant_of_namespace(&tenants, &key.namespace)
+                .map(|t| t.name.clone())
+                .unwrap_or_default()
+        };
+        ctx.metrics
+            .record_sync(changes, o.seconds, now_unix(), &tenant_of);
     }
     let mut s = ctx.state.write().expect("state lock");
     if let Some(c) = s.clusters.get_mut(name) {
@@ -303,12 +315,8 @@ fn record_drift(ctx: &WorkerContext, name: &str, drift: ClusterDrift) {
         ),
         ClusterStatus::InSync => tracing::debug!(cluster = %name, "in sync"),
     }
-    ctx.metrics
-        .drifted
-        .get_or_create(&ClusterLabel {
-            cluster: name.to_string(),
-        })
-        .set(drift.objects.len() as i64);
+    // `flotilla_drifted_objects{cluster,tenant}` is set from the state by
+    // `/metrics` (per tenant, removing series that went away).
     let mut s = ctx.state.write().expect("state lock");
     if let Some(c) = s.clusters.get_mut(name) {
         match drift.status {

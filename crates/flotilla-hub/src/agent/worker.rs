@@ -251,7 +251,21 @@ impl AgentWorker {
             let now = SystemTime::now()
                 .duration_since(SystemTime::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs() as i64);
-            self.ctx.metrics.record_sync(&sync.changes, 0.0, now);
+            let tenants = self
+                .ctx
+                .state
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .tenants
+                .clone();
+            let tenant_of = |key: &flotilla_core::model::ObjectKey| {
+                crate::state::tenant_of_namespace(&tenants, &key.namespace)
+                    .map(|t| t.name.clone())
+                    .unwrap_or_default()
+            };
+            self.ctx
+                .metrics
+                .record_sync(&sync.changes, 0.0, now, &tenant_of);
         }
         let line = describe(&r);
         tracing::info!(cluster = %self.name, seq = r.seq, "agent: {line}");

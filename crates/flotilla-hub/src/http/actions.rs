@@ -1,6 +1,7 @@
 //! The operator actions (`POST /api/v1/rollout/{pause,resume,retry}`,
 //! `POST /api/v1/clusters/{name}/sync`): each needs the `operate` role
-//! (403 otherwise), is refused from another origin (403 when an `Origin`
+//! (403 otherwise; the rollout-wide ones also a platform token, 403 for a
+//! tenant token), is refused from another origin (403 when an `Origin`
 //! header names another host), is logged at info, and only records the
 //! request in the [`FleetState`](crate::state::FleetState) and wakes the
 //! reconcile loop, which carries it out. A browser's form post (the status
@@ -18,6 +19,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::auth::Role;
+use super::scope::Scope;
 use super::{App, api::error, require_role};
 use crate::state::SyncStatus;
 
@@ -75,6 +77,20 @@ fn refused(role: Option<&Role>, headers: &HeaderMap, action: Action) -> Option<R
     None
 }
 
+/// The refusal (403) of a rollout-wide action asked with a tenant token.
+fn tenant_refused(scope: &Scope, action: Action) -> Option<Response> {
+    let tenant = scope.tenant.as_deref()?;
+    tracing::info!(
+        action = action.name(),
+        tenant,
+        "operator action refused: a tenant token"
+    );
+    Some(error(
+        StatusCode::FORBIDDEN,
+        "this action acts on the whole rollout: it needs a platform token (one without a tenant)",
+    ))
+}
+
 /// Whether the request is a browser's form post (answered with a redirect).
 fn from_form(headers: &HeaderMap) -> bool {
     headers
@@ -96,10 +112,14 @@ fn done(headers: &HeaderMap, status: StatusCode, body: serde_json::Value) -> Res
 pub(super) async fn pause(
     State(app): State<App>,
     role: Option<axum::Extension<Role>>,
+    axum::Extension(scope): axum::Extension<Scope>,
     headers: HeaderMap,
 ) -> Response {
     let action = Action::Pause;
     if let Some(r) = refused(role.as_deref(), &headers, action) {
+        return r;
+    }
+    if let Some(r) = tenant_refused(&scope, action) {
         return r;
     }
     let was = {
@@ -123,10 +143,14 @@ pub(super) async fn pause(
 pub(super) async fn resume(
     State(app): State<App>,
     role: Option<axum::Extension<Role>>,
+    axum::Extension(scope): axum::Extension<Scope>,
     headers: HeaderMap,
 ) -> Response {
     let action = Action::Resume;
     if let Some(r) = refused(role.as_deref(), &headers, action) {
+        return r;
+    }
+    if let Some(r) = tenant_refused(&scope, action) {
         return r;
     }
     let was = {
@@ -152,10 +176,14 @@ pub(super) async fn resume(
 pub(super) async fn retry(
     State(app): State<App>,
     role: Option<axum::Extension<Role>>,
+    axum::Extension(scope): axum::Extension<Scope>,
     headers: HeaderMap,
 ) -> Response {
     let action = Action::Retry;
     if let Some(r) = refused(role.as_deref(), &headers, action) {
+        return r;
+    }
+    if let Some(r) = tenant_refused(&scope, action) {
         return r;
     }
     let refused = {
@@ -197,10 +225,12 @@ pub(super) async fn retry(
 
 /// `POST /api/v1/clusters/{name}/sync`: syncs one cluster to the commit
 /// being rolled out, now (in its turn in the pool). 404 for an unknown
-/// cluster, 409 while the rollout is paused.
+/// cluster (and, for a tenant token, a cluster its tenant may not reach),
+/// 409 while the rollout is paused.
 pub(super) async fn sync_cluster(
     State(app): State<App>,
     role: Option<axum::Extension<Role>>,
+    axum::Extension(scope): axum::Extension<Scope>,
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> Response {
@@ -210,7 +240,11 @@ pub(super) async fn sync_cluster(
     }
     let refused = {
         let mut s = app.state_mut();
-        if !s.clusters.contains_key(&name) {
+        let visible = {
+            let view = scope.view(&s);
+            s.clusters.get(&name).is_some_and(|c| view.sees_cluster(c))
+        };
+        if !visible {
             Some((StatusCode::NOT_FOUND, format!("unknown cluster {name:?}")))
         } else if s.rollout.paused {
             Some((

@@ -10,7 +10,8 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use super::App;
-use crate::metrics::ClusterLabel;
+use super::scope::{Scope, View};
+use crate::metrics::TenantLabel;
 use crate::state::{ClusterState, FleetState, SyncStatus};
 use flotilla_core::changeset::Counts;
 use flotilla_core::drift::{ClusterDrift, ClusterStatus, DRIFT_REPORT_SCHEMA, DriftReport};
@@ -53,28 +54,43 @@ pub(super) async fn readyz(State(app): State<App>) -> Response {
     (StatusCode::SERVICE_UNAVAILABLE, reason).into_response()
 }
 
+/// The drifted objects of every cluster by tenant: a series for the
+/// platform (`tenant=""`) and one for each tenant that may reach the
+/// cluster, each object counted for the tenant of its namespace.
+fn drifted_by_tenant(s: &FleetState) -> BTreeMap<TenantLabel, usize> {
+    let mut out = BTreeMap::new();
+    for (name, c) in &s.clusters {
+        let label = |tenant: &str| TenantLabel {
+            cluster: name.clone(),
+            tenant: tenant.to_string(),
+        };
+        out.insert(label(""), 0);
+        for t in &s.tenants {
+            if View::Tenant(t).sees_cluster(c) {
+                out.insert(label(&t.name), 0);
+            }
+        }
+        for o in c.drift.iter().flat_map(|d| &d.objects) {
+            let tenant = s.tenant_of_object(&o.key).map_or("", |t| t.name.as_str());
+            *out.entry(label(tenant)).or_default() += 1;
+        }
+    }
+    out
+}
+
 /// `GET /metrics`: refreshes the gauges that mirror the state, then encodes
 /// the registry.
 pub(super) async fn metrics(State(app): State<App>) -> Response {
     let body = {
         let mut set = app.drift_gauges.lock().unwrap_or_else(|e| e.into_inner());
-        let current: BTreeMap<String, usize> = app
-            .state()
-            .clusters
-            .iter()
-            .map(|(name, c)| (name.clone(), c.drifted_objects()))
-            .collect();
+        let current = drifted_by_tenant(&app.state());
         let drifted = &app.ctx.metrics.drifted;
-        for gone in set.iter().filter(|n| !current.contains_key(*n)) {
-            drifted.remove(&ClusterLabel {
-                cluster: gone.clone(),
-            });
+        for gone in set.iter().filter(|l| !current.contains_key(*l)) {
+            drifted.remove(gone);
         }
-        for (name, n) in &current {
+        for (label, n) in &current {
             drifted
-                .get_or_create(&ClusterLabel {
-                    cluster: name.clone(),
-                })
+                .get_or_create(label)
                 .set(i64::try_from(*n).unwrap_or(i64::MAX));
         }
         *set = current.into_keys().collect();
@@ -166,7 +182,7 @@ struct LastSync<'a> {
     error: Option<&'a str>,
 }
 
-fn row(c: &ClusterState) -> ClusterRow<'_> {
+fn row<'a>(c: &'a ClusterState, drift: Option<&'a ClusterDrift>) -> ClusterRow<'a> {
     ClusterRow {
         name: &c.name,
         wave: &c.wave,
@@ -175,7 +191,7 @@ fn row(c: &ClusterState) -> ClusterRow<'_> {
         health: c.health,
         health_judged: c.health_judged,
         labels: &c.labels,
-        drift: c.drift.as_ref().map(|d| DriftCounts {
+        drift: drift.map(|d| DriftCounts {
             status: d.status,
             in_sync: d.in_sync,
             modified: d.modified,
@@ -202,9 +218,23 @@ fn row(c: &ClusterState) -> ClusterRow<'_> {
     }
 }
 
-/// `GET /api/v1/fleet`: the fleet and one row per cluster, by name.
-pub(super) async fn fleet(State(app): State<App>) -> Response {
+/// What a tenant sees of a halt: it may name other tenants' clusters.
+pub(super) const TENANT_HALT: &str = "the rollout halted (a platform token shows where)";
+
+/// `GET /api/v1/fleet`: the fleet and one row per cluster the token may
+/// see, by name.
+pub(super) async fn fleet(
+    State(app): State<App>,
+    axum::Extension(scope): axum::Extension<Scope>,
+) -> Response {
     let s = app.state();
+    let view = scope.view(&s);
+    let rows: Vec<(&ClusterState, Option<std::borrow::Cow<'_, ClusterDrift>>)> = s
+        .clusters
+        .values()
+        .filter(|c| view.sees_cluster(c))
+        .map(|c| (c, c.drift.as_ref().map(|d| view.drift(d))))
+        .collect();
     let view = FleetView {
         fleet: &s.fleet,
         ready: s.ready,
@@ -216,8 +246,12 @@ pub(super) async fn fleet(State(app): State<App>) -> Response {
         commit: s.commit.as_ref(),
         waves: &s.waves,
         paused: s.rollout.paused,
-        halt: s.rollout.halt.as_deref(),
-        clusters: s.clusters.values().map(row).collect(),
+        halt: s
+            .rollout
+            .halt
+            .as_deref()
+            .map(|h| if scope.is_tenant() { TENANT_HALT } else { h }),
+        clusters: rows.iter().map(|(c, d)| row(c, d.as_deref())).collect(),
     };
     Json(view).into_response()
 }
@@ -244,6 +278,7 @@ fn one_cluster_report(s: &FleetState, c: &ClusterState, d: &ClusterDrift) -> Dri
 /// when the cluster is unknown or not checked yet; 400 for another format.
 pub(super) async fn cluster_drift(
     State(app): State<App>,
+    axum::Extension(scope): axum::Extension<Scope>,
     Path(name): Path<String>,
     Query(q): Query<DriftQuery>,
 ) -> Response {
@@ -257,10 +292,11 @@ pub(super) async fn cluster_drift(
         Err(e) => return unknown_format(&e.0),
     };
     let s = app.state();
-    let Some(c) = s.clusters.get(&name) else {
+    let view = scope.view(&s);
+    let Some(c) = s.clusters.get(&name).filter(|c| view.sees_cluster(c)) else {
         return error(StatusCode::NOT_FOUND, format!("unknown cluster {name:?}"));
     };
-    let Some(d) = &c.drift else {
+    let Some(d) = c.drift.as_ref().map(|d| view.drift(d)) else {
         return error(
             StatusCode::NOT_FOUND,
             format!("cluster {name:?} has not been checked for drift yet"),
@@ -268,9 +304,9 @@ pub(super) async fn cluster_drift(
     };
     if format == OutputFormat::Json {
         // The cluster's own drift, as the JSON API has always answered.
-        return Json(d).into_response();
+        return Json(&*d).into_response();
     }
-    let report = one_cluster_report(&s, c, d);
+    let report = one_cluster_report(&s, c, &d);
     match (Drift {
         report: &report,
         diffs: true,

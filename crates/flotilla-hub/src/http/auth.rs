@@ -1,8 +1,10 @@
 //! Bearer-token authentication of the status page, the API and `/metrics`.
 //!
-//! A token file holds one token per line, optionally followed by a space and
-//! a role, `read` (the default) or `operate`; blank lines and lines starting
-//! with `#` are ignored. Only SHA-256 digests of the tokens are kept in
+//! A token file holds one token per line: `TOKEN [ROLE] [tenant=NAME]`,
+//! words separated by spaces or tabs. ROLE is `read` (the default) or
+//! `operate`; `tenant=NAME` scopes the token to one tenant of
+//! `spec.tenants` (without it the token is the platform's and sees
+//! everything). Blank lines and lines starting with `#` are ignored. Only SHA-256 digests of the tokens are kept in
 //! memory; a presented token is hashed and compared with every digest in
 //! constant time. A browser logs in once (`POST /login`): the cookie it gets
 //! holds an HMAC-SHA256 of the token's digest under a key drawn at start-up,
@@ -45,7 +47,7 @@ pub enum TokenFileError {
         #[source]
         source: std::io::Error,
     },
-    /// A line is not `TOKEN` or `TOKEN ROLE`.
+    /// A line is not `TOKEN [ROLE] [tenant=NAME]`.
     #[error("token file {file}, line {line}: {reason}")]
     Line {
         file: String,
@@ -55,18 +57,50 @@ pub enum TokenFileError {
     /// The file holds no token.
     #[error("token file {file} holds no token")]
     Empty { file: String },
+    /// A line names a tenant the fleet does not have.
+    #[error(
+        "token file {file}, line {line}: unknown tenant {tenant:?} (the fleet's tenants: {known})"
+    )]
+    UnknownTenant {
+        file: String,
+        line: usize,
+        tenant: String,
+        known: String,
+    },
+}
+
+/// Who a request is: its role and, for a tenant token, the tenant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Principal {
+    /// What it may do.
+    pub role: Role,
+    /// The tenant it is scoped to; `None`: the platform (sees everything).
+    pub tenant: Option<Arc<str>>,
+}
+
+impl Principal {
+    /// The principal of a server without tokens: the platform, operate.
+    pub fn platform_operator() -> Self {
+        Self {
+            role: Role::Operate,
+            tenant: None,
+        }
+    }
 }
 
 struct Entry {
     digest: [u8; 32],
     session: [u8; 32],
     role: Role,
+    tenant: Option<Arc<str>>,
+    line: usize,
 }
 
 /// The tokens of a token file, as digests, with their roles.
 pub struct Tokens {
     entries: Vec<Entry>,
     key: [u8; 32],
+    file: String,
 }
 
 impl fmt::Debug for Tokens {
@@ -118,15 +152,36 @@ impl Tokens {
                 line: i + 1,
                 reason,
             };
-            let mut words = line.split_whitespace();
+            let mut words = line.split_whitespace().peekable();
             let token = words.next().unwrap_or_default();
-            let role = match words.next() {
-                None | Some("read") => Role::Read,
-                Some("operate") => Role::Operate,
+            let role = match words.peek().copied() {
+                Some(w) if w.starts_with("tenant=") => Role::Read,
+                None | Some("read") => {
+                    words.next();
+                    Role::Read
+                }
+                Some("operate") => {
+                    words.next();
+                    Role::Operate
+                }
                 Some(_) => return Err(err("the role must be `read` or `operate`")),
             };
+            let tenant = match words.next() {
+                None => None,
+                Some(w) => match w.strip_prefix("tenant=") {
+                    Some(name) if flotilla_core::model::names::is_dns1123_label(name) => {
+                        Some(Arc::from(name))
+                    }
+                    Some(_) => {
+                        return Err(err(
+                            "a tenant name must be a DNS-1123 label (`tenant=team-a`)",
+                        ));
+                    }
+                    None => return Err(err("expected `TOKEN [ROLE] [tenant=NAME]`")),
+                },
+            };
             if words.next().is_some() {
-                return Err(err("expected `TOKEN` or `TOKEN ROLE`"));
+                return Err(err("expected `TOKEN [ROLE] [tenant=NAME]`"));
             }
             if token.len() < 16 {
                 return Err(err("a token must be at least 16 characters long"));
@@ -139,6 +194,8 @@ impl Tokens {
                 digest,
                 session: session_value(&key, &digest),
                 role,
+                tenant,
+                line: i + 1,
             });
         }
         if entries.is_empty() {
@@ -146,7 +203,38 @@ impl Tokens {
                 file: file.to_string(),
             });
         }
-        Ok(Self { entries, key })
+        Ok(Self {
+            entries,
+            key,
+            file: file.to_string(),
+        })
+    }
+
+    /// Checks that every tenant the file names is one of `known` (the
+    /// fleet's tenants); the error names the first line that names another,
+    /// never its token.
+    pub fn check_tenants<'a>(
+        &self,
+        known: impl IntoIterator<Item = &'a str> + Clone,
+    ) -> Result<(), TokenFileError> {
+        for e in &self.entries {
+            if let Some(t) = &e.tenant
+                && !known.clone().into_iter().any(|k| k == &**t)
+            {
+                let names: Vec<&str> = known.into_iter().collect();
+                return Err(TokenFileError::UnknownTenant {
+                    file: self.file.clone(),
+                    line: e.line,
+                    tenant: t.to_string(),
+                    known: if names.is_empty() {
+                        "none".to_string()
+                    } else {
+                        names.join(", ")
+                    },
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Reads and parses a token file.
@@ -162,12 +250,22 @@ impl Tokens {
     /// The role of a bearer token, compared in constant time with every
     /// known token's digest. `None`: unknown.
     pub fn role_of_token(&self, token: &str) -> Option<Role> {
+        self.principal_of_token(token).map(|p| p.role)
+    }
+
+    /// The role and tenant of a bearer token (see [`Self::role_of_token`]).
+    pub fn principal_of_token(&self, token: &str) -> Option<Principal> {
         let digest = sha256(token.as_bytes());
         self.find(|e| e.digest.ct_eq(&digest).into())
     }
 
     /// The role of a session cookie's value. `None`: unknown or stale.
     pub fn role_of_session(&self, value: &str) -> Option<Role> {
+        self.principal_of_session(value).map(|p| p.role)
+    }
+
+    /// The role and tenant of a session cookie's value.
+    pub fn principal_of_session(&self, value: &str) -> Option<Principal> {
         let value = from_hex(value)?;
         self.find(|e| e.session.ct_eq(&value).into())
     }
@@ -180,11 +278,14 @@ impl Tokens {
 
     /// Visits every entry (no early exit), so timing does not tell which
     /// entry matched.
-    fn find(&self, matches: impl Fn(&Entry) -> bool) -> Option<Role> {
+    fn find(&self, matches: impl Fn(&Entry) -> bool) -> Option<Principal> {
         let mut found = None;
         for e in &self.entries {
             if matches(e) && found.is_none() {
-                found = Some(e.role);
+                found = Some(Principal {
+                    role: e.role,
+                    tenant: e.tenant.clone(),
+                });
             }
         }
         found
@@ -258,5 +359,53 @@ mod tests {
         ));
         let e = Tokens::parse("f", "short\n").unwrap_err().to_string();
         assert!(e.contains("line 1") && !e.contains("short"), "{e}");
+    }
+
+    #[test]
+    fn tenant_tokens_and_unknown_tenants() {
+        let t = Tokens::parse(
+            "tokens.txt",
+            &format!("{T1} tenant=team-a\n{T2} operate tenant=team-b\nplatform-token-0123456789 operate\n"),
+        )
+        .unwrap();
+        let p = t.principal_of_token(T1).unwrap();
+        assert_eq!((p.role, p.tenant.as_deref()), (Role::Read, Some("team-a")));
+        let p = t.principal_of_token(T2).unwrap();
+        assert_eq!(
+            (p.role, p.tenant.as_deref()),
+            (Role::Operate, Some("team-b"))
+        );
+        let s = t.session_for(T2).unwrap();
+        assert_eq!(
+            t.principal_of_session(&s).unwrap().tenant.as_deref(),
+            Some("team-b")
+        );
+        assert_eq!(
+            t.principal_of_token("platform-token-0123456789")
+                .unwrap()
+                .tenant,
+            None
+        );
+        assert!(t.check_tenants(["team-a", "team-b"]).is_ok());
+        let e = t.check_tenants(["team-a"]).unwrap_err();
+        assert!(
+            matches!(e, TokenFileError::UnknownTenant { line: 2, .. }),
+            "{e:?}"
+        );
+        let msg = e.to_string();
+        assert!(
+            msg.contains("tokens.txt, line 2") && msg.contains("team-b"),
+            "{msg}"
+        );
+        assert!(!msg.contains(T2), "{msg}");
+        for bad in [
+            format!("{T1} tenant=\n"),
+            format!("{T1} read team-a\n"),
+            format!("{T1} tenant=Team_A\n"),
+            format!("{T1} tenant=a tenant=b\n"),
+        ] {
+            let e = Tokens::parse("f", &bad).unwrap_err().to_string();
+            assert!(e.contains("line 1") && !e.contains(T1), "{e}");
+        }
     }
 }

@@ -25,7 +25,10 @@
 //! need `Authorization: Bearer TOKEN` or the session cookie of `/login`
 //! (401 with `WWW-Authenticate: Bearer` otherwise; `/` then shows a login
 //! form). The probes and the webhooks (which check their own signature or
-//! token) stay open.
+//! token) stay open. A tenant token (`tenant=NAME` in the token file) sees
+//! only its tenant's clusters and namespaces on the page and the API
+//! ([`scope`]), may not pause, resume or retry the rollout (403), and may
+//! sync only its clusters (404 for the others).
 //!
 //! [`serve_with`] bounds the server: at most
 //! [`HttpOptions::max_connections`] connections at once; over the cap, up to
@@ -46,6 +49,7 @@ mod api;
 pub mod auth;
 mod objects;
 mod page;
+mod scope;
 mod webhook;
 
 use std::collections::BTreeSet;
@@ -62,7 +66,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
-use self::auth::{AuthConfig, Role, SESSION_COOKIE};
+use self::auth::{AuthConfig, Principal, Role, SESSION_COOKIE};
+use self::scope::Scope;
 
 use crate::metrics::Metrics;
 use crate::state::{FleetState, SharedState};
@@ -162,10 +167,11 @@ impl fmt::Debug for WebhookConfig {
 #[derive(Clone)]
 struct App {
     ctx: Arc<HttpContext>,
-    /// Clusters whose `flotilla_drifted_objects` gauge `/metrics` has set,
-    /// so gauges of clusters that left the fleet are removed. Held while
+    /// The (cluster, tenant) series of `flotilla_drifted_objects` that
+    /// `/metrics` has set, so series of clusters that left the fleet (or
+    /// tenants that no longer reach them) are removed. Held while
     /// refreshing and encoding, so concurrent scrapes do not interleave.
-    drift_gauges: Arc<Mutex<BTreeSet<String>>>,
+    drift_gauges: Arc<Mutex<BTreeSet<crate::metrics::TenantLabel>>>,
     /// The accepted tokens.
     auth: AuthConfig,
 }
@@ -251,9 +257,9 @@ fn probes_router(app: App) -> Router {
         .with_state(app)
 }
 
-/// The role a request proves: a bearer token, else the session cookie.
-/// `None` when it proves none (or the server has no tokens).
-fn role_of(auth: &AuthConfig, headers: &HeaderMap) -> Option<Role> {
+/// The role and tenant a request proves: a bearer token, else the session
+/// cookie. `None` when it proves none (or the server has no tokens).
+fn principal_of(auth: &AuthConfig, headers: &HeaderMap) -> Option<Principal> {
     let tokens = auth.tokens.as_ref()?;
     let tokens = tokens.read().unwrap_or_else(|e| e.into_inner());
     if let Some(value) = headers.get(header::AUTHORIZATION) {
@@ -262,7 +268,7 @@ fn role_of(auth: &AuthConfig, headers: &HeaderMap) -> Option<Role> {
         if !scheme.eq_ignore_ascii_case("bearer") {
             return None;
         }
-        return tokens.role_of_token(token.trim());
+        return tokens.principal_of_token(token.trim());
     }
     let cookies = headers.get_all(header::COOKIE);
     let mut found = None;
@@ -270,25 +276,27 @@ fn role_of(auth: &AuthConfig, headers: &HeaderMap) -> Option<Role> {
         for pair in value.split(';') {
             if let Some((name, v)) = pair.trim().split_once('=')
                 && name == SESSION_COOKIE
-                && let Some(role) = tokens.role_of_session(v)
+                && let Some(p) = tokens.principal_of_session(v)
             {
-                found = Some(role);
+                found = Some(p);
             }
         }
     }
     found
 }
 
-/// Lets a request through with its [`Role`] in its extensions, or answers
-/// 401 (with the login form on `GET /`).
+/// Lets a request through with its [`Role`] and its tenant [`Scope`] in
+/// its extensions, or answers 401 (with the login form on `GET /`).
 async fn require_auth(State(app): State<App>, mut req: Request, next: Next) -> Response {
-    if app.auth.tokens.is_none() {
-        req.extensions_mut().insert(Role::Operate);
-        return next.run(req).await;
-    }
-    match role_of(&app.auth, req.headers()) {
-        Some(role) => {
-            req.extensions_mut().insert(role);
+    let principal = if app.auth.tokens.is_none() {
+        Some(Principal::platform_operator())
+    } else {
+        principal_of(&app.auth, req.headers())
+    };
+    match principal {
+        Some(p) => {
+            req.extensions_mut().insert(p.role);
+            req.extensions_mut().insert(Scope { tenant: p.tenant });
             next.run(req).await
         }
         None if req.uri().path() == "/" => unauthorized(auth::login_page(

@@ -3,6 +3,7 @@
 //! reason and its latest events) and the status page's section listing the
 //! unhealthy objects per cluster, and the agents' last contact.
 
+use super::scope::View;
 use std::fmt::Write as _;
 use std::time::SystemTime;
 
@@ -29,21 +30,31 @@ struct ObjectsView<'a> {
     /// For an agent cluster: seconds since the epoch of its last contact.
     #[serde(skip_serializing_if = "Option::is_none")]
     last_contact: Option<u64>,
-    objects: &'a [ObjectHealth],
+    objects: Vec<&'a ObjectHealth>,
 }
 
 /// `GET /api/v1/clusters/{name}/objects`: 404 for an unknown cluster.
-pub(super) async fn cluster_objects(State(app): State<App>, Path(name): Path<String>) -> Response {
+pub(super) async fn cluster_objects(
+    State(app): State<App>,
+    axum::Extension(scope): axum::Extension<super::scope::Scope>,
+    Path(name): Path<String>,
+) -> Response {
     let s = app.state();
-    let Some(c) = s.clusters.get(&name) else {
+    let view = scope.view(&s);
+    let Some(c) = s.clusters.get(&name).filter(|c| view.sees_cluster(c)) else {
         return error(StatusCode::NOT_FOUND, format!("unknown cluster {name:?}"));
     };
+    let objects: Vec<&ObjectHealth> = c
+        .objects
+        .iter()
+        .filter(|o| view.sees_object(&o.key))
+        .collect();
     Json(ObjectsView {
         cluster: &c.name,
         mode: if c.agent.is_some() { "agent" } else { "push" },
         health: c.health,
         last_contact: c.agent.as_ref().and_then(|a| unix_secs(a.last_contact)),
-        objects: &c.objects,
+        objects,
     })
     .into_response()
 }
@@ -76,11 +87,12 @@ fn agent_line(out: &mut String, name: &str, a: &AgentContact, now: SystemTime) {
 /// The page's federated-status section: agent clusters with their last
 /// contact, and per cluster the objects that are not healthy, with reason
 /// and events. Empty when there is nothing to show.
-pub(super) fn section(s: &FleetState, now: SystemTime) -> String {
+pub(super) fn section(s: &FleetState, now: SystemTime, view: &View<'_>) -> String {
     let mut out = String::new();
     let agents: Vec<_> = s
         .clusters
         .values()
+        .filter(|c| view.sees_cluster(c))
         .filter_map(|c| c.agent.as_ref().map(|a| (c.name.as_str(), a)))
         .collect();
     if !agents.is_empty() {
@@ -93,11 +105,12 @@ pub(super) fn section(s: &FleetState, now: SystemTime) -> String {
     let unhealthy: Vec<_> = s
         .clusters
         .values()
+        .filter(|c| view.sees_cluster(c))
         .map(|c| {
             let bad: Vec<&ObjectHealth> = c
                 .objects
                 .iter()
-                .filter(|o| o.health != HealthStatus::Healthy)
+                .filter(|o| o.health != HealthStatus::Healthy && view.sees_object(&o.key))
                 .collect();
             (c.name.as_str(), bad)
         })
@@ -143,8 +156,13 @@ pub(super) fn section(s: &FleetState, now: SystemTime) -> String {
 }
 
 /// `page` with [`section`] placed at the end of its main part.
-pub(super) fn with_section(page: String, s: &FleetState, now: SystemTime) -> String {
-    let extra = section(s, now);
+pub(super) fn with_section(
+    page: String,
+    s: &FleetState,
+    now: SystemTime,
+    view: &View<'_>,
+) -> String {
+    let extra = section(s, now, view);
     if extra.is_empty() {
         return page;
     }
@@ -197,7 +215,7 @@ mod tests {
             },
         ];
         s.clusters.insert("eu-1".into(), c);
-        let html = section(&s, SystemTime::now());
+        let html = section(&s, SystemTime::now(), &View::Platform);
         assert!(html.contains("Agent clusters"), "{html}");
         assert!(html.contains("last contact never"), "{html}");
         assert!(html.contains("image &lt;pull&gt; failed"), "{html}");

@@ -2,6 +2,7 @@
 //! [`StatusPage`] view, rendered to HTML by the core
 //! ([`flotilla_core::report::html`]), like every other report.
 
+use std::borrow::Cow;
 use std::time::SystemTime;
 
 use axum::extract::State;
@@ -10,7 +11,9 @@ use axum::response::{IntoResponse, Response};
 
 use super::App;
 use super::auth::Role;
+use super::scope::Scope;
 use crate::state::{ClusterState, FleetState, SyncStatus};
+use flotilla_core::drift::ClusterDrift;
 use flotilla_core::report::{Badge, ClusterRow, StatusPage, Tone, html};
 
 /// No scripts, no outside resources, only the inline style sheet; forms
@@ -18,13 +21,17 @@ use flotilla_core::report::{Badge, ClusterRow, StatusPage, Tone, html};
 const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; \
                    base-uri 'none'; form-action 'self'";
 
-/// `GET /`: the action buttons only for the operate role.
+/// `GET /`: the action buttons only for the operate role of the platform
+/// (a tenant token may not pause, resume or retry the rollout); a tenant
+/// token sees only its clusters and the drifted objects in its namespaces.
 pub(super) async fn status_page(
     State(app): State<App>,
     role: Option<axum::Extension<Role>>,
+    scope: Option<axum::Extension<Scope>>,
 ) -> Response {
-    let can_operate = role.is_some_and(|r| r.allows(Role::Operate));
-    let html = render(&app.state(), SystemTime::now(), can_operate);
+    let scope = scope.map(|s| s.0).unwrap_or_default();
+    let can_operate = role.is_some_and(|r| r.allows(Role::Operate)) && !scope.is_tenant();
+    let html = render_scoped(&app.state(), SystemTime::now(), can_operate, &scope);
     (
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
@@ -52,7 +59,7 @@ fn sync_badge(s: SyncStatus) -> Badge {
     Badge { word, tone }
 }
 
-fn row(c: &ClusterState) -> ClusterRow<'_> {
+fn row<'a>(c: &'a ClusterState, drift: Option<&'a ClusterDrift>) -> ClusterRow<'a> {
     ClusterRow {
         name: &c.name,
         wave: &c.wave,
@@ -65,16 +72,34 @@ fn row(c: &ClusterState) -> ClusterRow<'_> {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect(),
-        drift: c.drift.as_ref(),
+        drift,
         drift_since: c.drift_since,
         last_success: c.last_success,
         last_error: c.last_error.as_deref(),
     }
 }
 
-/// The page of a fleet state at time `now`; `can_operate` shows the
-/// action buttons.
+/// The page of a fleet state at time `now` as the platform sees it;
+/// `can_operate` shows the action buttons.
+#[cfg(test)]
 pub(super) fn render(s: &FleetState, now: SystemTime, can_operate: bool) -> String {
+    render_scoped(s, now, can_operate, &Scope::default())
+}
+
+/// The page of a fleet state at time `now` as `scope` sees it.
+pub(super) fn render_scoped(
+    s: &FleetState,
+    now: SystemTime,
+    can_operate: bool,
+    scope: &Scope,
+) -> String {
+    let view = scope.view(s);
+    let rows: Vec<(&ClusterState, Option<Cow<'_, ClusterDrift>>)> = s
+        .clusters
+        .values()
+        .filter(|c| view.sees_cluster(c))
+        .map(|c| (c, c.drift.as_ref().map(|d| view.drift(d))))
+        .collect();
     let page = html::status_page(&StatusPage {
         fleet: &s.fleet,
         ready: s.ready,
@@ -87,12 +112,18 @@ pub(super) fn render(s: &FleetState, now: SystemTime, can_operate: bool) -> Stri
         commit_author: s.commit.as_ref().map(|c| c.author.as_str()),
         waves: s.waves.iter().map(String::as_str).collect(),
         paused: s.rollout.paused,
-        halt: s.rollout.halt.as_deref(),
+        halt: s.rollout.halt.as_deref().map(|h| {
+            if scope.is_tenant() {
+                super::api::TENANT_HALT
+            } else {
+                h
+            }
+        }),
         can_operate,
-        clusters: s.clusters.values().map(row).collect(),
+        clusters: rows.iter().map(|(c, d)| row(c, d.as_deref())).collect(),
         now,
     });
-    super::objects::with_section(page, s, now)
+    super::objects::with_section(page, s, now, &view)
 }
 
 #[cfg(test)]
