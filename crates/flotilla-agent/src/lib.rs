@@ -370,9 +370,9 @@ impl Worker {
                 }
                 _ = tokio::time::sleep(health_tick) => {
                     if let Some(a) = self.assignment.clone() {
-                        let before = self.last_health;
+                        let before = (self.last_health, self.last_objects.clone());
                         self.refresh_health(&a).await;
-                        if self.last_health != before {
+                        if (self.last_health, &self.last_objects) != (before.0, &before.1) {
                             self.report(ReportEvent::Health, None).await;
                         }
                         if matches!(self.last_health, Some(HealthStatus::Healthy | HealthStatus::Degraded)) {
