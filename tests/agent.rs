@@ -268,6 +268,153 @@ async fn an_unhealthy_agent_canary_holds_the_later_waves() {
     assert!(!web["reason"].as_str().unwrap_or("").is_empty(), "{web}");
     let page = hub.get("/").await.text();
     assert!(page.contains("Unhealthy objects"), "{page}");
+
+    // The agent collects the object's events too (not another object's).
+    add_event(&clusters, "c1", "a1", "Deployment", "web", 1);
+    add_event(&clusters, "c1", "a2", "Deployment", "web", 2);
+    add_event(&clusters, "c1", "other", "Deployment", "other", 3);
+    let started = Instant::now();
+    let reasons = loop {
+        let v = hub.get("/api/v1/clusters/c1/objects").await.json();
+        let reasons: Vec<String> = v["objects"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|o| o["key"]["kind"] == "Deployment" && o["key"]["name"] == "web")
+            .flat_map(|o| o["events"].as_array().cloned().unwrap_or_default())
+            .map(|e| e["reason"].as_str().unwrap_or("").to_string())
+            .collect();
+        if !reasons.is_empty() {
+            break reasons;
+        }
+        assert!(
+            started.elapsed() < CONVERGE,
+            "no agent events reached the hub: {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(reasons, ["Reason-a2", "Reason-a1"], "newest first");
+}
+
+/// A core/v1 Event about `kind`/`name` in the app namespace, last seen at
+/// second `at`, inserted straight into `cluster`'s API server.
+fn add_event(clusters: &Clusters, cluster: &str, name: &str, kind: &str, object: &str, at: u32) {
+    let at = format!("2026-01-01T00:00:{at:02}Z");
+    clusters
+        .server(cluster)
+        .insert(serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": name, "namespace": APP_NS},
+            "involvedObject": {
+                "apiVersion": if kind == "Deployment" { "apps/v1" } else { "v1" },
+                "kind": kind, "name": object, "namespace": APP_NS
+            },
+            "reason": format!("Reason-{name}"),
+            "message": format!("<b>{name}</b> & more"),
+            "type": "Warning",
+            "source": {"component": "deployment-controller"},
+            "count": 2,
+            "firstTimestamp": at,
+            "lastTimestamp": at,
+        }))
+        .expect("insert an Event");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_push_cluster_unhealthy_object_shows_its_reason_and_latest_events() {
+    let all = names(&["p1", "r1"]);
+    let clusters = Clusters::start(&all).await;
+    let repo = FleetRepo::new();
+    let yaml = fleet_yaml(&["p1"], &["r1"], &[], true);
+    commit(&repo, &yaml, &app(2, "v1"), "first");
+    // p1's Deployment never rolls out.
+    let controller =
+        RolloutController::start(&clusters.servers, HashMap::new(), Duration::from_secs(180));
+    controller.pause("p1", true);
+    let hub = Daemon::start(&base_args(&repo, clusters.kubeconfig_dir(), &[])).await;
+    hub.wait_fleet("r1 Halted by the canary", CONVERGE, |v| {
+        v.status("r1") == "Halted"
+    })
+    .await;
+
+    // Six events of the Deployment (one more than the bound), out of order,
+    // and events of other objects: another Deployment, a Pod named `web`.
+    for (name, at) in [
+        ("w3", 3),
+        ("w1", 1),
+        ("w6", 6),
+        ("w2", 2),
+        ("w5", 5),
+        ("w4", 4),
+    ] {
+        add_event(&clusters, "p1", name, "Deployment", "web", at);
+    }
+    add_event(&clusters, "p1", "other-deploy", "Deployment", "other", 9);
+    add_event(&clusters, "p1", "other-pod", "Pod", "web", 8);
+
+    let started = Instant::now();
+    let web = loop {
+        let v = hub.get("/api/v1/clusters/p1/objects").await.json();
+        let web = v["objects"]
+            .as_array()
+            .and_then(|o| {
+                o.iter()
+                    .find(|o| o["key"]["kind"] == "Deployment" && o["key"]["name"] == "web")
+            })
+            .cloned();
+        if let Some(web) = web
+            && web["events"].as_array().is_some_and(|e| !e.is_empty())
+        {
+            break web;
+        }
+        assert!(
+            started.elapsed() < CONVERGE,
+            "no events reached the hub: {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_ne!(web["health"], "Healthy", "{web}");
+    assert!(!web["reason"].as_str().unwrap_or("").is_empty(), "{web}");
+    let reasons: Vec<&str> = web["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["reason"].as_str().unwrap_or(""))
+        .collect();
+    // Newest first, bounded to 5, only this object's.
+    assert_eq!(
+        reasons,
+        [
+            "Reason-w6",
+            "Reason-w5",
+            "Reason-w4",
+            "Reason-w3",
+            "Reason-w2"
+        ],
+        "{web}"
+    );
+    let newest = &web["events"][0];
+    assert_eq!(newest["message"], "<b>w6</b> & more", "{web}");
+    assert_eq!(newest["count"], 2, "{web}");
+
+    // The status page: the object, its reason and its events, escaped.
+    let page = hub.get("/").await.text();
+    let section = &page[page
+        .find("Unhealthy objects")
+        .unwrap_or_else(|| panic!("{page}"))..];
+    assert!(section.contains("<code>p1</code>"), "{section}");
+    assert!(section.contains("Reason-w6"), "{section}");
+    assert!(
+        section.contains("&lt;b&gt;w6&lt;/b&gt; &amp; more"),
+        "{section}"
+    );
+    assert!(!section.contains("<b>w6</b>"), "unescaped: {section}");
+    assert!(!section.contains("Reason-w1"), "past the bound: {section}");
+    assert!(
+        !section.contains("other-"),
+        "another object's events: {section}"
+    );
 }
 
 // ----- 4. autonomy: the hub goes away and comes back ----------------------------------

@@ -370,9 +370,9 @@ impl Worker {
                 }
                 _ = tokio::time::sleep(health_tick) => {
                     if let Some(a) = self.assignment.clone() {
-                        let before = self.last_health;
+                        let before = (self.last_health, self.last_objects.clone());
                         self.refresh_health(&a).await;
-                        if self.last_health != before {
+                        if (self.last_health, &self.last_objects) != (before.0, &before.1) {
                             self.report(ReportEvent::Health, None).await;
                         }
                         if matches!(self.last_health, Some(HealthStatus::Healthy | HealthStatus::Degraded)) {
@@ -486,9 +486,15 @@ impl Worker {
         if drifted && a.policy.self_heal {
             tracing::info!("self-healing drift");
             self.apply(a, true).await;
-        } else if changed {
+        } else if changed || self.last_health != Some(HealthStatus::Healthy) {
+            // An unhealthy cluster's objects are read again on every check
+            // (their reason and latest events move on without drift); a
+            // report goes out when the drift or the object status changed.
+            let before = self.last_objects.clone();
             self.refresh_health(a).await;
-            self.report(ReportEvent::Drift, None).await;
+            if changed || self.last_objects != before {
+                self.report(ReportEvent::Drift, None).await;
+            }
         }
         failed
     }

@@ -19,7 +19,7 @@
 //! `/apis/{group}` (`APIGroup`), aggregated discovery (`apidiscovery.k8s.io/v2`
 //! `APIGroupDiscoveryList`) on `/api` and `/apis` when `Accept` asks for it
 //! first, and `/healthz` `/readyz` `/livez`. Built in at start: v1 Namespace,
-//! ConfigMap, Secret, LimitRange, Service, ServiceAccount,
+//! ConfigMap, Secret, Event, LimitRange, Service, ServiceAccount,
 //! PersistentVolumeClaim, Pod;
 //! apps/v1 Deployment, StatefulSet, DaemonSet; batch/v1 Job; autoscaling/v2
 //! HorizontalPodAutoscaler; networking.k8s.io/v1 NetworkPolicy, Ingress;
@@ -54,8 +54,10 @@
 //! with `labelSelector` (`=`, `==`, `!=`, `in`, `notin`, `key`, `!key`, `>`,
 //! `<`), `fieldSelector` (`metadata.name`, `metadata.namespace` for all
 //! kinds, plus Secret `type`, Pod `spec.nodeName`/`status.phase`/…, Namespace
-//! `status.phase`, Job `status.successful`; others are rejected with 400 as
-//! the real server does), `limit`/`continue` (opaque token,
+//! `status.phase`, Job `status.successful`, Event `involvedObject.kind`/
+//! `.name`/`.namespace`/`.uid`/…, `reason`, `type`, `source`,
+//! `reportingComponent`; others are rejected with 400 as the real server
+//! does, for Event with "field label not supported: X"), `limit`/`continue` (opaque token,
 //! `remainingItemCount`), `resourceVersion` + `resourceVersionMatch`
 //! (`0` = any, ignores `limit` like the watch cache; a future version → 504
 //! "Too large resource version"; `Exact` other than the current → 410);

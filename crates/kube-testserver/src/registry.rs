@@ -140,6 +140,9 @@ pub(crate) fn builtin_kinds() -> Vec<ResourceKind> {
             .with_short_names(&["cm"])
             .no_generation(),
         k("", "v1", "Secret", "secrets", true).no_generation(),
+        k("", "v1", "Event", "events", true)
+            .with_short_names(&["ev"])
+            .no_generation(),
         k("", "v1", "LimitRange", "limitranges", true)
             .with_short_names(&["limits"])
             .no_generation(),

@@ -331,10 +331,39 @@ struct FieldReq {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct FieldSelector {
     reqs: Vec<FieldReq>,
+    group: String,
+    kind: String,
 }
 
-/// Field selectors every kind supports.
+/// Field selectors every kind supports (the scheme's default conversion).
 const COMMON_FIELDS: &[&str] = &["metadata.name", "metadata.namespace"];
+
+/// Fields of core/v1 Event (`AddFieldLabelConversionsForEvent`).
+const EVENT_FIELDS: &[&str] = &[
+    "involvedObject.kind",
+    "involvedObject.namespace",
+    "involvedObject.name",
+    "involvedObject.uid",
+    "involvedObject.apiVersion",
+    "involvedObject.resourceVersion",
+    "involvedObject.fieldPath",
+    "reason",
+    "reportingComponent",
+    "source",
+    "type",
+    "metadata.namespace",
+    "metadata.name",
+];
+
+/// The complete field list of a kind whose registry installs its own
+/// field-label conversion (an unknown field is then "field label not
+/// supported: X"), or `None` for the scheme's default conversion.
+fn converted_fields(group: &str, kind: &str) -> Option<&'static [&'static str]> {
+    match (group, kind) {
+        ("", "Event") => Some(EVENT_FIELDS),
+        _ => None,
+    }
+}
 
 /// Extra field selectors per (group, kind), as the real registries define.
 fn extra_fields(group: &str, kind: &str) -> &'static [&'static str] {
@@ -353,6 +382,31 @@ fn extra_fields(group: &str, kind: &str) -> &'static [&'static str] {
         ],
         ("batch", "Job") => &["status.successful"],
         _ => &[],
+    }
+}
+
+/// The value a field selector compares for `field` of a (group, kind)
+/// object, as the registry's `GetAttrs` computes it. Missing fields are "".
+fn field_value(group: &str, kind: &str, obj: &Value, field: &str) -> String {
+    let at = |path: &str| -> String {
+        let path: Vec<&str> = path.split('.').collect();
+        match get_path(obj, &path) {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Null) | None => String::new(),
+            Some(other) => other.to_string(),
+        }
+    };
+    match (group, kind, field) {
+        // `source` is `source.component`, else the reporting controller.
+        ("", "Event", "source") => {
+            let component = at("source.component");
+            if component.is_empty() {
+                at("reportingComponent")
+            } else {
+                component
+            }
+        }
+        _ => at(field),
     }
 }
 
@@ -416,8 +470,14 @@ impl FieldSelector {
                 ));
             };
             let field = field.trim().to_string();
-            let extra = extra_fields(group, kind);
-            if !COMMON_FIELDS.contains(&field.as_str()) && !extra.contains(&field.as_str()) {
+            if let Some(fields) = converted_fields(group, kind) {
+                if !fields.contains(&field.as_str()) {
+                    return Err(format!("field label not supported: {field}"));
+                }
+            } else if !COMMON_FIELDS.contains(&field.as_str())
+                && !extra_fields(group, kind).contains(&field.as_str())
+            {
+                let extra = extra_fields(group, kind);
                 let mut supported: Vec<String> =
                     COMMON_FIELDS.iter().map(|f| format!("{f:?}")).collect();
                 supported.extend(extra.iter().map(|f| format!("{f:?}")));
@@ -432,18 +492,17 @@ impl FieldSelector {
                 negate,
             });
         }
-        Ok(FieldSelector { reqs })
+        Ok(FieldSelector {
+            reqs,
+            group: group.to_string(),
+            kind: kind.to_string(),
+        })
     }
 
     /// Whether `obj` satisfies every requirement. Missing fields compare as "".
     pub(crate) fn matches(&self, obj: &Value) -> bool {
         self.reqs.iter().all(|r| {
-            let path: Vec<&str> = r.field.split('.').collect();
-            let actual = match get_path(obj, &path) {
-                Some(Value::String(s)) => s.clone(),
-                Some(Value::Null) | None => String::new(),
-                Some(other) => other.to_string(),
-            };
+            let actual = field_value(&self.group, &self.kind, obj, &r.field);
             (actual == r.value) != r.negate
         })
     }
@@ -500,5 +559,37 @@ mod tests {
                 .unwrap()
                 .matches(&obj)
         );
+    }
+
+    #[test]
+    fn event_field_selectors() {
+        let ev = json!({
+            "metadata": {"name": "web.1", "namespace": "app"},
+            "involvedObject": {"kind": "Deployment", "name": "web", "namespace": "app"},
+            "reason": "ProgressDeadlineExceeded",
+            "type": "Warning",
+            "reportingComponent": "deployment-controller",
+        });
+        let t = |s: &str| FieldSelector::parse(s, "", "Event").unwrap().matches(&ev);
+        assert!(t("involvedObject.kind=Deployment,involvedObject.name=web"));
+        assert!(t(
+            "involvedObject.kind==Deployment,involvedObject.namespace=app"
+        ));
+        assert!(!t(
+            "involvedObject.kind=Deployment,involvedObject.name!=web"
+        ));
+        assert!(!t("involvedObject.kind=Pod"));
+        assert!(t("metadata.name=web.1,metadata.namespace=app,type=Warning"));
+        // `source` falls back to the reporting controller.
+        assert!(t(
+            "source=deployment-controller,reportingComponent=deployment-controller"
+        ));
+        assert!(t("involvedObject.uid="));
+        assert_eq!(
+            FieldSelector::parse("involvedObject.name=web,spec.x=1", "", "Event").unwrap_err(),
+            "field label not supported: spec.x"
+        );
+        // Event fields are not fields of other kinds.
+        assert!(FieldSelector::parse("involvedObject.name=web", "", "ConfigMap").is_err());
     }
 }

@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Event, Namespace, Secret, Service};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
 use kube_testserver::TestApiServer;
@@ -640,4 +640,98 @@ async fn delete_collection_with_selector() {
         .map(|c| c.name_any())
         .collect();
     assert_eq!(left, vec!["c".to_string()]);
+}
+
+/// A core/v1 Event about `kind`/`name`, last seen at second `at`.
+fn event(name: &str, kind: &str, object: &str, reason: &str, at: u32) -> Event {
+    serde_json::from_value(json!({
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": name},
+        "involvedObject": {
+            "apiVersion": "apps/v1", "kind": kind, "name": object, "namespace": "default"
+        },
+        "reason": reason,
+        "message": format!("{reason} of {object}"),
+        "type": "Warning",
+        "source": {"component": "deployment-controller"},
+        "count": 1,
+        "firstTimestamp": format!("2026-01-01T00:00:{at:02}Z"),
+        "lastTimestamp": format!("2026-01-01T00:00:{at:02}Z"),
+    }))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn events_are_listed_by_involved_object_field_selectors() {
+    let server = TestApiServer::start().await;
+    let client = client(&server);
+    let events: Api<Event> = Api::namespaced(client.clone(), "default");
+    for e in [
+        event("web.1", "Deployment", "web", "ScalingReplicaSet", 1),
+        event("web.2", "Deployment", "web", "ProgressDeadlineExceeded", 2),
+        event("api.1", "Deployment", "api", "ScalingReplicaSet", 3),
+        event("web-rs.1", "ReplicaSet", "web", "FailedCreate", 4),
+    ] {
+        events.create(&PostParams::default(), &e).await.unwrap();
+    }
+    assert_eq!(
+        events.get("web.2").await.unwrap().reason.as_deref(),
+        Some("ProgressDeadlineExceeded")
+    );
+    let names = |l: kube::core::ObjectList<Event>| -> Vec<String> {
+        let mut n: Vec<String> = l.items.iter().map(|e| e.name_any()).collect();
+        n.sort();
+        n
+    };
+    let sel = |s: &str| ListParams::default().fields(s);
+    // kind AND name, `=` and `==`.
+    let l = events
+        .list(&sel(
+            "involvedObject.kind=Deployment,involvedObject.name==web",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(names(l), ["web.1", "web.2"]);
+    // `!=`, and the involved object's namespace.
+    let l = events
+        .list(&sel(
+            "involvedObject.kind!=Deployment,involvedObject.namespace=default",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(names(l), ["web-rs.1"]);
+    // The event's own metadata, and `source` (source.component).
+    let l = events
+        .list(&sel("metadata.name=api.1,source=deployment-controller"))
+        .await
+        .unwrap();
+    assert_eq!(names(l), ["api.1"]);
+    let l = events
+        .list(&sel("involvedObject.name=nothing"))
+        .await
+        .unwrap();
+    assert!(l.items.is_empty());
+    // Another namespace holds none of them.
+    let other: Api<Event> = Api::namespaced(client.clone(), "kube-system");
+    let l = other.list(&sel("involvedObject.name=web")).await.unwrap();
+    assert!(l.items.is_empty());
+
+    // An unsupported field: the real 400 and message.
+    let s = status(
+        events
+            .list(&sel("involvedObject.name=web,spec.foo=1"))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!((s.code, s.reason.as_str()), (400, "BadRequest"));
+    assert_eq!(s.message, "field label not supported: spec.foo");
+    // Kinds without their own conversion keep the default message.
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let s = status(cms.list(&sel("involvedObject.name=web")).await.unwrap_err());
+    assert_eq!(s.code, 400);
+    assert_eq!(
+        s.message,
+        "\"involvedObject.name\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\""
+    );
 }
