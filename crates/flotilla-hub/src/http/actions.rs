@@ -77,8 +77,17 @@ fn refused(role: Option<&Role>, headers: &HeaderMap, action: Action) -> Option<R
     None
 }
 
-/// The refusal (403) of a rollout-wide action asked with a tenant token.
-fn tenant_refused(scope: &Scope, action: Action) -> Option<Response> {
+/// The refusal of a rollout-wide action: as [`refused`], and (403) when
+/// asked with a tenant token; `None` when it may go on.
+fn rollout_refused(
+    role: Option<&Role>,
+    headers: &HeaderMap,
+    scope: &Scope,
+    action: Action,
+) -> Option<Response> {
+    if let Some(r) = refused(role, headers, action) {
+        return Some(r);
+    }
     let tenant = scope.tenant.as_deref()?;
     tracing::info!(
         action = action.name(),
@@ -116,10 +125,7 @@ pub(super) async fn pause(
     headers: HeaderMap,
 ) -> Response {
     let action = Action::Pause;
-    if let Some(r) = refused(role.as_deref(), &headers, action) {
-        return r;
-    }
-    if let Some(r) = tenant_refused(&scope, action) {
+    if let Some(r) = rollout_refused(role.as_deref(), &headers, &scope, action) {
         return r;
     }
     let was = {
@@ -147,10 +153,7 @@ pub(super) async fn resume(
     headers: HeaderMap,
 ) -> Response {
     let action = Action::Resume;
-    if let Some(r) = refused(role.as_deref(), &headers, action) {
-        return r;
-    }
-    if let Some(r) = tenant_refused(&scope, action) {
+    if let Some(r) = rollout_refused(role.as_deref(), &headers, &scope, action) {
         return r;
     }
     let was = {
@@ -180,10 +183,7 @@ pub(super) async fn retry(
     headers: HeaderMap,
 ) -> Response {
     let action = Action::Retry;
-    if let Some(r) = refused(role.as_deref(), &headers, action) {
-        return r;
-    }
-    if let Some(r) = tenant_refused(&scope, action) {
+    if let Some(r) = rollout_refused(role.as_deref(), &headers, &scope, action) {
         return r;
     }
     let refused = {
