@@ -160,6 +160,14 @@ impl FleetState {
         tenant_of_namespace(&self.tenants, &key.namespace)
     }
 
+    /// The `tenant` metric label of an object: its tenant's name
+    /// ([`FleetState::tenant_of_object`]), empty for the platform.
+    pub fn tenant_label(&self, key: &ObjectKey) -> String {
+        self.tenant_of_object(key)
+            .map(|t| t.name.clone())
+            .unwrap_or_default()
+    }
+
     /// A tenant by name.
     pub fn tenant(&self, name: &str) -> Option<&Tenant> {
         self.tenants.iter().find(|t| t.name == name)

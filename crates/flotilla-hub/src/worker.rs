@@ -268,19 +268,9 @@ fn log_sync(name: &str, revision: Option<&str>, o: &Outcome) {
 fn record(ctx: &WorkerContext, name: &str, revision: Option<String>, o: Outcome) {
     log_sync(name, revision.as_deref(), &o);
     if let Some(changes) = &o.changes {
-        let tenants = ctx
-            .state
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .tenants
-            .clone();
-        let tenant_of = |key: &flotilla_core::model::ObjectKey| {
-            super::state::tenant_of_namespace(&tenants, &key.namespace)
-                .map(|t| t.name.clone())
-                .unwrap_or_default()
-        };
+        let s = ctx.state.read().unwrap_or_else(|e| e.into_inner());
         ctx.metrics
-            .record_sync(changes, o.seconds, now_unix(), &tenant_of);
+            .record_sync(changes, o.seconds, now_unix(), &|k| s.tenant_label(k));
     }
     let mut s = ctx.state.write().expect("state lock");
     if let Some(c) = s.clusters.get_mut(name) {

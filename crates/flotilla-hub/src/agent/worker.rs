@@ -251,21 +251,10 @@ impl AgentWorker {
             let now = SystemTime::now()
                 .duration_since(SystemTime::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs() as i64);
-            let tenants = self
-                .ctx
-                .state
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .tenants
-                .clone();
-            let tenant_of = |key: &flotilla_core::model::ObjectKey| {
-                crate::state::tenant_of_namespace(&tenants, &key.namespace)
-                    .map(|t| t.name.clone())
-                    .unwrap_or_default()
-            };
+            let s = self.ctx.state.read().unwrap_or_else(|e| e.into_inner());
             self.ctx
                 .metrics
-                .record_sync(&sync.changes, 0.0, now, &tenant_of);
+                .record_sync(&sync.changes, 0.0, now, &|k| s.tenant_label(k));
         }
         let line = describe(&r);
         tracing::info!(cluster = %self.name, seq = r.seq, "agent: {line}");
