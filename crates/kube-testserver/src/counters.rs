@@ -22,6 +22,9 @@ pub struct RequestRecord {
     pub status: u16,
     /// The `Impersonate-User` header of the request, if it had one.
     pub impersonate_user: Option<String>,
+    /// The `User-Agent` header of the request, if it had one (e.g. which
+    /// Flotilla replica sent it).
+    pub user_agent: Option<String>,
     /// Set when fault injection answered (`"status 503"`) or dropped
     /// (`"drop"`) the request.
     pub fault: Option<String>,

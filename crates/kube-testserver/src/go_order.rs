@@ -28,6 +28,12 @@ pub(crate) const GO_ORDER: &[(&str, &str)] = &[
         "meta.Condition",
         "type status observedGeneration lastTransitionTime reason message",
     ),
+    // coordination
+    ("coord.Lease", "kind apiVersion metadata spec"),
+    (
+        "coord.LeaseSpec",
+        "holderIdentity leaseDurationSeconds acquireTime renewTime leaseTransitions strategy preferredHolder",
+    ),
     // core
     (
         "core.ConfigMap",
@@ -339,6 +345,7 @@ pub(crate) fn expand(short: &str) -> String {
         "as2" => "io.k8s.api.autoscaling.v2",
         "net" => "io.k8s.api.networking.v1",
         "policy" => "io.k8s.api.policy.v1",
+        "coord" => "io.k8s.api.coordination.v1",
         "rbac" => "io.k8s.api.rbac.v1",
         "storage" => "io.k8s.api.storage.v1",
         "ext" => "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1",

@@ -106,6 +106,11 @@ pub(crate) async fn handle(
         .get("impersonate-user")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
+    let user_agent = parts
+        .headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let seq = shared.recorder().start(RequestRecord {
         method: method.to_string(),
         path: path.clone(),
@@ -114,6 +119,7 @@ pub(crate) async fn handle(
         dry_run,
         status: 0,
         impersonate_user: impersonate_user.clone(),
+        user_agent,
         fault: None,
     });
 

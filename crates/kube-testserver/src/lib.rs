@@ -23,7 +23,11 @@
 //! PersistentVolumeClaim, Pod;
 //! apps/v1 Deployment, StatefulSet, DaemonSet; batch/v1 Job; autoscaling/v2
 //! HorizontalPodAutoscaler; networking.k8s.io/v1 NetworkPolicy, Ingress;
-//! policy/v1 PodDisruptionBudget; rbac.authorization.k8s.io/v1 ClusterRole,
+//! policy/v1 PodDisruptionBudget; coordination.k8s.io/v1 Lease (namespaced,
+//! no `generation`; `acquireTime`/`renewTime` kept as sent, to the
+//! microsecond; a PUT with a stale `resourceVersion` is a 409 `Conflict`
+//! and a POST of an existing one a 409 `AlreadyExists`, which is all leader
+//! election needs); rbac.authorization.k8s.io/v1 ClusterRole,
 //! ClusterRoleBinding, Role, RoleBinding; storage.k8s.io/v1 StorageClass;
 //! apiextensions.k8s.io/v1 CustomResourceDefinition. Nothing else (no
 //! gateway.networking.k8s.io: it comes as CRDs). Tests can serve more with

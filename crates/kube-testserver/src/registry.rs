@@ -215,6 +215,7 @@ pub(crate) fn builtin_kinds() -> Vec<ResourceKind> {
         )
         .with_status()
         .with_short_names(&["pdb"]),
+        k("coordination.k8s.io", "v1", "Lease", "leases", true).no_generation(),
         k(
             "rbac.authorization.k8s.io",
             "v1",
