@@ -107,6 +107,29 @@ pub struct Args {
     /// that cluster's `flotilla agent` (served under /agent/).
     #[arg(long, env = "FLOTILLA_AGENT_TOKEN_DIR")]
     agent_token_dir: Option<PathBuf>,
+    /// Many replicas: share the fleet with the other replicas through
+    /// Leases in this namespace of the hub cluster (`ha.namespace`).
+    #[arg(long, env = "FLOTILLA_LEASE_NAMESPACE")]
+    lease_namespace: Option<String>,
+    /// Many replicas: a kubeconfig for the hub cluster (`ha.kubeconfig`);
+    /// default: the in-cluster config.
+    #[arg(long, env = "FLOTILLA_LEASE_KUBECONFIG")]
+    lease_kubeconfig: Option<PathBuf>,
+    /// Many replicas: this replica's id in the Leases (`ha.replicaId`);
+    /// default: $POD_NAME, else the host name.
+    #[arg(long, env = "FLOTILLA_REPLICA_ID")]
+    replica_id: Option<String>,
+}
+
+/// The replica id when none is given: `$POD_NAME`, else the host name.
+fn default_replica_id() -> String {
+    std::env::var("POD_NAME")
+        .ok()
+        .filter(|n| !n.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok().filter(|n| !n.is_empty()))
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .map(|n| n.trim().to_ascii_lowercase())
+        .unwrap_or_default()
 }
 
 impl Args {
@@ -152,6 +175,34 @@ impl Args {
         set!(cache_dir, opt);
         set!(kubeconfig_dir, opt);
         set!(agent_token_dir, opt);
+        if let Some(ns) = &self.lease_namespace {
+            let ha =
+                c.ha.get_or_insert_with(|| flotilla_hub::config::HaSettings {
+                    namespace: ns.clone(),
+                    kubeconfig: None,
+                    replica_id: None,
+                    lease_duration: Duration::from_secs(15),
+                });
+            ha.namespace = ns.clone();
+        }
+        if let Some(ha) = &mut c.ha {
+            if let Some(k) = &self.lease_kubeconfig {
+                ha.kubeconfig = Some(k.clone());
+            }
+            if let Some(id) = &self.replica_id {
+                ha.replica_id = Some(id.clone());
+            }
+            anyhow::ensure!(!ha.namespace.is_empty(), "ha.namespace must not be empty");
+            anyhow::ensure!(
+                ha.lease_duration >= Duration::from_secs(1),
+                "ha.leaseDuration must be at least 1s"
+            );
+        } else {
+            anyhow::ensure!(
+                self.lease_kubeconfig.is_none() && self.replica_id.is_none(),
+                "--lease-kubeconfig and --replica-id need --lease-namespace (or ha.namespace)"
+            );
+        }
         if let Some(v) = &self.git_credentials {
             c.git_credentials_file = Some(v.clone());
         }
@@ -319,10 +370,31 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             tracing::info!("shutting down: finishing the step in progress");
             let _ = stop_tx.send(true);
         });
-        Reconciler::new(config, source, state, metrics)
-            .with_agents(agents)
-            .run(trigger, stop_rx)
-            .await;
+        let ownership = match &config.ha {
+            Some(ha) => {
+                let replica = ha.replica_id.clone().unwrap_or_else(default_replica_id);
+                let ownership = flotilla_hub::ha::start(
+                    ha,
+                    replica.clone(),
+                    state.clone(),
+                    metrics.clone(),
+                    stop_rx.clone(),
+                )
+                .await
+                .context("starting many-replica mode")?;
+                eprintln!(
+                    "flotilla serve: replica {replica}, sharing the fleet through Leases in namespace {}",
+                    ha.namespace
+                );
+                Some(ownership)
+            }
+            None => None,
+        };
+        let mut reconciler = Reconciler::new(config, source, state, metrics).with_agents(agents);
+        if let Some(ownership) = ownership {
+            reconciler = reconciler.with_ha(ownership);
+        }
+        reconciler.run(trigger, stop_rx).await;
         http.await??;
         anyhow::Ok(())
     })?;

@@ -71,6 +71,35 @@ pub struct DaemonConfig {
     /// that cluster's agent (`serve --agent-token-dir`). Unset: no agent
     /// can connect.
     pub agent_token_dir: Option<PathBuf>,
+    /// Many replicas sharing the fleet through Leases on the hub cluster
+    /// (`serve --lease-namespace`); unset: one replica drives every cluster.
+    pub ha: Option<HaSettings>,
+}
+
+/// `ha:` of the config file: the replicas of one daemon share the fleet's
+/// clusters through `coordination.k8s.io/v1` Leases in `namespace` of the
+/// hub cluster (see [`crate::ha`]).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HaSettings {
+    /// The namespace of the Leases and status ConfigMaps.
+    pub namespace: String,
+    /// A kubeconfig for the hub cluster; unset: the in-cluster config
+    /// (the pod's service account).
+    #[serde(default)]
+    pub kubeconfig: Option<PathBuf>,
+    /// This replica's id (the holder name in the Leases); unset: `$POD_NAME`,
+    /// else the host name.
+    #[serde(default)]
+    pub replica_id: Option<String>,
+    /// How long a Lease holds without a renewal (renewed every third of
+    /// it); default 15s.
+    #[serde(default = "default_lease_duration", with = "humantime_serde")]
+    pub lease_duration: Duration,
+}
+
+fn default_lease_duration() -> Duration {
+    Duration::from_secs(15)
 }
 
 /// `verify:` of the config file: with either file set, a commit not signed
@@ -158,6 +187,7 @@ impl Default for DaemonConfig {
             verify: VerifySettings::default(),
             sops_age_key_file: None,
             agent_token_dir: None,
+            ha: None,
         }
     }
 }
@@ -234,6 +264,27 @@ mod tests {
         let c = DaemonConfig::parse("c.yaml", "connectTimeout: 2s\nrequestTimeout: 5s\n").unwrap();
         assert_eq!(c.connect_timeout, Duration::from_secs(2));
         assert_eq!(c.request_timeout, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn parses_the_ha_block_with_a_15s_lease_by_default() {
+        let c = DaemonConfig::parse("c.yaml", "ha: {namespace: flotilla}\n").unwrap();
+        let ha = c.ha.unwrap();
+        assert_eq!(ha.namespace, "flotilla");
+        assert_eq!(ha.lease_duration, Duration::from_secs(15));
+        assert_eq!(ha.kubeconfig, None);
+        let c = DaemonConfig::parse(
+            "c.yaml",
+            "ha: {namespace: n, kubeconfig: /k, replicaId: r-1, leaseDuration: 3s}\n",
+        )
+        .unwrap();
+        let ha = c.ha.unwrap();
+        assert_eq!(ha.replica_id.as_deref(), Some("r-1"));
+        assert_eq!(ha.lease_duration, Duration::from_secs(3));
+        let e = DaemonConfig::parse("c.yaml", "ha:\n  namespace: n\n  leaseDurations: 3s\n")
+            .unwrap_err();
+        assert_eq!(e.line, Some(3));
+        assert!(e.message.contains("leaseDurations"), "{}", e.message);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 pub mod agent;
 pub mod config;
+pub mod ha;
 pub mod http;
 pub mod metrics;
 pub mod pool;

@@ -69,6 +69,12 @@ pub struct Metrics {
     /// `flotilla_fields_taken_total{cluster,manager}`: fields Git sets that
     /// syncs took back from other field managers.
     pub fields_taken: Family<ManagerLabel, Counter>,
+    /// `flotilla_owned_clusters`: with many replicas, the clusters this
+    /// replica owns (holds the shard Lease of) now.
+    pub owned_clusters: Gauge,
+    /// `flotilla_lease_renew_failures_total`: failed reads or renewals of
+    /// this replica's Leases.
+    pub lease_renew_failures: Counter,
 }
 
 impl Default for Metrics {
@@ -114,7 +120,21 @@ impl Default for Metrics {
             "Failed polls of the Git repository",
             git_poll_errors.clone(),
         );
+        let owned_clusters = Gauge::default();
+        registry.register(
+            "owned_clusters",
+            "Clusters this replica owns (many replicas: it holds their shard Lease)",
+            owned_clusters.clone(),
+        );
+        let lease_renew_failures = Counter::default();
+        registry.register(
+            "lease_renew_failures",
+            "Failed reads or renewals of this replica's Leases on the hub cluster",
+            lease_renew_failures.clone(),
+        );
         Self {
+            owned_clusters,
+            lease_renew_failures,
             registry,
             sync_duration,
             objects,

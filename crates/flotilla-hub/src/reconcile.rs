@@ -74,6 +74,7 @@ impl Reconciler {
                 metrics,
                 connect,
                 pool,
+                ha: None,
             },
             source: Arc::new(Mutex::new(source)),
             fleet: None,
@@ -85,6 +86,17 @@ impl Reconciler {
     /// server's `/agent/` routes serve); without it no agent can connect.
     pub fn with_agents(mut self, agents: Arc<crate::agent::AgentHub>) -> Self {
         self.agents = agents;
+        self
+    }
+
+    /// Many replicas: this replica syncs, checks and heals only the
+    /// clusters it owns (through their fences), waits on the others' status
+    /// records in the rollout, and names itself in its requests'
+    /// `User-Agent`. Call before the first poll.
+    pub fn with_ha(mut self, ownership: Arc<crate::ha::Ownership>) -> Self {
+        let agent = crate::ha::user_agent(ownership.replica());
+        self.ctx.connect.user_agent = axum::http::HeaderValue::from_str(&agent).ok();
+        self.ctx.ha = Some(ownership);
         self
     }
 
@@ -230,6 +242,8 @@ impl Reconciler {
         let driver = WorkerDriver {
             workers: &self.workers,
             state: &self.ctx.state,
+            ha: self.ctx.ha.as_deref(),
+            timeout: self.ctx.config.health_timeout,
         };
         let waves = rollout::plan(&fleet, &[]);
         let outcomes = rollout::run(&fleet, &waves, &driver, &self.ctx.pool, options, stop).await;
@@ -340,6 +354,7 @@ impl Reconciler {
         let interval = self.ctx.config.reconcile_interval;
         let mut next_poll = Instant::now();
         let mut next_retry = Instant::now() + interval;
+        let gained = self.ctx.ha.as_ref().map(|h| h.gained());
         loop {
             if stop.load(Ordering::Relaxed) {
                 break;
@@ -365,6 +380,10 @@ impl Reconciler {
                 _ = tokio::time::sleep_until(wake.into()) => {}
                 _ = trigger.notified() => { next_poll = Instant::now(); }
                 _ = shutdown.changed() => {}
+                // Many replicas: clusters came to this one; sync those behind now.
+                _ = async { gained.as_ref().expect("guarded").notified().await }, if gained.is_some() => {
+                    next_retry = Instant::now();
+                }
             }
         }
         // Workers stop once their request channel closes, after their step.
@@ -380,12 +399,41 @@ impl Reconciler {
 struct WorkerDriver<'a> {
     workers: &'a HashMap<String, Worker>,
     state: &'a SharedState,
+    /// Many replicas: clusters another replica owns are waited on.
+    ha: Option<&'a crate::ha::Ownership>,
+    /// How long to wait on another replica's cluster (the health timeout).
+    timeout: Duration,
+}
+
+impl WorkerDriver<'_> {
+    /// The ownership, when `cluster` is another replica's to sync.
+    fn remote(&self, cluster: &Cluster) -> Option<&crate::ha::Ownership> {
+        self.ha.filter(|ha| {
+            !matches!(cluster.connection, Connection::Agent) && !ha.owns(&cluster.name)
+        })
+    }
 }
 
 impl ClusterDriver for WorkerDriver<'_> {
     type Report = SyncStatus;
 
+    fn uses_slot(&self, cluster: &Cluster) -> bool {
+        self.remote(cluster).is_none()
+    }
+
     async fn sync(&self, fleet: &Arc<Fleet>, cluster: &Cluster) -> SyncStatus {
+        if let Some(ha) = self.remote(cluster)
+            && let Some(status) = crate::ha::wait_remote_sync(
+                ha,
+                self.state,
+                &cluster.name,
+                fleet.revision.as_deref(),
+                self.timeout,
+            )
+            .await
+        {
+            return status;
+        }
         {
             let mut s = self.state.write().expect("state lock");
             let Some(c) = s.clusters.get_mut(&cluster.name) else {
@@ -434,6 +482,15 @@ impl ClusterDriver for WorkerDriver<'_> {
         cluster: &Cluster,
         timeout: Duration,
     ) -> HealthStatus {
+        if self.remote(cluster).is_some() {
+            return crate::ha::wait_remote_health(
+                self.state,
+                &cluster.name,
+                fleet.revision.as_deref(),
+                timeout,
+            )
+            .await;
+        }
         let Some(worker) = self.workers.get(&cluster.name) else {
             return HealthStatus::Unknown;
         };

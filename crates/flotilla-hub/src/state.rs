@@ -15,7 +15,7 @@ use flotilla_core::model::tenancy::Tenant;
 use flotilla_core::snapshot::CommitInfo;
 
 /// Where a cluster stands in the rollout of the current commit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub enum SyncStatus {
     /// Waiting for its wave.
     Pending,
@@ -64,6 +64,14 @@ pub struct ClusterState {
     /// Whether its health is judged: `false` for a target without status
     /// (a directory), whose objects no controller reports on.
     pub health_judged: bool,
+    /// With many replicas (`ha:`): the replica that owns (writes to) the
+    /// cluster, from its shard Lease; `None` without HA or while no live
+    /// replica holds it.
+    pub owner: Option<String>,
+    /// With many replicas: the status record its owner last wrote, when
+    /// another replica owns it (what this replica's rollout waits on).
+    #[serde(skip)]
+    pub remote: Option<crate::ha::Record>,
     /// For a pull-mode cluster (`connection: {mode: agent}`): its agent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub agent: Option<AgentContact>,
@@ -107,6 +115,8 @@ impl ClusterState {
             last_error: None,
             labels: BTreeMap::new(),
             health_judged: true,
+            owner: None,
+            remote: None,
             agent: None,
             objects: Vec::new(),
         }

@@ -11,6 +11,7 @@
 //! for its own drift checks (and the self-heal they lead to), and gives up
 //! waiting for one when the rollout's request arrives.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -65,6 +66,20 @@ pub(crate) struct WorkerContext {
     pub connect: ConnectOptions,
     /// Bounds syncs and drift checks across the fleet.
     pub pool: Arc<Pool>,
+    /// Many replicas: which clusters this replica owns; every write to a
+    /// cluster runs through its [fence](crate::ha::Fence). `None`: one
+    /// replica, no fence.
+    pub ha: Option<Arc<crate::ha::Ownership>>,
+}
+
+/// Runs `work` (a sync, drift check or self-heal of cluster `name`) only
+/// while this replica owns the cluster: `None`, and `work` cancelled
+/// mid-flight, when the ownership ends first. Without HA it just runs.
+async fn fenced<T>(ctx: &WorkerContext, name: &str, work: impl Future<Output = T>) -> Option<T> {
+    match &ctx.ha {
+        None => Some(work.await),
+        Some(ha) => ha.fence(name).run(work).await,
+    }
 }
 
 /// A running worker.
@@ -95,6 +110,23 @@ struct Outcome {
     seconds: f64,
     /// Federated status: each object's health, reasons and events.
     objects: Vec<flotilla_core::agent::ObjectHealth>,
+}
+
+impl Outcome {
+    /// A write cancelled because this replica no longer owns the cluster.
+    fn not_owner() -> Self {
+        Self {
+            destination: None,
+            status: SyncStatus::Failed,
+            health: HealthStatus::Unknown,
+            changes: None,
+            error: Some(
+                "not synced here: this replica no longer owns the cluster (its shard Lease was handed back or not renewed in time)".into(),
+            ),
+            seconds: 0.0,
+            objects: Vec::new(),
+        }
+    }
 }
 
 fn now_unix() -> i64 {
@@ -158,7 +190,8 @@ async fn run(name: String, mut requests: mpsc::Receiver<Request>, ctx: WorkerCon
                 Some(Request::Sync { fleet, gated, reply }) => {
                     let Some(cluster) = fleet.cluster(&name).cloned() else { break };
                     let force = ctx.config.force_conflicts && fleet.conflicts.force();
-                    let mut o = sync_one(&fleet, cluster, destination.take(), &ctx, false, force).await;
+                    let sync = sync_one(&fleet, cluster, destination.take(), &ctx, false, force);
+                    let mut o = fenced(&ctx, &name, sync).await.unwrap_or_else(Outcome::not_owner);
                     destination = o.destination.take();
                     if o.status == SyncStatus::Synced {
                         synced = Some(fleet.clone());
@@ -193,7 +226,12 @@ async fn run(name: String, mut requests: mpsc::Receiver<Request>, ctx: WorkerCon
             _slot = check, if synced.is_some() => {
                 let fleet = synced.clone().expect("checked by the select guard");
                 let Some(cluster) = fleet.cluster(&name).cloned() else { break };
-                let (_, t, drift) = check_one(&fleet, cluster.clone(), destination.take(), &ctx.connect).await;
+                let check = check_one(&fleet, cluster.clone(), destination.take(), &ctx.connect);
+                let Some((_, t, drift)) = fenced(&ctx, &name, check).await else {
+                    // Another replica owns the cluster now.
+                    next_check = Instant::now() + backoff(interval, 0, &mut rand::rng());
+                    continue;
+                };
                 let (objects, t) = objects_of(&fleet, &cluster, t).await;
                 destination = t;
                 if let Some(o) = objects
@@ -213,9 +251,11 @@ async fn run(name: String, mut requests: mpsc::Receiver<Request>, ctx: WorkerCon
                     // Self-heal means Git wins: take fields back from whoever
                     // changed them (as Flux does with forced ownership).
                     tracing::info!(cluster = %name, revision = %fleet.revision.as_deref().unwrap_or("work tree"), "self-healing drift");
-                    let mut o = sync_one(&fleet, cluster, destination.take(), &ctx, false, fleet.conflicts.force()).await;
-                    destination = o.destination.take();
-                    record(&ctx, &name, fleet.revision.clone(), o);
+                    let heal = sync_one(&fleet, cluster, destination.take(), &ctx, false, fleet.conflicts.force());
+                    if let Some(mut o) = fenced(&ctx, &name, heal).await {
+                        destination = o.destination.take();
+                        record(&ctx, &name, fleet.revision.clone(), o);
+                    }
                 }
                 next_check = Instant::now() + backoff(interval, failures, &mut rand::rng());
             }

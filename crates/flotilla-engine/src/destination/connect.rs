@@ -47,6 +47,9 @@ pub struct ConnectOptions {
     /// (the repository folder of a local repository, else the state
     /// folder); `None`: the working directory.
     pub directory_base: Option<PathBuf>,
+    /// The `User-Agent` of every request to a Kubernetes cluster (the
+    /// daemon's replicas name themselves in it); `None`: none is sent.
+    pub user_agent: Option<http::HeaderValue>,
 }
 
 impl ConnectOptions {
@@ -99,6 +102,9 @@ pub async fn connect(
                     KubeDestination::from_default_kubeconfig_with(context, options.timeouts).await?
                 }
             };
+            if let Some(agent) = &options.user_agent {
+                destination = destination.with_user_agent(agent.clone())?;
+            }
             if options.watch_cache {
                 destination = destination.with_watch_cache();
             }

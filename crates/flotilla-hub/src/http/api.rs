@@ -141,6 +141,9 @@ struct ClusterRow<'a> {
     last_error: Option<&'a str>,
     /// `null` until the first sync.
     last_sync: Option<LastSync<'a>>,
+    /// With many replicas: the replica id that owns the cluster; `null`
+    /// without HA.
+    owner: Option<&'a str>,
     /// `agent` for a pull-mode cluster; absent for push.
     #[serde(skip_serializing_if = "Option::is_none")]
     mode: Option<&'static str>,
@@ -207,6 +210,7 @@ fn row<'a>(c: &'a ClusterState, drift: Option<&'a ClusterDrift>) -> ClusterRow<'
             counts: l.counts(),
             error: l.error.as_deref(),
         }),
+        owner: c.owner.as_deref(),
         mode: c.agent.as_ref().map(|_| "agent"),
         agent: c.agent.as_ref().map(|a| AgentRow {
             last_contact: unix_secs(a.last_contact),

@@ -66,6 +66,14 @@ pub trait ClusterDriver {
         timeout: Duration,
     ) -> impl Future<Output = HealthStatus>;
 
+    /// Whether syncing `cluster` takes a slot of the pool: yes, unless the
+    /// driver only waits on another process doing it (many replicas: a
+    /// cluster another replica owns).
+    fn uses_slot(&self, cluster: &Cluster) -> bool {
+        let _ = cluster;
+        true
+    }
+
     /// Whether an operator paused the rollout: checked before each wave,
     /// and a paused rollout starts no further wave. Never, by default.
     fn paused(&self) -> bool {
@@ -255,7 +263,11 @@ pub async fn run<D: ClusterDriver>(
             .iter()
             .filter_map(|name| fleet.cluster(name))
             .map(|cluster| async move {
-                let report = pool.run(&cluster.name, driver.sync(fleet, cluster)).await;
+                let report = if driver.uses_slot(cluster) {
+                    pool.run(&cluster.name, driver.sync(fleet, cluster)).await
+                } else {
+                    driver.sync(fleet, cluster).await
+                };
                 let health = match gate {
                     Some(timeout) if D::synced(&report) => {
                         Some(driver.wait_healthy(fleet, cluster, timeout).await)

@@ -116,6 +116,18 @@ impl KubeDestination {
         Self::from_config_with(config, timeouts)
     }
 
+    /// Sends `User-Agent: agent` with every request from now on (also as
+    /// an impersonated user). Call before [`Self::with_watch_cache`].
+    pub fn with_user_agent(mut self, agent: http::HeaderValue) -> Result<Self, ClusterError> {
+        self.config.headers.push((http::header::USER_AGENT, agent));
+        self.client =
+            Client::try_from(self.config.clone()).map_err(|source| ConfigError::Client {
+                server: self.server.clone(),
+                source,
+            })?;
+        Ok(self)
+    }
+
     /// Connects with a ready kube [`Config`].
     pub fn from_config(config: Config) -> Result<Self, ClusterError> {
         Self::from_config_with(config, Timeouts::default())

@@ -1,0 +1,170 @@
+//! The I/O edge of many replicas: the hub cluster's Leases and status
+//! ConfigMaps, through the kube client. Every call is bounded by the
+//! caller; the decisions are in [`super::shard`].
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use kube::{Api, Client};
+
+/// The label on every Lease and ConfigMap Flotilla's replicas write.
+pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "flotilla");
+/// The label of the status ConfigMaps.
+pub const STATUS_LABEL: (&str, &str) = ("flotilla.io/ha", "status");
+/// The field manager of the status ConfigMaps.
+const STATUS_MANAGER: &str = "flotilla-ha";
+
+/// Why a Lease write failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LeaseError {
+    /// Another replica changed it first (409: stale resourceVersion, or it
+    /// was created meanwhile).
+    #[error("lease {0} changed meanwhile (another replica was first)")]
+    Lost(String),
+    /// The hub cluster did not answer or refused.
+    #[error("lease {name}: {source}")]
+    Api {
+        /// The Lease.
+        name: String,
+        /// Why.
+        #[source]
+        source: kube::Error,
+    },
+}
+
+/// The namespace of the Leases and status ConfigMaps on the hub cluster.
+#[derive(Clone)]
+pub struct Hub {
+    leases: Api<Lease>,
+    config_maps: Api<ConfigMap>,
+}
+
+impl Hub {
+    /// The hub's `namespace` through `client`.
+    pub fn new(client: Client, namespace: &str) -> Self {
+        Self {
+            leases: Api::namespaced(client.clone(), namespace),
+            config_maps: Api::namespaced(client, namespace),
+        }
+    }
+
+    /// Every Flotilla Lease in the namespace.
+    pub async fn list_leases(&self) -> Result<Vec<Lease>, kube::Error> {
+        let selector = format!("{}={}", MANAGED_BY.0, MANAGED_BY.1);
+        Ok(self
+            .leases
+            .list(&ListParams::default().labels(&selector))
+            .await?
+            .items)
+    }
+
+    /// Writes Lease `name` held by `holder` (`None`: released), renewed
+    /// now: created when `current` is `None`, else updated with
+    /// `current`'s resourceVersion as the precondition.
+    pub async fn write_lease(
+        &self,
+        name: &str,
+        current: Option<&Lease>,
+        holder: Option<&str>,
+        duration: Duration,
+    ) -> Result<Lease, LeaseError> {
+        let now = MicroTime(k8s_openapi::jiff::Timestamp::now());
+        let seconds = i32::try_from(duration.as_secs().max(1)).unwrap_or(i32::MAX);
+        let lost = |e: kube::Error| match e {
+            kube::Error::Api(s) if s.code == 409 => LeaseError::Lost(name.to_string()),
+            source => LeaseError::Api {
+                name: name.to_string(),
+                source,
+            },
+        };
+        match current {
+            None => {
+                let lease = Lease {
+                    metadata: ObjectMeta {
+                        name: Some(name.to_string()),
+                        labels: Some(BTreeMap::from([(
+                            MANAGED_BY.0.to_string(),
+                            MANAGED_BY.1.to_string(),
+                        )])),
+                        ..ObjectMeta::default()
+                    },
+                    spec: Some(LeaseSpec {
+                        holder_identity: holder.map(str::to_string),
+                        lease_duration_seconds: Some(seconds),
+                        acquire_time: holder.map(|_| now.clone()),
+                        renew_time: Some(now),
+                        lease_transitions: Some(0),
+                        ..LeaseSpec::default()
+                    }),
+                };
+                self.leases
+                    .create(&PostParams::default(), &lease)
+                    .await
+                    .map_err(lost)
+            }
+            Some(current) => {
+                let mut lease = current.clone();
+                let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
+                let before = spec.holder_identity.as_deref().filter(|h| !h.is_empty());
+                if before != holder {
+                    spec.acquire_time = holder.map(|_| now.clone());
+                    if holder.is_some() {
+                        spec.lease_transitions = Some(spec.lease_transitions.unwrap_or(0) + 1);
+                    }
+                }
+                spec.holder_identity = holder.map(str::to_string);
+                spec.lease_duration_seconds = Some(seconds);
+                spec.renew_time = Some(now);
+                self.leases
+                    .replace(name, &PostParams::default(), &lease)
+                    .await
+                    .map_err(lost)
+            }
+        }
+    }
+
+    /// The data of every status ConfigMap, by shard ConfigMap name.
+    pub async fn list_status(
+        &self,
+    ) -> Result<BTreeMap<String, BTreeMap<String, String>>, kube::Error> {
+        let selector = format!("{}={}", STATUS_LABEL.0, STATUS_LABEL.1);
+        Ok(self
+            .config_maps
+            .list(&ListParams::default().labels(&selector))
+            .await?
+            .items
+            .into_iter()
+            .filter_map(|cm| Some((cm.metadata.name?, cm.data.unwrap_or_default())))
+            .collect())
+    }
+
+    /// Writes status ConfigMap `name` with exactly `data` (server-side
+    /// apply by one field manager: keys left out are removed).
+    pub async fn write_status(
+        &self,
+        name: &str,
+        data: &BTreeMap<String, String>,
+    ) -> Result<(), kube::Error> {
+        let cm = serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {
+                "name": name,
+                "labels": {MANAGED_BY.0: MANAGED_BY.1, STATUS_LABEL.0: STATUS_LABEL.1},
+            },
+            "data": data,
+        });
+        self.config_maps
+            .patch(
+                name,
+                &PatchParams::apply(STATUS_MANAGER).force(),
+                &Patch::Apply(&cm),
+            )
+            .await?;
+        Ok(())
+    }
+}
