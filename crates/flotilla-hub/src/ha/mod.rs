@@ -312,11 +312,15 @@ impl Coordinator {
             Ok(Err(e)) => {
                 self.metrics.lease_renew_failures.inc();
                 tracing::warn!(error = %e, "reading the Leases failed");
+                // Owners fade as the Leases last seen expire (our own
+                // fences close at their deadline, by themselves).
+                self.show_owners(now);
                 return;
             }
             Err(_) => {
                 self.metrics.lease_renew_failures.inc();
                 tracing::warn!("reading the Leases timed out");
+                self.show_owners(now);
                 return;
             }
         };
