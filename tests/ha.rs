@@ -229,6 +229,20 @@ async fn every_cluster_has_one_owner_and_a_killed_replicas_clusters_are_taken_ov
     }
     assert_eq!(total, names.len());
 
+    // A pause on one replica pauses them all; a resume on another resumes.
+    let r = replicas["ha-a"].post("/api/v1/rollout/pause").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    for (id, r) in &replicas {
+        r.wait_fleet(&format!("{id} paused"), LIMIT, |v| v.0["paused"] == true)
+            .await;
+    }
+    let r = replicas["ha-b"].post("/api/v1/rollout/resume").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    for (id, r) in &replicas {
+        r.wait_fleet(&format!("{id} resumed"), LIMIT, |v| v.0["paused"] == false)
+            .await;
+    }
+
     // Kill -9 the replica owning the most clusters: no hand-back, its
     // Leases just stop being renewed.
     let victim = ids

@@ -292,6 +292,12 @@ impl Reconciler {
                 else {
                     continue;
                 };
+                if let Some(ha) = &self.ctx.ha
+                    && !ha.owns(&name)
+                {
+                    tracing::info!(cluster = %name, "not syncing now: another replica owns the cluster; ask that one");
+                    continue;
+                }
                 tracing::info!(cluster = %name, "syncing now, as an operator asked");
                 let requests = worker.requests.clone();
                 let pool = self.ctx.pool.clone();

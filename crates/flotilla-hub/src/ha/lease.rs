@@ -15,6 +15,8 @@ use kube::{Api, Client};
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "flotilla");
 /// The label of the status ConfigMaps.
 pub const STATUS_LABEL: (&str, &str) = ("flotilla.io/ha", "status");
+/// The ConfigMap holding the rollout's pause, shared by every replica.
+pub const ROLLOUT_CONFIG_MAP: &str = "flotilla-rollout";
 /// The field manager of the status ConfigMaps.
 const STATUS_MANAGER: &str = "flotilla-ha";
 
@@ -125,6 +127,37 @@ impl Hub {
                     .map_err(lost)
             }
         }
+    }
+
+    /// Whether the rollout is paused for every replica (ConfigMap
+    /// `flotilla-rollout`, key `paused`); `None` when never set.
+    pub async fn read_paused(&self) -> Result<Option<bool>, kube::Error> {
+        Ok(self
+            .config_maps
+            .get_opt(ROLLOUT_CONFIG_MAP)
+            .await?
+            .and_then(|cm| cm.data?.get("paused").map(|v| v == "true")))
+    }
+
+    /// Pauses or resumes the rollout for every replica.
+    pub async fn write_paused(&self, paused: bool) -> Result<(), kube::Error> {
+        let cm = serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {
+                "name": ROLLOUT_CONFIG_MAP,
+                "labels": {MANAGED_BY.0: MANAGED_BY.1},
+            },
+            "data": {"paused": paused.to_string()},
+        });
+        self.config_maps
+            .patch(
+                ROLLOUT_CONFIG_MAP,
+                &PatchParams::apply(STATUS_MANAGER).force(),
+                &Patch::Apply(&cm),
+            )
+            .await?;
+        Ok(())
     }
 
     /// The data of every status ConfigMap, by shard ConfigMap name.

@@ -109,8 +109,9 @@ pub struct Ownership {
     fences: Vec<watch::Sender<Option<Instant>>>,
     /// Per shard: fenced work in flight.
     active: Vec<Arc<AtomicUsize>>,
-    /// Notified when this replica gained clusters (the reconcile loop then
-    /// syncs those behind at once).
+    /// Wakes the reconcile loop when this replica gained clusters (it then
+    /// syncs those behind at once) or another replica paused or resumed
+    /// the rollout.
     gained: Arc<Notify>,
 }
 
@@ -147,7 +148,8 @@ impl Ownership {
         }
     }
 
-    /// Notified when this replica gained clusters.
+    /// Notified when this replica gained clusters, or the shared pause
+    /// changed.
     pub fn gained(&self) -> Arc<Notify> {
         self.gained.clone()
     }
@@ -254,6 +256,7 @@ pub async fn start(
         metrics,
         leases: BTreeMap::new(),
         published: BTreeMap::new(),
+        paused: None,
     };
     c.tick().await;
     tokio::spawn(async move {
@@ -283,6 +286,8 @@ struct Coordinator {
     leases: BTreeMap<String, Lease>,
     /// The status data last written, per shard.
     published: BTreeMap<u32, BTreeMap<String, String>>,
+    /// The local pause as it stood after the last exchange with the hub.
+    paused: Option<bool>,
 }
 
 impl Coordinator {
@@ -409,6 +414,41 @@ impl Coordinator {
             self.ownership.gained.notify_one();
         }
         self.exchange_status().await;
+        self.exchange_pause().await;
+    }
+
+    /// Shares the rollout's pause: an operator's pause or resume on this
+    /// replica (the local flag changed since the last exchange) is written
+    /// to the hub; a change another replica wrote is taken over here (a
+    /// resume also asks for a rollout round, as it does locally).
+    async fn exchange_pause(&mut self) {
+        let local = self.state.read().expect("state lock").rollout.paused;
+        if self.paused.is_some_and(|p| p != local) {
+            match tokio::time::timeout(self.call(), self.hub.write_paused(local)).await {
+                Ok(Ok(())) => self.paused = Some(local),
+                Ok(Err(e)) => tracing::warn!(error = %e, "sharing the rollout's pause failed"),
+                Err(_) => tracing::warn!("sharing the rollout's pause timed out"),
+            }
+            return;
+        }
+        let Ok(Ok(shared)) = tokio::time::timeout(self.call(), self.hub.read_paused()).await else {
+            return;
+        };
+        match shared {
+            Some(shared) if shared != local => {
+                {
+                    let mut s = self.state.write().expect("state lock");
+                    s.rollout.paused = shared;
+                    if !shared {
+                        s.rollout.round_requested = true;
+                    }
+                }
+                tracing::info!(paused = shared, "rollout pause changed by another replica");
+                self.ownership.gained.notify_one();
+                self.paused = Some(shared);
+            }
+            _ => self.paused = Some(local),
+        }
     }
 
     /// Writes Lease `name` with `holder`, from the version last listed;
