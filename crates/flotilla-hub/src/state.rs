@@ -67,6 +67,7 @@ pub struct ClusterState {
     /// With many replicas (`ha:`): the replica that owns (writes to) the
     /// cluster, from its shard Lease; `None` without HA or while no live
     /// replica holds it.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
     /// With many replicas: the status record its owner last wrote, when
     /// another replica owns it (what this replica's rollout waits on).
@@ -155,6 +156,9 @@ pub struct FleetState {
     pub waves: Vec<String>,
     /// Where the rollout stands and what operators asked of it.
     pub rollout: RolloutControl,
+    /// With many replicas (`ha:`): this replica's id; `None` with one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replica: Option<String>,
     /// The tenants (`spec.tenants`) of the commit being rolled out: they
     /// scope what tenant tokens see and label the per-object metrics.
     #[serde(skip)]

@@ -246,6 +246,7 @@ pub async fn start(
     config.write_timeout = Some(call);
     config.default_retry = false;
     let client = kube::Client::try_from(config).map_err(|source| HaError::Client { source })?;
+    state.write().expect("state lock").replica = Some(replica.clone());
     let ownership = Arc::new(Ownership::new(replica));
     let mut c = Coordinator {
         hub: lease::Hub::new(client, &settings.namespace),

@@ -118,6 +118,9 @@ struct FleetView<'a> {
     paused: bool,
     /// Why the last rollout round halted, while it stands.
     halt: Option<&'a str>,
+    /// With many replicas: the id of the replica that answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    replica: Option<&'a str>,
     clusters: Vec<ClusterRow<'a>>,
 }
 
@@ -141,9 +144,10 @@ struct ClusterRow<'a> {
     last_error: Option<&'a str>,
     /// `null` until the first sync.
     last_sync: Option<LastSync<'a>>,
-    /// With many replicas: the replica id that owns the cluster; `null`
-    /// without HA.
-    owner: Option<&'a str>,
+    /// With many replicas: the replica id that owns the cluster (`null`
+    /// while no live replica holds it); absent with one replica.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    owner: Option<Option<&'a str>>,
     /// `agent` for a pull-mode cluster; absent for push.
     #[serde(skip_serializing_if = "Option::is_none")]
     mode: Option<&'static str>,
@@ -185,7 +189,7 @@ struct LastSync<'a> {
     error: Option<&'a str>,
 }
 
-fn row<'a>(c: &'a ClusterState, drift: Option<&'a ClusterDrift>) -> ClusterRow<'a> {
+fn row<'a>(c: &'a ClusterState, drift: Option<&'a ClusterDrift>, ha: bool) -> ClusterRow<'a> {
     ClusterRow {
         name: &c.name,
         wave: &c.wave,
@@ -210,7 +214,7 @@ fn row<'a>(c: &'a ClusterState, drift: Option<&'a ClusterDrift>) -> ClusterRow<'
             counts: l.counts(),
             error: l.error.as_deref(),
         }),
-        owner: c.owner.as_deref(),
+        owner: ha.then_some(c.owner.as_deref()),
         mode: c.agent.as_ref().map(|_| "agent"),
         agent: c.agent.as_ref().map(|a| AgentRow {
             last_contact: unix_secs(a.last_contact),
@@ -255,7 +259,11 @@ pub(super) async fn fleet(
             .halt
             .as_deref()
             .map(|h| if scope.is_tenant() { TENANT_HALT } else { h }),
-        clusters: rows.iter().map(|(c, d)| row(c, d.as_deref())).collect(),
+        replica: s.replica.as_deref(),
+        clusters: rows
+            .iter()
+            .map(|(c, d)| row(c, d.as_deref(), s.replica.is_some()))
+            .collect(),
     };
     Json(view).into_response()
 }
