@@ -244,6 +244,51 @@ async fn every_cluster_has_one_owner_and_a_killed_replicas_clusters_are_taken_ov
             .await;
     }
 
+    // Waves gate across replicas: while the canary (owned by one replica)
+    // is not healthy, no replica rolls the next wave out.
+    let canary_owner = owned["c1"].clone();
+    let others: Vec<&String> = names
+        .iter()
+        .filter(|c| *c != "c1" && owned[*c] != canary_owner)
+        .collect();
+    assert!(
+        !others.is_empty(),
+        "every cluster is {canary_owner}'s: {owned:?}"
+    );
+    controller.pause("c1", true);
+    // The Deployment changes (1 -> 2 replicas), so the canary is not
+    // healthy until its rollout is marked done.
+    write_fleet(
+        &repo,
+        &layout,
+        &App {
+            replicas: 2,
+            ..app("v1b")
+        },
+    );
+    let gated = repo.commit_and_push("gated");
+    let started = Instant::now();
+    while note_on(&clusters, "c1").as_deref() != Some("v1b") {
+        assert!(started.elapsed() < LIMIT, "the canary never got v1b");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Longer than the health timeout (5 s), after which the owner's record
+    // says Synced (with the health it reached, not Healthy).
+    for _ in 0..80 {
+        for c in &others {
+            assert_eq!(
+                note_on(&clusters, c).as_deref(),
+                Some("v1"),
+                "{c} ({}) rolled out before the canary ({canary_owner}) was healthy",
+                owned[*c]
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    controller.pause("c1", false);
+    let all: Vec<&Daemon> = replicas.values().collect();
+    wait_owned_and_converged(&all, &ids, &hub, &names, &gated).await;
+
     // Kill -9 the replica owning the most clusters: no hand-back, its
     // Leases just stop being renewed.
     let victim = ids
