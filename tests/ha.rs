@@ -405,3 +405,33 @@ async fn a_partitioned_replica_stops_writing_before_another_takes_its_clusters()
     );
     drop(controller);
 }
+
+#[test]
+fn bad_ha_settings_are_refused_with_a_clear_error() {
+    use support::run::{RUN_LIMIT, run};
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("hub.yaml");
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\nclusters: [{name: hub, cluster: {server: 'http://127.0.0.1:1'}}]\nusers: [{name: u, user: {}}]\ncontexts: [{name: hub, context: {cluster: hub, user: u}}]\ncurrent-context: hub\n",
+    )
+    .unwrap();
+    let serve = ["serve", "--repo", ".", "--listen", "127.0.0.1:0"];
+    let bad_id = [
+        &serve[..],
+        &["--lease-namespace", LEASE_NS, "--lease-kubeconfig"],
+        &[kubeconfig.to_str().unwrap(), "--replica-id", "Bad_Id"],
+    ]
+    .concat();
+    let r = run(dir.path(), &bad_id, &[], RUN_LIMIT);
+    assert_eq!(r.code, 2, "{r}");
+    assert!(
+        r.stderr
+            .contains("replica id \"Bad_Id\" cannot name a Lease"),
+        "{r}"
+    );
+    let no_namespace = [&serve[..], &["--replica-id", "a"]].concat();
+    let r = run(dir.path(), &no_namespace, &[], RUN_LIMIT);
+    assert_eq!(r.code, 2, "{r}");
+    assert!(r.stderr.contains("need --lease-namespace"), "{r}");
+}
