@@ -391,10 +391,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             None => None,
         };
         let mut reconciler = Reconciler::new(config, source, state, metrics).with_agents(agents);
-        if let Some(ownership) = ownership {
-            reconciler = reconciler.with_ha(ownership);
+        if let Some(ownership) = &ownership {
+            reconciler = reconciler.with_ha(ownership.clone());
         }
         reconciler.run(trigger, stop_rx).await;
+        if let Some(ownership) = ownership {
+            // Hand the shards back, so the others need not wait a lease.
+            ownership.stopped(Duration::from_secs(10)).await;
+        }
         http.await??;
         anyhow::Ok(())
     })?;

@@ -317,6 +317,22 @@ async fn every_cluster_has_one_owner_and_a_killed_replicas_clusters_are_taken_ov
         let writers = writes_by_replica(clusters.server(c));
         assert!(writers.contains(&after[c]), "{c}: {writers:?}");
     }
+
+    // SIGTERM: the replica hands its shards back before it exits (no Lease
+    // is left held by it), and the last one takes every cluster.
+    let (stopping, last) = (survivors[0], survivors[1]);
+    let mut r = replicas.remove(stopping).unwrap();
+    r.sigterm();
+    assert!(r.wait_exit(LIMIT).await.is_some(), "{}", r.stderr_tail(20));
+    let held: Vec<u32> = shard_holders(&hub)
+        .into_iter()
+        .filter(|(_, h)| h == stopping)
+        .map(|(k, _)| k)
+        .collect();
+    assert!(held.is_empty(), "{stopping} still holds shards {held:?}");
+    let alone = [&replicas[last]];
+    let owners = wait_owned_and_converged(&alone, &[last], &hub, &names, &second).await;
+    assert!(owners.values().all(|o| o == last), "{owners:?}");
     drop(controller);
 }
 

@@ -113,16 +113,26 @@ pub struct Ownership {
     /// syncs those behind at once) or another replica paused or resumed
     /// the rollout.
     gained: Arc<Notify>,
+    /// Set once the shards were handed back on shutdown.
+    stopped: watch::Sender<bool>,
 }
 
 impl Ownership {
     fn new(replica: String) -> Self {
         Self {
+            stopped: watch::channel(false).0,
             replica,
             fences: (0..SHARDS).map(|_| watch::channel(None).0).collect(),
             active: (0..SHARDS).map(|_| Arc::new(AtomicUsize::new(0))).collect(),
             gained: Arc::new(Notify::new()),
         }
+    }
+
+    /// Waits (at most `limit`) until the shards were handed back after
+    /// shutdown, so the other replicas take them over at once.
+    pub async fn stopped(&self, limit: Duration) {
+        let mut rx = self.stopped.subscribe();
+        let _ = tokio::time::timeout(limit, rx.wait_for(|done| *done)).await;
     }
 
     /// This replica's id.
@@ -269,6 +279,7 @@ pub async fn start(
             }
             if *shutdown.borrow() {
                 c.hand_back().await;
+                c.ownership.stopped.send_replace(true);
                 return;
             }
         }
@@ -378,6 +389,8 @@ impl Coordinator {
                             self.ownership.set(k, Some(sent + self.renew_deadline()));
                             if !had {
                                 gained.push(k);
+                                // Another owner may have rewritten its record.
+                                self.published.remove(&k);
                             }
                             if step == shard::Step::Acquire {
                                 tracing::info!(shard = k, "shard acquired");
