@@ -169,17 +169,18 @@ impl Ownership {
     }
 
     /// Closes shard `k`'s fence and waits (bounded) until its work in
-    /// flight has stopped.
-    async fn close(&self, k: u32) {
+    /// flight has stopped; returns whether it did.
+    async fn close(&self, k: u32) -> bool {
         self.set(k, None);
         let active = &self.active[k as usize];
         for _ in 0..200 {
             if active.load(Ordering::SeqCst) == 0 {
-                return;
+                return true;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         tracing::warn!(shard = k, "work on the shard did not stop within 2s");
+        false
     }
 }
 
@@ -407,7 +408,11 @@ impl Coordinator {
                     }
                 }
                 shard::Step::Release => {
-                    self.ownership.close(k).await;
+                    // Not handed back while work is still stopping: the
+                    // Lease then expires instead, which is later.
+                    if !self.ownership.close(k).await {
+                        continue;
+                    }
                     match self.write(&name, None).await {
                         Ok(()) => tracing::info!(shard = k, "shard handed back"),
                         Err(e) => {
@@ -599,8 +604,7 @@ impl Coordinator {
     /// at once rather than after a lease duration.
     async fn hand_back(&mut self) {
         for k in 0..SHARDS {
-            if self.ownership.shard_owned(k) {
-                self.ownership.close(k).await;
+            if self.ownership.shard_owned(k) && self.ownership.close(k).await {
                 let _ = self.write(&shard::shard_lease(k), None).await;
             }
         }

@@ -318,3 +318,50 @@ async fn a_pause_starts_no_new_wave_and_halts_nothing() {
     assert!(roll(&fake, None).await.is_empty());
     assert!(fake.synced.lock().unwrap().is_empty());
 }
+
+/// Many replicas: r1 is synced by another replica, so this one only waits
+/// on it (here: until r2 synced) and takes no slot for that.
+struct WaitsOnR1 {
+    r2_synced: tokio::sync::Notify,
+}
+
+impl ClusterDriver for WaitsOnR1 {
+    type Report = bool;
+
+    async fn sync(&self, _fleet: &Arc<Fleet>, cluster: &Cluster) -> bool {
+        if cluster.name == "r1" {
+            self.r2_synced.notified().await;
+        } else {
+            self.r2_synced.notify_one();
+        }
+        true
+    }
+
+    fn synced(report: &bool) -> bool {
+        *report
+    }
+
+    async fn wait_healthy(&self, _: &Arc<Fleet>, _: &Cluster, _: Duration) -> HealthStatus {
+        HealthStatus::Healthy
+    }
+
+    fn uses_slot(&self, cluster: &Cluster) -> bool {
+        cluster.name != "r1"
+    }
+}
+
+#[tokio::test]
+async fn a_cluster_driven_elsewhere_is_waited_on_without_a_slot() {
+    let f = fleet();
+    let pool = Pool::new(1);
+    let driver = WaitsOnR1 {
+        r2_synced: tokio::sync::Notify::new(),
+    };
+    let waves = [wave("rest", &["r1", "r2"])];
+    let stop = AtomicBool::new(false);
+    let run = run(&f, &waves, &driver, &pool, RolloutOptions::default(), &stop);
+    let out = tokio::time::timeout(Duration::from_secs(10), run)
+        .await
+        .expect("r1's wait holds no slot, so r2 gets the only one");
+    assert_eq!(out.len(), 2);
+}
