@@ -226,6 +226,11 @@ async fn every_cluster_has_one_owner_and_a_killed_replicas_clusters_are_taken_ov
             .unwrap_or_else(|| panic!("{id}: no flotilla_owned_clusters in\n{metrics}"));
         assert_eq!(n, owned.values().filter(|o| o == id).count(), "{id}");
         assert_eq!(r.fleet().await.0["replica"], *id);
+        let page = r.get("/").await.text();
+        assert!(
+            page.contains(&format!("owner: {}", owned["c1"])),
+            "{id}: {page}"
+        );
         total += n;
     }
     assert_eq!(total, names.len());

@@ -535,6 +535,15 @@ fn cluster_row(out: &mut String, s: &StatusPage<'_>, c: &ClusterRow<'_>, now: Sy
                 .collect::<String>()
         )
     };
+    let owner = c
+        .owner
+        .map(|o| {
+            format!(
+                r#"<div class="owner muted"><small>owner: {}</small></div>"#,
+                escape(o)
+            )
+        })
+        .unwrap_or_default();
     let health = if c.health_judged {
         badge(words::health(c.health), words::health_tone(c.health))
     } else {
@@ -546,7 +555,7 @@ fn cluster_row(out: &mut String, s: &StatusPage<'_>, c: &ClusterRow<'_>, now: Sy
     };
     let _ = write!(
         out,
-        r#"<tr id="cluster-{id}"><td class="cluster"><b>{name}</b>{labels}</td><td>{rev}</td><td>{status}</td><td>{health}</td>"#,
+        r#"<tr id="cluster-{id}"><td class="cluster"><b>{name}</b>{labels}{owner}</td><td>{rev}</td><td>{status}</td><td>{health}</td>"#,
         id = escape(&path_segment(c.name)),
         rev = short_revision(c.revision),
         status = badge(c.status.word, c.status.tone),
@@ -748,7 +757,18 @@ mod tests {
             drift_since: None,
             last_success: None,
             last_error: None,
+            owner: None,
         }
+    }
+
+    #[test]
+    fn a_cluster_shows_its_owner_with_many_replicas() {
+        let one = status_page(&page(vec![row("eu-1", None)]));
+        assert!(!one.contains("owner:"), "{one}");
+        let mut r = row("eu-1", None);
+        r.owner = Some("hub-<b>");
+        let many = status_page(&page(vec![r]));
+        assert!(many.contains("owner: hub-&lt;b&gt;"), "{many}");
     }
 
     #[test]

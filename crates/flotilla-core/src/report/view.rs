@@ -220,6 +220,8 @@ pub struct ClusterRow<'a> {
     pub last_success: Option<SystemTime>,
     /// The last error.
     pub last_error: Option<&'a str>,
+    /// With many daemon replicas: the replica that owns the cluster.
+    pub owner: Option<&'a str>,
 }
 
 /// The daemon's status page (`GET /`).

@@ -76,6 +76,7 @@ fn row<'a>(c: &'a ClusterState, drift: Option<&'a ClusterDrift>) -> ClusterRow<'
         drift_since: c.drift_since,
         last_success: c.last_success,
         last_error: c.last_error.as_deref(),
+        owner: c.owner.as_deref(),
     }
 }
 
