@@ -27,6 +27,9 @@ pub enum LeaseError {
     /// was created meanwhile).
     #[error("lease {0} changed meanwhile (another replica was first)")]
     Lost(String),
+    /// The hub cluster did not answer within a third of the lease duration.
+    #[error("lease {0}: no answer from the hub cluster in time")]
+    TimedOut(String),
     /// The hub cluster did not answer or refused.
     #[error("lease {name}: {source}")]
     Api {

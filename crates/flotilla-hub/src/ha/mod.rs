@@ -485,10 +485,7 @@ impl Coordinator {
                 Ok(())
             }
             Ok(Err(e)) => Err(e),
-            Err(_) => Err(LeaseError::Api {
-                name: name.to_string(),
-                source: kube::Error::Service("timed out".into()),
-            }),
+            Err(_) => Err(LeaseError::TimedOut(name.to_string())),
         }
     }
 
