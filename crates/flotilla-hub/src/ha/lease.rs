@@ -3,6 +3,7 @@
 //! caller; the decisions are in [`super::shard`].
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
@@ -31,7 +32,7 @@ pub enum LeaseError {
     #[error("lease {0}: no answer from the hub cluster in time")]
     TimedOut(String),
     /// The hub cluster did not answer or refused.
-    #[error("lease {name}: {source}")]
+    #[error("{name}: {source}")]
     Api {
         /// The Lease.
         name: String,
@@ -39,6 +40,83 @@ pub enum LeaseError {
         #[source]
         source: kube::Error,
     },
+}
+
+/// What the coordinator needs of the hub cluster: the one seam between
+/// its decisions and the network (a fake in memory in the unit tests).
+pub trait Store: Send + Sync + 'static {
+    /// Every Flotilla Lease in the namespace.
+    fn leases(&self) -> impl Future<Output = Result<Vec<Lease>, LeaseError>> + Send;
+    /// Writes Lease `name` held by `holder` (`None`: released), renewed
+    /// now: created when `current` is `None`, else updated with
+    /// `current`'s resourceVersion as the precondition
+    /// ([`LeaseError::Lost`] when another writer was first).
+    fn put_lease(
+        &self,
+        name: &str,
+        current: Option<&Lease>,
+        holder: Option<&str>,
+        duration: Duration,
+    ) -> impl Future<Output = Result<Lease, LeaseError>> + Send;
+    /// The data of every status ConfigMap, by name.
+    fn status(
+        &self,
+    ) -> impl Future<Output = Result<BTreeMap<String, BTreeMap<String, String>>, LeaseError>> + Send;
+    /// Writes status ConfigMap `name` with exactly `data`.
+    fn put_status(
+        &self,
+        name: &str,
+        data: &BTreeMap<String, String>,
+    ) -> impl Future<Output = Result<(), LeaseError>> + Send;
+    /// The shared pause, if ever set.
+    fn paused(&self) -> impl Future<Output = Result<Option<bool>, LeaseError>> + Send;
+    /// Sets the shared pause.
+    fn put_paused(&self, paused: bool) -> impl Future<Output = Result<(), LeaseError>> + Send;
+}
+
+fn api(what: &str) -> impl Fn(kube::Error) -> LeaseError + '_ {
+    move |source| LeaseError::Api {
+        name: what.to_string(),
+        source,
+    }
+}
+
+impl Store for Hub {
+    async fn leases(&self) -> Result<Vec<Lease>, LeaseError> {
+        self.list_leases().await.map_err(api("leases"))
+    }
+
+    async fn put_lease(
+        &self,
+        name: &str,
+        current: Option<&Lease>,
+        holder: Option<&str>,
+        duration: Duration,
+    ) -> Result<Lease, LeaseError> {
+        self.write_lease(name, current, holder, duration).await
+    }
+
+    async fn status(&self) -> Result<BTreeMap<String, BTreeMap<String, String>>, LeaseError> {
+        self.list_status().await.map_err(api("status ConfigMaps"))
+    }
+
+    async fn put_status(
+        &self,
+        name: &str,
+        data: &BTreeMap<String, String>,
+    ) -> Result<(), LeaseError> {
+        self.write_status(name, data).await.map_err(api(name))
+    }
+
+    async fn paused(&self) -> Result<Option<bool>, LeaseError> {
+        self.read_paused().await.map_err(api(ROLLOUT_CONFIG_MAP))
+    }
+
+    async fn put_paused(&self, paused: bool) -> Result<(), LeaseError> {
+        self.write_paused(paused)
+            .await
+            .map_err(api(ROLLOUT_CONFIG_MAP))
+    }
 }
 
 /// The namespace of the Leases and status ConfigMaps on the hub cluster.

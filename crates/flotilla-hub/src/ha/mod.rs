@@ -45,7 +45,7 @@ use crate::config::HaSettings;
 use crate::metrics::Metrics;
 use crate::state::{SharedState, SyncStatus};
 use flotilla_core::health::HealthStatus;
-pub use lease::LeaseError;
+pub use lease::{LeaseError, Store};
 pub use shard::{SHARDS, shard_of};
 
 /// Why many-replica mode could not start.
@@ -288,8 +288,8 @@ pub async fn start(
     Ok(ownership)
 }
 
-struct Coordinator {
-    hub: lease::Hub,
+struct Coordinator<H: Store> {
+    hub: H,
     duration: Duration,
     ownership: Arc<Ownership>,
     observer: shard::Observer,
@@ -303,7 +303,7 @@ struct Coordinator {
     paused: Option<bool>,
 }
 
-impl Coordinator {
+impl<H: Store> Coordinator<H> {
     /// How long a request to the hub may take: a third of the duration.
     fn call(&self) -> Duration {
         self.duration / 3
@@ -325,7 +325,7 @@ impl Coordinator {
 
     async fn tick(&mut self) {
         let now = Instant::now();
-        let listed = match tokio::time::timeout(self.call(), self.hub.list_leases()).await {
+        let listed = match tokio::time::timeout(self.call(), self.hub.leases()).await {
             Ok(Ok(l)) => l,
             Ok(Err(e)) => {
                 self.metrics.lease_renew_failures.inc();
@@ -443,14 +443,14 @@ impl Coordinator {
     async fn exchange_pause(&mut self) {
         let local = self.state.read().expect("state lock").rollout.paused;
         if self.paused.is_some_and(|p| p != local) {
-            match tokio::time::timeout(self.call(), self.hub.write_paused(local)).await {
+            match tokio::time::timeout(self.call(), self.hub.put_paused(local)).await {
                 Ok(Ok(())) => self.paused = Some(local),
                 Ok(Err(e)) => tracing::warn!(error = %e, "sharing the rollout's pause failed"),
                 Err(_) => tracing::warn!("sharing the rollout's pause timed out"),
             }
             return;
         }
-        let Ok(Ok(shared)) = tokio::time::timeout(self.call(), self.hub.read_paused()).await else {
+        let Ok(Ok(shared)) = tokio::time::timeout(self.call(), self.hub.paused()).await else {
             return;
         };
         match shared {
@@ -476,7 +476,7 @@ impl Coordinator {
         let current = self.leases.get(name);
         let written = tokio::time::timeout(
             self.call(),
-            self.hub.write_lease(name, current, holder, self.duration),
+            self.hub.put_lease(name, current, holder, self.duration),
         )
         .await;
         match written {
@@ -560,7 +560,7 @@ impl Coordinator {
                 continue;
             }
             let name = shard::status_config_map(k);
-            match tokio::time::timeout(self.call(), self.hub.write_status(&name, &data)).await {
+            match tokio::time::timeout(self.call(), self.hub.put_status(&name, &data)).await {
                 Ok(Ok(())) => {
                     self.published.insert(k, data);
                 }
@@ -570,7 +570,7 @@ impl Coordinator {
                 Err(_) => tracing::warn!(shard = k, "writing the status record timed out"),
             }
         }
-        let read = match tokio::time::timeout(self.call(), self.hub.list_status()).await {
+        let read = match tokio::time::timeout(self.call(), self.hub.status()).await {
             Ok(Ok(r)) => r,
             _ => return,
         };
@@ -677,7 +677,154 @@ pub async fn wait_remote_health(
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::AtomicBool;
+
     use super::*;
+
+    /// The hub in memory, with the resourceVersion precondition; `cut`
+    /// makes every call of this handle fail, as a partition would.
+    #[derive(Clone, Default)]
+    struct Fake {
+        shared: Arc<std::sync::Mutex<(u64, BTreeMap<String, Lease>)>>,
+        cut: Arc<AtomicBool>,
+    }
+
+    impl Fake {
+        fn reach(&self, what: &str) -> Result<(), LeaseError> {
+            if self.cut.load(Ordering::SeqCst) {
+                return Err(LeaseError::TimedOut(what.to_string()));
+            }
+            Ok(())
+        }
+    }
+
+    impl Store for Fake {
+        async fn leases(&self) -> Result<Vec<Lease>, LeaseError> {
+            self.reach("leases")?;
+            Ok(self.shared.lock().unwrap().1.values().cloned().collect())
+        }
+
+        async fn put_lease(
+            &self,
+            name: &str,
+            current: Option<&Lease>,
+            holder: Option<&str>,
+            duration: Duration,
+        ) -> Result<Lease, LeaseError> {
+            self.reach(name)?;
+            let mut s = self.shared.lock().unwrap();
+            let stored =
+                s.1.get(name)
+                    .and_then(|l| l.metadata.resource_version.clone());
+            if stored != current.and_then(|l| l.metadata.resource_version.clone()) {
+                return Err(LeaseError::Lost(name.to_string()));
+            }
+            s.0 += 1;
+            let mut lease = current.cloned().unwrap_or_default();
+            lease.metadata.name = Some(name.to_string());
+            lease.metadata.resource_version = Some(s.0.to_string());
+            let spec = lease.spec.get_or_insert_with(Default::default);
+            spec.holder_identity = holder.map(str::to_string);
+            spec.lease_duration_seconds = Some(duration.as_secs() as i32);
+            s.1.insert(name.to_string(), lease.clone());
+            Ok(lease)
+        }
+
+        async fn status(&self) -> Result<BTreeMap<String, BTreeMap<String, String>>, LeaseError> {
+            self.reach("status")?;
+            Ok(BTreeMap::new())
+        }
+
+        async fn put_status(
+            &self,
+            name: &str,
+            _: &BTreeMap<String, String>,
+        ) -> Result<(), LeaseError> {
+            self.reach(name)
+        }
+
+        async fn paused(&self) -> Result<Option<bool>, LeaseError> {
+            self.reach("paused")?;
+            Ok(None)
+        }
+
+        async fn put_paused(&self, _: bool) -> Result<(), LeaseError> {
+            self.reach("paused")
+        }
+    }
+
+    fn coordinator(id: &str, hub: Fake, duration: Duration) -> Coordinator<Fake> {
+        Coordinator {
+            hub,
+            duration,
+            ownership: Arc::new(Ownership::new(id.into())),
+            observer: shard::Observer::default(),
+            state: SharedState::default(),
+            metrics: Arc::new(Metrics::default()),
+            leases: BTreeMap::new(),
+            published: BTreeMap::new(),
+            paused: None,
+        }
+    }
+
+    fn owned(c: &Coordinator<Fake>) -> usize {
+        (0..SHARDS).filter(|k| c.ownership.shard_owned(*k)).count()
+    }
+
+    fn never_both(a: &Coordinator<Fake>, b: &Coordinator<Fake>) {
+        for k in 0..SHARDS {
+            assert!(
+                !(a.ownership.shard_owned(k) && b.ownership.shard_owned(k)),
+                "shard {k} owned by both"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn two_replicas_share_the_shards_and_a_cut_off_one_lets_go_before_the_other_takes_over() {
+        let d = Duration::from_millis(600);
+        let hub = Fake::default();
+        let b_hub = Fake {
+            cut: Arc::default(),
+            ..hub.clone()
+        };
+        let mut a = coordinator("a", hub, d);
+        let mut b = coordinator("b", b_hub.clone(), d);
+        for _ in 0..60 {
+            a.tick().await;
+            never_both(&a, &b);
+            b.tick().await;
+            never_both(&a, &b);
+            if owned(&a) + owned(&b) == SHARDS as usize && owned(&a) > 0 && owned(&b) > 0 {
+                break;
+            }
+            tokio::time::sleep(d / 3).await;
+        }
+        assert_eq!(owned(&a) + owned(&b), SHARDS as usize);
+        assert!(
+            owned(&a) > 0 && owned(&b) > 0,
+            "{} {}",
+            owned(&a),
+            owned(&b)
+        );
+
+        // b is cut off the hub: its fences close by themselves (renew
+        // deadline), a takes its shards only after a whole duration.
+        b_hub.cut.store(true, Ordering::SeqCst);
+        for _ in 0..100 {
+            a.tick().await;
+            never_both(&a, &b);
+            b.tick().await;
+            never_both(&a, &b);
+            if owned(&a) == SHARDS as usize {
+                break;
+            }
+            tokio::time::sleep(d / 6).await;
+        }
+        assert_eq!(owned(&a), SHARDS as usize);
+        assert_eq!(owned(&b), 0);
+        assert!(b.metrics.lease_renew_failures.get() > 0);
+    }
 
     #[tokio::test]
     async fn a_fence_cancels_work_in_flight_at_the_renew_deadline() {
