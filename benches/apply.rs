@@ -12,11 +12,18 @@
 //!
 //! - **flotilla**: the release `flotilla sync` binary, as a user runs it
 //!   (process start, load, render, inventory intent and result included);
+//! - **flotilla engine, in-process**: `reconcile_cluster` through a
+//!   `KubeDestination` on the bench's runtime, as the raw client runs
+//!   (inventory read, intent, apply, result; no process start, load or
+//!   render): the apply phase alone;
 //! - **raw SSA, 8 parallel**: a kube client sending one server-side apply
 //!   PATCH per object, the Namespaces first, then the rest 8 at a time;
 //! - **raw SSA, 1 at a time**: the same, sequential.
 //!
-//! Output ends with a markdown table for the README.
+//! The four run in turn within each run, so the ratios are taken pair by
+//! pair (the median of the per-run ratios is printed beside the ratio of
+//! the medians). The load average is printed before and after: the
+//! machine may be shared. Output ends with a markdown table for the README.
 
 use std::path::Path;
 use std::process::Command;
@@ -93,8 +100,9 @@ fn write_fleet(dir: &Path, server: &TestApiServer, objects: usize) -> std::path:
     repo
 }
 
-/// The rendered objects of the fleet in `repo` (what Flotilla sends).
-fn rendered(repo: &Path) -> Vec<Value> {
+/// The desired state of the fleet's one cluster in `repo` (what Flotilla
+/// sends).
+fn desired_of(repo: &Path) -> flotilla_core::render::DesiredState {
     let snapshot =
         flotilla_source::snapshot(flotilla_source::SourceSpec::new(repo.to_str().unwrap()))
             .expect("the fleet reads");
@@ -103,12 +111,7 @@ fn rendered(repo: &Path) -> Vec<Value> {
         .into_iter()
         .next()
         .expect("one cluster");
-    state
-        .expect("renders")
-        .objects
-        .into_iter()
-        .map(|o| o.object)
-        .collect()
+    state.expect("renders")
 }
 
 async fn raw_apply(server: &TestApiServer, objects: &[Value], parallel: usize) -> Duration {
@@ -175,6 +178,45 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
+fn median_f64(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// The engine alone: `reconcile_cluster` of the fleet's one cluster into
+/// `server`, in this process (the kubeconfig and the desired state ready).
+async fn engine_apply(
+    server: &TestApiServer,
+    desired: &flotilla_core::render::DesiredState,
+    dir: &Path,
+) -> Duration {
+    let kubeconfig = dir.join("engine.kubeconfig");
+    std::fs::write(&kubeconfig, server.kubeconfig_yaml()).unwrap();
+    let started = Instant::now();
+    let mut destination =
+        flotilla_engine::destination::kube::KubeDestination::from_kubeconfig(&kubeconfig, None)
+            .await
+            .expect("a kube destination");
+    let changes = flotilla_engine::reconcile::reconcile_cluster(
+        &mut destination,
+        "bench",
+        None,
+        desired,
+        flotilla_engine::reconcile::SyncOptions::default(),
+        |_, _| {},
+    )
+    .await;
+    let took = started.elapsed();
+    assert!(!changes.is_failure(), "the engine's sync failed: {changes}");
+    took
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
 fn main() {
     let objects = env_usize("FLOTILLA_BENCH_OBJECTS", 1000) / PER_NAMESPACE * PER_NAMESPACE;
     let runs = env_usize("FLOTILLA_BENCH_RUNS", 3).max(1);
@@ -183,28 +225,53 @@ fn main() {
         .build()
         .expect("a Tokio runtime");
     let dir = tempfile::tempdir().unwrap();
+    let load_before = load_average();
     let mut flotilla = Vec::new();
+    let mut engine = Vec::new();
     let mut requests = Vec::new();
+    let mut engine_requests = Vec::new();
     let mut raw8 = Vec::new();
     let mut raw1 = Vec::new();
     let mut sent = 0;
-    for _ in 0..runs {
+    for run in 0..runs {
         let server = runtime.block_on(TestApiServer::start());
         let repo = write_fleet(dir.path(), &server, objects);
         flotilla.push(flotilla_sync(&repo));
         requests.push(server.counters().total);
+        let desired = desired_of(&repo);
         let server = runtime.block_on(TestApiServer::start());
-        let bodies = rendered(&repo);
+        engine.push(runtime.block_on(engine_apply(&server, &desired, dir.path())));
+        engine_requests.push(server.counters().total);
+        let server = runtime.block_on(TestApiServer::start());
+        let bodies: Vec<Value> = desired.objects.iter().map(|o| o.object.clone()).collect();
         sent = bodies.len();
         raw8.push(runtime.block_on(raw_apply(&server, &bodies, 8)));
         let server = runtime.block_on(TestApiServer::start());
         raw1.push(runtime.block_on(raw_apply(&server, &bodies, 1)));
+        eprintln!(
+            "run {}: flotilla sync {:.3} s, engine {:.3} s, raw 8 parallel {:.3} s, raw 1 at a time {:.3} s",
+            run + 1,
+            flotilla[run].as_secs_f64(),
+            engine[run].as_secs_f64(),
+            raw8[run].as_secs_f64(),
+            raw1[run].as_secs_f64()
+        );
     }
-    let (f, r8, r1) = (median(flotilla), median(raw8), median(raw1));
+    let load_after = load_average();
+    let pairwise = |a: &[Duration]| {
+        median_f64(
+            a.iter()
+                .zip(&raw8)
+                .map(|(x, r)| x.as_secs_f64() / r.as_secs_f64())
+                .collect(),
+        )
+    };
+    let (whole_ratio, engine_ratio) = (pairwise(&flotilla), pairwise(&engine));
+    let (f, e, r8, r1) = (median(flotilla), median(engine), median(raw8), median(raw1));
     let rate = |d: Duration| sent as f64 / d.as_secs_f64();
     println!();
     println!(
-        "Apply: first sync of {sent} objects into one cluster (one in-process test API server each), median of {runs}"
+        "Apply: first sync of {sent} objects into one cluster (one in-process test API server each), median of {runs}; load average {load_before} before, {load_after} after"
     );
     println!();
     println!("| client | wall time | objects/s | requests |");
@@ -214,6 +281,12 @@ fn main() {
         f.as_secs_f64(),
         rate(f),
         requests[requests.len() / 2]
+    );
+    println!(
+        "| flotilla engine in-process (`reconcile_cluster`: inventory, apply) | {:.3} s | {:.0} | {} |",
+        e.as_secs_f64(),
+        rate(e),
+        engine_requests[engine_requests.len() / 2]
     );
     println!(
         "| raw SSA client, 8 parallel | {:.3} s | {:.0} | {sent} |",
@@ -227,8 +300,12 @@ fn main() {
     );
     println!();
     println!(
-        "flotilla / raw 8 parallel: {:.2}x (target at most 1.5x)",
+        "flotilla sync / raw 8 parallel: {:.2}x (medians), {whole_ratio:.2}x (median of per-run ratios); target at most 1.5x",
         f.as_secs_f64() / r8.as_secs_f64()
+    );
+    println!(
+        "engine in-process / raw 8 parallel: {:.2}x (medians), {engine_ratio:.2}x (median of per-run ratios)",
+        e.as_secs_f64() / r8.as_secs_f64()
     );
     runtime.shutdown_timeout(Duration::from_secs(5));
 }

@@ -1391,10 +1391,11 @@ async fn objects_created_by_a_killed_sync_are_pruned_by_the_next() {
     assert_exit(&run, 0);
     assert_eq!(
         run.cluster("solo"),
-        // The intent named all 400; those never created are gone already.
+        // The intent named all 400; those never created are dropped from
+        // the inventory, not reported as pruned.
         Summary {
             unchanged: 4,
-            pruned: 400,
+            pruned: created,
             ..Summary::default()
         },
         "{run}"
@@ -1490,7 +1491,7 @@ impl flotilla_engine::destination::Destination for StopsAfter {
 
 /// Directory targets keep the intent too: an engine stopped after 3 of 10
 /// new files leaves an inventory naming all 10, and a `flotilla sync` of
-/// the previous commit removes the 3 files it wrote.
+/// the previous commit removes the 3 files it wrote (and only reports those).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_directory_sync_stopped_mid_round_leaves_its_files_prunable() {
     use flotilla_engine::destination::directory::DirectoryDestination;
@@ -1547,6 +1548,192 @@ async fn a_directory_sync_stopped_mid_round_leaves_its_files_prunable() {
     write(&repo, "fleet.yaml", &fleet(web));
     let run = sync(&repo, &["--allow-mass-prune"]).await;
     assert_exit(&run, 0);
-    assert_eq!(run.cluster("local").pruned, 10, "{run}");
+    // The 7 the intent named but never written are dropped, not pruned.
+    assert_eq!(run.cluster("local").pruned, 3, "{run}");
     assert_eq!(written(&out), 0, "nothing is left behind");
+}
+
+// ----- intent entries never created, adopted objects -------------------------
+
+/// A round stopped right after writing its intent (10 new ConfigMaps named,
+/// none created), then a sync of the previous commit: the 10 entries name
+/// objects that never existed, so they are dropped from the inventory,
+/// neither reported as pruned nor counted by the mass-prune guard (10 of 14
+/// managed would be refused without `--allow-mass-prune`).
+#[tokio::test(flavor = "multi_thread")]
+async fn intent_entries_of_objects_never_created_are_dropped_not_pruned() {
+    use flotilla_engine::destination::Destination;
+    use flotilla_engine::destination::directory::DirectoryDestination;
+    use flotilla_engine::reconcile::{SyncOptions, reconcile_cluster};
+    let dir = tempfile::tempdir().unwrap();
+    let (repo, out) = (dir.path().join("repo"), dir.path().join("live"));
+    let fleet = |bases: &str| {
+        format!(
+            "apiVersion: flotilla.dev/v1alpha1\nkind: Fleet\nmetadata: {{name: demo}}\nspec:\n  clusters:\n    - {{name: local, connection: {{directory: {}}}}}\n  bases:\n{bases}",
+            out.display()
+        )
+    };
+    let web = "    - {name: web, path: bases/web}\n";
+    let extra = "    - {name: extra, path: bases/extra}\n";
+    write(&repo, "fleet.yaml", &fleet(web));
+    write(&repo, "bases/web/web.yaml", WEB);
+    write(&repo, "bases/extra/cms.yaml", &config_maps("extra", 10));
+    assert_exit(&sync(&repo, &[]).await, 0);
+
+    write(&repo, "fleet.yaml", &fleet(&format!("{web}{extra}")));
+    let desired = render(&repo).remove(0);
+    let mut stopping = StopsAfter {
+        inner: DirectoryDestination::new(&out),
+        left: 0,
+    };
+    let round = reconcile_cluster(
+        &mut stopping,
+        "demo",
+        None,
+        &desired,
+        SyncOptions::default(),
+        |_, _| {},
+    );
+    assert!(
+        tokio::time::timeout(Duration::from_secs(5), round)
+            .await
+            .is_err(),
+        "the round never finishes"
+    );
+    async fn stored(out: &Path) -> usize {
+        DirectoryDestination::new(out)
+            .read_inventory("demo", "local")
+            .await
+            .unwrap()
+            .expect("an inventory")
+            .entries()
+            .len()
+    }
+    assert_eq!(
+        stored(&out).await,
+        14,
+        "the intent names the 10 new objects"
+    );
+
+    write(&repo, "fleet.yaml", &fleet(web));
+    let run = sync(&repo, &[]).await;
+    assert_exit(&run, 0);
+    assert_eq!(
+        run.cluster("local"),
+        Summary {
+            unchanged: 4,
+            ..Summary::default()
+        },
+        "{run}"
+    );
+    assert_eq!(
+        stored(&out).await,
+        4,
+        "the entries of what never existed are gone"
+    );
+    let again = sync(&repo, &[]).await;
+    assert_exit(&again, 0);
+    assert_eq!(again.cluster("local").unchanged, 4, "{again}");
+}
+
+/// The inventory is lost (deleted by hand) while the objects stay: the next
+/// sync adopts them. Those Flotilla had labelled and that match Git are
+/// reported unchanged (and their resourceVersions do not move), not
+/// configured; an object made by hand without Flotilla's label is
+/// configured (the label is added). The sync after that is a no-op again.
+#[tokio::test(flavor = "multi_thread")]
+async fn adopted_objects_that_match_git_are_unchanged() {
+    let server = TestApiServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let repo = small_fleet(dir.path(), &[("solo", &server)], &["web"]);
+    write(&repo, "bases/web/web.yaml", WEB);
+    assert_exit(&sync(&repo, &[]).await, 0);
+
+    // A ConfigMap created by hand, as Git will have it but unlabelled.
+    server
+        .insert(json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "by-hand", "namespace": "shop"},
+            "data": {"A": "1"}
+        }))
+        .unwrap();
+    write(
+        &repo,
+        "bases/web/by-hand.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: by-hand, namespace: shop}\ndata: {A: \"1\"}\n",
+    );
+    server
+        .delete(
+            "",
+            "v1",
+            "configmaps",
+            Some("flotilla-system"),
+            "flotilla-inventory-demo.solo",
+        )
+        .expect("the inventory is there");
+    let versions = |server: &TestApiServer| -> Vec<String> {
+        WEB_OBJECTS
+            .iter()
+            .map(|(v, plural, ns, name)| {
+                let (group, version) = v.rsplit_once('/').unwrap_or(("", v));
+                resource_version(&server.get(group, version, plural, *ns, name).unwrap())
+            })
+            .collect()
+    };
+    let before = versions(&server);
+
+    let run = sync(&repo, &[]).await;
+    assert_exit(&run, 0);
+    assert_eq!(
+        run.cluster("solo"),
+        Summary {
+            unchanged: 4,
+            configured: 1,
+            ..Summary::default()
+        },
+        "{run}"
+    );
+    assert_eq!(versions(&server), before, "nothing Git holds was changed");
+    let by_hand = server
+        .get("", "v1", "configmaps", Some("shop"), "by-hand")
+        .unwrap();
+    assert_eq!(
+        by_hand["metadata"]["labels"]["app.kubernetes.io/managed-by"], "flotilla",
+        "{by_hand}"
+    );
+
+    server.reset_counters();
+    let again = sync(&repo, &[]).await;
+    assert_exit(&again, 0);
+    assert_eq!(
+        again.cluster("solo"),
+        Summary {
+            unchanged: 5,
+            ..Summary::default()
+        },
+        "{again}"
+    );
+    assert_eq!(server.counters().writes, 0, "owned again: a no-op");
+}
+
+/// `flotilla sync` writes the objects of one stage (consecutive objects of
+/// one kind) concurrently, at most 8 at a time, not one after the other:
+/// with every answer taking 50 ms, the server sees several requests at once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stage_of_new_objects_is_written_concurrently_and_bounded() {
+    let server = TestApiServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let repo = small_fleet(dir.path(), &[("solo", &server)], &["web", "extra"]);
+    write(&repo, "bases/web/web.yaml", WEB);
+    write(&repo, "bases/extra/cms.yaml", &config_maps("extra", 40));
+    server.set_response_delay(Duration::from_millis(50));
+    let run = sync(&repo, &[]).await;
+    assert_exit(&run, 0);
+    assert_eq!(run.cluster("solo").created, 44, "{run}");
+    let peak = server.counters().peak_in_flight;
+    assert!(
+        peak > 1,
+        "writes go out one at a time: {peak} in flight at most"
+    );
+    assert!(peak <= 8, "more than 8 writes at once: {peak}");
 }

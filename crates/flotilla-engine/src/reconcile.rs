@@ -12,8 +12,11 @@
 //! [`flotilla_core::plan::PruneWindow`]); the inventory is written only when it changed, so an
 //! unchanged cluster costs no write. A round that adds objects first writes
 //! the intent (the old inventory plus the new objects), then the result, so
-//! a crash at any point leaves every object it created owned and prunable.
+//! a crash at any point leaves every object it created owned and prunable;
+//! the next round drops the intent entries of objects that left Git and
+//! were never created (not pruned, not counted by the mass-prune guard).
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use crate::destination::{ClusterError, Destination};
@@ -60,33 +63,61 @@ pub async fn reconcile_cluster<D: Destination>(
     mut progress: impl FnMut(usize, usize),
 ) -> ChangeSet {
     let mut changes = ChangeSet::new(&desired.cluster, options.dry_run);
-    let old = match destination.read_inventory(fleet, &desired.cluster).await {
+    let stored = match destination.read_inventory(fleet, &desired.cluster).await {
         Ok(i) => i,
         Err(e) => {
             changes.fail(e.failure(), format!("reading the inventory: {e}"));
             return changes;
         }
     };
-    let mut plan = plan(desired, old.as_ref(), options.plan);
+    // Intent entries of objects that left Git and were never created (a
+    // round stopped before applying them) are dropped: neither pruned nor
+    // counted by the mass-prune guard.
+    let gone = match &stored {
+        Some(inventory) => match never_created(destination, desired, inventory).await {
+            Ok(gone) => gone,
+            Err(e) => {
+                changes.fail(e.failure(), format!("reading live objects: {e}"));
+                return changes;
+            }
+        },
+        None => HashSet::new(),
+    };
+    let trimmed;
+    let old: Option<&Inventory> = match &stored {
+        Some(inventory) if !gone.is_empty() => {
+            tracing::info!(
+                cluster = %desired.cluster,
+                entries = gone.len(),
+                "dropping inventory intent entries of objects never created"
+            );
+            trimmed = inventory.without(&gone);
+            Some(&trimmed)
+        }
+        other => other.as_ref(),
+    };
+    let mut plan = plan(desired, old, options.plan);
     let window = crate::delete::apply_window(
         destination,
         fleet,
         &desired.cluster,
         &mut plan,
-        old.as_ref(),
+        old,
         &options.plan,
     )
     .await;
-    // Live copies are read only for objects the inventory holds (to tell
-    // an unchanged one): a new object is applied without a read first. A
-    // dry run reads them all, to tell what would change.
-    let addresses: Vec<(&str, &ObjectKey)> = desired
+    // Live copies: those of objects the inventory holds (to tell an
+    // unchanged one); a new object is applied without a read of its own,
+    // looked for only in the per-kind labelled lists (so an object this
+    // engine labelled but no longer owns is judged, not called configured
+    // blindly). A dry run reads them all, to tell what would change.
+    type Addresses<'d> = Vec<(&'d str, &'d ObjectKey)>;
+    let (owned, new): (Addresses<'_>, Addresses<'_>) = desired
         .objects
         .iter()
-        .filter(|o| options.dry_run || old.as_ref().is_some_and(|i| i.contains(&o.key)))
         .map(|o| (o.object["apiVersion"].as_str().unwrap_or(""), &o.key))
-        .collect();
-    let live = match destination.live(&addresses).await {
+        .partition(|(_, key)| options.dry_run || old.is_some_and(|i| i.contains(key)));
+    let live = match destination.live_of_round(&owned, &new).await {
         Ok(l) => l,
         Err(e) => {
             changes.fail(e.failure(), format!("reading live objects: {e}"));
@@ -131,7 +162,7 @@ pub async fn reconcile_cluster<D: Destination>(
     // too, so that a crash mid-round leaves nothing a later sync cannot
     // prune.
     if !options.dry_run
-        && let Some(intent) = intent(fleet, &desired.cluster, old.as_ref(), &plan.apply)
+        && let Some(intent) = intent(fleet, &desired.cluster, old, &plan.apply)
         && let Err(e) = destination.write_inventory(&intent).await
     {
         changes.fail(e.failure(), format!("writing the inventory: {e}"));
@@ -144,7 +175,7 @@ pub async fn reconcile_cluster<D: Destination>(
         destination,
         &plan.apply,
         &live,
-        old.as_ref(),
+        old,
         &options,
         judge,
         &mut changes,
@@ -156,7 +187,7 @@ pub async fn reconcile_cluster<D: Destination>(
     })
     .await;
     if let Some(window) = &window {
-        let managed = old.as_ref().map_or(0, |i| i.entries().len());
+        let managed = old.map_or(0, |i| i.entries().len());
         let pruned = plan.prune.len() - kept.len();
         crate::delete::record_window(
             destination,
@@ -177,7 +208,8 @@ pub async fn reconcile_cluster<D: Destination>(
         revision.map(str::to_string),
         entries,
     );
-    let same_entries = old
+    // Compared with what is stored (dropped intent entries are a change).
+    let same_entries = stored
         .as_ref()
         .is_some_and(|o| o.entries() == inventory.entries());
     if !options.dry_run
@@ -187,6 +219,33 @@ pub async fn reconcile_cluster<D: Destination>(
         changes.fail(e.failure(), format!("writing the inventory: {e}"));
     }
     changes
+}
+
+/// The keys of `inventory`'s entries with an empty hash (an intent's, or
+/// kept after a failed apply) whose objects left Git and do not exist: a
+/// round that stopped named them but never created them. One read of live
+/// state for those entries only; none when there are none.
+async fn never_created<D: Destination>(
+    destination: &mut D,
+    desired: &DesiredState,
+    inventory: &Inventory,
+) -> Result<HashSet<ObjectKey>, ClusterError> {
+    let wanted: HashSet<&ObjectKey> = desired.objects.iter().map(|o| &o.key).collect();
+    let unconfirmed: Vec<(&str, ObjectKey)> = inventory
+        .unconfirmed()
+        .map(|e| (e.api_version.as_str(), e.key()))
+        .filter(|(_, key)| !wanted.contains(key))
+        .collect();
+    if unconfirmed.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let addresses: Vec<(&str, &ObjectKey)> = unconfirmed.iter().map(|(v, k)| (*v, k)).collect();
+    let live = destination.live(&addresses).await?;
+    Ok(unconfirmed
+        .into_iter()
+        .map(|(_, key)| key)
+        .filter(|key| !live.contains_key(key))
+        .collect())
 }
 
 /// The inventory to store before applying `steps`: the old one plus every

@@ -211,7 +211,13 @@ impl Source {
                 if !folder.is_dir() {
                     return Err(SourceError::FolderNotFound { path: folder });
                 }
-                let bare = git2::Repository::open(&folder).is_ok_and(|r| r.is_bare());
+                // Only a folder shaped like a Git directory (HEAD, objects)
+                // can be a bare repository: a plain folder or a work tree is
+                // read without starting libgit2, whose start-up loads the
+                // system's CA certificates (tens of milliseconds per run).
+                let bare = folder.join("HEAD").is_file()
+                    && folder.join("objects").is_dir()
+                    && git2::Repository::open(&folder).is_ok_and(|r| r.is_bare());
                 Kind::Local { folder, bare }
             }
             Location::Remote(url) => {
@@ -517,6 +523,38 @@ mod tests {
         assert_send::<SourceSpec>();
         assert_send::<SourceError>();
         assert_send::<PollOutcome>();
+    }
+
+    #[test]
+    fn a_bare_repository_is_read_at_head_and_a_plain_folder_as_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        // A bare repository with one commit holding fleet.yaml.
+        let bare = dir.path().join("fleet.git");
+        let repo = git2::Repository::init_bare(&bare).unwrap();
+        let blob = repo.blob(b"committed\n").unwrap();
+        let mut tree = repo.treebuilder(None).unwrap();
+        tree.insert("fleet.yaml", blob, 0o100644).unwrap();
+        let tree = repo.find_tree(tree.write().unwrap()).unwrap();
+        let who = git2::Signature::now("t", "t@example.com").unwrap();
+        repo.commit(Some("HEAD"), &who, &who, "one", &tree, &[])
+            .unwrap();
+        let mut source = Source::open(SourceSpec::new(bare.to_str().unwrap())).unwrap();
+        let snapshot = source.snapshot(None).unwrap();
+        assert_eq!(
+            snapshot.get("fleet.yaml").map(|f| f.to_vec()),
+            Some(b"committed\n".to_vec())
+        );
+        // A plain folder (a HEAD file alone does not make it a repository).
+        let plain = dir.path().join("plain");
+        std::fs::create_dir(&plain).unwrap();
+        std::fs::write(plain.join("fleet.yaml"), "on disk\n").unwrap();
+        std::fs::write(plain.join("HEAD"), "not git\n").unwrap();
+        let mut source = Source::open(SourceSpec::new(plain.to_str().unwrap())).unwrap();
+        let snapshot = source.snapshot(None).unwrap();
+        assert_eq!(
+            snapshot.get("fleet.yaml").map(|f| f.to_vec()),
+            Some(b"on disk\n".to_vec())
+        );
     }
 
     #[test]

@@ -47,6 +47,9 @@ pub struct Counters {
     pub by_path: BTreeMap<String, u64>,
     /// Requests answered or dropped by fault injection.
     pub faults: u64,
+    /// The most requests in flight at once (received, not answered yet),
+    /// since the start or the last reset: how concurrently a client writes.
+    pub peak_in_flight: u64,
 }
 
 /// Most records the log keeps (older ones are dropped).
@@ -59,12 +62,16 @@ pub(crate) struct Recorder {
     log: VecDeque<RequestRecord>,
     /// Sequence number of `log[0]`.
     first_seq: u64,
+    /// Requests received and not answered yet.
+    in_flight: u64,
 }
 
 impl Recorder {
     /// Records a request; returns its sequence number for [`Recorder::finish`].
     pub(crate) fn start(&mut self, rec: RequestRecord) -> u64 {
         self.counters.total += 1;
+        self.in_flight += 1;
+        self.counters.peak_in_flight = self.counters.peak_in_flight.max(self.in_flight);
         let write = matches!(rec.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE");
         if write && !rec.dry_run {
             self.counters.writes += 1;
@@ -82,6 +89,7 @@ impl Recorder {
 
     /// Fills in the outcome of request `seq`.
     pub(crate) fn finish(&mut self, seq: u64, status: u16, fault: Option<String>) {
+        self.in_flight = self.in_flight.saturating_sub(1);
         if fault.is_some() {
             self.counters.faults += 1;
         }
@@ -106,7 +114,10 @@ impl Recorder {
 
     /// Zeroes the counters and clears the log.
     pub(crate) fn reset(&mut self) {
-        self.counters = Counters::default();
+        self.counters = Counters {
+            peak_in_flight: self.in_flight,
+            ..Counters::default()
+        };
         self.first_seq += self.log.len() as u64;
         self.log.clear();
     }
@@ -115,5 +126,47 @@ impl Recorder {
     pub(crate) fn clear_log(&mut self) {
         self.first_seq += self.log.len() as u64;
         self.log.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> RequestRecord {
+        RequestRecord {
+            method: "PATCH".into(),
+            path: "/api/v1/namespaces/a/configmaps/b".into(),
+            query: String::new(),
+            verb: "patch".into(),
+            dry_run: false,
+            status: 0,
+            impersonate_user: None,
+            fault: None,
+        }
+    }
+
+    #[test]
+    fn peak_in_flight_is_the_most_requests_open_at_once() {
+        let mut r = Recorder::default();
+        let a = r.start(record());
+        let b = r.start(record());
+        let c = r.start(record());
+        r.finish(a, 200, None);
+        r.finish(b, 200, None);
+        let d = r.start(record());
+        assert_eq!(r.snapshot(0).peak_in_flight, 3);
+        // A reset keeps counting what is still open.
+        r.reset();
+        assert_eq!(r.snapshot(0).peak_in_flight, 2);
+        r.finish(c, 200, None);
+        r.finish(d, 200, None);
+        let e = r.start(record());
+        r.finish(e, 200, None);
+        assert_eq!(r.snapshot(0).peak_in_flight, 2);
+        r.reset();
+        let f = r.start(record());
+        r.finish(f, 200, None);
+        assert_eq!(r.snapshot(0).peak_in_flight, 1, "one at a time");
     }
 }

@@ -16,7 +16,7 @@
 //! cluster (one kind, some namespaces); none when there are no such
 //! workloads, so that a cluster without them costs no extra request.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 
 use serde::Serialize;
@@ -114,17 +114,39 @@ pub fn controlled_fields<'a>(
     objects: impl IntoIterator<Item = &'a Value> + Clone,
     live_controllers: impl IntoIterator<Item = &'a Value>,
 ) -> BTreeSet<ControlledField> {
-    let controllers: Vec<&Value> = objects
-        .clone()
-        .into_iter()
-        .chain(live_controllers)
-        .collect();
+    // Per rule, the controller of each target (namespace, group, kind,
+    // name): the first one, Git's before the live ones. Each object's key is
+    // read once, so the cost grows with the objects, not their square.
+    let mut targets: Vec<HashMap<(String, String, String, String), ObjectKey>> =
+        RULES.iter().map(|_| HashMap::new()).collect();
+    for c in objects.clone().into_iter().chain(live_controllers) {
+        let kind = c.get("kind").and_then(Value::as_str).unwrap_or("");
+        if !RULES.iter().any(|r| r.controller_kind == kind) {
+            continue;
+        }
+        let Some(ckey) = ObjectKey::of(c) else {
+            continue;
+        };
+        for (rule, by_target) in RULES.iter().zip(&mut targets) {
+            if ckey.group != rule.controller_group || ckey.kind != rule.controller_kind {
+                continue;
+            }
+            if let Some((group, kind, name)) = (rule.targets)(c) {
+                by_target
+                    .entry((ckey.namespace.clone(), group, kind, name))
+                    .or_insert_with(|| ckey.clone());
+            }
+        }
+    }
     let mut out = BTreeSet::new();
+    if targets.iter().all(HashMap::is_empty) {
+        return out;
+    }
     for object in objects {
         let Some(key) = ObjectKey::of(object) else {
             continue;
         };
-        for rule in RULES {
+        for (rule, by_target) in RULES.iter().zip(&targets) {
             if !rule
                 .kinds
                 .iter()
@@ -133,26 +155,18 @@ pub fn controlled_fields<'a>(
             {
                 continue;
             }
-            for c in &controllers {
-                let Some(ckey) = ObjectKey::of(c) else {
-                    continue;
-                };
-                if ckey.group != rule.controller_group
-                    || ckey.kind != rule.controller_kind
-                    || ckey.namespace != key.namespace
-                {
-                    continue;
-                }
-                if (rule.targets)(c)
-                    .is_some_and(|(g, k, n)| g == key.group && k == key.kind && n == key.name)
-                {
-                    out.insert(ControlledField {
-                        object: key.clone(),
-                        pointer: rule.pointer.to_string(),
-                        controller: ckey,
-                    });
-                    break;
-                }
+            let target = (
+                key.namespace.clone(),
+                key.group.clone(),
+                key.kind.clone(),
+                key.name.clone(),
+            );
+            if let Some(controller) = by_target.get(&target) {
+                out.insert(ControlledField {
+                    object: key.clone(),
+                    pointer: rule.pointer.to_string(),
+                    controller: controller.clone(),
+                });
             }
         }
     }
@@ -331,6 +345,41 @@ mod tests {
         assert_eq!(stripped["spec"], json!({"template": {}}));
         // Other objects are left as they are.
         assert_eq!(strip_controlled(&objects[1], &fields), objects[1]);
+    }
+
+    #[test]
+    fn each_workload_gets_its_own_controller_and_the_first_one_wins() {
+        let named = |mut v: Value, name: &str| {
+            v["metadata"]["name"] = json!(name);
+            v
+        };
+        // Two HPAs for one Deployment: Git's comes before the live one.
+        let in_git = named(hpa("shop", "apps/v1", "Deployment", "web"), "in-git");
+        let live = named(hpa("shop", "apps/v1", "Deployment", "web"), "live-only");
+        let fields = controlled_fields(&[web(), in_git], [&live]);
+        let names: Vec<&str> = fields.iter().map(|f| f.controller.name.as_str()).collect();
+        assert_eq!(names, ["in-git"]);
+        // Many workloads, each scaled by the HPA of its name, one without.
+        let mut objects = Vec::new();
+        for i in 0..50 {
+            objects.push(named(web(), &format!("web-{i}")));
+            if i != 7 {
+                objects.push(named(
+                    hpa("shop", "apps/v1", "Deployment", &format!("web-{i}")),
+                    &format!("hpa-{i}"),
+                ));
+            }
+        }
+        let fields = controlled_fields(&objects, []);
+        assert_eq!(fields.len(), 49);
+        for f in &fields {
+            assert_eq!(
+                f.controller.name,
+                f.object.name.replace("web-", "hpa-"),
+                "{f}"
+            );
+            assert_ne!(f.object.name, "web-7");
+        }
     }
 
     #[test]

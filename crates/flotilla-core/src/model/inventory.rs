@@ -352,6 +352,29 @@ impl Inventory {
     }
 }
 
+impl Inventory {
+    /// The same inventory without the entries whose keys are in `gone` (the
+    /// intent entries of objects a stopped round never created).
+    pub fn without(&self, gone: &std::collections::HashSet<ObjectKey>) -> Inventory {
+        Inventory::new(
+            self.fleet.clone(),
+            self.cluster.clone(),
+            self.revision.clone(),
+            self.entries
+                .iter()
+                .filter(|e| !gone.contains(&e.key()))
+                .cloned()
+                .collect(),
+        )
+    }
+
+    /// The entries with an empty hash: named by an intent (or kept after a
+    /// failed apply) but not known to be applied.
+    pub fn unconfirmed(&self) -> impl Iterator<Item = &InventoryEntry> {
+        self.entries.iter().filter(|e| e.hash.is_empty())
+    }
+}
+
 /// A stable fingerprint of a desired object (SHA-1 of its JSON form, which
 /// rendering makes deterministic).
 pub fn fingerprint(object: &Value) -> String {
@@ -376,6 +399,30 @@ mod tests {
             name: name.into(),
             hash: hash.into(),
         }
+    }
+
+    #[test]
+    fn without_drops_the_given_keys_and_keeps_the_order_of_the_rest() {
+        let inv = Inventory::new(
+            "f",
+            "c",
+            Some("abc".into()),
+            vec![
+                entry("Namespace", "shop", "h1"),
+                entry("ConfigMap", "a", ""),
+                entry("Deployment", "web", "h2"),
+                entry("ConfigMap", "b", ""),
+            ],
+        );
+        let unconfirmed: Vec<&str> = inv.unconfirmed().map(|e| e.name.as_str()).collect();
+        assert_eq!(unconfirmed, ["a", "b"]);
+        let gone = [entry("ConfigMap", "a", "").key()].into_iter().collect();
+        let left = inv.without(&gone);
+        let names: Vec<&str> = left.entries().iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["shop", "web", "b"]);
+        assert!(!left.contains(&entry("ConfigMap", "a", "").key()));
+        assert!(left.contains(&entry("ConfigMap", "b", "").key()));
+        assert_eq!(left.revision.as_deref(), Some("abc"));
     }
 
     #[test]

@@ -184,6 +184,13 @@ impl Destination for AnyDestination {
     ) -> Result<HashMap<ObjectKey, Arc<Value>>, ClusterError> {
         each!(self, t => t.live(objects).await)
     }
+    async fn live_of_round(
+        &mut self,
+        owned: &[(&str, &ObjectKey)],
+        new: &[(&str, &ObjectKey)],
+    ) -> Result<HashMap<ObjectKey, Arc<Value>>, ClusterError> {
+        each!(self, t => t.live_of_round(owned, new).await)
+    }
     async fn apply(
         &mut self,
         object: &Value,
@@ -191,6 +198,13 @@ impl Destination for AnyDestination {
         options: ApplyOptions,
     ) -> Result<Applied, ClusterError> {
         each!(self, t => t.apply(object, live, options).await)
+    }
+    async fn apply_many(
+        &mut self,
+        objects: &[(&Value, Option<&Value>)],
+        options: ApplyOptions,
+    ) -> Vec<Result<Applied, ClusterError>> {
+        each!(self, t => t.apply_many(objects, options).await)
     }
     async fn dry_run_apply(&mut self, object: &Value) -> Result<Option<Value>, ClusterError> {
         each!(self, t => t.dry_run_apply(object).await)

@@ -64,6 +64,22 @@ pub trait Destination {
         objects: &[(&str, &ObjectKey)],
     ) -> Result<HashMap<ObjectKey, Arc<Value>>, ClusterError>;
 
+    /// The live copies a sync round judges against: those of `owned` objects
+    /// (the inventory's, as [`Destination::live`] finds them) and of `new`
+    /// ones as far as a cheap read finds them. On a cluster a new object is
+    /// looked for only in the per-kind LIST of objects carrying Flotilla's
+    /// managed-by label (no GET each): one that exists unlabelled is absent
+    /// from the answer (applying it adds the label, so it is configured).
+    /// The default reads both as [`Destination::live`] does.
+    async fn live_of_round(
+        &mut self,
+        owned: &[(&str, &ObjectKey)],
+        new: &[(&str, &ObjectKey)],
+    ) -> Result<HashMap<ObjectKey, Arc<Value>>, ClusterError> {
+        let all: Vec<(&str, &ObjectKey)> = owned.iter().chain(new).copied().collect();
+        self.live(&all).await
+    }
+
     /// Applies one object (server-side apply where there is a server).
     /// `live` is its live copy from [`Destination::live`], if it had one.
     async fn apply(

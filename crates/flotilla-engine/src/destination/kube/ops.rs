@@ -1,6 +1,6 @@
 //! The [`Destination`] operations on a Kubernetes cluster.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -124,6 +124,27 @@ impl KubeDestination {
     }
 }
 
+impl KubeDestination {
+    /// The `i`-th write of [`Destination::apply_many`], with its index.
+    async fn apply_nth(
+        &self,
+        i: usize,
+        object: &Value,
+        live: Option<&Value>,
+        found: Result<(ApiResource, bool), ClusterError>,
+        options: ApplyOptions,
+    ) -> (usize, Result<Applied, ClusterError>) {
+        let result = match found {
+            Ok((resource, namespaced)) => {
+                self.apply_resolved(&resource, namespaced, object, live, options)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        (i, result)
+    }
+}
+
 /// A server-side apply PATCH sent as is, answering the object and whether
 /// the server created it (201), which the kube client's `patch` hides.
 async fn server_side_apply(
@@ -175,17 +196,31 @@ fn str_at<'a>(v: &'a Value, pointer: &str) -> &'a str {
     v.pointer(pointer).and_then(Value::as_str).unwrap_or("")
 }
 
-impl Destination for KubeDestination {
-    async fn live(
+impl KubeDestination {
+    /// The live copies of `owned` and `new` objects: one labelled LIST (or
+    /// the watch cache) per kind, then one GET for each owned object the
+    /// list did not hold (a new one is not looked for further; see
+    /// [`Destination::live_of_round`]).
+    async fn read_live(
         &mut self,
-        objects: &[(&str, &ObjectKey)],
+        owned: &[(&str, &ObjectKey)],
+        new: &[(&str, &ObjectKey)],
     ) -> Result<HashMap<ObjectKey, Arc<Value>>, ClusterError> {
-        let mut by_kind: BTreeMap<(&str, &str), HashSet<&ObjectKey>> = BTreeMap::new();
-        for (api_version, key) in objects {
+        // Per kind: each object, and whether a GET looks for it.
+        type Wanted<'k> = HashMap<&'k ObjectKey, bool>;
+        let mut by_kind: BTreeMap<(&str, &str), Wanted<'_>> = BTreeMap::new();
+        for (api_version, key) in owned {
             by_kind
                 .entry((api_version, key.kind.as_str()))
                 .or_default()
-                .insert(key);
+                .insert(key, true);
+        }
+        for (api_version, key) in new {
+            by_kind
+                .entry((api_version, key.kind.as_str()))
+                .or_default()
+                .entry(key)
+                .or_insert(false);
         }
         let selector = format!("{MANAGED_BY_LABEL}={MANAGED_BY}");
         let mut live = HashMap::new();
@@ -226,9 +261,9 @@ impl Destination for KubeDestination {
             // A namespaced object given without a namespace lives in the
             // client's default namespace.
             let default_ns = self.client.default_namespace().to_string();
-            let wanted: HashMap<ObjectKey, &ObjectKey> = wanted
+            let wanted: HashMap<ObjectKey, (&ObjectKey, bool)> = wanted
                 .into_iter()
-                .map(|k| {
+                .map(|(k, get)| {
                     let mut found = k.clone();
                     if !namespaced {
                         // The server drops a stray namespace on cluster-scoped objects.
@@ -236,7 +271,7 @@ impl Destination for KubeDestination {
                     } else if found.namespace.is_empty() {
                         found.namespace = default_ns.clone();
                     }
-                    (found, k)
+                    (found, (k, get))
                 })
                 .collect();
             for value in items {
@@ -246,14 +281,14 @@ impl Destination for KubeDestination {
                     namespace: str_at(&value, "/metadata/namespace").to_string(),
                     name: str_at(&value, "/metadata/name").to_string(),
                 };
-                if let Some(original) = wanted.get(&key) {
+                if let Some((original, _)) = wanted.get(&key) {
                     live.insert((*original).clone(), value);
                 }
             }
-            // Objects not in the labelled list may still exist (never
+            // Owned objects not in the labelled list may still exist (never
             // labelled yet, or the label was removed by hand): one GET each.
-            for (found, original) in &wanted {
-                if live.contains_key(*original) {
+            for (found, (original, get)) in &wanted {
+                if !get || live.contains_key(*original) {
                     continue;
                 }
                 let api = self.api(&resource, namespaced, &found.namespace);
@@ -268,6 +303,23 @@ impl Destination for KubeDestination {
             }
         }
         Ok(live)
+    }
+}
+
+impl Destination for KubeDestination {
+    async fn live(
+        &mut self,
+        objects: &[(&str, &ObjectKey)],
+    ) -> Result<HashMap<ObjectKey, Arc<Value>>, ClusterError> {
+        self.read_live(objects, &[]).await
+    }
+
+    async fn live_of_round(
+        &mut self,
+        owned: &[(&str, &ObjectKey)],
+        new: &[(&str, &ObjectKey)],
+    ) -> Result<HashMap<ObjectKey, Arc<Value>>, ClusterError> {
+        self.read_live(owned, new).await
     }
 
     async fn apply(
@@ -308,16 +360,25 @@ impl Destination for KubeDestination {
                     .await,
             );
         }
+        // Unordered, so a slow answer does not hold the next writes back
+        // (in order, finished writes behind it would keep their slots);
+        // the results are put back in the order given. The futures are made
+        // first (not by a closure inside the stream), so the whole stays
+        // `Send` for callers that spawn it.
         let this = &*self;
-        futures::stream::iter(objects.iter().zip(resolved))
-            .map(|((object, live), found)| async move {
-                let (resource, namespaced) = found?;
-                this.apply_resolved(&resource, namespaced, object, *live, options)
-                    .await
-            })
-            .buffered(APPLY_CONCURRENCY)
-            .collect()
-            .await
+        let writes: Vec<_> = objects
+            .iter()
+            .zip(resolved)
+            .enumerate()
+            .map(|(i, ((object, live), found))| this.apply_nth(i, object, *live, found, options))
+            .collect();
+        let mut results: Vec<(usize, Result<Applied, ClusterError>)> =
+            futures::stream::iter(writes)
+                .buffer_unordered(APPLY_CONCURRENCY)
+                .collect()
+                .await;
+        results.sort_unstable_by_key(|(i, _)| *i);
+        results.into_iter().map(|(_, result)| result).collect()
     }
 
     async fn dry_run_apply(&mut self, object: &Value) -> Result<Option<Value>, ClusterError> {
