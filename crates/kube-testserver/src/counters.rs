@@ -142,6 +142,7 @@ mod tests {
             dry_run: false,
             status: 0,
             impersonate_user: None,
+            user_agent: None,
             fault: None,
         }
     }
