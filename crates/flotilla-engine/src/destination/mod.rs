@@ -51,6 +51,27 @@ pub enum Applied {
     Unchanged,
 }
 
+/// What changed on a destination since it was last asked
+/// ([`Destination::take_changes`]): event-driven drift compares only the
+/// objects that changed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Changes {
+    /// Not tracked (no watch), or changes may have been missed (a kind
+    /// without a watch yet): compare everything.
+    #[default]
+    Unknown,
+    /// Only these objects changed (none, possibly). `status` tells that
+    /// some object's `status` changed (its health may have), which is never
+    /// drift.
+    Only {
+        /// Keys as the cluster names them (namespace set for namespaced
+        /// kinds).
+        keys: std::collections::BTreeSet<ObjectKey>,
+        /// Some object's status changed.
+        status: bool,
+    },
+}
+
 /// A place desired state is applied to.
 #[allow(async_fn_in_trait)]
 pub trait Destination {
@@ -179,6 +200,20 @@ pub trait Destination {
     async fn serves(&mut self, api_version: &str, kind: &str) -> Result<bool, ClusterError> {
         let _ = (api_version, kind);
         Ok(true)
+    }
+
+    /// The objects whose content changed since the last call (watch
+    /// events: an object applied, changed or deleted, by anyone, Flotilla
+    /// included), as far as the destination tracks them; a destination
+    /// without watches does not, the default ([`Changes::Unknown`]).
+    fn take_changes(&mut self) -> Changes {
+        Changes::Unknown
+    }
+
+    /// Notified when a change is recorded (see [`Destination::take_changes`]);
+    /// `None` for destinations that do not track changes, the default.
+    fn changes_notifier(&self) -> Option<Arc<tokio::sync::Notify>> {
+        None
     }
 
     /// The latest Kubernetes events of one object, newest first, at most
