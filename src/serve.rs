@@ -35,6 +35,10 @@ pub struct Args {
     /// How often to check every cluster for drift [default: 5m]
     #[arg(long, env = "FLOTILLA_RECONCILE_INTERVAL", value_name = "DURATION", value_parser = crate::positive_duration)]
     reconcile_interval: Option<Duration>,
+    /// How often to compare every object of a cluster, not only those its
+    /// watch saw change [default: 10m]
+    #[arg(long, env = "FLOTILLA_FULL_RESYNC_INTERVAL", value_name = "DURATION", value_parser = crate::positive_duration)]
+    full_resync_interval: Option<Duration>,
     /// Correct drift when found (true or false) [default: true]
     #[arg(long, env = "FLOTILLA_SELF_HEAL")]
     self_heal: Option<bool>,
@@ -140,6 +144,7 @@ impl Args {
         set!(rev, opt);
         set!(poll_interval);
         set!(reconcile_interval);
+        set!(full_resync_interval);
         set!(self_heal);
         set!(concurrency);
         set!(prune);
@@ -173,6 +178,7 @@ impl Args {
             ("requestTimeout", c.request_timeout),
             ("pollInterval", c.poll_interval),
             ("reconcileInterval", c.reconcile_interval),
+            ("fullResyncInterval", c.full_resync_interval),
         ] {
             anyhow::ensure!(!d.is_zero(), "{name} must be longer than zero");
         }

@@ -254,6 +254,10 @@ impl Destination for AnyDestination {
         each!(self, t => t.take_changes())
     }
 
+    fn refresh(&mut self) {
+        each!(self, t => t.refresh())
+    }
+
     fn changes_notifier(&self) -> Option<Arc<tokio::sync::Notify>> {
         each!(self, t => t.changes_notifier())
     }

@@ -210,6 +210,12 @@ pub trait Destination {
         Changes::Unknown
     }
 
+    /// Forgets what live state the destination caches, so the next reads
+    /// come from the source and what differs counts as changed (a full
+    /// drift pass: it finds changes whose watch events were lost). Nothing
+    /// to do without a cache, the default.
+    fn refresh(&mut self) {}
+
     /// Notified when a change is recorded (see [`Destination::take_changes`]);
     /// `None` for destinations that do not track changes, the default.
     fn changes_notifier(&self) -> Option<Arc<tokio::sync::Notify>> {

@@ -101,14 +101,17 @@ pub(crate) struct Tracker {
 }
 
 impl Default for Tracker {
-    /// A new cache has seen nothing yet: its first answer is everything.
+    /// A new cache has seen nothing yet: its first answer is everything,
+    /// and whoever waits for changes is woken at once to ask.
     fn default() -> Self {
+        let notify = Arc::new(tokio::sync::Notify::new());
+        notify.notify_one();
         Tracker {
             pending: Mutex::new(Pending {
                 everything: true,
                 ..Pending::default()
             }),
-            notify: Arc::default(),
+            notify,
         }
     }
 }
@@ -163,6 +166,10 @@ struct Kind {
     objects: Arc<Mutex<Objects>>,
     ready: tokio::sync::watch::Receiver<bool>,
     task: tokio::task::JoinHandle<()>,
+    /// What the watch was started with, to start it again ([`WatchCache::relist`]).
+    api: Api<DynamicObject>,
+    resource: ApiResource,
+    selector: String,
 }
 
 fn id(object: &DynamicObject) -> (String, String) {
@@ -172,10 +179,128 @@ fn id(object: &DynamicObject) -> (String, String) {
     )
 }
 
+/// Starts the watch task of one kind into `shared`. `listed_once`: whether
+/// `shared` holds an earlier list, which the first list is then compared
+/// with (its differences are changes).
+fn spawn_watch(
+    api: Api<DynamicObject>,
+    resource: ApiResource,
+    selector: &str,
+    shared: Arc<Mutex<Objects>>,
+    tracker: Arc<Tracker>,
+    mut listed_once: bool,
+) -> (
+    tokio::task::JoinHandle<()>,
+    tokio::sync::watch::Receiver<bool>,
+) {
+    let mut config = watcher::Config::default();
+    if !selector.is_empty() {
+        config = config.labels(selector);
+    }
+    let stream = watcher::watcher(api, config).default_backoff();
+    let (ready_tx, ready) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(async move {
+        futures::pin_mut!(stream);
+        let key_of = |(namespace, name): (String, String)| ObjectKey {
+            group: group_of(&resource.api_version).to_string(),
+            kind: resource.kind.clone(),
+            namespace,
+            name,
+        };
+        // A relist is collected apart and swapped in when complete.
+        let mut relist: Option<Objects> = None;
+        while let Some(event) = stream.next().await {
+            match event {
+                Ok(Event::Init) => relist = Some(Objects::new()),
+                Ok(Event::InitApply(o)) => {
+                    relist
+                        .get_or_insert_with(Objects::new)
+                        .insert(id(&o), Arc::new(Cached::of(&o, &resource)));
+                }
+                Ok(Event::InitDone) => {
+                    let fresh = relist.take().unwrap_or_default();
+                    let old = std::mem::replace(
+                        &mut *shared.lock().unwrap_or_else(|e| e.into_inner()),
+                        fresh,
+                    );
+                    if listed_once {
+                        // What changed while the watch was away.
+                        let now = shared.lock().unwrap_or_else(|e| e.into_inner());
+                        let mut status = false;
+                        for (id, c) in now.iter() {
+                            match old.get(id) {
+                                Some(o) if o.content == c.content => {
+                                    status |= o.status != c.status;
+                                }
+                                _ => tracker.changed(key_of(id.clone())),
+                            }
+                        }
+                        for id in old.keys().filter(|id| !now.contains_key(*id)) {
+                            tracker.changed(key_of(id.clone()));
+                        }
+                        if status {
+                            tracker.status_changed();
+                        }
+                    }
+                    listed_once = true;
+                    let _ = ready_tx.send(true);
+                }
+                Ok(Event::Apply(o)) => {
+                    let c = Arc::new(Cached::of(&o, &resource));
+                    let (content, status) = (c.content, c.status);
+                    let id = id(&o);
+                    let before = shared
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(id.clone(), c);
+                    match before {
+                        Some(b) if b.content == content => {
+                            if b.status != status {
+                                tracker.status_changed();
+                            }
+                        }
+                        _ => tracker.changed(key_of(id)),
+                    }
+                }
+                Ok(Event::Delete(o)) => {
+                    let id = id(&o);
+                    let gone = shared.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+                    if gone.is_some() {
+                        tracker.changed(key_of(id));
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(kind = %resource.kind, error = %flotilla_redact::scrub_any(&e.to_string()), "watch error; retrying with backoff");
+                }
+            }
+        }
+    });
+    (task, ready)
+}
+
 impl WatchCache {
     /// The change tracker shared by every watch of this cache.
     pub(crate) fn tracker(&self) -> &Arc<Tracker> {
         &self.tracker
+    }
+
+    /// Lists every kind again (a new watch each, from a fresh LIST): what
+    /// differs from the cache is recorded as changed, so a change whose
+    /// watch event was lost is found. Reads wait for the new lists.
+    pub(crate) fn relist(&mut self) {
+        for kind in self.kinds.values_mut() {
+            kind.task.abort();
+            let (task, ready) = spawn_watch(
+                kind.api.clone(),
+                kind.resource.clone(),
+                &kind.selector,
+                Arc::clone(&kind.objects),
+                Arc::clone(&self.tracker),
+                true,
+            );
+            kind.task = task;
+            kind.ready = ready;
+        }
     }
 
     /// The cached objects of a kind for which `keep(namespace, name)` holds,
@@ -199,99 +324,22 @@ impl WatchCache {
         let tracker = Arc::clone(&self.tracker);
         let kind = self.kinds.entry(key).or_insert_with(|| {
             let api: Api<DynamicObject> = Api::all_with(client.clone(), resource);
-            let mut config = watcher::Config::default();
-            if !selector.is_empty() {
-                config = config.labels(selector);
-            }
-            let stream = watcher::watcher(api, config).default_backoff();
             let objects = Arc::new(Mutex::new(Objects::new()));
-            let (ready_tx, ready) = tokio::sync::watch::channel(false);
-            let shared = Arc::clone(&objects);
-            let resource = resource.clone();
-            let task = tokio::spawn(async move {
-                futures::pin_mut!(stream);
-                let key_of = |(namespace, name): (String, String)| ObjectKey {
-                    group: group_of(&resource.api_version).to_string(),
-                    kind: resource.kind.clone(),
-                    namespace,
-                    name,
-                };
-                // A relist is collected apart and swapped in when complete.
-                let mut relist: Option<Objects> = None;
-                let mut listed_once = false;
-                while let Some(event) = stream.next().await {
-                    match event {
-                        Ok(Event::Init) => relist = Some(Objects::new()),
-                        Ok(Event::InitApply(o)) => {
-                            relist
-                                .get_or_insert_with(Objects::new)
-                                .insert(id(&o), Arc::new(Cached::of(&o, &resource)));
-                        }
-                        Ok(Event::InitDone) => {
-                            let fresh = relist.take().unwrap_or_default();
-                            let old = std::mem::replace(
-                                &mut *shared.lock().unwrap_or_else(|e| e.into_inner()),
-                                fresh,
-                            );
-                            if listed_once {
-                                // What changed while the watch was away.
-                                let now = shared.lock().unwrap_or_else(|e| e.into_inner());
-                                let mut status = false;
-                                for (id, c) in now.iter() {
-                                    match old.get(id) {
-                                        Some(o) if o.content == c.content => {
-                                            status |= o.status != c.status;
-                                        }
-                                        _ => tracker.changed(key_of(id.clone())),
-                                    }
-                                }
-                                for id in old.keys().filter(|id| !now.contains_key(*id)) {
-                                    tracker.changed(key_of(id.clone()));
-                                }
-                                if status {
-                                    tracker.status_changed();
-                                }
-                            }
-                            listed_once = true;
-                            let _ = ready_tx.send(true);
-                        }
-                        Ok(Event::Apply(o)) => {
-                            let c = Arc::new(Cached::of(&o, &resource));
-                            let (content, status) = (c.content, c.status);
-                            let id = id(&o);
-                            let before = shared
-                                .lock()
-                                .unwrap_or_else(|e| e.into_inner())
-                                .insert(id.clone(), c);
-                            match before {
-                                Some(b) if b.content == content => {
-                                    if b.status != status {
-                                        tracker.status_changed();
-                                    }
-                                }
-                                _ => tracker.changed(key_of(id)),
-                            }
-                        }
-                        Ok(Event::Delete(o)) => {
-                            let id = id(&o);
-                            let gone = shared
-                                .lock()
-                                .unwrap_or_else(|e| e.into_inner())
-                                .remove(&id);
-                            if gone.is_some() {
-                                tracker.changed(key_of(id));
-                            }
-                        }
-                        Err(e) => {
-                            tracing::debug!(kind = %resource.kind, error = %flotilla_redact::scrub_any(&e.to_string()), "watch error; retrying with backoff");
-                        }
-                    }
-                }
-            });
+            let (task, ready) = spawn_watch(
+                api.clone(),
+                resource.clone(),
+                selector,
+                Arc::clone(&objects),
+                tracker,
+                false,
+            );
             Kind {
                 objects,
                 ready,
                 task,
+                api,
+                resource: resource.clone(),
+                selector: selector.to_string(),
             }
         });
         let mut ready = kind.ready.clone();

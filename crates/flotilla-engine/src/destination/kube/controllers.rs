@@ -65,9 +65,13 @@ impl KubeDestination {
             };
             if let Some(cache) = &mut self.cache
                 && let Some(all) = cache
-                    .list(&self.client, &resource, "", Duration::from_secs(10), |ns, _| {
-                        namespaces.contains(&ns)
-                    })
+                    .list(
+                        &self.client,
+                        &resource,
+                        "",
+                        Duration::from_secs(10),
+                        |ns, _| namespaces.contains(&ns),
+                    )
                     .await
             {
                 out.extend(all);

@@ -514,6 +514,12 @@ impl Destination for KubeDestination {
         }
     }
 
+    fn refresh(&mut self) {
+        if let Some(cache) = &mut self.cache {
+            cache.relist();
+        }
+    }
+
     fn changes_notifier(&self) -> Option<Arc<tokio::sync::Notify>> {
         self.cache.as_ref().map(|c| c.tracker().notify())
     }
