@@ -102,24 +102,6 @@ fn assert_inventory_consistent(clusters: &Clusters, cluster: &str) -> Option<usi
     Some(entries.len())
 }
 
-/// A merge patch of `spec.replicas` as `kubectl edit`/`kubectl scale` would
-/// send it (field manager `kubectl-edit`, an `Update`).
-async fn hand_edit_replicas(clusters: &Clusters, cluster: &str, replicas: i64) {
-    let server = clusters.server(cluster);
-    let body = serde_json::json!({"spec": {"replicas": replicas}}).to_string();
-    let r = request(
-        &server.addr().to_string(),
-        "PATCH",
-        &format!("/apis/apps/v1/namespaces/{APP_NS}/deployments/web?fieldManager=kubectl-edit"),
-        &[("Content-Type", "application/merge-patch+json")],
-        body.as_bytes(),
-    )
-    .await
-    .expect("PATCH the Deployment");
-    assert_eq!(r.status, 200, "hand edit: {}", r.text());
-    assert_eq!(clusters.replicas(cluster, "web"), Some(replicas));
-}
-
 /// The `/spec/replicas` difference in a drift report, as (desired, live).
 fn replicas_drift(report: &Value) -> Option<(i64, i64)> {
     report["objects"].as_array()?.iter().find_map(|o| {

@@ -303,8 +303,11 @@ async fn run(name: String, mut requests: mpsc::Receiver<Request>, ctx: WorkerCon
                     }
                     last_full = Instant::now();
                 }
-                let (t, result) = check_one(&fleet, &cluster, destination.take(), &ctx.connect, only).await;
-                let (objects, t) = objects_of(&fleet, &cluster, t).await;
+                let (t, result, desired) = check_one(&fleet, &cluster, destination.take(), &ctx.connect, only).await;
+                let (objects, t) = match (desired, t) {
+                    (Some(desired), Some(t)) => objects_for(&desired, t).await,
+                    (_, t) => (None, t),
+                };
                 destination = t;
                 last_check = Instant::now();
                 if let Some(o) = objects
@@ -583,37 +586,52 @@ async fn objects_of(
     Option<Vec<flotilla_core::agent::ObjectHealth>>,
     Option<AnyDestination>,
 ) {
-    let (Some(mut t), Ok(desired)) = (destination, render_cluster(fleet, cluster)) else {
+    let (Some(t), Ok(desired)) = (destination, render_cluster(fleet, cluster)) else {
         return (None, None);
     };
-    match flotilla_engine::status::object_health(&mut t, &desired).await {
+    objects_for(&desired, t).await
+}
+
+/// [`objects_of`] for a rendered desired state.
+async fn objects_for(
+    desired: &flotilla_core::render::DesiredState,
+    mut t: AnyDestination,
+) -> (
+    Option<Vec<flotilla_core::agent::ObjectHealth>>,
+    Option<AnyDestination>,
+) {
+    match flotilla_engine::status::object_health(&mut t, desired).await {
         Ok((_, objects)) => (Some(objects), Some(t)),
         Err(_) => (None, Some(t)),
     }
 }
 
 /// Renders the cluster and checks its drift: every object, or with `only`
-/// those of `only`. Returns the connection (if it holds) and the verdict,
-/// or the report of a failed check.
+/// those of `only`. Returns the connection (if it holds), the verdict or
+/// the report of a failed check, and the rendered desired state.
 async fn check_one(
     fleet: &Fleet,
     cluster: &Cluster,
     destination: Option<AnyDestination>,
     connect_options: &ConnectOptions,
     only: Option<&std::collections::BTreeSet<flotilla_core::model::ObjectKey>>,
-) -> (Option<AnyDestination>, Result<Detected, ClusterDrift>) {
+) -> (
+    Option<AnyDestination>,
+    Result<Detected, ClusterDrift>,
+    Option<flotilla_core::render::DesiredState>,
+) {
     let desired = match render_cluster(fleet, cluster) {
         Ok(d) => d,
         Err(e) => {
             let d = ClusterDrift::failed(&cluster.name, ClusterStatus::RenderError, e.to_string());
-            return (destination, Err(d));
+            return (destination, Err(d), None);
         }
     };
     let mut destination = match ensure_destination(cluster, destination, connect_options).await {
         Ok(t) => t,
         Err(e) => {
             let d = ClusterDrift::failed(&cluster.name, ClusterStatus::Unreachable, e.to_string());
-            return (None, Err(d));
+            return (None, Err(d), None);
         }
     };
     let ignored = |k: &flotilla_core::model::ObjectKey| fleet.ignored_fields(k);
@@ -624,10 +642,10 @@ async fn check_one(
         None => check_cluster(&mut destination, &fleet.name, &desired, ignored).await,
     };
     match result {
-        Ok(d) => (Some(destination), Ok(d)),
+        Ok(d) => (Some(destination), Ok(d), Some(desired)),
         Err(e) => {
             let d = ClusterDrift::failed(&cluster.name, ClusterStatus::Unreachable, e.to_string());
-            (None, Err(d))
+            (None, Err(d), None)
         }
     }
 }
@@ -658,6 +676,41 @@ mod tests {
         distinct.sort();
         distinct.dedup();
         assert!(distinct.len() > 40, "not spread: {waits:?}");
+    }
+
+    #[test]
+    fn checks_compare_only_what_changed_between_full_passes() {
+        let key = |name: &str| flotilla_core::model::ObjectKey {
+            group: String::new(),
+            kind: "ConfigMap".into(),
+            namespace: "demo".into(),
+            name: name.into(),
+        };
+        let only = |names: &[&str], status: bool| Changes::Only {
+            keys: names.iter().map(|n| key(n)).collect(),
+            status,
+        };
+        // Not tracked (a directory, a new connection): everything.
+        assert_eq!(check_scope(Changes::Unknown, true, false), CheckScope::Full);
+        // No verdict to update (after a sync), or the full pass is due.
+        assert_eq!(
+            check_scope(only(&["a"], false), false, false),
+            CheckScope::Full
+        );
+        assert_eq!(check_scope(only(&[], false), true, true), CheckScope::Full);
+        // Between full passes: what changed, health, or nothing at all.
+        assert_eq!(
+            check_scope(only(&["a", "b"], true), true, false),
+            CheckScope::Only([key("a"), key("b")].into())
+        );
+        assert_eq!(
+            check_scope(only(&[], true), true, false),
+            CheckScope::Health
+        );
+        assert_eq!(
+            check_scope(only(&[], false), true, false),
+            CheckScope::Nothing
+        );
     }
 
     #[test]
