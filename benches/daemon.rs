@@ -8,7 +8,9 @@
 //! 1. the initial sync, and the CPU time of the first drift checks (a full
 //!    pass over every cluster, woken by the sync's own writes);
 //! 2. idle: CPU time (utime + stime from /proc/<pid>/stat) over 60 s once
-//!    every cluster is checked, the API requests the clusters get, RSS
+//!    every cluster is checked (and its Deployments marked rolled out, as
+//!    a deployment controller would; the test servers bookmark watches
+//!    once a minute, as a real API server does), the API requests the clusters get, RSS
 //!    (VmRSS, VmHWM), and RSS per cached object beyond the JSON size of
 //!    what is cached (the labelled objects of every cluster, as compact
 //!    JSON);
@@ -109,6 +111,11 @@ async fn run(rows: &mut Vec<Row>) {
     let t = Instant::now();
     let clusters = Clusters::start(&names).await;
     eprintln!("{n} test API servers started in {:?}", t.elapsed());
+    // Bookmarks about once a minute, as a real API server sends them (the
+    // test server's default is every 5 s).
+    for s in clusters.servers.values() {
+        s.set_bookmark_interval(Duration::from_secs(60));
+    }
     let repo = FleetRepo::new();
     let deployments = (objects / 10).max(1);
     let services = objects / 5;
@@ -154,6 +161,16 @@ async fn run(rows: &mut Vec<Row>) {
     let initial = started.elapsed();
     let ticks_synced = cpu_ticks(pid).unwrap();
     eprintln!("{n} x {objects}: initial sync in {initial:?}");
+    // The test servers run no controllers: mark the Deployments rolled out
+    // once, as a cluster's deployment controller would (healthy objects
+    // need no event reads).
+    for s in clusters.servers.values() {
+        for d in s.list("apps", "v1", "deployments", Some(APP_NS)) {
+            let name = d["metadata"]["name"].as_str().unwrap_or("");
+            s.mark_rolled_out("apps", "deployments", Some(APP_NS), name)
+                .unwrap();
+        }
+    }
     // The first checks (woken by the sync's own writes) compare everything.
     let all_checked = |v: &FleetView| {
         v.clusters()
@@ -180,8 +197,8 @@ async fn run(rows: &mut Vec<Row>) {
         assert_eq!(cms, 1 + app.extra_configmaps, "{c}: ConfigMaps");
     }
 
-    // 2. idle.
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    // 2. idle, once the status changes above are seen.
+    tokio::time::sleep(Duration::from_secs(10)).await;
     for s in clusters.servers.values() {
         s.reset_counters();
     }
@@ -197,14 +214,18 @@ async fn run(rows: &mut Vec<Row>) {
     let load_idle = load_average();
     let rss = status_kb(pid, "VmRSS").unwrap_or(0);
     let hwm = status_kb(pid, "VmHWM").unwrap_or(0);
-    let (requests, writes): (u64, u64) = clusters
+    let (requests, writes, watches): (u64, u64, u64) = clusters
         .servers
         .values()
         .map(|s| {
             let c = s.counters();
-            (c.total, c.writes)
+            (
+                c.total,
+                c.writes,
+                c.by_verb.get("watch").copied().unwrap_or(0),
+            )
         })
-        .fold((0, 0), |(a, b), (t, w)| (a + t, b + w));
+        .fold((0, 0, 0), |(a, b, c), (t, w, x)| (a + t, b + w, c + x));
     let (cached, json_bytes) = cached_json(&clusters);
     let view = daemon.fleet().await;
     assert!(
@@ -325,7 +346,7 @@ async fn run(rows: &mut Vec<Row>) {
     );
     row(
         "API requests to the clusters while idle".into(),
-        format!("{requests} ({writes} writes)"),
+        format!("{requests} ({writes} writes, {watches} watch renewals)"),
     );
     row(
         "RSS at the end of idle / max while idle / peak (VmHWM)".into(),
