@@ -236,7 +236,7 @@ async fn run(name: String, mut requests: mpsc::Receiver<Request>, ctx: WorkerCon
                     if o.status == SyncStatus::Synced {
                         synced = Some(fleet.clone());
                     }
-                    verdict = None;
+                    verdict = verdict_after_sync(&o, sync_options(&ctx, &fleet, force).plan.prune);
                     let answer = o.status;
                     record(&ctx, &name, fleet.revision.clone(), o);
                     if gated && answer == SyncStatus::Synced
@@ -348,13 +348,49 @@ async fn run(name: String, mut requests: mpsc::Receiver<Request>, ctx: WorkerCon
                     let mut o = sync_one(&fleet, cluster, destination.take(), &ctx, false, fleet.conflicts.force()).await;
                     destination = o.destination.take();
                     // Its own writes come back as watch events: the check
-                    // they wake compares everything again and finds it in sync.
-                    verdict = None;
+                    // they wake compares those objects and finds them in sync.
+                    verdict = verdict_after_sync(&o, sync_options(&ctx, &fleet, false).plan.prune);
                     record(&ctx, &name, fleet.revision.clone(), o);
                 }
             }
         }
     }
+}
+
+/// The drift verdict a sync leaves, so the check its own writes wake
+/// compares only the objects written: every object created, configured or
+/// found unchanged is in sync (the apply's "unchanged" is the drift
+/// comparison's "in sync", and each write comes back as a watch event and
+/// is compared again). `None` (the next check compares everything) when
+/// the sync failed, skipped or failed an object, or did not prune (then
+/// leftovers may remain, which drift reports).
+fn verdict_after_sync(o: &Outcome, prunes: bool) -> Option<Detected> {
+    use flotilla_core::changeset::Action;
+    let changes = o.changes.as_ref()?;
+    if o.status != SyncStatus::Synced
+        || !prunes
+        || changes.is_failure()
+        || changes
+            .changes
+            .iter()
+            .any(|c| matches!(c.action, Action::Skipped | Action::Failed))
+    {
+        return None;
+    }
+    let in_sync = changes
+        .changes
+        .iter()
+        .filter(|c| {
+            matches!(
+                c.action,
+                Action::Created | Action::Configured | Action::Unchanged
+            )
+        })
+        .count();
+    Some(Detected {
+        in_sync,
+        drifted: Vec::new(),
+    })
 }
 
 /// One log line per sync (and one per prune), at `info` when it went well.
