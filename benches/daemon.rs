@@ -1,19 +1,32 @@
 //! Benchmark of the daemon (`flotilla serve`, the release binary as a child
-//! process) against in-process test API servers on 127.0.0.1:
+//! process) against in-process test API servers on 127.0.0.1, one server
+//! per cluster, one run at N clusters x 200 objects (a Namespace, 20%
+//! Services, 10% Deployments, the rest ConfigMaps), two waves,
+//! `healthGate: false`, `--concurrency 32`, `--reconcile-interval 30s`,
+//! `--full-resync-interval` at its default (10 minutes), self-heal on:
 //!
-//! (a) latency from `git push` to every cluster converged, for 100
-//!     clusters with a small fleet each (namespace, ConfigMap, Deployment;
-//!     two waves, `healthGate: false`), the push announced by a GitHub
-//!     webhook (`--poll-interval 1h`, so only the webhook triggers);
-//! (b) CPU and memory of the daemon idling over 100 clusters x 200 objects
-//!     with `--reconcile-interval 30s` (drift checks every 30 s): CPU time
-//!     (utime + stime from /proc/<pid>/stat) over 60 s after convergence,
-//!     and RSS (VmRSS, VmHWM from /proc/<pid>/status).
+//! 1. the initial sync, and the CPU time of the first drift checks (a full
+//!    pass over every cluster, woken by the sync's own writes);
+//! 2. idle: CPU time (utime + stime from /proc/<pid>/stat) over 60 s once
+//!    every cluster is checked (and its Deployments marked rolled out, as
+//!    a deployment controller would; the test servers bookmark watches
+//!    once a minute, as a real API server does), the API requests the clusters get, RSS
+//!    (VmRSS, VmHWM), and RSS per cached object beyond the JSON size of
+//!    what is cached (the labelled objects of every cluster, as compact
+//!    JSON);
+//! 3. hand edits (`spec.replicas` of Deployment `web` patched as
+//!    `kubectl-edit` on one cluster after the other): from the write to
+//!    `/api/v1/clusters/<name>/drift` saying `Drifted` (polled every 20 ms;
+//!    or to the value healed, if that came first), and to healed;
+//! 4. `git push` (one Deployment per cluster changed) + GitHub webhook ->
+//!    every cluster Synced on the new commit (`/api/v1/fleet` polled every
+//!    250 ms).
 //!
 //! `cargo bench --bench daemon`. Knobs (environment):
-//! `FLOTILLA_BENCH_DAEMON_CLUSTERS` (100), `FLOTILLA_BENCH_DAEMON_PUSHES`
-//! (3), `FLOTILLA_BENCH_DAEMON_OBJECTS` (200), `FLOTILLA_BENCH_DAEMON_IDLE_SECS`
-//! (60), `FLOTILLA_BENCH_DAEMON_CONCURRENCY` (the daemon's default, 8).
+//! `FLOTILLA_BENCH_DAEMON_CLUSTERS` (100), `FLOTILLA_BENCH_DAEMON_OBJECTS`
+//! (200), `FLOTILLA_BENCH_DAEMON_IDLE_SECS` (60),
+//! `FLOTILLA_BENCH_DAEMON_EDITS` (10), `FLOTILLA_BENCH_DAEMON_PUSHES` (2),
+//! `FLOTILLA_BENCH_DAEMON_CONCURRENCY` (32).
 
 #[path = "../tests/daemon_support/mod.rs"]
 mod daemon_support;
@@ -36,7 +49,7 @@ fn env_usize(name: &str, default: usize) -> usize {
 /// `n` clusters: the first 5% (at least one) in wave `canary`.
 fn layout(n: usize) -> FleetLayout {
     let canaries = (n / 20).max(1).min(n);
-    let names: Vec<String> = (0..n).map(|i| format!("k{i:03}")).collect();
+    let names: Vec<String> = (0..n).map(|i| format!("k{i:04}")).collect();
     FleetLayout {
         canary: names[..canaries].to_vec(),
         rest: names[canaries..].to_vec(),
@@ -53,48 +66,223 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i.min(sorted.len() - 1)]
 }
 
+/// The load average of the machine (1, 5, 15 minutes), as text.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+/// The number and the compact JSON bytes of the objects the daemon's watch
+/// caches hold on `clusters`: every object labelled as Flotilla's, of the
+/// kinds the fleet uses.
+fn cached_json(clusters: &Clusters) -> (usize, usize) {
+    let mut n = 0;
+    let mut bytes = 0;
+    for s in clusters.servers.values() {
+        for (group, version, plural) in [
+            ("", "v1", "namespaces"),
+            ("", "v1", "configmaps"),
+            ("", "v1", "services"),
+            ("apps", "v1", "deployments"),
+        ] {
+            for o in s.list(group, version, plural, None) {
+                if o["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "flotilla" {
+                    n += 1;
+                    bytes += serde_json::to_string(&o).unwrap().len();
+                }
+            }
+        }
+    }
+    (n, bytes)
+}
+
 struct Row(String, String);
 
-async fn push_latency(rows: &mut Vec<Row>) {
+async fn run(rows: &mut Vec<Row>) {
     let n = env_usize("FLOTILLA_BENCH_DAEMON_CLUSTERS", 100);
-    let pushes = env_usize("FLOTILLA_BENCH_DAEMON_PUSHES", 3).max(1);
-    let concurrency = std::env::var("FLOTILLA_BENCH_DAEMON_CONCURRENCY").ok();
+    let objects = env_usize("FLOTILLA_BENCH_DAEMON_OBJECTS", 200).max(5);
+    let idle = Duration::from_secs(env_usize("FLOTILLA_BENCH_DAEMON_IDLE_SECS", 60) as u64);
+    let edits = env_usize("FLOTILLA_BENCH_DAEMON_EDITS", 10).clamp(1, n);
+    let pushes = env_usize("FLOTILLA_BENCH_DAEMON_PUSHES", 2).max(1);
+    let concurrency = env_usize("FLOTILLA_BENCH_DAEMON_CONCURRENCY", 32).to_string();
     let layout = layout(n);
-    let clusters = Clusters::start(&layout.all()).await;
+    let names = layout.all();
+    let t = Instant::now();
+    let clusters = Clusters::start(&names).await;
+    eprintln!("{n} test API servers started in {:?}", t.elapsed());
+    // Bookmarks about once a minute, as a real API server sends them (the
+    // test server's default is every 5 s).
+    for s in clusters.servers.values() {
+        s.set_bookmark_interval(Duration::from_secs(60));
+    }
     let repo = FleetRepo::new();
-    write_fleet(&repo, &layout, &App::small(1));
+    let deployments = (objects / 10).max(1);
+    let services = objects / 5;
+    let mut app = App {
+        replicas: 1,
+        note: "bench".into(),
+        extra_configmaps: objects - 2 - services - deployments,
+        services,
+        deployments,
+        web_replicas: Some(1),
+    };
+    assert_eq!(app.object_count(), objects);
+    write_fleet(&repo, &layout, &app);
     let first = repo.commit_and_push("first");
     let secret_file = repo.path().join("github-secret");
     std::fs::write(&secret_file, SECRET).unwrap();
-    let mut extra = vec![
+    let extra = [
         "--poll-interval",
         "1h",
         "--reconcile-interval",
-        "5m",
+        "30s",
+        "--concurrency",
+        concurrency.as_str(),
         "--github-secret-file",
         secret_file.to_str().unwrap(),
     ];
-    if let Some(c) = &concurrency {
-        extra.extend(["--concurrency", c.as_str()]);
-    }
     let started = Instant::now();
     let daemon = Daemon::start(&base_args(&repo, clusters.kubeconfig_dir(), &extra)).await;
-    daemon
-        .wait_converged(&first, Duration::from_secs(600))
-        .await;
+    let pid = daemon.pid();
+    let poll = Duration::from_millis(250);
+    let converged = |revision: &str| {
+        let revision = revision.to_string();
+        move |v: &FleetView| v.all_synced_on(&revision)
+    };
+    wait_view(
+        &daemon,
+        "initial sync",
+        Duration::from_secs(3600),
+        poll,
+        converged(&first),
+    )
+    .await;
     let initial = started.elapsed();
-    eprintln!("(a) {n} clusters: initial sync in {initial:?}");
+    let ticks_synced = cpu_ticks(pid).unwrap();
+    eprintln!("{n} x {objects}: initial sync in {initial:?}");
+    // The test servers run no controllers: mark the Deployments rolled out
+    // once, as a cluster's deployment controller would (healthy objects
+    // need no event reads).
+    for s in clusters.servers.values() {
+        for d in s.list("apps", "v1", "deployments", Some(APP_NS)) {
+            let name = d["metadata"]["name"].as_str().unwrap_or("");
+            s.mark_rolled_out("apps", "deployments", Some(APP_NS), name)
+                .unwrap();
+        }
+    }
+    // The first checks (woken by the sync's own writes) compare everything.
+    let all_checked = |v: &FleetView| {
+        v.clusters()
+            .iter()
+            .all(|c| c["drift"]["status"] == "InSync")
+    };
+    wait_view(
+        &daemon,
+        "every cluster checked",
+        Duration::from_secs(1800),
+        poll,
+        all_checked,
+    )
+    .await;
+    let checked = started.elapsed() - initial;
+    let ticks_checked = cpu_ticks(pid).unwrap();
+    let hz = clock_ticks_per_second() as f64;
+    let load_sync = load_average();
+    for c in &names {
+        let cms = clusters
+            .server(c)
+            .list("", "v1", "configmaps", Some(APP_NS))
+            .len();
+        assert_eq!(cms, 1 + app.extra_configmaps, "{c}: ConfigMaps");
+    }
 
-    let mut latencies = Vec::new();
-    for i in 0..pushes {
-        write_fleet(
-            &repo,
-            &layout,
-            &App {
-                note: format!("push-{i}"),
-                ..App::small(2 + i as u32)
-            },
+    // 2. idle, once the status changes above are seen.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    for s in clusters.servers.values() {
+        s.reset_counters();
+    }
+    let ticks0 = cpu_ticks(pid).unwrap();
+    let t0 = Instant::now();
+    let mut rss_max = 0;
+    while t0.elapsed() < idle {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        rss_max = rss_max.max(status_kb(pid, "VmRSS").unwrap_or(0));
+    }
+    let cpu = (cpu_ticks(pid).unwrap() - ticks0) as f64 / hz;
+    let wall = t0.elapsed();
+    let load_idle = load_average();
+    let rss = status_kb(pid, "VmRSS").unwrap_or(0);
+    let hwm = status_kb(pid, "VmHWM").unwrap_or(0);
+    let (requests, writes, watches): (u64, u64, u64) = clusters
+        .servers
+        .values()
+        .map(|s| {
+            let c = s.counters();
+            (
+                c.total,
+                c.writes,
+                c.by_verb.get("watch").copied().unwrap_or(0),
+            )
+        })
+        .fold((0, 0, 0), |(a, b, c), (t, w, x)| (a + t, b + w, c + x));
+    let (cached, json_bytes) = cached_json(&clusters);
+    let view = daemon.fleet().await;
+    assert!(
+        view.all_synced_on(&first),
+        "a cluster left Synced while idle"
+    );
+    assert!(all_checked(&view), "a cluster drifted while idle");
+
+    // 3. hand edits, one cluster after the other.
+    let mut noticed = Vec::new();
+    let mut healed = Vec::new();
+    for i in 0..edits {
+        let c = &names[i * n / edits];
+        let t0 = Instant::now();
+        hand_edit_replicas(&clusters, c, 5).await;
+        let path = format!("/api/v1/clusters/{c}/drift");
+        let mut seen = None;
+        loop {
+            let r = daemon.get(&path).await;
+            let fixed = clusters.replicas(c, "web") == Some(1);
+            if seen.is_none() && (fixed || (r.status == 200 && r.json()["status"] == "Drifted")) {
+                seen = Some(t0.elapsed());
+            }
+            if fixed {
+                break;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(120),
+                "edit on {c} not healed in 120 s"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let took = t0.elapsed();
+        eprintln!(
+            "edit on {c}: noticed after {:?}, healed after {took:?}",
+            seen.unwrap()
         );
+        noticed.push(seen.unwrap());
+        healed.push(took);
+        wait_view(
+            &daemon,
+            "back in sync",
+            Duration::from_secs(120),
+            poll,
+            all_checked,
+        )
+        .await;
+    }
+    noticed.sort();
+    healed.sort();
+
+    // 4. pushes.
+    let mut latencies = Vec::new();
+    let ticks_push0 = cpu_ticks(pid).unwrap();
+    for i in 0..pushes {
+        app.web_replicas = Some(2 + i as u32);
+        write_fleet(&repo, &layout, &app);
         let t0 = Instant::now();
         let revision = repo.commit_and_push(&format!("push {i}"));
         let body = br#"{"ref":"refs/heads/main"}"#;
@@ -113,156 +301,120 @@ async fn push_latency(rows: &mut Vec<Row>) {
         .await
         .expect("webhook");
         assert_eq!(r.status, 202, "{}", r.text());
-        loop {
-            if daemon.fleet().await.all_synced_on(&revision) {
-                break;
-            }
-            assert!(
-                t0.elapsed() < Duration::from_secs(600),
-                "push {i} not converged in 600 s"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_view(
+            &daemon,
+            "push converged",
+            Duration::from_secs(1800),
+            poll,
+            converged(&revision),
+        )
+        .await;
         let took = t0.elapsed();
-        eprintln!("(a) push {i}: converged in {took:?}");
+        eprintln!("push {i}: converged in {took:?}");
         latencies.push(took);
     }
-    let replicas = 2 + pushes as i64 - 1;
-    for c in layout.all() {
-        assert_eq!(clusters.replicas(&c, "web"), Some(replicas), "{c}");
+    let cpu_push = (cpu_ticks(pid).unwrap() - ticks_push0) as f64 / hz;
+    let load_push = load_average();
+    for c in &names {
+        assert_eq!(clusters.replicas(c, "web"), Some(1 + pushes as i64), "{c}");
     }
     latencies.sort();
-    let conc = concurrency.as_deref().unwrap_or("8 (default)");
-    rows.push(Row(
-        format!("(a) initial sync, {n} clusters x 3 objects, concurrency {conc}"),
-        format!("{} s", seconds(initial)),
-    ));
-    rows.push(Row(
-        format!(
-            "(a) git commit + push + webhook -> all {n} clusters converged, p50 of {pushes} pushes"
-        ),
-        format!("{} s", seconds(percentile(&latencies, 0.5))),
-    ));
-    rows.push(Row(
-        format!(
-            "(a) git commit + push + webhook -> all {n} clusters converged, max of {pushes} pushes"
-        ),
-        format!("{} s", seconds(*latencies.last().unwrap())),
-    ));
-}
 
-async fn idle_cost(rows: &mut Vec<Row>) {
-    let n = env_usize("FLOTILLA_BENCH_DAEMON_CLUSTERS", 100);
-    let objects = env_usize("FLOTILLA_BENCH_DAEMON_OBJECTS", 200).max(5);
-    let idle = Duration::from_secs(env_usize("FLOTILLA_BENCH_DAEMON_IDLE_SECS", 60) as u64);
-    let concurrency = std::env::var("FLOTILLA_BENCH_DAEMON_CONCURRENCY").ok();
-    let layout = layout(n);
-    let clusters = Clusters::start(&layout.all()).await;
-    let repo = FleetRepo::new();
-    // namespace + app-config + ConfigMaps + 20% Services + 10% Deployments.
-    let deployments = (objects / 10).max(1);
-    let services = objects / 5;
-    let app = App {
-        replicas: 1,
-        note: "idle".into(),
-        extra_configmaps: objects - 2 - services - deployments,
-        services,
-        deployments,
-    };
-    assert_eq!(app.object_count(), objects);
-    write_fleet(&repo, &layout, &app);
-    let first = repo.commit_and_push("first");
-    let mut extra = vec!["--poll-interval", "30s", "--reconcile-interval", "30s"];
-    if let Some(c) = &concurrency {
-        extra.extend(["--concurrency", c.as_str()]);
-    }
-    let started = Instant::now();
-    let daemon = Daemon::start(&base_args(&repo, clusters.kubeconfig_dir(), &extra)).await;
-    daemon
-        .wait_converged(&first, Duration::from_secs(1800))
-        .await;
-    let initial = started.elapsed();
-    eprintln!("(b) {n} clusters x {objects} objects: initial sync in {initial:?}");
-    for c in layout.all() {
-        let cms = clusters
-            .server(&c)
-            .list("", "v1", "configmaps", Some(APP_NS))
-            .len();
-        assert_eq!(cms, 1 + app.extra_configmaps, "{c}: ConfigMaps");
-    }
-    let pid = daemon.pid();
-    let rss_converged = status_kb(pid, "VmRSS").unwrap_or(0);
-    // Drift checks come 30 s after convergence, then every 30 s: start the
-    // window 5 s in, so a 60 s window holds two rounds.
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    for s in clusters.servers.values() {
-        s.reset_counters();
-    }
-    let ticks0 = cpu_ticks(pid).expect("read /proc/<pid>/stat");
-    let t0 = Instant::now();
-    let mut rss_max = 0;
-    while t0.elapsed() < idle {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        rss_max = rss_max.max(status_kb(pid, "VmRSS").unwrap_or(0));
-    }
-    let ticks1 = cpu_ticks(pid).expect("read /proc/<pid>/stat");
-    let wall = t0.elapsed();
-    let rss_end = status_kb(pid, "VmRSS").unwrap_or(0);
-    let hwm = status_kb(pid, "VmHWM").unwrap_or(0);
-    let cpu = (ticks1 - ticks0) as f64 / clock_ticks_per_second() as f64;
-    let (requests, writes): (u64, u64) = clusters
-        .servers
-        .values()
-        .map(|s| {
-            let c = s.counters();
-            (c.total, c.writes)
-        })
-        .fold((0, 0), |(a, b), (t, w)| (a + t, b + w));
-    let view = daemon.fleet().await;
-    let drifted = view
-        .clusters()
-        .iter()
-        .filter(|c| c["drift"]["status"] != "InSync")
-        .count();
-    assert!(
-        view.all_synced_on(&first),
-        "a cluster left Synced while idle: {}",
-        view.0
-    );
+    let total = n * objects;
     let mb = |kb: u64| format!("{:.1} MB", kb as f64 / 1024.0);
-    rows.push(Row(
+    let mut row = |k: String, v: String| rows.push(Row(k, v));
+    row(
         format!(
-            "(b) initial sync, {n} clusters x {objects} objects ({} objects), concurrency {}",
-            n * objects,
-            concurrency.as_deref().unwrap_or("8 (default)")
+            "initial sync, {n} clusters x {objects} objects ({total}), concurrency {concurrency}"
         ),
-        format!("{} s", seconds(initial)),
-    ));
-    rows.push(Row(
+        format!("{} s (load average {load_sync})", seconds(initial)),
+    );
+    row(
+        "first drift checks of every cluster (a full pass), after the sync".into(),
         format!(
-            "(b) idle CPU time over {} s (drift checks every 30 s), from 5 s after convergence",
-            wall.as_secs()
+            "{} s, {:.1} s CPU",
+            seconds(checked),
+            (ticks_checked - ticks_synced) as f64 / hz
         ),
+    );
+    row(
+        format!("idle CPU over {} s (no full pass due)", wall.as_secs()),
         format!(
-            "{cpu:.2} s ({:.1}% of one core)",
+            "{cpu:.2} s ({:.2}% of one core; load average {load_idle})",
             100.0 * cpu / wall.as_secs_f64()
         ),
-    ));
-    rows.push(Row(
-        "(b) API requests to the clusters while idle (all clusters)".into(),
-        format!("{requests} ({writes} writes)"),
-    ));
-    rows.push(Row(
-        "(b) clusters not InSync at the end".into(),
-        drifted.to_string(),
-    ));
-    rows.push(Row("(b) RSS after convergence".into(), mb(rss_converged)));
-    rows.push(Row(
-        "(b) RSS while idle (max of 1 s samples)".into(),
-        mb(rss_max),
-    ));
-    rows.push(Row("(b) RSS at the end".into(), mb(rss_end)));
-    rows.push(Row("(b) peak RSS since start (VmHWM)".into(), mb(hwm)));
+    );
+    row(
+        "API requests to the clusters while idle".into(),
+        format!("{requests} ({writes} writes, {watches} watch renewals)"),
+    );
+    row(
+        "RSS at the end of idle / max while idle / peak (VmHWM)".into(),
+        format!("{} / {} / {}", mb(rss), mb(rss_max), mb(hwm)),
+    );
+    row(
+        "cached objects, their compact JSON".into(),
+        format!(
+            "{cached}, {:.1} MB ({} B each on average)",
+            json_bytes as f64 / 1048576.0,
+            json_bytes / cached.max(1)
+        ),
+    );
+    row(
+        "RSS per cached object beyond its JSON ((RSS - JSON) / objects)".into(),
+        format!(
+            "{:.2} KB",
+            (rss as f64 * 1024.0 - json_bytes as f64) / cached.max(1) as f64 / 1024.0
+        ),
+    );
+    row(
+        format!("hand edit -> drift reported, p50 / max of {edits}"),
+        format!(
+            "{} s / {} s",
+            seconds(percentile(&noticed, 0.5)),
+            seconds(*noticed.last().unwrap())
+        ),
+    );
+    row(
+        format!("hand edit -> self-healed, p50 / max of {edits}"),
+        format!(
+            "{} s / {} s",
+            seconds(percentile(&healed, 0.5)),
+            seconds(*healed.last().unwrap())
+        ),
+    );
+    row(
+        format!(
+            "git push + webhook -> all {n} clusters converged (1 Deployment each changed), p50 / max of {pushes}"
+        ),
+        format!(
+            "{} s / {} s ({cpu_push:.1} s CPU in all; load average {load_push})",
+            seconds(percentile(&latencies, 0.5)),
+            seconds(*latencies.last().unwrap())
+        ),
+    );
+}
+
+/// Polls `/api/v1/fleet` every `every` until `done` holds (at most `limit`).
+async fn wait_view(
+    daemon: &Daemon,
+    what: &str,
+    limit: Duration,
+    every: Duration,
+    done: impl Fn(&FleetView) -> bool,
+) {
+    let started = Instant::now();
+    loop {
+        if done(&daemon.fleet().await) {
+            return;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "waited {limit:?} for {what}:\n{}",
+            daemon.stderr_tail(40)
+        );
+        tokio::time::sleep(every).await;
+    }
 }
 
 fn main() {
@@ -279,11 +431,8 @@ fn main() {
         .unwrap();
     let mut rows = Vec::new();
     runtime.block_on(async {
-        if wants("daemon push_latency") {
-            push_latency(&mut rows).await;
-        }
-        if wants("daemon idle_cost") {
-            idle_cost(&mut rows).await;
+        if wants("daemon") {
+            run(&mut rows).await;
         }
     });
     println!("\n| measure | value |\n|---|---:|");

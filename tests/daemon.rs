@@ -102,24 +102,6 @@ fn assert_inventory_consistent(clusters: &Clusters, cluster: &str) -> Option<usi
     Some(entries.len())
 }
 
-/// A merge patch of `spec.replicas` as `kubectl edit`/`kubectl scale` would
-/// send it (field manager `kubectl-edit`, an `Update`).
-async fn hand_edit_replicas(clusters: &Clusters, cluster: &str, replicas: i64) {
-    let server = clusters.server(cluster);
-    let body = serde_json::json!({"spec": {"replicas": replicas}}).to_string();
-    let r = request(
-        &server.addr().to_string(),
-        "PATCH",
-        &format!("/apis/apps/v1/namespaces/{APP_NS}/deployments/web?fieldManager=kubectl-edit"),
-        &[("Content-Type", "application/merge-patch+json")],
-        body.as_bytes(),
-    )
-    .await
-    .expect("PATCH the Deployment");
-    assert_eq!(r.status, 200, "hand edit: {}", r.text());
-    assert_eq!(clusters.replicas(cluster, "web"), Some(replicas));
-}
-
 /// The `/spec/replicas` difference in a drift report, as (desired, live).
 fn replicas_drift(report: &Value) -> Option<(i64, i64)> {
     report["objects"].as_array()?.iter().find_map(|o| {
@@ -1086,4 +1068,152 @@ async fn pause_holds_a_new_commit_resume_rolls_it_out_and_sync_now_syncs() {
     ] {
         assert!(log.contains(line), "no {line:?} in the log:\n{log}");
     }
+}
+
+// ----- event-driven drift (issue 15) ----------------------------------------------
+
+/// Waits (at most `limit`) until cluster `name` has a drift verdict of
+/// `status` (`InSync`, `Drifted`).
+async fn wait_drift(daemon: &Daemon, name: &str, status: &str, limit: Duration) -> FleetView {
+    daemon
+        .wait_fleet(&format!("{name}'s drift {status}"), limit, |v| {
+            v.row(name).is_some_and(|c| c["drift"]["status"] == status)
+        })
+        .await
+}
+
+/// A hand edit is noticed from its watch event, not on the reconcile
+/// interval (an hour here): reported and healed within 20 s.
+#[tokio::test(flavor = "multi_thread")]
+async fn hand_edit_is_noticed_without_waiting_for_the_interval() {
+    let layout = single("w1");
+    let clusters = Clusters::start(&layout.all()).await;
+    let repo = FleetRepo::new();
+    write_fleet(&repo, &layout, &app(2, "v1"));
+    let first = repo.commit_and_push("first");
+    let daemon = Daemon::start(&base_args(
+        &repo,
+        clusters.kubeconfig_dir(),
+        &["--reconcile-interval", "1h", "--full-resync-interval", "1h"],
+    ))
+    .await;
+    daemon.wait_converged(&first, CONVERGE).await;
+    // The sync's own writes wake the first check, which finds them in sync.
+    wait_drift(&daemon, "w1", "InSync", CONVERGE).await;
+
+    hand_edit_replicas(&clusters, "w1", 5).await;
+    assert_drift_reported_and_healed(&daemon, &clusters, "w1").await;
+    // A hand deletion too: reported Missing and recreated.
+    let server = clusters.server("w1");
+    assert!(
+        server
+            .delete("", "v1", "configmaps", Some(APP_NS), "app-config")
+            .is_ok()
+    );
+    let started = Instant::now();
+    while server
+        .get("", "v1", "configmaps", Some(APP_NS), "app-config")
+        .is_none()
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "app-config not recreated within 20 s:\n{}",
+            daemon.stderr_tail(30)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_app_on(&clusters, "w1", 2, "v1");
+}
+
+/// Between full passes an unchanged cluster costs nothing: its drift
+/// checks wait for watch events, so over several reconcile intervals no
+/// request reaches it (before, each interval read its inventory), and its
+/// verdict stays.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_idle_cluster_is_not_read_between_full_passes() {
+    let layout = single("i1");
+    let clusters = Clusters::start(&layout.all()).await;
+    let repo = FleetRepo::new();
+    write_fleet(&repo, &layout, &app(2, "v1"));
+    let first = repo.commit_and_push("first");
+    let daemon = Daemon::start(&base_args(
+        &repo,
+        clusters.kubeconfig_dir(),
+        &["--full-resync-interval", "1h", "--self-heal", "false"],
+    ))
+    .await;
+    daemon.wait_converged(&first, CONVERGE).await;
+    wait_drift(&daemon, "i1", "InSync", CONVERGE).await;
+    // The echoes of the sync settle (one check), then nothing changes.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let server = clusters.server("i1");
+    server.reset_counters();
+    // Four reconcile intervals (2 s each).
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let log = server.request_log();
+    let requests: Vec<String> = log
+        .iter()
+        .map(|r| format!("{} {}?{}", r.method, r.path, r.query))
+        .collect();
+    assert!(
+        requests.is_empty(),
+        "an idle cluster was read between full passes: {requests:#?}"
+    );
+    let view = daemon.fleet().await;
+    assert_eq!(
+        view.cluster("i1")["drift"]["status"],
+        "InSync",
+        "{}",
+        view.0
+    );
+
+    // A change still shows: only the changed object is compared.
+    hand_edit_replicas(&clusters, "i1", 4).await;
+    let view = wait_drift(&daemon, "i1", "Drifted", Duration::from_secs(20)).await;
+    assert_eq!(view.cluster("i1")["drift"]["modified"], 1, "{}", view.0);
+    assert_eq!(view.cluster("i1")["drift"]["inSync"], 2, "{}", view.0);
+    // Without self-heal, edits made to other objects keep the verdict of
+    // the first.
+    let cm = serde_json::json!({"metadata": {"labels": {"touched": "yes"}}}).to_string();
+    let r = request(
+        &server.addr().to_string(),
+        "PATCH",
+        &format!("/api/v1/namespaces/{APP_NS}/configmaps/app-config?fieldManager=kubectl-edit"),
+        &[("Content-Type", "application/merge-patch+json")],
+        cm.as_bytes(),
+    )
+    .await
+    .expect("PATCH the ConfigMap");
+    assert_eq!(r.status, 200, "{}", r.text());
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let view = daemon.fleet().await;
+    assert_eq!(view.cluster("i1")["drift"]["modified"], 1, "{}", view.0);
+    assert_eq!(view.cluster("i1")["drift"]["inSync"], 2, "{}", view.0);
+}
+
+/// A change whose watch event was lost is still found, by the full pass
+/// (`--full-resync-interval`).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_full_pass_finds_a_change_whose_event_was_lost() {
+    let layout = single("m1");
+    let clusters = Clusters::start(&layout.all()).await;
+    let repo = FleetRepo::new();
+    write_fleet(&repo, &layout, &app(2, "v1"));
+    let first = repo.commit_and_push("first");
+    let daemon = Daemon::start(&base_args(
+        &repo,
+        clusters.kubeconfig_dir(),
+        &["--full-resync-interval", "4s", "--self-heal", "false"],
+    ))
+    .await;
+    daemon.wait_converged(&first, CONVERGE).await;
+    wait_drift(&daemon, "m1", "InSync", CONVERGE).await;
+
+    let server = clusters.server("m1");
+    server.set_watch_events_dropped(true);
+    hand_edit_replicas(&clusters, "m1", 6).await;
+    let view = wait_drift(&daemon, "m1", "Drifted", Duration::from_secs(30)).await;
+    assert_eq!(view.cluster("m1")["drift"]["modified"], 1, "{}", view.0);
+    let report = daemon.get("/api/v1/clusters/m1/drift").await.json();
+    assert_eq!(replicas_drift(&report), Some((2, 6)), "{report}");
 }

@@ -536,6 +536,9 @@ pub struct App {
     pub services: usize,
     /// Deployments (`web`, `web-1`, ...); at least one.
     pub deployments: usize,
+    /// Replicas of Deployment `web` alone, when set (so a commit can change
+    /// one object per cluster).
+    pub web_replicas: Option<u32>,
 }
 
 impl App {
@@ -547,6 +550,7 @@ impl App {
             extra_configmaps: 0,
             services: 0,
             deployments: 1,
+            web_replicas: None,
         }
     }
 
@@ -589,7 +593,13 @@ impl App {
             };
             files.push((
                 format!("deployments/{name}.yaml"),
-                deployment(&name, self.replicas),
+                deployment(
+                    &name,
+                    match self.web_replicas {
+                        Some(r) if i == 0 => r,
+                        _ => self.replicas,
+                    },
+                ),
             ));
         }
         files
@@ -676,6 +686,24 @@ impl Clusters {
             .get("apps", "v1", "deployments", Some(APP_NS), name)
             .and_then(|d| d["spec"]["replicas"].as_i64())
     }
+}
+
+/// A merge patch of `spec.replicas` as `kubectl edit`/`kubectl scale` would
+/// send it (field manager `kubectl-edit`, an `Update`).
+pub async fn hand_edit_replicas(clusters: &Clusters, cluster: &str, replicas: i64) {
+    let server = clusters.server(cluster);
+    let body = serde_json::json!({"spec": {"replicas": replicas}}).to_string();
+    let r = request(
+        &server.addr().to_string(),
+        "PATCH",
+        &format!("/apis/apps/v1/namespaces/{APP_NS}/deployments/web?fieldManager=kubectl-edit"),
+        &[("Content-Type", "application/merge-patch+json")],
+        body.as_bytes(),
+    )
+    .await
+    .expect("PATCH the Deployment");
+    assert_eq!(r.status, 200, "hand edit: {}", r.text());
+    assert_eq!(clusters.replicas(cluster, "web"), Some(replicas));
 }
 
 /// Writes (POST/PUT/PATCH/DELETE, not dry runs) in a server's request log.

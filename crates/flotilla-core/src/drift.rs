@@ -97,6 +97,38 @@ pub struct Detected {
     pub drifted: Vec<ObjectDrift>,
 }
 
+impl Detected {
+    /// This verdict with the objects of `checked` decided again: `fresh` is
+    /// the verdict of those objects alone (a check of the objects a watch
+    /// saw change), the others keep theirs. `is_checked` tells whether a
+    /// key was among those checked.
+    pub fn updated(&self, is_checked: impl Fn(&ObjectKey) -> bool, fresh: Detected) -> Detected {
+        let desired = |o: &&ObjectDrift| o.status != ObjectStatus::ToBePruned;
+        // Desired objects checked again: in sync now or drifted now.
+        let checked_now = fresh.in_sync + fresh.drifted.iter().filter(desired).count();
+        let drifted_before = self
+            .drifted
+            .iter()
+            .filter(desired)
+            .filter(|o| is_checked(&o.key))
+            .count();
+        let in_sync_before = checked_now.saturating_sub(drifted_before);
+        let mut drifted: Vec<ObjectDrift> = self
+            .drifted
+            .iter()
+            .filter(|o| !is_checked(&o.key))
+            .cloned()
+            .collect();
+        drifted.extend(fresh.drifted);
+        // Desired objects first (as a whole check lists them), then leftovers.
+        drifted.sort_by_key(|o| o.status == ObjectStatus::ToBePruned);
+        Detected {
+            in_sync: self.in_sync.saturating_sub(in_sync_before) + fresh.in_sync,
+            drifted,
+        }
+    }
+}
+
 /// An object without the fields every write changes (for comparing a
 /// dry-run result with the live object).
 pub fn comparable(v: &Value) -> Value {
@@ -272,5 +304,56 @@ impl DriftReport {
                 ClusterStatus::Unreachable | ClusterStatus::RenderError
             )
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(name: &str) -> ObjectKey {
+        ObjectKey {
+            group: String::new(),
+            kind: "ConfigMap".into(),
+            namespace: "demo".into(),
+            name: name.into(),
+        }
+    }
+
+    fn drifted(name: &str, status: ObjectStatus) -> ObjectDrift {
+        ObjectDrift {
+            key: key(name),
+            status,
+            decided_by: DecidedBy::Presence,
+            fields: Vec::new(),
+            diff: String::new(),
+            note: None,
+            taken: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_partial_check_updates_only_the_objects_it_checked() {
+        // 10 desired objects: a and b modified, c to be pruned, 8 in sync.
+        let before = Detected {
+            in_sync: 8,
+            drifted: vec![
+                drifted("a", ObjectStatus::Modified),
+                drifted("b", ObjectStatus::Modified),
+                drifted("c", ObjectStatus::ToBePruned),
+            ],
+        };
+        // a was healed, d (in sync before) was deleted by hand, c is gone.
+        let checked = ["a", "d", "c"].map(key);
+        let fresh = Detected {
+            in_sync: 1,
+            drifted: vec![drifted("d", ObjectStatus::Missing)],
+        };
+        let after = before.updated(|k| checked.contains(k), fresh);
+        let names: Vec<&str> = after.drifted.iter().map(|o| o.key.name.as_str()).collect();
+        assert_eq!(names, ["b", "d"]);
+        assert_eq!(after.in_sync, 8, "a back in sync, d out of it");
+        // Nothing checked: nothing changes.
+        assert_eq!(after.updated(|_| false, Detected::default()), after);
     }
 }

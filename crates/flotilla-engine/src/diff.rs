@@ -20,6 +20,8 @@ use flotilla_core::diff::ownership::fields_taken;
 use flotilla_core::drift::{
     DecidedBy, Detected, ObjectDrift, ObjectStatus, comparable, object_diff,
 };
+use std::collections::BTreeSet;
+
 use flotilla_core::model::ObjectKey;
 use flotilla_core::render::DesiredState;
 
@@ -33,6 +35,49 @@ pub async fn detect<D: Destination>(
     desired: &DesiredState,
     ignored: impl Fn(&ObjectKey) -> Vec<String>,
 ) -> Result<Detected, ClusterError> {
+    detect_in(destination, fleet, desired, None, ignored).await
+}
+
+/// [`detect`] for only the objects of `keys` (those a watch saw change,
+/// [`Destination::take_changes`]): the desired objects among them and the
+/// inventory's leftovers among them. The verdict covers those objects
+/// alone (`in_sync` counts the desired ones found in sync); the caller
+/// keeps its last verdict of the others ([`Detected::updated`]). A key
+/// names a namespaced object with its namespace; a desired object given
+/// without one matches by kind and name. Nothing is read when no key is
+/// desired or owned.
+///
+/// [`Detected::updated`]: flotilla_core::drift::Detected::updated
+pub async fn detect_only<D: Destination>(
+    destination: &mut D,
+    fleet: &str,
+    desired: &DesiredState,
+    keys: &BTreeSet<ObjectKey>,
+    ignored: impl Fn(&ObjectKey) -> Vec<String>,
+) -> Result<Detected, ClusterError> {
+    if keys.is_empty() {
+        return Ok(Detected::default());
+    }
+    detect_in(destination, fleet, desired, Some(keys), ignored).await
+}
+
+/// Whether desired key `key` is one of `keys` (see [`detect_only`]).
+pub fn among(keys: &BTreeSet<ObjectKey>, key: &ObjectKey) -> bool {
+    keys.contains(key)
+        || (key.namespace.is_empty()
+            && keys
+                .iter()
+                .any(|k| k.group == key.group && k.kind == key.kind && k.name == key.name))
+}
+
+async fn detect_in<D: Destination>(
+    destination: &mut D,
+    fleet: &str,
+    desired: &DesiredState,
+    only: Option<&BTreeSet<ObjectKey>>,
+    ignored: impl Fn(&ObjectKey) -> Vec<String>,
+) -> Result<Detected, ClusterError> {
+    let chosen = |k: &ObjectKey| only.is_none_or(|keys| among(keys, k));
     let inventory = destination.read_inventory(fleet, &desired.cluster).await?;
     let wanted: std::collections::HashSet<&ObjectKey> =
         desired.objects.iter().map(|o| &o.key).collect();
@@ -41,9 +86,11 @@ pub async fn detect<D: Destination>(
         .flat_map(|i| i.entries().iter())
         .filter(|e| !wanted.contains(&e.key()))
         .map(|e| (e.api_version.clone(), e.key()))
+        .filter(|(_, k)| chosen(k))
         .collect();
-    let mut addresses: Vec<(&str, &ObjectKey)> = desired
-        .objects
+    let objects: Vec<&flotilla_core::render::DesiredObject> =
+        desired.objects.iter().filter(|o| chosen(&o.key)).collect();
+    let mut addresses: Vec<(&str, &ObjectKey)> = objects
         .iter()
         .map(|o| (o.object["apiVersion"].as_str().unwrap_or(""), &o.key))
         .collect();
@@ -61,7 +108,7 @@ pub async fn detect<D: Destination>(
     let cluster_schema = destination.schema(&api_versions).await;
     let schema = cluster_schema.with_crds(desired.objects.iter().map(|o| &o.object));
     let mut out = Detected::default();
-    for o in &desired.objects {
+    for o in objects {
         let Some(live_object) = live.get(&o.key) else {
             let api_version = o.object["apiVersion"].as_str().unwrap_or("");
             let note = if destination.serves(api_version, &o.key.kind).await? {

@@ -3,7 +3,8 @@
 //! - [`reconcile_cluster`]: read the inventory and live state, apply in
 //!   order ([`crate::apply`]), prune ([`crate::delete`]), and record the
 //!   inventory, returning the typed [`ChangeSet`];
-//! - [`check_cluster`]: desired against live ([`crate::diff`]), for drift.
+//! - [`check_cluster`]: desired against live ([`crate::diff`]), for drift;
+//!   [`check_cluster_only`] for the objects that changed.
 //!
 //! Safety rules: a failed read of the inventory or of live state applies
 //! nothing; a round with a failed apply prunes nothing; a refused mass prune
@@ -285,4 +286,16 @@ pub async fn check_cluster<D: Destination>(
     ignored: impl Fn(&ObjectKey) -> Vec<String>,
 ) -> Result<Detected, ClusterError> {
     crate::diff::detect(destination, fleet, desired, ignored).await
+}
+
+/// [`check_cluster`] for only the objects of `keys` (those that changed,
+/// [`Destination::take_changes`]); see [`crate::diff::detect_only`].
+pub async fn check_cluster_only<D: Destination>(
+    destination: &mut D,
+    fleet: &str,
+    desired: &DesiredState,
+    keys: &std::collections::BTreeSet<ObjectKey>,
+    ignored: impl Fn(&ObjectKey) -> Vec<String>,
+) -> Result<Detected, ClusterError> {
+    crate::diff::detect_only(destination, fleet, desired, keys, ignored).await
 }

@@ -23,6 +23,13 @@ pub struct DaemonConfig {
     /// jittered by +-10%).
     #[serde(with = "humantime_serde")]
     pub reconcile_interval: Duration,
+    /// How often every object of a cluster is compared, whatever its watch
+    /// saw (between these full passes, a drift check compares only the
+    /// objects whose watch events arrived, and runs when they arrive).
+    /// Clusters without watches (directories) are compared in full on every
+    /// reconcile interval.
+    #[serde(with = "humantime_serde")]
+    pub full_resync_interval: Duration,
     /// Whether drift is corrected (re-applied) when found.
     pub self_heal: bool,
     /// How many clusters are synced or checked for drift at once across the
@@ -168,6 +175,7 @@ impl Default for DaemonConfig {
             rev: None,
             poll_interval: Duration::from_secs(30),
             reconcile_interval: Duration::from_secs(300),
+            full_resync_interval: Duration::from_secs(600),
             self_heal: true,
             concurrency: 8,
             prune: true,

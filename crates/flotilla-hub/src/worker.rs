@@ -23,13 +23,18 @@ use super::metrics::Metrics;
 use super::pool::Pool;
 use super::state::{SharedState, SyncStatus};
 use flotilla_core::changeset::ChangeSet;
-use flotilla_core::drift::{ClusterDrift, ClusterStatus};
+use flotilla_core::drift::{ClusterDrift, ClusterStatus, Detected};
 use flotilla_core::health::HealthStatus;
 use flotilla_core::model::{Cluster, Fleet};
 use flotilla_core::plan::PlanOptions;
 use flotilla_core::render::render_cluster;
-use flotilla_engine::destination::{AnyDestination, ClusterError, ConnectOptions, connect};
-use flotilla_engine::reconcile::{SyncOptions, check_cluster, reconcile_cluster};
+use flotilla_engine::destination::{
+    AnyDestination, Changes, ClusterError, ConnectOptions, Destination, connect,
+};
+use flotilla_engine::diff::among;
+use flotilla_engine::reconcile::{
+    SyncOptions, check_cluster, check_cluster_only, reconcile_cluster,
+};
 use flotilla_engine::wait::{current_health, wait_healthy};
 
 /// What the rollout asks of a worker.
@@ -171,21 +176,89 @@ pub(crate) fn backoff(interval: Duration, failures: u32, rng: &mut impl Rng) -> 
     base.mul_f64(jitter).min(interval)
 }
 
+/// How long a worker waits after a watch notification before checking, so
+/// a burst of events (a sync's own writes, a `kubectl apply` of many
+/// objects) makes one check.
+pub(crate) const CHANGE_DEBOUNCE: Duration = Duration::from_millis(300);
+
+/// The least time between the end of one check and a check woken by a
+/// watch notification, so a field another controller keeps changing back
+/// costs at most one check (and self-heal) per second.
+pub(crate) const CHANGE_SPACING: Duration = Duration::from_secs(1);
+
+/// What a drift check compares.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum CheckScope {
+    /// Every object (the full pass).
+    Full,
+    /// Only these objects, whose watch events arrived.
+    Only(std::collections::BTreeSet<flotilla_core::model::ObjectKey>),
+    /// No object changed, but some object's status did: refresh health.
+    Health,
+    /// Nothing changed: nothing to do.
+    Nothing,
+}
+
+/// Decides what a drift check compares (pure): everything when changes
+/// are not tracked (no watch, or one may have missed events), when there
+/// is no verdict to update, or when the last full pass is
+/// `full_resync_interval` old; else only what changed.
+pub(crate) fn check_scope(changes: Changes, has_verdict: bool, full_due: bool) -> CheckScope {
+    match changes {
+        Changes::Unknown => CheckScope::Full,
+        _ if !has_verdict || full_due => CheckScope::Full,
+        Changes::Only { keys, status } if keys.is_empty() => {
+            if status {
+                CheckScope::Health
+            } else {
+                CheckScope::Nothing
+            }
+        }
+        Changes::Only { keys, .. } => CheckScope::Only(keys),
+    }
+}
+
+/// Waits for the next drift check: until `at`, or (when the destination
+/// tracks changes) a notification, debounced, but not before `earliest`.
+async fn next_wake(at: Instant, notifier: Option<Arc<tokio::sync::Notify>>, earliest: Instant) {
+    match notifier {
+        Some(n) => tokio::select! {
+            _ = tokio::time::sleep_until(at.into()) => {}
+            _ = n.notified() => {
+                tokio::time::sleep(CHANGE_DEBOUNCE).await;
+                tokio::time::sleep_until(earliest.into()).await;
+            }
+        },
+        None => tokio::time::sleep_until(at.into()).await,
+    }
+}
+
 async fn run(name: String, mut requests: mpsc::Receiver<Request>, ctx: WorkerContext) {
     let mut destination: Option<AnyDestination> = None;
     // The fleet this cluster was last synced to: drift is checked against it.
     let mut synced: Option<Arc<Fleet>> = None;
+    // The last drift verdict against `synced` (none after a sync or a failed
+    // check: the next check is a full pass), and when the last full pass was.
+    let mut verdict: Option<Detected> = None;
+    let mut last_full = Instant::now();
+    let mut last_check = Instant::now();
     let mut failures = 0u32;
     let interval = ctx.config.reconcile_interval;
     let mut next_check = Instant::now() + backoff(interval, 0, &mut rand::rng());
     loop {
-        // The next drift check: its time, then a slot in the pool.
+        // The next drift check: its time or a change, then a slot in the pool.
+        let notifier = destination.as_ref().and_then(|d| d.changes_notifier());
         let check = async {
-            tokio::time::sleep_until(next_check.into()).await;
+            next_wake(next_check, notifier.clone(), last_check + CHANGE_SPACING).await;
             ctx.pool.acquire(&name).await
         };
         tokio::select! {
-            request = requests.recv() => match request {
+            request = requests.recv() => {
+                // A notification the check's wait took is given back.
+                if let Some(n) = &notifier {
+                    n.notify_one();
+                }
+                match request {
                 None => break,
                 Some(Request::Sync { fleet, gated, reply }) => {
                     let Some(cluster) = fleet.cluster(&name).cloned() else { break };
@@ -196,6 +269,7 @@ async fn run(name: String, mut requests: mpsc::Receiver<Request>, ctx: WorkerCon
                     if o.status == SyncStatus::Synced {
                         synced = Some(fleet.clone());
                     }
+                    verdict = verdict_after_sync(&o, sync_options(&ctx, &fleet, force).plan.prune);
                     let answer = o.status;
                     record(&ctx, &name, fleet.revision.clone(), o);
                     if gated && answer == SyncStatus::Synced
@@ -222,25 +296,91 @@ async fn run(name: String, mut requests: mpsc::Receiver<Request>, ctx: WorkerCon
                     }
                     let _ = reply.send(health);
                 }
+                }
             },
             _slot = check, if synced.is_some() => {
                 let fleet = synced.clone().expect("checked by the select guard");
                 let Some(cluster) = fleet.cluster(&name).cloned() else { break };
-                let check = check_one(&fleet, cluster.clone(), destination.take(), &ctx.connect);
-                let Some((_, t, drift)) = fenced(&ctx, &name, check).await else {
-                    // Another replica owns the cluster now.
+                if ctx.ha.as_ref().is_some_and(|h| !h.owns(&name)) {
+                    // Another replica owns the cluster: its checks are that one's.
+                    verdict = None;
+                    last_check = Instant::now();
                     next_check = Instant::now() + backoff(interval, 0, &mut rand::rng());
                     continue;
+                }
+                let changes = destination.as_mut().map_or(Changes::Unknown, |d| d.take_changes());
+                let full_due = last_full.elapsed() >= ctx.config.full_resync_interval;
+                let scope = check_scope(changes, verdict.is_some(), full_due);
+                next_check = Instant::now() + backoff(interval, failures, &mut rand::rng());
+                match scope {
+                    CheckScope::Nothing => {
+                        last_check = Instant::now();
+                        continue;
+                    }
+                    CheckScope::Health => {
+                        tracing::debug!(cluster = %name, "status changed; refreshing health");
+                        let (objects, t) = objects_of(&fleet, &cluster, destination.take()).await;
+                        destination = t;
+                        if let Some(o) = objects
+                            && let Some(c) = ctx.state.write().expect("state lock").clusters.get_mut(&name)
+                        {
+                            c.objects = o;
+                        }
+                        last_check = Instant::now();
+                        continue;
+                    }
+                    CheckScope::Full | CheckScope::Only(_) => {}
+                }
+                let only = match &scope {
+                    CheckScope::Only(keys) => Some(keys),
+                    _ => None,
                 };
-                let (objects, t) = objects_of(&fleet, &cluster, t).await;
+                if only.is_none() {
+                    if full_due && let Some(d) = &mut destination {
+                        // Read live state anew: a change whose watch event
+                        // was lost is found too.
+                        d.refresh();
+                    }
+                    last_full = Instant::now();
+                }
+                let check = check_one(&fleet, &cluster, destination.take(), &ctx.connect, only);
+                let Some((t, result, desired)) = fenced(&ctx, &name, check).await else {
+                    // The ownership ended mid-check: another replica owns the cluster now.
+                    verdict = None;
+                    last_check = Instant::now();
+                    continue;
+                };
+                let (objects, t) = match (desired, t) {
+                    (Some(desired), Some(t)) => objects_for(&desired, t).await,
+                    (_, t) => (None, t),
+                };
                 destination = t;
+                last_check = Instant::now();
                 if let Some(o) = objects
                     && let Some(c) = ctx.state.write().expect("state lock").clusters.get_mut(&name)
                 {
                     c.objects = o;
                 }
+                let drift = match result {
+                    Ok(fresh) => {
+                        let now = match (&verdict, only) {
+                            (Some(before), Some(keys)) => {
+                                tracing::debug!(cluster = %name, objects = keys.len(), "checking the objects that changed");
+                                before.updated(|k| among(keys, k), fresh)
+                            }
+                            _ => fresh,
+                        };
+                        verdict = Some(now.clone());
+                        ClusterDrift::detected(&cluster.name, now)
+                    }
+                    Err(failed) => {
+                        verdict = None;
+                        failed
+                    }
+                };
                 let failed = matches!(drift.status, ClusterStatus::Unreachable | ClusterStatus::RenderError);
                 failures = if failed { failures + 1 } else { 0 };
+                next_check = Instant::now() + backoff(interval, failures, &mut rand::rng());
                 let drifted = drift.status == ClusterStatus::Drifted;
                 record_drift(&ctx, &name, drift);
                 let paused = ctx.state.read().expect("state lock").rollout.paused;
@@ -252,15 +392,57 @@ async fn run(name: String, mut requests: mpsc::Receiver<Request>, ctx: WorkerCon
                     // changed them (as Flux does with forced ownership).
                     tracing::info!(cluster = %name, revision = %fleet.revision.as_deref().unwrap_or("work tree"), "self-healing drift");
                     let heal = sync_one(&fleet, cluster, destination.take(), &ctx, false, fleet.conflicts.force());
-                    if let Some(mut o) = fenced(&ctx, &name, heal).await {
-                        destination = o.destination.take();
-                        record(&ctx, &name, fleet.revision.clone(), o);
+                    match fenced(&ctx, &name, heal).await {
+                        Some(mut o) => {
+                            destination = o.destination.take();
+                            // Its own writes come back as watch events: the check
+                            // they wake compares those objects and finds them in sync.
+                            verdict = verdict_after_sync(&o, sync_options(&ctx, &fleet, false).plan.prune);
+                            record(&ctx, &name, fleet.revision.clone(), o);
+                        }
+                        // Cancelled: another replica owns the cluster now.
+                        None => verdict = None,
                     }
                 }
-                next_check = Instant::now() + backoff(interval, failures, &mut rand::rng());
             }
         }
     }
+}
+
+/// The drift verdict a sync leaves, so the check its own writes wake
+/// compares only the objects written: every object created, configured or
+/// found unchanged is in sync (the apply's "unchanged" is the drift
+/// comparison's "in sync", and each write comes back as a watch event and
+/// is compared again). `None` (the next check compares everything) when
+/// the sync failed, skipped or failed an object, or did not prune (then
+/// leftovers may remain, which drift reports).
+fn verdict_after_sync(o: &Outcome, prunes: bool) -> Option<Detected> {
+    use flotilla_core::changeset::Action;
+    let changes = o.changes.as_ref()?;
+    if o.status != SyncStatus::Synced
+        || !prunes
+        || changes.is_failure()
+        || changes
+            .changes
+            .iter()
+            .any(|c| matches!(c.action, Action::Skipped | Action::Failed))
+    {
+        return None;
+    }
+    let in_sync = changes
+        .changes
+        .iter()
+        .filter(|c| {
+            matches!(
+                c.action,
+                Action::Created | Action::Configured | Action::Unchanged
+            )
+        })
+        .count();
+    Some(Detected {
+        in_sync,
+        drifted: Vec::new(),
+    })
 }
 
 /// One log line per sync (and one per prune), at `info` when it went well.
@@ -492,47 +674,66 @@ async fn objects_of(
     Option<Vec<flotilla_core::agent::ObjectHealth>>,
     Option<AnyDestination>,
 ) {
-    let (Some(mut t), Ok(desired)) = (destination, render_cluster(fleet, cluster)) else {
+    let (Some(t), Ok(desired)) = (destination, render_cluster(fleet, cluster)) else {
         return (None, None);
     };
-    match flotilla_engine::status::object_health(&mut t, &desired).await {
+    objects_for(&desired, t).await
+}
+
+/// [`objects_of`] for a rendered desired state.
+async fn objects_for(
+    desired: &flotilla_core::render::DesiredState,
+    mut t: AnyDestination,
+) -> (
+    Option<Vec<flotilla_core::agent::ObjectHealth>>,
+    Option<AnyDestination>,
+) {
+    match flotilla_engine::status::object_health(&mut t, desired).await {
         Ok((_, objects)) => (Some(objects), Some(t)),
         Err(_) => (None, Some(t)),
     }
 }
 
+/// Renders the cluster and checks its drift: every object, or with `only`
+/// those of `only`. Returns the connection (if it holds), the verdict or
+/// the report of a failed check, and the rendered desired state.
 async fn check_one(
     fleet: &Fleet,
-    cluster: Cluster,
+    cluster: &Cluster,
     destination: Option<AnyDestination>,
     connect_options: &ConnectOptions,
-) -> (Cluster, Option<AnyDestination>, ClusterDrift) {
-    let desired = match render_cluster(fleet, &cluster) {
+    only: Option<&std::collections::BTreeSet<flotilla_core::model::ObjectKey>>,
+) -> (
+    Option<AnyDestination>,
+    Result<Detected, ClusterDrift>,
+    Option<flotilla_core::render::DesiredState>,
+) {
+    let desired = match render_cluster(fleet, cluster) {
         Ok(d) => d,
         Err(e) => {
             let d = ClusterDrift::failed(&cluster.name, ClusterStatus::RenderError, e.to_string());
-            return (cluster, destination, d);
+            return (destination, Err(d), None);
         }
     };
-    let mut destination = match ensure_destination(&cluster, destination, connect_options).await {
+    let mut destination = match ensure_destination(cluster, destination, connect_options).await {
         Ok(t) => t,
         Err(e) => {
             let d = ClusterDrift::failed(&cluster.name, ClusterStatus::Unreachable, e.to_string());
-            return (cluster, None, d);
+            return (None, Err(d), None);
         }
     };
-    match check_cluster(&mut destination, &fleet.name, &desired, |k| {
-        fleet.ignored_fields(k)
-    })
-    .await
-    {
-        Ok(d) => {
-            let drift = ClusterDrift::detected(&cluster.name, d);
-            (cluster, Some(destination), drift)
+    let ignored = |k: &flotilla_core::model::ObjectKey| fleet.ignored_fields(k);
+    let result = match only {
+        Some(keys) => {
+            check_cluster_only(&mut destination, &fleet.name, &desired, keys, ignored).await
         }
+        None => check_cluster(&mut destination, &fleet.name, &desired, ignored).await,
+    };
+    match result {
+        Ok(d) => (Some(destination), Ok(d), Some(desired)),
         Err(e) => {
             let d = ClusterDrift::failed(&cluster.name, ClusterStatus::Unreachable, e.to_string());
-            (cluster, None, d)
+            (None, Err(d), None)
         }
     }
 }
@@ -563,6 +764,41 @@ mod tests {
         distinct.sort();
         distinct.dedup();
         assert!(distinct.len() > 40, "not spread: {waits:?}");
+    }
+
+    #[test]
+    fn checks_compare_only_what_changed_between_full_passes() {
+        let key = |name: &str| flotilla_core::model::ObjectKey {
+            group: String::new(),
+            kind: "ConfigMap".into(),
+            namespace: "demo".into(),
+            name: name.into(),
+        };
+        let only = |names: &[&str], status: bool| Changes::Only {
+            keys: names.iter().map(|n| key(n)).collect(),
+            status,
+        };
+        // Not tracked (a directory, a new connection): everything.
+        assert_eq!(check_scope(Changes::Unknown, true, false), CheckScope::Full);
+        // No verdict to update (after a sync), or the full pass is due.
+        assert_eq!(
+            check_scope(only(&["a"], false), false, false),
+            CheckScope::Full
+        );
+        assert_eq!(check_scope(only(&[], false), true, true), CheckScope::Full);
+        // Between full passes: what changed, health, or nothing at all.
+        assert_eq!(
+            check_scope(only(&["a", "b"], true), true, false),
+            CheckScope::Only([key("a"), key("b")].into())
+        );
+        assert_eq!(
+            check_scope(only(&[], true), true, false),
+            CheckScope::Health
+        );
+        assert_eq!(
+            check_scope(only(&[], false), true, false),
+            CheckScope::Nothing
+        );
     }
 
     #[test]

@@ -472,6 +472,14 @@ preferences: {{}}
         self.shared.state().store.compact();
     }
 
+    /// Fault injection: while `dropped`, changes to the store reach no
+    /// watch, now or on a later resume (as events lost between the server
+    /// and a client that never noticed); objects, resourceVersions and
+    /// lists change as usual.
+    pub fn set_watch_events_dropped(&self, dropped: bool) {
+        self.shared.state().store.set_events_dropped(dropped);
+    }
+
     // ----- counters -------------------------------------------------------
 
     /// A snapshot of the request counters.

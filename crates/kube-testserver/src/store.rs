@@ -60,6 +60,9 @@ pub(crate) struct Store {
     sender: broadcast::Sender<Arc<Event>>,
     /// Commits since the last counter reset.
     commits: u64,
+    /// Fault injection: changes made while set reach no watch (a lost
+    /// event); the objects change as usual.
+    events_dropped: bool,
 }
 
 impl Store {
@@ -73,6 +76,7 @@ impl Store {
             compacted: FIRST_RV,
             sender,
             commits: 0,
+            events_dropped: false,
         }
     }
 
@@ -132,6 +136,10 @@ impl Store {
     }
 
     fn record(&mut self, event: Event) {
+        if self.events_dropped {
+            self.commits += 1;
+            return;
+        }
         let event = Arc::new(event);
         self.history.push_back(event.clone());
         // Bounded: trims at most the overflow.
@@ -191,6 +199,11 @@ impl Store {
             prev: Some(prev),
         });
         Some(last)
+    }
+
+    /// Whether changes reach watches (see `events_dropped`).
+    pub(crate) fn set_events_dropped(&mut self, dropped: bool) {
+        self.events_dropped = dropped;
     }
 
     /// A receiver of every future event.

@@ -270,6 +270,18 @@ impl Destination for AnyDestination {
         each!(self, t => t.act_as(user))
     }
 
+    fn take_changes(&mut self) -> super::Changes {
+        each!(self, t => t.take_changes())
+    }
+
+    fn refresh(&mut self) {
+        each!(self, t => t.refresh())
+    }
+
+    fn changes_notifier(&self) -> Option<Arc<tokio::sync::Notify>> {
+        each!(self, t => t.changes_notifier())
+    }
+
     async fn events(
         &mut self,
         key: &ObjectKey,

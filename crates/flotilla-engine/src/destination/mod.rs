@@ -51,6 +51,27 @@ pub enum Applied {
     Unchanged,
 }
 
+/// What changed on a destination since it was last asked
+/// ([`Destination::take_changes`]): event-driven drift compares only the
+/// objects that changed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Changes {
+    /// Not tracked (no watch), or changes may have been missed (a kind
+    /// without a watch yet): compare everything.
+    #[default]
+    Unknown,
+    /// Only these objects changed (none, possibly). `status` tells that
+    /// some object's `status` changed (its health may have), which is never
+    /// drift.
+    Only {
+        /// Keys as the cluster names them (namespace set for namespaced
+        /// kinds).
+        keys: std::collections::BTreeSet<ObjectKey>,
+        /// Some object's status changed.
+        status: bool,
+    },
+}
+
 /// A place desired state is applied to.
 #[allow(async_fn_in_trait)]
 pub trait Destination {
@@ -195,6 +216,26 @@ pub trait Destination {
     async fn serves(&mut self, api_version: &str, kind: &str) -> Result<bool, ClusterError> {
         let _ = (api_version, kind);
         Ok(true)
+    }
+
+    /// The objects whose content changed since the last call (watch
+    /// events: an object applied, changed or deleted, by anyone, Flotilla
+    /// included), as far as the destination tracks them; a destination
+    /// without watches does not, the default ([`Changes::Unknown`]).
+    fn take_changes(&mut self) -> Changes {
+        Changes::Unknown
+    }
+
+    /// Forgets what live state the destination caches, so the next reads
+    /// come from the source and what differs counts as changed (a full
+    /// drift pass: it finds changes whose watch events were lost). Nothing
+    /// to do without a cache, the default.
+    fn refresh(&mut self) {}
+
+    /// Notified when a change is recorded (see [`Destination::take_changes`]);
+    /// `None` for destinations that do not track changes, the default.
+    fn changes_notifier(&self) -> Option<Arc<tokio::sync::Notify>> {
+        None
     }
 
     /// The latest Kubernetes events of one object, newest first, at most

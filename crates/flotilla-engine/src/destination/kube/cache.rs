@@ -3,11 +3,21 @@
 //! (the HPAs any tool made) unfiltered. Once a kind has its initial list,
 //! reading live state costs no request at all; the watch keeps it current.
 //!
-//! Each cached object is kept once, as the JSON the engine compares (made
-//! when its watch event arrives; the decoded object is dropped), and lent as
-//! an `Arc`: a check of an unchanged cluster clones no object.
+//! Each cached object is kept once, in a compact form: its JSON text (made
+//! when its watch event arrives; the decoded object is dropped) and two
+//! fingerprints, decoded only when a caller reads it (and then only the
+//! objects it asks for). A `serde_json::Value` costs several times its JSON
+//! size; the text costs its size.
+//!
+//! Changes are tracked for event-driven drift ([`Tracker`]): a watch event
+//! that changes an object's content (anything but `status`, the
+//! resourceVersion and managedFields' timestamps) marks its key changed, a
+//! status-only change marks the health stale, and a relist marks the keys
+//! whose content differs from what was cached. A notification wakes whoever
+//! waits on [`Tracker::notify`].
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,20 +29,147 @@ use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use serde_json::Value;
 
+use flotilla_core::model::{ObjectKey, group_of};
+
+/// One cached object: its JSON text and fingerprints.
+pub(crate) struct Cached {
+    /// The object as compact JSON (with apiVersion and kind).
+    json: Box<str>,
+    /// Hash of everything but `status`, `metadata.resourceVersion` and
+    /// the timestamps of `metadata.managedFields`.
+    content: u64,
+    /// Hash of `status`.
+    status: u64,
+}
+
+impl Cached {
+    fn of(object: &DynamicObject, resource: &ApiResource) -> Cached {
+        let value = super::ops::to_value(object, resource);
+        let json = serde_json::to_string(&value)
+            .unwrap_or_default()
+            .into_boxed_str();
+        let status = hash_of(value.get("status").unwrap_or(&Value::Null));
+        let mut rest = value;
+        if let Some(o) = rest.as_object_mut() {
+            o.remove("status");
+        }
+        if let Some(meta) = rest.get_mut("metadata").and_then(Value::as_object_mut) {
+            meta.remove("resourceVersion");
+            if let Some(fields) = meta.get_mut("managedFields").and_then(Value::as_array_mut) {
+                for f in fields.iter_mut().filter_map(Value::as_object_mut) {
+                    f.remove("time");
+                }
+            }
+        }
+        Cached {
+            json,
+            content: hash_of(&rest),
+            status,
+        }
+    }
+
+    /// The object, decoded.
+    fn decode(&self) -> Value {
+        serde_json::from_str(&self.json).unwrap_or(Value::Null)
+    }
+}
+
+fn hash_of(v: &Value) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    serde_json::to_string(v).unwrap_or_default().hash(&mut h);
+    h.finish()
+}
+
 /// Cached objects by (namespace, name).
-type Objects = HashMap<(String, String), Arc<Value>>;
+type Objects = HashMap<(String, String), Arc<Cached>>;
+
+/// What changed since the last [`Tracker::take`].
+#[derive(Default)]
+struct Pending {
+    /// Objects whose content changed (or that came or went).
+    keys: BTreeSet<ObjectKey>,
+    /// Some object's status changed.
+    status: bool,
+    /// Changes may have been missed: compare everything.
+    everything: bool,
+}
+
+/// The changes every watch of one cache saw, and who to wake.
+pub(crate) struct Tracker {
+    pending: Mutex<Pending>,
+    notify: Arc<tokio::sync::Notify>,
+}
+
+impl Default for Tracker {
+    /// A new cache has seen nothing yet: its first answer is everything,
+    /// and whoever waits for changes is woken at once to ask.
+    fn default() -> Self {
+        let notify = Arc::new(tokio::sync::Notify::new());
+        notify.notify_one();
+        Tracker {
+            pending: Mutex::new(Pending {
+                everything: true,
+                ..Pending::default()
+            }),
+            notify,
+        }
+    }
+}
+
+impl Tracker {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn changed(&self, key: ObjectKey) {
+        self.lock().keys.insert(key);
+        self.notify.notify_one();
+    }
+
+    fn status_changed(&self) {
+        let mut p = self.lock();
+        if !p.status {
+            p.status = true;
+            drop(p);
+            self.notify.notify_one();
+        }
+    }
+
+    fn everything(&self) {
+        self.lock().everything = true;
+        self.notify.notify_one();
+    }
+
+    /// The changes since the last call: `None` when everything must be
+    /// compared, else the changed keys and whether a status changed.
+    pub(crate) fn take(&self) -> Option<(BTreeSet<ObjectKey>, bool)> {
+        let p = std::mem::take(&mut *self.lock());
+        (!p.everything).then_some((p.keys, p.status))
+    }
+
+    /// Woken (once per burst, a permit kept if nobody waits) when a change
+    /// is recorded.
+    pub(crate) fn notify(&self) -> Arc<tokio::sync::Notify> {
+        Arc::clone(&self.notify)
+    }
+}
 
 /// One cache per (apiVersion, kind, label selector), each fed by its own
 /// watch task.
 #[derive(Default)]
 pub(crate) struct WatchCache {
     kinds: HashMap<(String, String, String), Kind>,
+    tracker: Arc<Tracker>,
 }
 
 struct Kind {
     objects: Arc<Mutex<Objects>>,
     ready: tokio::sync::watch::Receiver<bool>,
     task: tokio::task::JoinHandle<()>,
+    /// What the watch was started with, to start it again ([`WatchCache::relist`]).
+    api: Api<DynamicObject>,
+    resource: ApiResource,
+    selector: String,
 }
 
 fn id(object: &DynamicObject) -> (String, String) {
@@ -42,81 +179,186 @@ fn id(object: &DynamicObject) -> (String, String) {
     )
 }
 
+/// Starts the watch task of one kind into `shared`. `listed_once`: whether
+/// `shared` holds an earlier list, which the first list is then compared
+/// with (its differences are changes).
+fn spawn_watch(
+    api: Api<DynamicObject>,
+    resource: ApiResource,
+    selector: &str,
+    shared: Arc<Mutex<Objects>>,
+    tracker: Arc<Tracker>,
+    mut listed_once: bool,
+) -> (
+    tokio::task::JoinHandle<()>,
+    tokio::sync::watch::Receiver<bool>,
+) {
+    let mut config = watcher::Config::default();
+    if !selector.is_empty() {
+        config = config.labels(selector);
+    }
+    let stream = watcher::watcher(api, config).default_backoff();
+    let (ready_tx, ready) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(async move {
+        futures::pin_mut!(stream);
+        let key_of = |(namespace, name): (String, String)| ObjectKey {
+            group: group_of(&resource.api_version).to_string(),
+            kind: resource.kind.clone(),
+            namespace,
+            name,
+        };
+        // A relist is collected apart and swapped in when complete.
+        let mut relist: Option<Objects> = None;
+        while let Some(event) = stream.next().await {
+            match event {
+                Ok(Event::Init) => relist = Some(Objects::new()),
+                Ok(Event::InitApply(o)) => {
+                    relist
+                        .get_or_insert_with(Objects::new)
+                        .insert(id(&o), Arc::new(Cached::of(&o, &resource)));
+                }
+                Ok(Event::InitDone) => {
+                    let fresh = relist.take().unwrap_or_default();
+                    let old = std::mem::replace(
+                        &mut *shared.lock().unwrap_or_else(|e| e.into_inner()),
+                        fresh,
+                    );
+                    if listed_once {
+                        // What changed while the watch was away.
+                        let now = shared.lock().unwrap_or_else(|e| e.into_inner());
+                        let mut status = false;
+                        for (id, c) in now.iter() {
+                            match old.get(id) {
+                                Some(o) if o.content == c.content => {
+                                    status |= o.status != c.status;
+                                }
+                                _ => tracker.changed(key_of(id.clone())),
+                            }
+                        }
+                        for id in old.keys().filter(|id| !now.contains_key(*id)) {
+                            tracker.changed(key_of(id.clone()));
+                        }
+                        if status {
+                            tracker.status_changed();
+                        }
+                    }
+                    listed_once = true;
+                    let _ = ready_tx.send(true);
+                }
+                Ok(Event::Apply(o)) => {
+                    let c = Arc::new(Cached::of(&o, &resource));
+                    let (content, status) = (c.content, c.status);
+                    let id = id(&o);
+                    let before = shared
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(id.clone(), c);
+                    match before {
+                        Some(b) if b.content == content => {
+                            if b.status != status {
+                                tracker.status_changed();
+                            }
+                        }
+                        _ => tracker.changed(key_of(id)),
+                    }
+                }
+                Ok(Event::Delete(o)) => {
+                    let id = id(&o);
+                    let gone = shared.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+                    if gone.is_some() {
+                        tracker.changed(key_of(id));
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(kind = %resource.kind, error = %flotilla_redact::scrub_any(&e.to_string()), "watch error; retrying with backoff");
+                }
+            }
+        }
+    });
+    (task, ready)
+}
+
 impl WatchCache {
-    /// The cached objects of a kind, starting its watch on first use. `None`
-    /// when the kind has not finished its initial list within `wait` (the
-    /// caller then lists directly).
+    /// The change tracker shared by every watch of this cache.
+    pub(crate) fn tracker(&self) -> &Arc<Tracker> {
+        &self.tracker
+    }
+
+    /// Lists every kind again (a new watch each, from a fresh LIST): what
+    /// differs from the cache is recorded as changed, so a change whose
+    /// watch event was lost is found. Reads wait for the new lists.
+    pub(crate) fn relist(&mut self) {
+        for kind in self.kinds.values_mut() {
+            kind.task.abort();
+            let (task, ready) = spawn_watch(
+                kind.api.clone(),
+                kind.resource.clone(),
+                &kind.selector,
+                Arc::clone(&kind.objects),
+                Arc::clone(&self.tracker),
+                true,
+            );
+            kind.task = task;
+            kind.ready = ready;
+        }
+    }
+
+    /// The cached objects of a kind for which `keep(namespace, name)` holds,
+    /// decoded, starting its watch on first use. `None` when the kind has
+    /// not finished its initial list within `wait` (the caller then lists
+    /// directly, and changes of this kind may go unseen: the next
+    /// [`Tracker::take`] asks for everything).
     pub(crate) async fn list(
         &mut self,
         client: &Client,
         resource: &ApiResource,
         selector: &str,
         wait: Duration,
+        keep: impl Fn(&str, &str) -> bool,
     ) -> Option<Vec<Arc<Value>>> {
         let key = (
             resource.api_version.clone(),
             resource.kind.clone(),
             selector.to_string(),
         );
+        let tracker = Arc::clone(&self.tracker);
         let kind = self.kinds.entry(key).or_insert_with(|| {
             let api: Api<DynamicObject> = Api::all_with(client.clone(), resource);
-            let mut config = watcher::Config::default();
-            if !selector.is_empty() {
-                config = config.labels(selector);
-            }
-            let stream = watcher::watcher(api, config).default_backoff();
             let objects = Arc::new(Mutex::new(Objects::new()));
-            let (ready_tx, ready) = tokio::sync::watch::channel(false);
-            let shared = Arc::clone(&objects);
-            let resource = resource.clone();
-            let task = tokio::spawn(async move {
-                futures::pin_mut!(stream);
-                // A relist is collected apart and swapped in when complete.
-                let mut relist: Option<Objects> = None;
-                while let Some(event) = stream.next().await {
-                    let value = |o: &DynamicObject| Arc::new(super::ops::to_value(o, &resource));
-                    match event {
-                        Ok(Event::Init) => relist = Some(Objects::new()),
-                        Ok(Event::InitApply(o)) => {
-                            relist.get_or_insert_with(Objects::new).insert(id(&o), value(&o));
-                        }
-                        Ok(Event::InitDone) => {
-                            let fresh = relist.take().unwrap_or_default();
-                            *shared.lock().unwrap_or_else(|e| e.into_inner()) = fresh;
-                            let _ = ready_tx.send(true);
-                        }
-                        Ok(Event::Apply(o)) => {
-                            let v = value(&o);
-                            shared
-                                .lock()
-                                .unwrap_or_else(|e| e.into_inner())
-                                .insert(id(&o), v);
-                        }
-                        Ok(Event::Delete(o)) => {
-                            shared
-                                .lock()
-                                .unwrap_or_else(|e| e.into_inner())
-                                .remove(&id(&o));
-                        }
-                        Err(e) => {
-                            tracing::debug!(kind = %resource.kind, error = %flotilla_redact::scrub_any(&e.to_string()), "watch error; retrying with backoff");
-                        }
-                    }
-                }
-            });
+            let (task, ready) = spawn_watch(
+                api.clone(),
+                resource.clone(),
+                selector,
+                Arc::clone(&objects),
+                tracker,
+                false,
+            );
             Kind {
                 objects,
                 ready,
                 task,
+                api,
+                resource: resource.clone(),
+                selector: selector.to_string(),
             }
         });
         let mut ready = kind.ready.clone();
         match tokio::time::timeout(wait, ready.wait_for(|r| *r)).await {
             Ok(Ok(_)) => {}
-            _ => return None,
+            _ => {
+                self.tracker.everything();
+                return None;
+            }
         }
-        let objects = kind.objects.lock().unwrap_or_else(|e| e.into_inner());
-        Some(objects.values().cloned().collect())
+        let kept: Vec<Arc<Cached>> = {
+            let objects = kind.objects.lock().unwrap_or_else(|e| e.into_inner());
+            objects
+                .iter()
+                .filter(|((ns, name), _)| keep(ns, name))
+                .map(|(_, c)| Arc::clone(c))
+                .collect()
+        };
+        Some(kept.iter().map(|c| Arc::new(c.decode())).collect())
     }
 }
 

@@ -65,10 +65,16 @@ impl KubeDestination {
             };
             if let Some(cache) = &mut self.cache
                 && let Some(all) = cache
-                    .list(&self.client, &resource, "", Duration::from_secs(10))
+                    .list(
+                        &self.client,
+                        &resource,
+                        "",
+                        Duration::from_secs(10),
+                        |ns, _| namespaces.contains(&ns),
+                    )
                     .await
             {
-                out.extend(all.into_iter().filter(|v| wanted(v)));
+                out.extend(all);
                 continue;
             }
             let apis: Vec<Api<DynamicObject>> = if namespaces.len() <= CONTROLLER_NAMESPACES_MAX {

@@ -15,7 +15,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use flotilla_core::diff::schema::{Schema, builtin, from_openapi_v3};
+use flotilla_core::diff::schema::{Schema, from_openapi_v3};
 use kube::Client;
 use serde_json::Value;
 
@@ -25,6 +25,10 @@ use super::retry::RetryPolicy;
 pub(crate) struct SchemaCache {
     /// The built-in table with every fetched document laid over it.
     schema: Arc<Schema>,
+    /// What `schema` was made of: the built-in table (0), then each
+    /// document laid over it, hashed in order. Clusters whose servers
+    /// serve the same documents share one schema ([`shared`]).
+    made_of: u64,
     /// Group versions already asked for (fetched or not served).
     asked: HashSet<String>,
     /// `/openapi/v3`'s `paths`: document path to its server-relative URL;
@@ -35,11 +39,31 @@ pub(crate) struct SchemaCache {
 impl Default for SchemaCache {
     fn default() -> Self {
         Self {
-            schema: Arc::new(builtin().clone()),
+            schema: crate::destination::builtin_schema(),
+            made_of: 0,
             asked: HashSet::new(),
             index: None,
         }
     }
+}
+
+/// The schemas in use, by what they were made of: a fleet of clusters on
+/// one Kubernetes version holds one copy, not one per cluster (a schema is
+/// megabytes). Weak, so a schema no cluster uses any more is freed.
+fn shared() -> &'static std::sync::Mutex<std::collections::HashMap<u64, std::sync::Weak<Schema>>> {
+    static SHARED: std::sync::OnceLock<
+        std::sync::Mutex<std::collections::HashMap<u64, std::sync::Weak<Schema>>>,
+    > = std::sync::OnceLock::new();
+    SHARED.get_or_init(Default::default)
+}
+
+fn hash_of(parts: &[&[u8]]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for p in parts {
+        p.hash(&mut h);
+    }
+    h.finish()
 }
 
 /// The index path of a group version: `api/v1` for the core group,
@@ -94,12 +118,41 @@ impl SchemaCache {
             else {
                 continue;
             };
-            let parsed = match get_json(client, retry, url).await {
-                Ok(document) => from_openapi_v3(&document).map_err(|e| e.to_string()),
-                Err(e) => Err(e),
+            let document = match get_json(client, retry, url).await {
+                Ok(document) => document,
+                Err(e) => {
+                    tracing::debug!(%api_version, error = %e, "OpenAPI v3 document not read; using the built-in schema table for it");
+                    continue;
+                }
             };
-            match parsed {
-                Ok(s) => Arc::make_mut(&mut self.schema).merge(s),
+            let made_of = hash_of(&[
+                &self.made_of.to_le_bytes(),
+                serde_json::to_string(&document)
+                    .unwrap_or_default()
+                    .as_bytes(),
+            ]);
+            let known = shared()
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&made_of)
+                .and_then(std::sync::Weak::upgrade);
+            if let Some(schema) = known {
+                self.schema = schema;
+                self.made_of = made_of;
+                continue;
+            }
+            match from_openapi_v3(&document) {
+                Ok(s) => {
+                    let mut schema = (*self.schema).clone();
+                    schema.merge(s);
+                    let schema = Arc::new(schema);
+                    let mut all = shared().lock().unwrap_or_else(|e| e.into_inner());
+                    all.retain(|_, w| w.strong_count() > 0);
+                    all.insert(made_of, Arc::downgrade(&schema));
+                    drop(all);
+                    self.schema = schema;
+                    self.made_of = made_of;
+                }
                 Err(e) => {
                     tracing::debug!(%api_version, error = %e, "OpenAPI v3 document not read; using the built-in schema table for it");
                 }

@@ -1,6 +1,6 @@
 //! The [`Destination`] operations on a Kubernetes cluster.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -237,8 +237,18 @@ impl KubeDestination {
             };
             let cached = match &mut self.cache {
                 Some(cache) => {
+                    // Only objects of the wanted names are decoded (the
+                    // namespace is matched below).
+                    let names: HashSet<&str> = wanted.keys().map(|k| k.name.as_str()).collect();
+                    let keep = |_: &str, name: &str| names.contains(name);
                     cache
-                        .list(&self.client, &resource, &selector, Duration::from_secs(10))
+                        .list(
+                            &self.client,
+                            &resource,
+                            &selector,
+                            Duration::from_secs(10),
+                            keep,
+                        )
                         .await
                 }
                 None => None,
@@ -556,6 +566,23 @@ impl Destination for KubeDestination {
         window: &flotilla_core::plan::PruneWindow,
     ) -> Result<(), ClusterError> {
         super::prune_window::write(self, fleet, cluster, window).await
+    }
+
+    fn take_changes(&mut self) -> crate::destination::Changes {
+        match self.cache.as_ref().and_then(|c| c.tracker().take()) {
+            Some((keys, status)) => crate::destination::Changes::Only { keys, status },
+            None => crate::destination::Changes::Unknown,
+        }
+    }
+
+    fn refresh(&mut self) {
+        if let Some(cache) = &mut self.cache {
+            cache.relist();
+        }
+    }
+
+    fn changes_notifier(&self) -> Option<Arc<tokio::sync::Notify>> {
+        self.cache.as_ref().map(|c| c.tracker().notify())
     }
 
     async fn events(
