@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use flotilla_core::changeset::ChangeSet;
 use flotilla_core::drift::ClusterDrift;
@@ -72,7 +72,7 @@ pub struct ClusterState {
     /// With many replicas: the status record its owner last wrote, when
     /// another replica owns it (what this replica's rollout waits on).
     #[serde(skip)]
-    pub remote: Option<crate::ha::Record>,
+    pub remote: Option<Record>,
     /// For a pull-mode cluster (`connection: {mode: agent}`): its agent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub agent: Option<AgentContact>,
@@ -232,4 +232,18 @@ mod time_opt {
             None => s.serialize_none(),
         }
     }
+}
+
+/// One cluster's status record, written by its owner for the other
+/// replicas' rollouts (many replicas: [`crate::ha`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    /// The commit the owner is rolling out.
+    pub target: Option<String>,
+    /// The commit last synced to the cluster.
+    pub revision: Option<String>,
+    /// Its sync status.
+    pub status: SyncStatus,
+    /// Its health.
+    pub health: HealthStatus,
 }

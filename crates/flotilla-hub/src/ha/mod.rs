@@ -38,7 +38,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::coordination::v1::Lease;
-use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, watch};
 
 use crate::config::HaSettings;
@@ -88,19 +87,7 @@ pub fn user_agent(replica: &str) -> String {
     format!("flotilla/{} (replica {replica})", env!("CARGO_PKG_VERSION"))
 }
 
-/// One cluster's status record, written by its owner for the other
-/// replicas' rollouts.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Record {
-    /// The commit the owner is rolling out.
-    pub target: Option<String>,
-    /// The commit last synced to the cluster.
-    pub revision: Option<String>,
-    /// Its sync status.
-    pub status: SyncStatus,
-    /// Its health.
-    pub health: HealthStatus,
-}
+pub use crate::state::Record;
 
 /// Which shards this replica owns now, with a fence per shard.
 pub struct Ownership {
