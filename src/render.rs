@@ -37,8 +37,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     };
     let names = args.select.select(&fleet)?;
-    // One cluster at a time: rendered, written or printed, dropped (peak
-    // memory is the fleet plus the largest cluster).
+    // A bounded few clusters at a time (one per core, at most
+    // RENDER_WIDTH), each rendered and serialised on its own thread, then
+    // written or printed in order and dropped: peak memory is the fleet plus
+    // that many clusters.
     let selected: Vec<&flotilla_core::model::Cluster> = fleet
         .clusters
         .iter()
@@ -50,19 +52,52 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         None => Some(ManifestStream::new(args.output, selected.len())?),
     };
     let stdout = std::io::stdout();
-    for cluster in selected {
-        let state = match flotilla_core::render::render_cluster(&fleet, cluster) {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("{e}");
-                failed = true;
-                continue;
+    let width = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, RENDER_WIDTH);
+    for batch in selected.chunks(width) {
+        let format = args.output;
+        let printing = stream.is_some();
+        let fleet = &fleet;
+        let rendered: Vec<Rendered> = std::thread::scope(|scope| {
+            let handles: Vec<_> = batch
+                .iter()
+                .map(|cluster| {
+                    scope.spawn(move || -> Rendered {
+                        let state = flotilla_core::render::render_cluster(fleet, cluster)
+                            .map_err(|e| e.to_string())?;
+                        let body = printing
+                            .then(|| ManifestStream::body(format, &state))
+                            .transpose()
+                            .map_err(|e| e.to_string())?;
+                        Ok((state, body))
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err("rendering panicked".into()))
+                })
+                .collect()
+        });
+        for r in rendered {
+            let (state, body) = match r {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("{e}");
+                    failed = true;
+                    continue;
+                }
+            };
+            match (&args.out, &mut stream, body) {
+                (Some(dir), _, _) => write_folder(&dir.join(&state.cluster), &state, args.output)?,
+                (None, Some(stream), Some(body)) => {
+                    stream.cluster(&mut stdout.lock(), &state.cluster, &body)?
+                }
+                _ => unreachable!("a stream without --out, a body for each printed cluster"),
             }
-        };
-        match (&args.out, &mut stream) {
-            (Some(dir), _) => write_folder(&dir.join(&state.cluster), &state, args.output)?,
-            (None, Some(stream)) => stream.cluster(&mut stdout.lock(), &state)?,
-            (None, None) => unreachable!("a stream without --out"),
         }
     }
     if let Some(stream) = stream {
@@ -70,6 +105,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     Ok(ExitCode::from(if failed { 1 } else { 0 }))
 }
+
+/// The most clusters `render` holds at once (one per core up to this).
+const RENDER_WIDTH: usize = 4;
+
+/// One cluster rendered on a worker thread: its state and, when printing,
+/// its serialised body; or its error, in words.
+type Rendered = Result<(DesiredState, Option<String>), String>;
 
 /// Manifests printed as each cluster is rendered, byte for byte what
 /// [`Manifests`] prints for all of them at once: YAML documents (each
@@ -94,19 +136,28 @@ impl ManifestStream {
         })
     }
 
-    fn cluster(&mut self, out: &mut impl Write, state: &DesiredState) -> anyhow::Result<()> {
+    /// One cluster's manifests in `format`, framed by [`Self::cluster`]
+    /// (independent of its place in the output, so worker threads make it).
+    fn body(format: OutputFormat, state: &DesiredState) -> anyhow::Result<String> {
+        Ok(match format {
+            OutputFormat::Json => flotilla_core::report::json::pretty(
+                &flotilla_core::report::json::manifest_list(state),
+            )?,
+            _ => state.to_yaml(),
+        })
+    }
+
+    /// Prints one cluster's [`Self::body`] in its place in the output.
+    fn cluster(&mut self, out: &mut impl Write, cluster: &str, body: &str) -> anyhow::Result<()> {
         match self.format {
             OutputFormat::Json if self.several => {
-                let text = flotilla_core::report::json::pretty(
-                    &flotilla_core::report::json::manifest_list(state),
-                )?;
                 let head = if self.written == 0 {
                     "{\n  \"clusters\": [\n"
                 } else {
                     ",\n"
                 };
                 out.write_all(head.as_bytes())?;
-                let mut lines = text.trim_end().lines().peekable();
+                let mut lines = body.trim_end().lines().peekable();
                 while let Some(line) = lines.next() {
                     out.write_all(b"    ")?;
                     out.write_all(line.as_bytes())?;
@@ -115,17 +166,12 @@ impl ManifestStream {
                     }
                 }
             }
-            OutputFormat::Json => out.write_all(
-                flotilla_core::report::json::pretty(&flotilla_core::report::json::manifest_list(
-                    state,
-                ))?
-                .as_bytes(),
-            )?,
+            OutputFormat::Json => out.write_all(body.as_bytes())?,
             _ => {
                 if self.several {
-                    writeln!(out, "# cluster: {}", state.cluster)?;
+                    writeln!(out, "# cluster: {cluster}")?;
                 }
-                out.write_all(state.to_yaml().as_bytes())?;
+                out.write_all(body.as_bytes())?;
             }
         }
         self.written += 1;
