@@ -57,7 +57,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     runtime.block_on(async move {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
-            wait_for_signal().await;
+            crate::wait_for_signal().await;
             let _ = stop_tx.send(true);
         });
         eprintln!(
@@ -70,21 +70,4 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .context("flotilla agent")
     })?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// SIGTERM (Kubernetes stopping the pod) or Ctrl-C.
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("installing the SIGTERM handler");
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }

@@ -373,7 +373,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ));
         tokio::spawn(return_freed_memory());
         tokio::spawn(async move {
-            wait_for_signal().await;
+            crate::wait_for_signal().await;
             tracing::info!("shutting down: finishing the step in progress");
             let _ = stop_tx.send(true);
         });
@@ -450,23 +450,6 @@ async fn reload_tokens_on_sighup(
     #[cfg(not(unix))]
     {
         let _ = (tokens, path, state);
-    }
-}
-
-/// SIGTERM (Kubernetes stopping the pod) or Ctrl-C.
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("installing the SIGTERM handler");
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
     }
 }
 
