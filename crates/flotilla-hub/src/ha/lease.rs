@@ -222,23 +222,10 @@ impl Hub {
 
     /// Pauses or resumes the rollout for every replica.
     pub async fn write_paused(&self, paused: bool) -> Result<(), kube::Error> {
-        let cm = serde_json::json!({
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {
-                "name": ROLLOUT_CONFIG_MAP,
-                "labels": {MANAGED_BY.0: MANAGED_BY.1},
-            },
-            "data": {"paused": paused.to_string()},
-        });
-        self.config_maps
-            .patch(
-                ROLLOUT_CONFIG_MAP,
-                &PatchParams::apply(STATUS_MANAGER).force(),
-                &Patch::Apply(&cm),
-            )
-            .await?;
-        Ok(())
+        let labels = serde_json::json!({MANAGED_BY.0: MANAGED_BY.1});
+        let data = serde_json::json!({"paused": paused.to_string()});
+        self.apply_config_map(ROLLOUT_CONFIG_MAP, labels, data)
+            .await
     }
 
     /// The data of every status ConfigMap, by shard ConfigMap name.
@@ -263,13 +250,25 @@ impl Hub {
         name: &str,
         data: &BTreeMap<String, String>,
     ) -> Result<(), kube::Error> {
+        let labels =
+            serde_json::json!({MANAGED_BY.0: MANAGED_BY.1, STATUS_LABEL.0: STATUS_LABEL.1});
+        self.apply_config_map(name, labels, serde_json::json!(data))
+            .await
+    }
+
+    /// Server-side applies ConfigMap `name` with `labels` and exactly
+    /// `data`, as the field manager of the shared records (forced: the
+    /// records are the replicas' alone).
+    async fn apply_config_map(
+        &self,
+        name: &str,
+        labels: serde_json::Value,
+        data: serde_json::Value,
+    ) -> Result<(), kube::Error> {
         let cm = serde_json::json!({
             "apiVersion": "v1",
             "kind": "ConfigMap",
-            "metadata": {
-                "name": name,
-                "labels": {MANAGED_BY.0: MANAGED_BY.1, STATUS_LABEL.0: STATUS_LABEL.1},
-            },
+            "metadata": {"name": name, "labels": labels},
             "data": data,
         });
         self.config_maps
