@@ -4,7 +4,9 @@
 //!
 //! Run with `cargo bench --bench apply`. `FLOTILLA_BENCH_OBJECTS=N` (a
 //! multiple of 20, default 1,000) sets the size; `FLOTILLA_BENCH_RUNS=N`
-//! the runs of each (default 3, the median is reported).
+//! the runs of each (default 3, the median is reported);
+//! `FLOTILLA_BENCH_BIN=PATH` times another `flotilla` build as the
+//! whole-process client (to compare before and after a change).
 //!
 //! The objects are those of the sync bench's base (per namespace: 1
 //! Namespace, 9 ConfigMaps, 5 Services, 5 Deployments), rendered by the
@@ -156,7 +158,10 @@ async fn raw_apply(server: &TestApiServer, objects: &[Value], parallel: usize) -
 
 fn flotilla_sync(repo: &Path) -> Duration {
     let started = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_flotilla"))
+    // Another build of flotilla to compare with (before/after a change).
+    let bin = std::env::var("FLOTILLA_BENCH_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_flotilla").to_string());
+    let out = Command::new(bin)
         .args(["sync", "--repo", repo.to_str().unwrap()])
         .env_remove("FLOTILLA_REPO")
         .env_remove("FLOTILLA_REV")

@@ -87,10 +87,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .connect
         .options(&fleet)?
         .with_directory_base(args.repo.directory_base());
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    // Several threads: the connections' I/O and the JSON of requests and
+    // responses run beside each other, even for one cluster.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let results = runtime.block_on(sync_waves(&fleet, &args, &names, &connect_options));
+    let results = runtime.block_on(sync_waves(Arc::new(fleet), &args, &names, &connect_options));
     let failed = results.iter().any(ChangeSet::is_failure);
     crate::print_report(&SyncSummary(&results), args.output)?;
     Ok(ExitCode::from(if failed { 2 } else { 0 }))
@@ -100,7 +102,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 /// (or, with `--wait` and `healthGate`, one not healthy in time) stops the
 /// rollout, and later waves are reported as not synced.
 async fn sync_waves(
-    fleet: &Fleet,
+    fleet: Arc<Fleet>,
     args: &Args,
     names: &[String],
     connect_options: &ConnectOptions,
@@ -140,7 +142,6 @@ async fn sync_waves(
     let rollout_options = RolloutOptions {
         health_gate: gate.then_some(args.health_timeout),
     };
-    let fleet = Arc::new(fleet.clone());
     let waves = rollout::plan(&fleet, names);
     let pool = Pool::new(args.concurrency);
     let outcomes = rollout::run(
