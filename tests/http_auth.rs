@@ -1071,6 +1071,33 @@ fn drift_metrics_carry_the_tenant_label() {
 }
 
 #[test]
+fn a_tenant_token_may_not_read_the_metrics_of_every_tenant() {
+    let srv = start_state(64, Duration::from_secs(10), tenant_fleet());
+    let tenant = format!("Bearer {TENANT_TOKEN}");
+    let (st, _, body) = request(
+        srv.addr,
+        "GET",
+        "/metrics",
+        &[("Authorization", &tenant)],
+        "",
+    );
+    assert_eq!(st, 403, "{body}");
+    assert!(!body.contains("flotilla_drifted_objects"), "{body}");
+    assert!(body.contains("without tenant="), "{body}");
+    // The same daemon serves them to the platform's read token.
+    let platform = format!("Bearer {READ_TOKEN}");
+    let (st, _, text) = request(
+        srv.addr,
+        "GET",
+        "/metrics",
+        &[("Authorization", &platform)],
+        "",
+    );
+    assert_eq!(st, 200);
+    assert!(text.contains("flotilla_drifted_objects{"), "{text}");
+}
+
+#[test]
 fn a_token_of_an_unknown_tenant_sees_no_cluster() {
     let mut state = tenant_fleet();
     state.tenants.clear();

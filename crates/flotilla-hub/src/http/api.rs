@@ -79,8 +79,18 @@ fn drifted_by_tenant(s: &FleetState) -> BTreeMap<TenantLabel, usize> {
 }
 
 /// `GET /metrics`: refreshes the gauges that mirror the state, then encodes
-/// the registry.
-pub(super) async fn metrics(State(app): State<App>) -> Response {
+/// the registry. The series span every cluster and tenant, so they are the
+/// platform's: a tenant's token is refused (403).
+pub(super) async fn metrics(
+    State(app): State<App>,
+    axum::Extension(scope): axum::Extension<Scope>,
+) -> Response {
+    if scope.is_tenant() {
+        return error(
+            StatusCode::FORBIDDEN,
+            "metrics cover every tenant: scrape them with a token without tenant=",
+        );
+    }
     let body = {
         let mut set = app.drift_gauges.lock().unwrap_or_else(|e| e.into_inner());
         let current = drifted_by_tenant(&app.state());
