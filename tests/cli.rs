@@ -456,4 +456,16 @@ fn each_command_accepts_only_its_output_formats() {
     let v: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
     assert_eq!(v["valid"], true);
     assert_eq!(v["clusters"][0]["rendered"], true);
+    // The notes the text form prints are in the JSON too.
+    let note = v["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| {
+            n["note"].as_str().unwrap().starts_with(
+                "Deployment shop/web: spec.replicas is owned by HorizontalPodAutoscaler",
+            )
+        })
+        .unwrap_or_else(|| panic!("no HPA note in {}", o.stdout));
+    assert!(!note["clusters"].as_array().unwrap().is_empty(), "{note}");
 }

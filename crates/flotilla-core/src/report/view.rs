@@ -118,6 +118,15 @@ struct ValidationJson<'a> {
     revision: &'a str,
     clusters: Vec<ValidatedClusterJson<'a>>,
     errors: &'a Diagnostics,
+    notes: Vec<NoteJson<'a>>,
+}
+
+/// A note of a [`Validation`] (not an error) in JSON: the text and the
+/// clusters it applies to.
+#[derive(Serialize)]
+struct NoteJson<'a> {
+    note: &'a str,
+    clusters: &'a [String],
 }
 
 #[derive(Serialize)]
@@ -147,6 +156,11 @@ impl Report for Validation {
                     })
                     .collect(),
                 errors: &self.errors,
+                notes: self
+                    .notes
+                    .iter()
+                    .map(|(note, clusters)| NoteJson { note, clusters })
+                    .collect(),
             }),
             other => Err(self.unsupported(other)),
         }
