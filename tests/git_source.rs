@@ -21,9 +21,20 @@ const HANG: Duration = Duration::from_secs(50);
 
 /// Commits and pushes a small fleet to `main`; returns the commit id.
 fn seed(fx: &Fixture) -> String {
-    fx.write("fleet.yaml", "kind: Fleet\nmetadata: {name: shop}\n");
+    fx.write(
+        "fleet.yaml",
+        "kind: Fleet\nmetadata: {name: shop}\nspec: {bases: [{name: web, path: bases/web}]}\n",
+    );
     fx.write("bases/web/deploy.yaml", "kind: Deployment\nreplicas: 1\n");
+    fx.write("bases/web/old.yaml", "kind: ConfigMap\n");
+    // Neither a file that is not YAML nor a folder fleet.yaml does not
+    // name is read (another fleet of a monorepo here).
     fx.write("bases/web/README.md", "docs\n");
+    fx.write(
+        "fleets/shop/fleet.yaml",
+        "kind: Fleet\nspec: {bases: [{name: web, path: bases/web}]}\n",
+    );
+    fx.write("fleets/shop/bases/web/a.yaml", "kind: ConfigMap\n");
     fx.write(".github/workflows/ci.yaml", "hidden: true\n");
     fx.write("overlays/.scratch.yaml", "hidden: true\n");
     let commit = fx.commit("first");
@@ -48,7 +59,7 @@ fn assert_seeded(snapshot: &Snapshot, commit: &str) {
     assert_eq!(snapshot.revision(), Some(commit));
     assert_eq!(
         paths(snapshot),
-        ["bases/web/README.md", "bases/web/deploy.yaml", "fleet.yaml"]
+        ["bases/web/deploy.yaml", "bases/web/old.yaml", "fleet.yaml"]
     );
     assert_eq!(
         text(snapshot, "bases/web/deploy.yaml"),
@@ -59,7 +70,7 @@ fn assert_seeded(snapshot: &Snapshot, commit: &str) {
 /// Pushes a second commit that changes one file and deletes another.
 fn push_second(fx: &Fixture) -> String {
     fx.write("bases/web/deploy.yaml", "kind: Deployment\nreplicas: 3\n");
-    fx.remove("bases/web/README.md");
+    fx.remove("bases/web/old.yaml");
     let commit = fx.commit("scale up");
     fx.push("main");
     commit
@@ -96,7 +107,7 @@ fn check_poll_cycle(fx: &Fixture, source: &mut Source, first: &str) {
         text(&snapshot, "bases/web/deploy.yaml"),
         "kind: Deployment\nreplicas: 3\n"
     );
-    assert!(snapshot.get("bases/web/README.md").is_none());
+    assert!(snapshot.get("bases/web/old.yaml").is_none());
     assert_eq!(previous.as_deref(), Some(first));
     assert!(!rewritten);
     assert_eq!(source.last_revision().as_deref(), Some(second.as_str()));
@@ -563,13 +574,14 @@ fn a_local_folder_with_a_rev_reads_the_commit_not_the_work_tree() {
     assert_eq!(text(&on_disk, "fleet.yaml"), edited);
     assert!(on_disk.get("bases/web/new.yaml").is_some());
 
-    // A folder inside the repository reads that folder of the commit.
-    let bases = fx.work.join("bases");
-    let sub = Source::open(SourceSpec::new(bases.to_str().unwrap()).with_rev("main"))
+    // A folder inside the repository reads that folder of the commit (a
+    // fleet of a monorepo).
+    let shop = fx.work.join("fleets/shop");
+    let sub = Source::open(SourceSpec::new(shop.to_str().unwrap()).with_rev("main"))
         .unwrap()
         .snapshot(None)
         .unwrap();
-    assert_eq!(paths(&sub), ["web/README.md", "web/deploy.yaml"]);
+    assert_eq!(paths(&sub), ["bases/web/a.yaml", "fleet.yaml"]);
     assert_eq!(sub.revision(), Some(first.as_str()));
 
     // Reading by rev does not touch the work tree.

@@ -1,11 +1,16 @@
 //! Reading a Git tree into a [`Snapshot`], in memory, without a checkout.
 //!
-//! The rules match those of the work tree reader: hidden files and folders are
-//! skipped, symlinks are never followed (each is recorded in the snapshot and
-//! reported as an error when the fleet loads), submodules are skipped.
+//! The rules match those of the work tree reader: `fleet.yaml` first, then
+//! only the folders it names ([`flotilla_core::load::folders_named`]) and in
+//! them only `.yaml` and `.yml` files, so a monorepo's other folders and
+//! large files are never read into memory. Hidden files and folders are
+//! skipped, symlinks are never followed (each one in a named folder, or on
+//! the way to one, is recorded in the snapshot and reported as an error when
+//! the fleet loads), submodules are skipped.
 
-use git2::{ObjectType, Repository, Tree};
+use git2::{ObjectType, Repository, Tree, TreeEntry};
 
+use flotilla_core::load::{FLEET_FILE, folders_named, is_yaml_file};
 use flotilla_core::snapshot::Snapshot;
 
 use super::paths::{is_hidden, join};
@@ -13,8 +18,9 @@ use super::paths::{is_hidden, join};
 /// Git's file mode for symbolic links.
 const MODE_SYMLINK: i32 = 0o120000;
 
-/// Every file below `tree`, paths relative to it. `root` is the commit's
-/// root tree and `base` the sub-folder of it the snapshot is rooted at.
+/// `fleet.yaml` below `tree` and the YAML files of the folders it names,
+/// paths relative to it. `root` is the commit's root tree and `base` the
+/// sub-folder of it the snapshot is rooted at.
 pub(crate) fn read_tree(
     repo: &Repository,
     root: &Tree<'_>,
@@ -29,7 +35,28 @@ pub(crate) fn read_tree(
         repo,
         snapshot: Snapshot::new(),
     };
-    reader.walk(&start, "")?;
+    // fleet.yml is read only for loading's hint to rename it.
+    let mut fleet_text = String::new();
+    for name in [FLEET_FILE, "fleet.yml"] {
+        if let Some(entry) = start.get_name(name) {
+            reader.file(&entry, name)?;
+            if let Some(bytes) = reader.snapshot.get(name) {
+                if name == FLEET_FILE {
+                    fleet_text = String::from_utf8_lossy(bytes).into_owned();
+                }
+                break;
+            }
+        }
+    }
+    let folders = folders_named(&fleet_text);
+    for folder in &folders {
+        // A folder inside another named folder is read with it.
+        let inside = |other: &String| folder.starts_with(&format!("{other}/"));
+        if folders.iter().any(inside) {
+            continue;
+        }
+        reader.walk_named(&start, folder)?;
+    }
     Ok(reader.snapshot)
 }
 
@@ -39,7 +66,53 @@ struct Reader<'r> {
 }
 
 impl Reader<'_> {
-    /// Walks `tree`, found at snapshot path `prefix`.
+    /// Reads the file `entry` (snapshot path `path`) into the snapshot; a
+    /// symlink is recorded, not followed; anything else is skipped.
+    fn file(&mut self, entry: &TreeEntry<'_>, path: &str) -> Result<(), git2::Error> {
+        match entry.kind() {
+            Some(ObjectType::Blob) if entry.filemode() == MODE_SYMLINK => {
+                self.snapshot.insert_symlink(path);
+            }
+            Some(ObjectType::Blob) => {
+                let blob = self.repo.find_blob(entry.id())?;
+                self.snapshot.insert(path, blob.content());
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Walks the named folder `rel` below `start`, segment by segment, so
+    /// that a symlink on the way is recorded and not followed; nothing when
+    /// it does not exist (loading reports that).
+    fn walk_named(&mut self, start: &Tree<'_>, rel: &str) -> Result<(), git2::Error> {
+        let mut tree = start.clone();
+        let mut prefix = String::new();
+        for segment in rel.split('/') {
+            if is_hidden(segment) {
+                return Ok(());
+            }
+            prefix = join(&prefix, segment);
+            let Some((kind, mode, id)) = tree
+                .get_name(segment)
+                .map(|e| (e.kind(), e.filemode(), e.id()))
+            else {
+                return Ok(());
+            };
+            match kind {
+                Some(ObjectType::Blob) if mode == MODE_SYMLINK => {
+                    self.snapshot.insert_symlink(prefix);
+                    return Ok(());
+                }
+                Some(ObjectType::Tree) => tree = self.repo.find_tree(id)?,
+                _ => return Ok(()),
+            }
+        }
+        self.walk(&tree, &prefix)
+    }
+
+    /// Walks `tree`, found at snapshot path `prefix`: its YAML files, its
+    /// symlinks (recorded) and its folders.
     fn walk(&mut self, tree: &Tree<'_>, prefix: &str) -> Result<(), git2::Error> {
         for entry in tree.iter() {
             let Ok(name) = entry.name() else {
@@ -58,7 +131,7 @@ impl Reader<'_> {
                 Some(ObjectType::Blob) if entry.filemode() == MODE_SYMLINK => {
                     self.snapshot.insert_symlink(path);
                 }
-                Some(ObjectType::Blob) => {
+                Some(ObjectType::Blob) if is_yaml_file(name) => {
                     let blob = self.repo.find_blob(entry.id())?;
                     self.snapshot.insert(path, blob.content());
                 }

@@ -84,8 +84,8 @@ pub fn load_partial(snapshot: &Snapshot) -> (Option<Fleet>, Diagnostics) {
     // A symlink is never followed, and never skipped silently: the object
     // of a skipped manifest would be pruned.
     // Only links where the fleet reads count: fleet.yaml, the folders it
-    // names, and the folders on the way to them (a commit records every
-    // link; a work tree only those in the named folders).
+    // names, and the folders on the way to them (the readers record only
+    // those; a snapshot built otherwise may hold more).
     let folders = snapshot
         .get(FLEET_FILE)
         .map(|b| folders_named(&String::from_utf8_lossy(b)))
