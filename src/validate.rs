@@ -29,11 +29,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let stop = std::sync::atomic::AtomicBool::new(false);
     let mut last = validate_once(&args)?;
     watcher.run(&stop, |change| {
+        // Only changes to what the loader reads count (not a build folder
+        // beside the fleet); no path at all: the watcher lost track.
+        let fleet_yaml = std::fs::read_to_string(folder.join(flotilla_core::load::FLEET_FILE))
+            .unwrap_or_default();
+        let read = change.read_by_loader(&fleet_yaml, |p| folder.join(p).is_dir());
+        if read.is_empty() && !change.paths.is_empty() {
+            return true;
+        }
         println!(
             "\n# changed: {}",
-            change
-                .paths
-                .iter()
+            read.iter()
                 .map(|p| p.display().to_string())
                 .collect::<Vec<_>>()
                 .join(", ")

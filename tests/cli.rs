@@ -403,23 +403,35 @@ fn validate_watch_revalidates_when_a_file_changes() {
             let _ = tx.send(line);
         }
     });
-    let wait_for = |fragment: &str| -> bool {
+    let line_with = |fragment: &str| -> Option<String> {
         // Bounded: at most 20 s for the line to appear.
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
             match rx.recv_timeout(left) {
-                Ok(line) if line.contains(fragment) => return true,
+                Ok(line) if line.contains(fragment) => return Some(line),
                 Ok(_) => {}
-                Err(_) => return false,
+                Err(_) => return None,
             }
         }
-        false
+        None
     };
+    let wait_for = |fragment: &str| line_with(fragment).is_some();
     assert!(wait_for("ok: 2 clusters rendered"));
+    // Files the loader does not read change nothing: a build folder beside
+    // the fleet, a README in a base.
+    write(dir.path(), "target/out.yaml", "built: true\n");
+    write(dir.path(), "bases/web/README.md", "docs\n");
+    std::thread::sleep(Duration::from_millis(600));
     write(
         dir.path(),
         "overlays/eu/bad.yaml",
         "apiVersion: flotilla.dev/v1alpha1\nkind: Patch\ntarget: {kind: Service, name: web}\ndelete: true\n",
+    );
+    let changed = line_with("# changed:");
+    assert_eq!(
+        changed.as_deref(),
+        Some("# changed: overlays/eu/bad.yaml"),
+        "only the file the loader reads is a change"
     );
     let saw_error = wait_for(
         "overlays/eu/bad.yaml:1: document 1: target: target Service web matches no object",

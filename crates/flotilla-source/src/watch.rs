@@ -204,6 +204,49 @@ impl FolderWatcher {
     }
 }
 
+impl Edits {
+    /// The changed paths that can change what the loader reads, given the
+    /// `fleet.yaml` now in the folder (its text; empty when there is none):
+    /// see [`read_by_loader`]. `is_dir` tells whether a path is a folder
+    /// now (a removed one is judged by its name).
+    pub fn read_by_loader(&self, fleet_yaml: &str, is_dir: impl Fn(&Path) -> bool) -> Vec<&Path> {
+        let folders = flotilla_core::load::folders_named(fleet_yaml);
+        self.paths
+            .iter()
+            .map(PathBuf::as_path)
+            .filter(|p| read_by_loader(p, is_dir(p), &folders))
+            .collect()
+    }
+}
+
+/// Whether a change at `relative` (to the fleet folder) can change what the
+/// loader reads, `folders` being those `fleet.yaml` names
+/// ([`flotilla_core::load::folders_named`]): `fleet.yaml` (or `fleet.yml`,
+/// for the hint to rename it), and a YAML file or a folder in a named
+/// folder or on the way to one. A name without a dot may be a removed or
+/// renamed folder, so it counts there too. Anything else (a build folder
+/// beside the fleet, a README) cannot.
+pub fn read_by_loader(relative: &Path, is_dir: bool, folders: &[String]) -> bool {
+    let Some(path) = relative.to_str() else {
+        return false;
+    };
+    let path = path.replace('\\', "/");
+    if path == flotilla_core::load::FLEET_FILE || path == "fleet.yml" {
+        return true;
+    }
+    let name = path.rsplit('/').next().unwrap_or_default();
+    let kind = is_dir || flotilla_core::load::is_yaml_file(name) || !name.contains('.');
+    let place = folders.iter().any(|f| {
+        path == *f
+            || path
+                .strip_prefix(f.as_str())
+                .is_some_and(|r| r.starts_with('/'))
+            || f.strip_prefix(path.as_str())
+                .is_some_and(|r| r.starts_with('/'))
+    });
+    kind && place
+}
+
 /// Whether any component of a relative path is hidden.
 fn is_hidden_path(relative: &Path) -> bool {
     relative.components().any(|c| match c {
@@ -215,6 +258,37 @@ fn is_hidden_path(relative: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_what_the_loader_reads_counts_as_a_change() {
+        let folders = flotilla_core::load::folders_named(
+            "spec:\n  bases: [{name: web, path: bases/web}]\n  overlays: [{name: eu, path: overlays/eu}]\n",
+        );
+        let counts = |p: &str, dir: bool| read_by_loader(Path::new(p), dir, &folders);
+        for (path, dir) in [
+            ("fleet.yaml", false),
+            ("fleet.yml", false),
+            ("bases/web/deploy.yaml", false),
+            ("bases/web/extra/x.yml", false),
+            ("overlays/eu", true),
+            // A folder on the way, renamed or removed.
+            ("bases", false),
+            ("bases/web", false),
+            ("clusters/eu-1/patch.yaml", false),
+        ] {
+            assert!(counts(path, dir), "{path} should count");
+        }
+        for (path, dir) in [
+            ("target/debug/build.yaml", false),
+            ("target", true),
+            ("bases/web/README.md", false),
+            ("bases/api/deploy.yaml", false),
+            ("overlays/us/x.yaml", false),
+            ("notes.txt", false),
+        ] {
+            assert!(!counts(path, dir), "{path} should not count");
+        }
+    }
 
     const WAIT: Duration = Duration::from_secs(10);
 
