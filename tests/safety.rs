@@ -8,7 +8,7 @@ mod support;
 
 use std::path::Path;
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use support::files::write;
 
@@ -71,14 +71,17 @@ fn repo(files: &[(&str, &str)]) -> tempfile::TempDir {
     dir
 }
 
-/// `flotilla validate` of `dir`: exit 1 within `limit`, and the output
-/// holds every fragment.
+/// `flotilla validate` of `dir`: exit 1 (killed and failed if it stalls
+/// beyond `limit`), and the output holds every fragment.
 fn validate_fails(dir: &Path, expected: &[&str], limit: Duration) -> String {
-    let start = Instant::now();
-    let o = flotilla(&["validate", "--repo", dir.to_str().unwrap()]);
-    let out = text(&o);
-    assert_eq!(o.status.code(), Some(1), "{out}");
-    assert!(start.elapsed() < limit, "took {:?}", start.elapsed());
+    let o = support::run::run(
+        Path::new("."),
+        &["validate", "--repo", dir.to_str().unwrap()],
+        &[],
+        limit,
+    );
+    let out = format!("{}{}", o.stdout, o.stderr);
+    assert_eq!(o.code, 1, "{out}");
     for e in expected {
         assert!(out.contains(e), "missing {e:?} in:\n{out}");
     }
@@ -91,7 +94,10 @@ fn patch(ops: &str) -> String {
     )
 }
 
-const FAST: Duration = Duration::from_secs(60);
+/// A hostile repository must never stall the binary: past this it is
+/// killed and the test fails. A guard against a hang (exponential work), not
+/// a speed figure (those are in benches/).
+const STALL_LIMIT: Duration = Duration::from_secs(60);
 
 #[test]
 fn object_identity_that_names_a_path_is_rejected_at_load() {
@@ -107,7 +113,7 @@ fn object_identity_that_names_a_path_is_rejected_at_load() {
             "bases/web/bad.yaml:9: document 3: kind: invalid kind \"Con/fig\"",
             "bases/web/bad.yaml:13: document 4: metadata.name: invalid name \"..\": may not be '.' or '..'",
         ],
-        FAST,
+        STALL_LIMIT,
     );
     // sync writes nothing anywhere: the fleet does not load.
     let o = flotilla(&["sync", "--repo", dir.path().to_str().unwrap()]);
@@ -124,14 +130,14 @@ fn a_patch_that_renames_an_object_to_a_path_is_rejected() {
         &[
             "overlays/eu/p.yaml:1: document 1: jsonPatch: metadata.name: invalid name \"../../../x\"",
         ],
-        FAST,
+        STALL_LIMIT,
     );
     let merge = "apiVersion: flotilla.dev/v1alpha1\nkind: Patch\ntarget: {kind: ConfigMap, name: web}\nmerge: {apiVersion: /etc/v1}\n";
     let dir = repo(&[("overlays/eu/p.yaml", merge)]);
     validate_fails(
         dir.path(),
         &["overlays/eu/p.yaml:1: document 1: merge: apiVersion: invalid apiVersion \"/etc/v1\""],
-        FAST,
+        STALL_LIMIT,
     );
 }
 
@@ -146,7 +152,7 @@ fn a_substituted_name_is_checked_after_substitution() {
             "bases/web/sub.yaml:1: document 1: metadata.name: invalid name \"web-EU\"",
             "(cluster eu-1)",
         ],
-        FAST,
+        STALL_LIMIT,
     );
 }
 
@@ -159,7 +165,7 @@ fn kinds_that_differ_only_in_case_are_rejected() {
         &[
             "bases/web/z.yaml:1: document 1: kind: kind \"CONFIGMAP\" differs only in letter case from kind \"ConfigMap\" in bases/web/web.yaml document 1",
         ],
-        FAST,
+        STALL_LIMIT,
     );
 }
 
@@ -178,7 +184,7 @@ fn forty_copy_operations_stop_at_the_object_size_budget() {
             "(copy /data to /data/d",
             "ConfigMap shop/web: the object would be larger than 1.5 MiB as JSON",
         ],
-        FAST,
+        STALL_LIMIT,
     );
 }
 
@@ -193,7 +199,7 @@ fn add_and_move_cannot_nest_an_object_past_the_depth_budget() {
             "(move /data to /n/x)",
             "would nest 65 levels deep; at most 64 are allowed",
         ],
-        FAST,
+        STALL_LIMIT,
     );
     // The same spread over many Patch documents: the object does not keep
     // growing after the first failure.
@@ -206,13 +212,13 @@ fn add_and_move_cannot_nest_an_object_past_the_depth_budget() {
             ": document ",
             "would nest 65 levels deep",
         ],
-        FAST,
+        STALL_LIMIT,
     );
     assert_eq!(out.matches("levels deep").count(), 1, "{out}");
 }
 
 #[test]
-fn many_small_patch_documents_render_in_time() {
+fn many_small_patch_documents_render_without_stalling() {
     // Plain names and globs alike: neither costs a regular expression each.
     let doc = |i: usize| {
         let name = if i.is_multiple_of(2) {
@@ -226,11 +232,14 @@ fn many_small_patch_documents_render_in_time() {
     };
     let docs: String = (0..5000).map(doc).collect();
     let dir = repo(&[("overlays/eu/p.yaml", &docs)]);
-    let start = Instant::now();
-    let o = flotilla(&["render", "--repo", dir.path().to_str().unwrap()]);
-    assert!(o.status.success(), "{}", text(&o));
-    assert!(start.elapsed() < FAST, "took {:?}", start.elapsed());
-    assert!(String::from_utf8_lossy(&o.stdout).contains("k4999: v"));
+    let o = support::run::run(
+        Path::new("."),
+        &["render", "--repo", dir.path().to_str().unwrap()],
+        &[],
+        STALL_LIMIT,
+    );
+    assert_eq!(o.code, 0, "{o}");
+    assert!(o.stdout.contains("k4999: v"));
 }
 
 #[test]
@@ -243,7 +252,7 @@ fn a_deep_manifest_is_rejected_at_load() {
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: deep, namespace: shop}}\ndata: {deep}\n"
     );
     let dir = repo(&[("bases/web/deep.yaml", &cm)]);
-    validate_fails(dir.path(), &["bases/web/deep.yaml:"], FAST);
+    validate_fails(dir.path(), &["bases/web/deep.yaml:"], STALL_LIMIT);
 
     // The deepest manifest that loads goes through substitution, YAML
     // output, sync to a folder and the live comparison without trouble.
@@ -475,7 +484,7 @@ fn two_clusters_in_one_folder_are_rejected() {
         &[
             "fleet.yaml:7: document 1: spec.clusters[1].connection.directory: cluster \"eu-2\" writes to the same folder as cluster \"eu-1\"",
         ],
-        FAST,
+        STALL_LIMIT,
     );
 }
 
@@ -519,7 +528,7 @@ fn a_symlinked_manifest_is_an_error_in_the_work_tree_and_in_a_commit() {
         "bases/web/outside.yaml: symlinks are not followed: bases/web/outside.yaml",
         "overlays/eu/dangling.yaml: symlinks are not followed: overlays/eu/dangling.yaml",
     ];
-    validate_fails(dir.path(), &expected, FAST);
+    validate_fails(dir.path(), &expected, STALL_LIMIT);
     // sync refuses too, so nothing is pruned.
     let o = flotilla_in(dir.path(), &["sync", "--repo", "."], &[]);
     assert_ne!(o.status.code(), Some(0), "{}", text(&o));
