@@ -407,10 +407,7 @@ async fn run(rows: &mut Vec<Row>) {
     );
     row(
         "daemon CPU per cluster sync of a push".into(),
-        format!(
-            "{:.1} ms",
-            1000.0 * cpu_push / (n * pushes) as f64
-        ),
+        format!("{:.1} ms", 1000.0 * cpu_push / (n * pushes) as f64),
     );
     row(
         "API requests per cluster sync of a push, by verb".into(),

@@ -32,9 +32,7 @@ use flotilla_engine::destination::{
     AnyDestination, Changes, ClusterError, ConnectOptions, Destination, connect,
 };
 use flotilla_engine::diff::among;
-use flotilla_engine::reconcile::{
-    SyncOptions, check_cluster, check_cluster_only, reconcile_round,
-};
+use flotilla_engine::reconcile::{SyncOptions, check_cluster, check_cluster_only, reconcile_round};
 use flotilla_engine::wait::wait_healthy;
 
 /// What the rollout asks of a worker.
@@ -647,8 +645,7 @@ async fn sync_one(
     match round.live {
         Some(live) if !gate => {
             let (health, objects) =
-                flotilla_engine::status::object_health_in(&mut destination, &desired, &live)
-                    .await;
+                flotilla_engine::status::object_health_in(&mut destination, &desired, &live).await;
             outcome.health = health;
             outcome.objects = objects;
         }
@@ -824,6 +821,44 @@ mod tests {
     use rand::rngs::StdRng;
 
     use super::*;
+
+    fn health(name: &str, health: HealthStatus) -> flotilla_core::agent::ObjectHealth {
+        flotilla_core::agent::ObjectHealth {
+            key: flotilla_core::model::ObjectKey {
+                group: "apps".into(),
+                kind: "Deployment".into(),
+                namespace: "app".into(),
+                name: name.into(),
+            },
+            health,
+            reason: String::new(),
+            events: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_refresh_of_changed_objects_replaces_only_their_status() {
+        let mut objects = vec![
+            health("api", HealthStatus::Healthy),
+            health("web", HealthStatus::Healthy),
+            health("db", HealthStatus::Degraded),
+        ];
+        Refresh::Some(vec![health("web", HealthStatus::Progressing)]).update(&mut objects);
+        let got: Vec<_> = objects
+            .iter()
+            .map(|o| (o.key.name.as_str(), o.health))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("api", HealthStatus::Healthy),
+                ("web", HealthStatus::Progressing),
+                ("db", HealthStatus::Degraded),
+            ]
+        );
+        Refresh::All(vec![health("web", HealthStatus::Healthy)]).update(&mut objects);
+        assert_eq!(objects.len(), 1, "a full refresh replaces the whole list");
+    }
 
     #[test]
     fn drift_checks_are_jittered_by_ten_percent() {

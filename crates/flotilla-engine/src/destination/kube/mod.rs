@@ -66,9 +66,8 @@ pub struct KubeDestination {
     schema: openapi::SchemaCache,
     /// The server's answers to the writes since `take_written` was last
     /// called (a lock: the writes of a stage go out concurrently).
-    written: std::sync::Mutex<
-        std::collections::HashMap<ObjectKey, std::sync::Arc<serde_json::Value>>,
-    >,
+    written:
+        std::sync::Mutex<std::collections::HashMap<ObjectKey, std::sync::Arc<serde_json::Value>>>,
 }
 
 impl KubeDestination {
