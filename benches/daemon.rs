@@ -279,6 +279,9 @@ async fn run(rows: &mut Vec<Row>) {
 
     // 4. pushes.
     let mut latencies = Vec::new();
+    for s in clusters.servers.values() {
+        s.reset_counters();
+    }
     let ticks_push0 = cpu_ticks(pid).unwrap();
     for i in 0..pushes {
         app.web_replicas = Some(2 + i as u32);
@@ -315,6 +318,15 @@ async fn run(rows: &mut Vec<Row>) {
     }
     let cpu_push = (cpu_ticks(pid).unwrap() - ticks_push0) as f64 / hz;
     let load_push = load_average();
+    // The requests the pushes cost the clusters (including the drift checks
+    // and status refreshes they wake, and watch renewals), by verb.
+    let mut push_verbs: std::collections::BTreeMap<String, u64> = Default::default();
+    for s in clusters.servers.values() {
+        for (verb, count) in s.counters().by_verb {
+            *push_verbs.entry(verb).or_default() += count;
+        }
+    }
+    let push_requests: u64 = push_verbs.values().sum();
     for c in &names {
         assert_eq!(clusters.replicas(c, "web"), Some(1 + pushes as i64), "{c}");
     }
@@ -391,6 +403,22 @@ async fn run(rows: &mut Vec<Row>) {
             "{} s / {} s ({cpu_push:.1} s CPU in all; load average {load_push})",
             seconds(percentile(&latencies, 0.5)),
             seconds(*latencies.last().unwrap())
+        ),
+    );
+    row(
+        "daemon CPU per cluster sync of a push".into(),
+        format!("{:.1} ms", 1000.0 * cpu_push / (n * pushes) as f64),
+    );
+    row(
+        "API requests per cluster sync of a push, by verb".into(),
+        format!(
+            "{:.1} ({})",
+            push_requests as f64 / (n * pushes) as f64,
+            push_verbs
+                .iter()
+                .map(|(v, c)| format!("{v} {:.1}", *c as f64 / (n * pushes) as f64))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     );
 }

@@ -194,3 +194,66 @@ async fn a_live_only_hpa_is_seen_through_the_watch() {
     let counters = server.counters();
     assert_eq!(counters.by_verb.get("list"), None, "{counters:?}");
 }
+
+/// A sync round hands back the live state it saw, each object it wrote as
+/// the server stored it (the answer to the server-side apply): the daemon
+/// judges health and federated status on it without reading again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_round_answers_the_live_state_with_its_writes_as_stored() {
+    let server = TestApiServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig.yaml");
+    std::fs::write(&kubeconfig, server.kubeconfig_yaml()).unwrap();
+    let snapshot = Snapshot::from_files([("fleet.yaml", FLEET), ("bases/app/app.yaml", APP)]);
+    let fleet = flotilla_core::load::load(&snapshot).unwrap();
+    let desired = flotilla_core::render::render_cluster(&fleet, &fleet.clusters[0]).unwrap();
+    let mut destination = KubeDestination::from_kubeconfig(&kubeconfig, None)
+        .await
+        .unwrap()
+        .with_watch_cache();
+    let first = flotilla_engine::reconcile::reconcile_round(
+        &mut destination,
+        "demo",
+        None,
+        &desired,
+        SyncOptions::default(),
+        |_, _| {},
+    )
+    .await;
+    assert!(!first.changes.is_failure(), "{}", first.changes);
+    let live = first.live.expect("the round read live state");
+    assert_eq!(live.len(), 3, "every object created is in the answer");
+
+    // Git changes the Deployment's replicas: the round's answer holds the
+    // Deployment as the server now stores it.
+    let changed = APP.replace("replicas: 2", "replicas: 3");
+    let snapshot = Snapshot::from_files([("fleet.yaml", FLEET), ("bases/app/app.yaml", &changed)]);
+    let fleet = flotilla_core::load::load(&snapshot).unwrap();
+    let desired = flotilla_core::render::render_cluster(&fleet, &fleet.clusters[0]).unwrap();
+    let second = flotilla_engine::reconcile::reconcile_round(
+        &mut destination,
+        "demo",
+        None,
+        &desired,
+        SyncOptions::default(),
+        |_, _| {},
+    )
+    .await;
+    assert!(!second.changes.is_failure(), "{}", second.changes);
+    let live = second.live.expect("the round read live state");
+    let stored = server
+        .get("apps", "v1", "deployments", Some("shop"), "web")
+        .unwrap();
+    let web = desired
+        .objects
+        .iter()
+        .find(|o| o.key.name == "web")
+        .unwrap();
+    let answered = &live[&web.key];
+    assert_eq!(answered["spec"]["replicas"], json!(3));
+    assert_eq!(
+        answered["metadata"]["resourceVersion"],
+        stored["metadata"]["resourceVersion"]
+    );
+    assert_eq!(live.len(), 3);
+}

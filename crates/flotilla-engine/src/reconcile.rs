@@ -17,8 +17,11 @@
 //! the next round drops the intent entries of objects that left Git and
 //! were never created (not pruned, not counted by the mass-prune guard).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
+
+use serde_json::Value;
 
 use crate::destination::{ClusterError, Destination};
 use flotilla_core::changeset::ChangeSet;
@@ -61,14 +64,49 @@ pub async fn reconcile_cluster<D: Destination>(
     revision: Option<&str>,
     desired: &DesiredState,
     options: SyncOptions,
-    mut progress: impl FnMut(usize, usize),
+    progress: impl FnMut(usize, usize),
 ) -> ChangeSet {
+    reconcile_round(destination, fleet, revision, desired, options, progress)
+        .await
+        .changes
+}
+
+/// What a sync round did, and what it saw.
+#[derive(Debug)]
+pub struct Round {
+    /// Every action and failure, typed.
+    pub changes: ChangeSet,
+    /// The desired objects' live copies after the round, by desired key:
+    /// those it judged against (read before applying), each object it wrote
+    /// replaced by the server's answer to the write (the object as stored).
+    /// An object absent does not exist (or its write failed). `None` when
+    /// the round stopped before reading live state, and in a dry run. For
+    /// health and federated status without a read of their own (an object
+    /// left unchanged is as it was read a moment before).
+    pub live: Option<HashMap<ObjectKey, Arc<Value>>>,
+}
+
+/// [`reconcile_cluster`], also answering the live state the round saw
+/// ([`Round::live`]).
+pub async fn reconcile_round<D: Destination>(
+    destination: &mut D,
+    fleet: &str,
+    revision: Option<&str>,
+    desired: &DesiredState,
+    options: SyncOptions,
+    mut progress: impl FnMut(usize, usize),
+) -> Round {
     let mut changes = ChangeSet::new(&desired.cluster, options.dry_run);
+    // Answers to writes made outside a round are not this round's.
+    let _ = destination.take_written();
     let stored = match destination.read_inventory(fleet, &desired.cluster).await {
         Ok(i) => i,
         Err(e) => {
             changes.fail(e.failure(), format!("reading the inventory: {e}"));
-            return changes;
+            return Round {
+                changes,
+                live: None,
+            };
         }
     };
     // Intent entries of objects that left Git and were never created (a
@@ -79,7 +117,10 @@ pub async fn reconcile_cluster<D: Destination>(
             Ok(gone) => gone,
             Err(e) => {
                 changes.fail(e.failure(), format!("reading live objects: {e}"));
-                return changes;
+                return Round {
+                    changes,
+                    live: None,
+                };
             }
         },
         None => HashSet::new(),
@@ -122,7 +163,10 @@ pub async fn reconcile_cluster<D: Destination>(
         Ok(l) => l,
         Err(e) => {
             changes.fail(e.failure(), format!("reading live objects: {e}"));
-            return changes;
+            return Round {
+                changes,
+                live: None,
+            };
         }
     };
 
@@ -137,7 +181,10 @@ pub async fn reconcile_cluster<D: Destination>(
         Ok(c) => c,
         Err(e) => {
             changes.fail(e.failure(), format!("reading live controllers: {e}"));
-            return changes;
+            return Round {
+                changes,
+                live: None,
+            };
         }
     };
     let controlled = flotilla_core::diff::controlled::controlled_fields(
@@ -167,7 +214,10 @@ pub async fn reconcile_cluster<D: Destination>(
         && let Err(e) = destination.write_inventory(&intent).await
     {
         changes.fail(e.failure(), format!("writing the inventory: {e}"));
-        return changes;
+        return Round {
+            changes,
+            live: None,
+        };
     }
 
     let applying = plan.apply.len();
@@ -219,7 +269,12 @@ pub async fn reconcile_cluster<D: Destination>(
     {
         changes.fail(e.failure(), format!("writing the inventory: {e}"));
     }
-    changes
+    let live = (!options.dry_run).then(|| {
+        let mut after = live;
+        after.extend(destination.take_written());
+        after
+    });
+    Round { changes, live }
 }
 
 /// The keys of `inventory`'s entries with an empty hash (an intent's, or

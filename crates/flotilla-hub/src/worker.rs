@@ -32,10 +32,8 @@ use flotilla_engine::destination::{
     AnyDestination, Changes, ClusterError, ConnectOptions, Destination, connect,
 };
 use flotilla_engine::diff::among;
-use flotilla_engine::reconcile::{
-    SyncOptions, check_cluster, check_cluster_only, reconcile_cluster,
-};
-use flotilla_engine::wait::{current_health, wait_healthy};
+use flotilla_engine::reconcile::{SyncOptions, check_cluster, check_cluster_only, reconcile_round};
+use flotilla_engine::wait::wait_healthy;
 
 /// What the rollout asks of a worker.
 pub(crate) enum Request {
@@ -350,8 +348,19 @@ async fn run(name: String, mut requests: mpsc::Receiver<Request>, ctx: WorkerCon
                     last_check = Instant::now();
                     continue;
                 };
+                // Federated status: after a check of the objects that
+                // changed, only theirs is read again (when the state holds
+                // every other desired object's).
                 let (objects, t) = match (desired, t) {
-                    (Some(desired), Some(t)) => objects_for(&desired, t).await,
+                    (Some(desired), Some(t)) => match only {
+                        Some(keys) if holds_all(&ctx, &name, &desired) => {
+                            objects_among(&desired, keys, t).await
+                        }
+                        _ => {
+                            let (o, t) = objects_for(&desired, t).await;
+                            (o.map(Refresh::All), t)
+                        }
+                    },
                     (_, t) => (None, t),
                 };
                 destination = t;
@@ -359,7 +368,7 @@ async fn run(name: String, mut requests: mpsc::Receiver<Request>, ctx: WorkerCon
                 if let Some(o) = objects
                     && let Some(c) = ctx.state.write().expect("state lock").clusters.get_mut(&name)
                 {
-                    c.objects = o;
+                    o.update(&mut c.objects);
                 }
                 let drift = match result {
                     Ok(fresh) => {
@@ -598,7 +607,7 @@ async fn sync_one(
             return outcome;
         }
     };
-    let changes = reconcile_cluster(
+    let round = reconcile_round(
         &mut destination,
         &fleet.name,
         fleet.revision.as_deref(),
@@ -607,6 +616,7 @@ async fn sync_one(
         |_, _| {},
     )
     .await;
+    let changes = round.changes;
     outcome.seconds = started.elapsed().as_secs_f64();
     if changes.is_failure() {
         let message = changes.error.clone().unwrap_or_else(|| {
@@ -630,17 +640,31 @@ async fn sync_one(
     }
     outcome.changes = Some(changes);
     outcome.status = SyncStatus::Synced;
-    outcome.health = if gate {
-        wait_healthy(&mut destination, &desired, ctx.config.health_timeout).await
-    } else {
-        current_health(&mut destination, &desired)
-            .await
-            .unwrap_or(HealthStatus::Unknown)
-    };
-    if let Ok((_, objects)) =
-        flotilla_engine::status::object_health(&mut destination, &desired).await
-    {
-        outcome.objects = objects;
+    // Health and federated status from what the round saw and wrote (no
+    // read of live state of their own); the health gate polls live state.
+    match round.live {
+        Some(live) if !gate => {
+            let (health, objects) =
+                flotilla_engine::status::object_health_in(&mut destination, &desired, &live).await;
+            outcome.health = health;
+            outcome.objects = objects;
+        }
+        _ => {
+            let waited = if gate {
+                Some(wait_healthy(&mut destination, &desired, ctx.config.health_timeout).await)
+            } else {
+                None
+            };
+            let read = flotilla_engine::status::object_health(&mut destination, &desired).await;
+            outcome.health = match (waited, &read) {
+                (Some(h), _) => h,
+                (None, Ok((h, _))) => *h,
+                (None, Err(_)) => HealthStatus::Unknown,
+            };
+            if let Ok((_, objects)) = read {
+                outcome.objects = objects;
+            }
+        }
     }
     outcome.destination = Some(destination);
     outcome
@@ -690,6 +714,59 @@ async fn objects_for(
 ) {
     match flotilla_engine::status::object_health(&mut t, desired).await {
         Ok((_, objects)) => (Some(objects), Some(t)),
+        Err(_) => (None, Some(t)),
+    }
+}
+
+/// Fresh federated status: of every desired object, or of some of them.
+enum Refresh {
+    /// Every desired object's, in desired order.
+    All(Vec<flotilla_core::agent::ObjectHealth>),
+    /// Some objects' (in desired order): each replaces the entry of its key.
+    Some(Vec<flotilla_core::agent::ObjectHealth>),
+}
+
+impl Refresh {
+    fn update(self, objects: &mut Vec<flotilla_core::agent::ObjectHealth>) {
+        match self {
+            Refresh::All(all) => *objects = all,
+            Refresh::Some(some) => {
+                for fresh in some {
+                    if let Some(o) = objects.iter_mut().find(|o| o.key == fresh.key) {
+                        *o = fresh;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Whether the cluster's state holds the status of every object of
+/// `desired` (and no other), in desired order: then a refresh of some
+/// objects keeps it whole.
+fn holds_all(
+    ctx: &WorkerContext,
+    name: &str,
+    desired: &flotilla_core::render::DesiredState,
+) -> bool {
+    let s = ctx.state.read().expect("state lock");
+    s.clusters.get(name).is_some_and(|c| {
+        c.objects.len() == desired.objects.len()
+            && c.objects
+                .iter()
+                .zip(&desired.objects)
+                .all(|(o, d)| o.key == d.key)
+    })
+}
+
+/// [`objects_for`] of the desired objects among `keys` only.
+async fn objects_among(
+    desired: &flotilla_core::render::DesiredState,
+    keys: &std::collections::BTreeSet<flotilla_core::model::ObjectKey>,
+    mut t: AnyDestination,
+) -> (Option<Refresh>, Option<AnyDestination>) {
+    match flotilla_engine::status::object_health_of(&mut t, desired, |k| among(keys, k)).await {
+        Ok(objects) => (Some(Refresh::Some(objects)), Some(t)),
         Err(_) => (None, Some(t)),
     }
 }
@@ -744,6 +821,44 @@ mod tests {
     use rand::rngs::StdRng;
 
     use super::*;
+
+    fn health(name: &str, health: HealthStatus) -> flotilla_core::agent::ObjectHealth {
+        flotilla_core::agent::ObjectHealth {
+            key: flotilla_core::model::ObjectKey {
+                group: "apps".into(),
+                kind: "Deployment".into(),
+                namespace: "app".into(),
+                name: name.into(),
+            },
+            health,
+            reason: String::new(),
+            events: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_refresh_of_changed_objects_replaces_only_their_status() {
+        let mut objects = vec![
+            health("api", HealthStatus::Healthy),
+            health("web", HealthStatus::Healthy),
+            health("db", HealthStatus::Degraded),
+        ];
+        Refresh::Some(vec![health("web", HealthStatus::Progressing)]).update(&mut objects);
+        let got: Vec<_> = objects
+            .iter()
+            .map(|o| (o.key.name.as_str(), o.health))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("api", HealthStatus::Healthy),
+                ("web", HealthStatus::Progressing),
+                ("db", HealthStatus::Degraded),
+            ]
+        );
+        Refresh::All(vec![health("web", HealthStatus::Healthy)]).update(&mut objects);
+        assert_eq!(objects.len(), 1, "a full refresh replaces the whole list");
+    }
 
     #[test]
     fn drift_checks_are_jittered_by_ten_percent() {

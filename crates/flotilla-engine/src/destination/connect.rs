@@ -278,6 +278,10 @@ impl Destination for AnyDestination {
         each!(self, t => t.refresh())
     }
 
+    fn take_written(&mut self) -> std::collections::HashMap<ObjectKey, Arc<serde_json::Value>> {
+        each!(self, t => t.take_written())
+    }
+
     fn changes_notifier(&self) -> Option<Arc<tokio::sync::Notify>> {
         each!(self, t => t.changes_notifier())
     }

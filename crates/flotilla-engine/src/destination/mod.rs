@@ -232,6 +232,16 @@ pub trait Destination {
     /// to do without a cache, the default.
     fn refresh(&mut self) {}
 
+    /// The objects written since the last call, as the server answered each
+    /// write (a server-side apply answers the object as stored), by the key
+    /// of the object sent: a sync judges health on them without reading
+    /// live state again ([`crate::reconcile::reconcile_round`]). Dry runs
+    /// leave none. A destination that does not keep answers has none, the
+    /// default.
+    fn take_written(&mut self) -> HashMap<ObjectKey, Arc<Value>> {
+        HashMap::new()
+    }
+
     /// Notified when a change is recorded (see [`Destination::take_changes`]);
     /// `None` for destinations that do not track changes, the default.
     fn changes_notifier(&self) -> Option<Arc<tokio::sync::Notify>> {

@@ -64,6 +64,10 @@ pub struct KubeDestination {
     cache: Option<cache::WatchCache>,
     /// The cluster's schema (OpenAPI v3), fetched per group version.
     schema: openapi::SchemaCache,
+    /// The server's answers to the writes since `take_written` was last
+    /// called (a lock: the writes of a stage go out concurrently).
+    written:
+        std::sync::Mutex<std::collections::HashMap<ObjectKey, std::sync::Arc<serde_json::Value>>>,
 }
 
 impl KubeDestination {
@@ -172,6 +176,7 @@ impl KubeDestination {
             server,
             cache: None,
             schema: openapi::SchemaCache::default(),
+            written: Default::default(),
         })
     }
 

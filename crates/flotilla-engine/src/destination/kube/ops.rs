@@ -102,7 +102,7 @@ impl KubeDestination {
         after["kind"] = Value::String(resource.kind.clone());
         // `live` comes from `Destination::live`, which also finds unlabelled
         // objects; without it, the answer's status tells.
-        Ok(match live {
+        let applied = match live {
             _ if created => Applied::Created,
             None if options.dry_run => Applied::Created,
             None => Applied::Configured,
@@ -120,7 +120,16 @@ impl KubeDestination {
                 Applied::Unchanged
             }
             Some(_) => Applied::Configured,
-        })
+        };
+        if !options.dry_run
+            && let Some(key) = ObjectKey::of(object)
+        {
+            self.written
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(key, Arc::new(after));
+        }
+        Ok(applied)
     }
 }
 
@@ -389,6 +398,10 @@ impl Destination for KubeDestination {
                 .await;
         results.sort_unstable_by_key(|(i, _)| *i);
         results.into_iter().map(|(_, result)| result).collect()
+    }
+
+    fn take_written(&mut self) -> HashMap<ObjectKey, Arc<Value>> {
+        std::mem::take(self.written.get_mut().unwrap_or_else(|e| e.into_inner()))
     }
 
     async fn dry_run_apply(&mut self, object: &Value) -> Result<Option<Value>, ClusterError> {
