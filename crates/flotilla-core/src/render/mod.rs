@@ -53,7 +53,7 @@ impl DesiredState {
         let mut out = String::new();
         for o in &self.objects {
             out.push_str("---\n");
-            out.push_str(&crate::yaml::to_string(&o.object));
+            crate::yaml::write_value(&mut out, &o.object);
         }
         out
     }
