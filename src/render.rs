@@ -38,9 +38,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let names = args.select.select(&fleet)?;
     // A bounded few clusters at a time (one per core, at most
-    // RENDER_WIDTH), each rendered and serialised on its own thread, then
-    // written or printed in order and dropped: peak memory is the fleet plus
-    // that many clusters.
+    // RENDER_WIDTH), each rendered and serialised on its own worker thread,
+    // then written or printed in order and dropped. Worker k takes clusters
+    // k, k + width, ... and hands each over through a one-slot channel, so
+    // it renders the next while the writer prints this one (no batch
+    // barrier), and peak memory is the fleet plus two clusters per worker.
     let selected: Vec<&flotilla_core::model::Cluster> = fleet
         .clusters
         .iter()
@@ -51,38 +53,39 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(_) => None,
         None => Some(ManifestStream::new(args.output, selected.len())?),
     };
-    let stdout = std::io::stdout();
     let width = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
-        .clamp(1, RENDER_WIDTH);
-    for batch in selected.chunks(width) {
-        let format = args.output;
-        let printing = stream.is_some();
-        let fleet = &fleet;
-        let rendered: Vec<Rendered> = std::thread::scope(|scope| {
-            let handles: Vec<_> = batch
-                .iter()
-                .map(|cluster| {
-                    scope.spawn(move || -> Rendered {
-                        let state = flotilla_core::render::render_cluster(fleet, cluster)
-                            .map_err(|e| e.to_string())?;
-                        let body = printing
-                            .then(|| ManifestStream::body(format, &state))
-                            .transpose()
-                            .map_err(|e| e.to_string())?;
-                        Ok((state, body))
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err("rendering panicked".into()))
-                })
-                .collect()
-        });
-        for r in rendered {
+        .clamp(1, RENDER_WIDTH)
+        .min(selected.len().max(1));
+    let format = args.output;
+    let printing = stream.is_some();
+    let fleet = &fleet;
+    let selected = &selected;
+    std::thread::scope(|scope| -> anyhow::Result<()> {
+        let receivers: Vec<std::sync::mpsc::Receiver<Rendered>> = (0..width)
+            .map(|k| {
+                let (send, receive) = std::sync::mpsc::sync_channel(1);
+                scope.spawn(move || {
+                    for cluster in selected.iter().skip(k).step_by(width) {
+                        let rendered = std::panic::catch_unwind(|| {
+                            render_one(fleet, cluster, format, printing)
+                        })
+                        .unwrap_or_else(|_| Err("rendering panicked".into()));
+                        if send.send(rendered).is_err() {
+                            // The writer stopped (an error): stop too.
+                            break;
+                        }
+                    }
+                });
+                receive
+            })
+            .collect();
+        let stdout = std::io::stdout();
+        let mut out = stdout.lock();
+        for i in 0..selected.len() {
+            let r = receivers[i % width]
+                .recv()
+                .unwrap_or_else(|_| Err("rendering panicked".into()));
             let (state, body) = match r {
                 Ok(r) => r,
                 Err(e) => {
@@ -94,16 +97,32 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             match (&args.out, &mut stream, body) {
                 (Some(dir), _, _) => write_folder(&dir.join(&state.cluster), &state, args.output)?,
                 (None, Some(stream), Some(body)) => {
-                    stream.cluster(&mut stdout.lock(), &state.cluster, &body)?
+                    stream.cluster(&mut out, &state.cluster, &body)?
                 }
                 _ => unreachable!("a stream without --out, a body for each printed cluster"),
             }
         }
-    }
+        Ok(())
+    })?;
     if let Some(stream) = stream {
-        stream.end(&mut stdout.lock())?;
+        stream.end(&mut std::io::stdout().lock())?;
     }
     Ok(ExitCode::from(if failed { 1 } else { 0 }))
+}
+
+/// Renders one cluster and, when printing, serialises it (on a worker).
+fn render_one(
+    fleet: &flotilla_core::model::Fleet,
+    cluster: &flotilla_core::model::Cluster,
+    format: OutputFormat,
+    printing: bool,
+) -> Rendered {
+    let state = flotilla_core::render::render_cluster(fleet, cluster).map_err(|e| e.to_string())?;
+    let body = printing
+        .then(|| ManifestStream::body(format, &state))
+        .transpose()
+        .map_err(|e| e.to_string())?;
+    Ok((state, body))
 }
 
 /// The most clusters `render` holds at once (one per core up to this).
@@ -214,7 +233,7 @@ fn write_folder(dir: &Path, state: &DesiredState, format: OutputFormat) -> anyho
         let name = safe_file_name(&o.key, ext);
         let text = match format {
             OutputFormat::Json => flotilla_core::report::json::pretty(&o.object)?,
-            _ => flotilla_core::yaml::to_string(&o.object),
+            _ => flotilla_core::yaml::value_to_string(&o.object),
         };
         let private = o.key.group.is_empty() && o.key.kind == "Secret";
         safe_fs::write_file(dir, &name, text.as_bytes(), private)

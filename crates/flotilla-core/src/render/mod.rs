@@ -53,7 +53,7 @@ impl DesiredState {
         let mut out = String::new();
         for o in &self.objects {
             out.push_str("---\n");
-            out.push_str(&crate::yaml::to_string(&o.object));
+            crate::yaml::write_value(&mut out, &o.object);
         }
         out
     }
@@ -237,9 +237,19 @@ pub fn render_cluster(fleet: &Fleet, cluster: &Cluster) -> Result<DesiredState, 
         return Err(Diagnostics(diags).coalesce());
     }
     let crds = order::cluster_scoped_crds(objects.iter().map(|o| &o.object));
-    objects.sort_by(|a, b| {
-        order::sort_key(&a.key, &a.object, &crds).cmp(&order::sort_key(&b.key, &b.object, &crds))
-    });
+    // Each object's sort key computed once, then a stable sort of their
+    // places (the same order as sorting the objects by it).
+    let places = {
+        let keys: Vec<_> = objects
+            .iter()
+            .map(|o| order::sort_key(&o.key, &o.object, &crds))
+            .collect();
+        let mut places: Vec<usize> = (0..objects.len()).collect();
+        places.sort_by(|&a, &b| keys[a].cmp(&keys[b]));
+        places
+    };
+    let mut slots: Vec<Option<DesiredObject>> = objects.into_iter().map(Some).collect();
+    let objects = places.into_iter().filter_map(|i| slots[i].take()).collect();
     Ok(DesiredState {
         cluster: cluster.name.clone(),
         objects,

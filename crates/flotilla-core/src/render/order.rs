@@ -37,7 +37,9 @@ pub fn tier(key: &ObjectKey, custom_cluster_scoped: &BTreeSet<(String, String)>)
         ("apiextensions.k8s.io", "CustomResourceDefinition") => 1,
         (g, k)
             if is_cluster_scoped_kind(g, k)
-                || custom_cluster_scoped.contains(&(g.to_string(), k.to_string())) =>
+                || custom_cluster_scoped
+                    .iter()
+                    .any(|(cg, ck)| cg == g && ck == k) =>
         {
             2
         }

@@ -20,37 +20,57 @@ pub struct SubstError {
 
 /// Returns `value` with every variable expanded for `cluster`.
 pub fn substitute(value: &Value, cluster: &Cluster) -> Result<Value, SubstError> {
-    walk(value, cluster, &mut String::new())
+    walk(value, cluster, &mut Vec::new())
 }
 
-fn walk(value: &Value, cluster: &Cluster, pointer: &mut String) -> Result<Value, SubstError> {
+/// One step of the path to the value being expanded: the JSON pointer is
+/// only spelled out when a substitution fails.
+enum Step<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+fn pointer(path: &[Step<'_>]) -> String {
+    let mut out = String::new();
+    for step in path {
+        out.push('/');
+        match step {
+            Step::Key(k) => out.push_str(&k.replace('~', "~0").replace('/', "~1")),
+            Step::Index(i) => out.push_str(&i.to_string()),
+        }
+    }
+    out
+}
+
+fn walk<'a>(
+    value: &'a Value,
+    cluster: &Cluster,
+    path: &mut Vec<Step<'a>>,
+) -> Result<Value, SubstError> {
     Ok(match value {
         Value::String(s) => Value::String(expand(s, cluster).map_err(|message| SubstError {
-            pointer: pointer.clone(),
+            pointer: pointer(path),
             message,
         })?),
         Value::Array(items) => {
             let mut out = Vec::with_capacity(items.len());
             for (i, item) in items.iter().enumerate() {
-                let len = pointer.len();
-                pointer.push_str(&format!("/{i}"));
-                out.push(walk(item, cluster, pointer)?);
-                pointer.truncate(len);
+                path.push(Step::Index(i));
+                out.push(walk(item, cluster, path)?);
+                path.pop();
             }
             Value::Array(out)
         }
         Value::Object(map) => {
             let mut out = Map::with_capacity(map.len());
             for (k, v) in map {
-                let len = pointer.len();
-                pointer.push('/');
-                pointer.push_str(&k.replace('~', "~0").replace('/', "~1"));
+                path.push(Step::Key(k));
                 let key = expand(k, cluster).map_err(|message| SubstError {
-                    pointer: pointer.clone(),
+                    pointer: pointer(path),
                     message,
                 })?;
-                out.insert(key, walk(v, cluster, pointer)?);
-                pointer.truncate(len);
+                out.insert(key, walk(v, cluster, path)?);
+                path.pop();
             }
             Value::Object(out)
         }
