@@ -227,6 +227,23 @@ async fn run(rows: &mut Vec<Row>) {
         })
         .fold((0, 0, 0), |(a, b, c), (t, w, x)| (a + t, b + w, c + x));
     let (cached, json_bytes) = cached_json(&clusters);
+    if std::env::var_os("FLOTILLA_TEST_DAEMON_WRAPPER").is_some() {
+        // Under a wrapper (a heap profiler), stop the daemon itself at the
+        // end of idle (SIGKILL: what it holds then is what it "leaks"), so
+        // the profile shows what idle keeps; skip the rest.
+        let children = std::process::Command::new("pgrep")
+            .args(["-P", &pid.to_string()])
+            .output()
+            .expect("pgrep");
+        for child in String::from_utf8_lossy(&children.stdout).split_whitespace() {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", child])
+                .status();
+        }
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        eprintln!("cached objects {cached}, JSON {json_bytes} B; daemon stopped after idle");
+        return;
+    }
     let view = daemon.fleet().await;
     assert!(
         view.all_synced_on(&first),

@@ -102,7 +102,7 @@ fn fleet_state() -> FleetState {
     let mut sync = ChangeSet::new("eu-1", false);
     sync.push(deployment, Action::Configured, None);
     sync.push(key("", "Namespace", "", "shop"), Action::Unchanged, None);
-    eu.last_sync = Some(sync);
+    eu.last_sync = Some(sync.into());
 
     let mut us = ClusterState::new("us-1", "prod");
     us.revision = Some(GOOD.into());
@@ -118,7 +118,7 @@ fn fleet_state() -> FleetState {
     us.last_success = Some(at(1_700_000_050));
     let mut sync = ChangeSet::new("us-1", false);
     sync.push(key("", "Namespace", "", "shop"), Action::Created, None);
-    us.last_sync = Some(sync);
+    us.last_sync = Some(sync.into());
 
     FleetState {
         fleet: "demo".into(),

@@ -56,7 +56,18 @@ impl Daemon {
         let stderr_path = dir.path().join("stderr");
         let home = dir.path().join("home");
         std::fs::create_dir_all(&home).unwrap();
-        let mut cmd = Command::new(FLOTILLA);
+        // `FLOTILLA_TEST_DAEMON_WRAPPER`: a command the daemon runs under
+        // (e.g. `heaptrack -o /tmp/serve`), for measurements by hand.
+        let wrapper = std::env::var("FLOTILLA_TEST_DAEMON_WRAPPER").unwrap_or_default();
+        let mut words = wrapper.split_whitespace();
+        let mut cmd = match words.next() {
+            Some(program) => {
+                let mut cmd = Command::new(program);
+                cmd.args(words).arg(FLOTILLA);
+                cmd
+            }
+            None => Command::new(FLOTILLA),
+        };
         cmd.arg("serve")
             .args(["--listen", "127.0.0.1:0"])
             .args(args)

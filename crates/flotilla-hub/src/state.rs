@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use flotilla_core::changeset::ChangeSet;
+use flotilla_core::changeset::{ChangeSet, Counts};
 use flotilla_core::drift::ClusterDrift;
 use flotilla_core::health::HealthStatus;
 use flotilla_core::model::ObjectKey;
@@ -49,8 +49,9 @@ pub struct ClusterState {
     pub health: HealthStatus,
     /// The last drift check.
     pub drift: Option<ClusterDrift>,
-    /// The last sync's change set.
-    pub last_sync: Option<ChangeSet>,
+    /// What the last sync did, in counts (not each object's action: the
+    /// daemon keeps per cluster only what it shows).
+    pub last_sync: Option<LastSync>,
     /// When the last successful sync finished.
     #[serde(with = "time_opt")]
     pub last_success: Option<SystemTime>,
@@ -80,6 +81,37 @@ pub struct ClusterState {
     /// latest events of those not healthy (push and pull alike).
     #[serde(skip)]
     pub objects: Vec<flotilla_core::agent::ObjectHealth>,
+}
+
+/// What the daemon keeps of a cluster's last sync: the counts of its
+/// actions and its error, as `/api/v1/fleet` shows them. A whole
+/// [`ChangeSet`] names every object (hundreds per cluster), which the
+/// daemon never shows again once the sync is logged and counted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LastSync {
+    /// Whether the sync was a dry run.
+    pub dry_run: bool,
+    /// How many objects each action reached.
+    pub counts: Counts,
+    /// The failure of the whole cluster, if any.
+    pub error: Option<String>,
+}
+
+impl From<&ChangeSet> for LastSync {
+    fn from(c: &ChangeSet) -> Self {
+        Self {
+            dry_run: c.dry_run,
+            counts: c.counts(),
+            error: c.error.clone(),
+        }
+    }
+}
+
+impl From<ChangeSet> for LastSync {
+    fn from(c: ChangeSet) -> Self {
+        Self::from(&c)
+    }
 }
 
 /// What the hub knows of a cluster's agent.

@@ -508,7 +508,7 @@ fn record(ctx: &WorkerContext, name: &str, revision: Option<String>, o: Outcome)
         c.status = o.status;
         c.health = o.health;
         if o.changes.is_some() {
-            c.last_sync = o.changes;
+            c.last_sync = o.changes.map(Into::into);
         }
         c.last_error = o.error;
         if !o.objects.is_empty() {

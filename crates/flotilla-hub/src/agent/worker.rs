@@ -319,7 +319,7 @@ impl AgentWorker {
                     answer = Some((r.generation, status));
                 }
             }
-            c.last_sync = Some(sync.changes);
+            c.last_sync = Some(sync.changes.into());
         } else if on_current && r.event == ReportEvent::Hello && c.status == SyncStatus::Unreachable
         {
             // The agent is back; the rollout's retry re-assigns and gets its

@@ -221,7 +221,7 @@ fn row<'a>(c: &'a ClusterState, drift: Option<&'a ClusterDrift>, ha: bool) -> Cl
         last_error: c.last_error.as_deref(),
         last_sync: c.last_sync.as_ref().map(|l| LastSync {
             dry_run: l.dry_run,
-            counts: l.counts(),
+            counts: l.counts,
             error: l.error.as_deref(),
         }),
         owner: ha.then_some(c.owner.as_deref()),

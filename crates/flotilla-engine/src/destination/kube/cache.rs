@@ -80,8 +80,29 @@ fn hash_of(v: &Value) -> u64 {
     h.finish()
 }
 
-/// Cached objects by (namespace, name).
-type Objects = HashMap<(String, String), Arc<Cached>>;
+/// Where a cached object is: its namespace (empty for a cluster-scoped
+/// object) and name, in one allocation (`<namespace>/<name>`; neither may
+/// hold a `/`).
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct Id(Box<str>);
+
+impl Id {
+    fn new(namespace: &str, name: &str) -> Id {
+        let mut s = String::with_capacity(namespace.len() + 1 + name.len());
+        s.push_str(namespace);
+        s.push('/');
+        s.push_str(name);
+        Id(s.into_boxed_str())
+    }
+
+    /// (namespace, name).
+    fn parts(&self) -> (&str, &str) {
+        self.0.split_once('/').unwrap_or(("", &self.0))
+    }
+}
+
+/// Cached objects by where they are.
+type Objects = HashMap<Id, Arc<Cached>>;
 
 /// What changed since the last [`Tracker::take`].
 #[derive(Default)]
@@ -172,10 +193,10 @@ struct Kind {
     selector: String,
 }
 
-fn id(object: &DynamicObject) -> (String, String) {
-    (
-        object.metadata.namespace.clone().unwrap_or_default(),
-        object.metadata.name.clone().unwrap_or_default(),
+fn id(object: &DynamicObject) -> Id {
+    Id::new(
+        object.metadata.namespace.as_deref().unwrap_or_default(),
+        object.metadata.name.as_deref().unwrap_or_default(),
     )
 }
 
@@ -201,11 +222,14 @@ fn spawn_watch(
     let (ready_tx, ready) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(async move {
         futures::pin_mut!(stream);
-        let key_of = |(namespace, name): (String, String)| ObjectKey {
-            group: group_of(&resource.api_version).to_string(),
-            kind: resource.kind.clone(),
-            namespace,
-            name,
+        let key_of = |id: &Id| {
+            let (namespace, name) = id.parts();
+            ObjectKey {
+                group: group_of(&resource.api_version).to_string(),
+                kind: resource.kind.clone(),
+                namespace: namespace.to_string(),
+                name: name.to_string(),
+            }
         };
         // A relist is collected apart and swapped in when complete.
         let mut relist: Option<Objects> = None;
@@ -232,11 +256,11 @@ fn spawn_watch(
                                 Some(o) if o.content == c.content => {
                                     status |= o.status != c.status;
                                 }
-                                _ => tracker.changed(key_of(id.clone())),
+                                _ => tracker.changed(key_of(id)),
                             }
                         }
                         for id in old.keys().filter(|id| !now.contains_key(*id)) {
-                            tracker.changed(key_of(id.clone()));
+                            tracker.changed(key_of(id));
                         }
                         if status {
                             tracker.status_changed();
@@ -259,14 +283,14 @@ fn spawn_watch(
                                 tracker.status_changed();
                             }
                         }
-                        _ => tracker.changed(key_of(id)),
+                        _ => tracker.changed(key_of(&id)),
                     }
                 }
                 Ok(Event::Delete(o)) => {
                     let id = id(&o);
                     let gone = shared.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
                     if gone.is_some() {
-                        tracker.changed(key_of(id));
+                        tracker.changed(key_of(&id));
                     }
                 }
                 Err(e) => {
@@ -354,7 +378,10 @@ impl WatchCache {
             let objects = kind.objects.lock().unwrap_or_else(|e| e.into_inner());
             objects
                 .iter()
-                .filter(|((ns, name), _)| keep(ns, name))
+                .filter(|(id, _)| {
+                    let (ns, name) = id.parts();
+                    keep(ns, name)
+                })
                 .map(|(_, c)| Arc::clone(c))
                 .collect()
         };

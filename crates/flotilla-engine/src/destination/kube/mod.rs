@@ -124,11 +124,10 @@ impl KubeDestination {
     /// an impersonated user). Call before [`Self::with_watch_cache`].
     pub fn with_user_agent(mut self, agent: http::HeaderValue) -> Result<Self, ClusterError> {
         self.config.headers.push((http::header::USER_AGENT, agent));
-        self.client =
-            Client::try_from(self.config.clone()).map_err(|source| ConfigError::Client {
-                server: self.server.clone(),
-                source,
-            })?;
+        self.client = client_of(&self.config).map_err(|source| ConfigError::Client {
+            server: self.server.clone(),
+            source,
+        })?;
         Ok(self)
     }
 
@@ -158,14 +157,13 @@ impl KubeDestination {
             config.root_cert = Some(Vec::new());
         }
         let server = without_userinfo(&config.cluster_url.to_string());
-        let kept = config.clone();
-        let client = Client::try_from(config).map_err(|source| ConfigError::Client {
+        let client = client_of(&config).map_err(|source| ConfigError::Client {
             server: server.clone(),
             source,
         })?;
         Ok(Self {
             client,
-            config: kept,
+            config,
             acting: None,
             impersonating: std::collections::HashMap::new(),
             discovery: discovery::Cache::default(),
@@ -216,7 +214,7 @@ impl KubeDestination {
         {
             let mut config = self.config.clone();
             config.auth_info.impersonate = Some(user.to_string());
-            let client = Client::try_from(config).map_err(|source| ConfigError::Client {
+            let client = client_of(&config).map_err(|source| ConfigError::Client {
                 server: self.server.clone(),
                 source,
             })?;
@@ -225,6 +223,54 @@ impl KubeDestination {
         self.acting = user.map(str::to_string);
         Ok(())
     }
+}
+
+/// How long an unused connection to an API server stays open, and how
+/// many stay open per server. A sync opens one connection per write in
+/// flight; kept idle at hyper's defaults (90 s, no limit), each holds its
+/// buffers (tens of KB) long after the burst, in every cluster of a daemon.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(15);
+const POOL_MAX_IDLE_PER_HOST: usize = 2;
+/// The most a connection buffers of what it reads (hyper's default, about
+/// 400 KB, lets a burst of watch events grow each watch connection's
+/// buffer for good). A response head must fit (an API server's is under
+/// 2 KB); bodies stream through in pieces of at most this size.
+const READ_BUFFER_MAX: usize = 16 * 1024;
+
+/// A kube client for `config`: kube's own stack (base URI, authentication,
+/// extra headers, connect/read/write timeouts, rustls) over a connection
+/// pool kept small ([`POOL_IDLE_TIMEOUT`], [`POOL_MAX_IDLE_PER_HOST`],
+/// [`READ_BUFFER_MAX`]). With a proxy, kube's default client (its proxy
+/// connectors). Not set here: the expiry of a client certificate from an
+/// exec plugin (`Client::valid_until`, which nothing in Flotilla reads;
+/// the plugin's tokens are refreshed by the authentication layer as
+/// before).
+fn client_of(config: &Config) -> Result<Client, kube::Error> {
+    use kube::client::ConfigExt;
+    if config.proxy_url.is_some() {
+        return Client::try_from(config.clone());
+    }
+    let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
+    http.enforce_http(false);
+    let https = config.rustls_https_connector_with_connector(http)?;
+    let mut connector = hyper_timeout::TimeoutConnector::new(https);
+    connector.set_connect_timeout(config.connect_timeout);
+    connector.set_read_timeout(config.read_timeout);
+    connector.set_write_timeout(config.write_timeout);
+    connector.set_reset_reader_on_write(config.reset_reader_on_write);
+    let pool: hyper_util::client::legacy::Client<_, kube::client::Body> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+            .pool_max_idle_per_host(POOL_MAX_IDLE_PER_HOST)
+            .http1_max_buf_size(READ_BUFFER_MAX)
+            .build(connector);
+    let service = tower::ServiceBuilder::new()
+        .layer(config.base_uri_layer())
+        .option_layer(config.auth_layer()?)
+        .layer(config.extra_headers_layer()?)
+        .map_err(tower::BoxError::from)
+        .service(pool);
+    Ok(kube::client::ClientBuilder::new(service, config.default_namespace.clone()).build())
 }
 
 impl KubeDestination {
