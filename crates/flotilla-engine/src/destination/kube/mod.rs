@@ -240,7 +240,7 @@ const READ_BUFFER_MAX: usize = 16 * 1024;
 /// A kube client for `config`: kube's own stack (base URI, authentication,
 /// extra headers, connect/read/write timeouts, rustls) over a connection
 /// pool kept small ([`POOL_IDLE_TIMEOUT`], [`POOL_MAX_IDLE_PER_HOST`],
-/// [`READ_BUFFER_MAX`]). With a proxy, kube's default client (its proxy
+/// [`READ_BUFFER_MAX`]), each request logged at debug under `kube_client`. With a proxy, kube's default client (its proxy
 /// connectors). Not set here: the expiry of a client certificate from an
 /// exec plugin (`Client::valid_until`, which nothing in Flotilla reads;
 /// the plugin's tokens are refreshed by the authentication layer as
@@ -268,6 +268,13 @@ fn client_of(config: &Config) -> Result<Client, kube::Error> {
         .layer(config.base_uri_layer())
         .option_layer(config.auth_layer()?)
         .layer(config.extra_headers_layer()?)
+        // The request line kube's own stack logs, under its target, so that
+        // `FLOTILLA_LOG=warn,kube_client=debug` still shows every request
+        // (method and URL; never a header, where credentials are).
+        .map_request(|req: http::Request<kube::client::Body>| {
+            tracing::debug!(target: "kube_client", method = %req.method(), url = %req.uri(), "requesting");
+            req
+        })
         .map_err(tower::BoxError::from)
         .service(pool);
     Ok(kube::client::ClientBuilder::new(service, config.default_namespace.clone()).build())
