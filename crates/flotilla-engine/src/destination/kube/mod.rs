@@ -229,8 +229,10 @@ impl KubeDestination {
 /// many stay open per server. A sync opens one connection per write in
 /// flight; kept idle at hyper's defaults (90 s, no limit), each holds its
 /// buffers (tens of KB) long after the burst, in every cluster of a daemon.
+/// As many as a sync writes at once stay open (fewer would make it connect
+/// again and again mid-sync), for 15 s.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(15);
-const POOL_MAX_IDLE_PER_HOST: usize = 2;
+const POOL_MAX_IDLE_PER_HOST: usize = ops::APPLY_CONCURRENCY;
 /// The most a connection buffers of what it reads (hyper's default, about
 /// 400 KB, lets a burst of watch events grow each watch connection's
 /// buffer for good). A response head must fit (an API server's is under
