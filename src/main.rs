@@ -17,6 +17,12 @@ mod serve;
 mod sync;
 mod validate;
 
+/// mimalloc: the daemon's syncs and checks and `render` allocate and free
+/// many small JSON values; glibc's malloc spent a quarter to a half of
+/// their CPU (README, Benchmarks: "The allocator").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::process::ExitCode;
 
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
