@@ -15,9 +15,36 @@ pub(crate) fn join(prefix: &str, name: &str) -> String {
     }
 }
 
+/// The names the readers look for the fleet file under, in order:
+/// `fleet.yml` is read only for loading's hint to rename it.
+pub(crate) const FLEET_FILES: [&str; 2] = [flotilla_core::load::FLEET_FILE, "fleet.yml"];
+
+/// The folders a reader walks for the fleet file `fleet_yaml` (its text;
+/// empty when there is none): those it names
+/// ([`flotilla_core::load::folders_named`]), less any inside another named
+/// folder (read with it).
+pub(crate) fn folders_to_read(fleet_yaml: &str) -> Vec<String> {
+    let folders = flotilla_core::load::folders_named(fleet_yaml);
+    folders
+        .iter()
+        .filter(|folder| {
+            !folders
+                .iter()
+                .any(|other| folder.starts_with(&format!("{other}/")))
+        })
+        .cloned()
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_folder_inside_another_named_one_is_read_with_it() {
+        let fleet = "spec:\n  bases: [{name: a, path: bases}, {name: b, path: bases/web}, {name: c, path: basesx}]\n";
+        assert_eq!(folders_to_read(fleet), ["bases", "basesx", "clusters"]);
+    }
 
     #[test]
     fn paths_join_and_hidden_names() {

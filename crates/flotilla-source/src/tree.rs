@@ -10,10 +10,10 @@
 
 use git2::{ObjectType, Repository, Tree, TreeEntry};
 
-use flotilla_core::load::{FLEET_FILE, folders_named, is_yaml_file};
+use flotilla_core::load::{FLEET_FILE, is_yaml_file};
 use flotilla_core::snapshot::Snapshot;
 
-use super::paths::{is_hidden, join};
+use super::paths::{FLEET_FILES, folders_to_read, is_hidden, join};
 
 /// Git's file mode for symbolic links.
 const MODE_SYMLINK: i32 = 0o120000;
@@ -35,9 +35,8 @@ pub(crate) fn read_tree(
         repo,
         snapshot: Snapshot::new(),
     };
-    // fleet.yml is read only for loading's hint to rename it.
     let mut fleet_text = String::new();
-    for name in [FLEET_FILE, "fleet.yml"] {
+    for name in FLEET_FILES {
         if let Some(entry) = start.get_name(name) {
             reader.file(&entry, name)?;
             if let Some(bytes) = reader.snapshot.get(name) {
@@ -48,14 +47,8 @@ pub(crate) fn read_tree(
             }
         }
     }
-    let folders = folders_named(&fleet_text);
-    for folder in &folders {
-        // A folder inside another named folder is read with it.
-        let inside = |other: &String| folder.starts_with(&format!("{other}/"));
-        if folders.iter().any(inside) {
-            continue;
-        }
-        reader.walk_named(&start, folder)?;
+    for folder in folders_to_read(&fleet_text) {
+        reader.walk_named(&start, &folder)?;
     }
     Ok(reader.snapshot)
 }

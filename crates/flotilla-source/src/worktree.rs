@@ -14,11 +14,11 @@ use std::fs;
 use std::io::ErrorKind;
 use std::path::Path;
 
-use flotilla_core::load::{FLEET_FILE, folders_named, is_yaml_file};
+use flotilla_core::load::{FLEET_FILE, is_yaml_file};
 use flotilla_core::snapshot::Snapshot;
 
 use super::SourceError;
-use super::paths::{is_hidden, join};
+use super::paths::{FLEET_FILES, folders_to_read, is_hidden, join};
 
 /// Reads `fleet.yaml` below `root`, then the YAML files of the folders it
 /// names.
@@ -34,9 +34,8 @@ pub(crate) fn read_work_tree(root: &Path) -> Result<Snapshot, SourceError> {
     let mut walker = Walker {
         snapshot: Snapshot::new(),
     };
-    // fleet.yml is read only for loading's hint to rename it.
     let mut fleet_text = String::new();
-    for name in [FLEET_FILE, "fleet.yml"] {
+    for name in FLEET_FILES {
         if let Some(bytes) = walker.read_file(&canonical.join(name), name)? {
             if name == FLEET_FILE {
                 fleet_text = String::from_utf8_lossy(&bytes).into_owned();
@@ -44,14 +43,8 @@ pub(crate) fn read_work_tree(root: &Path) -> Result<Snapshot, SourceError> {
             break;
         }
     }
-    let folders = folders_named(&fleet_text);
-    for folder in &folders {
-        // A folder inside another named folder is read with it.
-        let inside = |other: &String| folder.starts_with(&format!("{other}/"));
-        if folders.iter().any(inside) {
-            continue;
-        }
-        walker.walk_named(&canonical, folder)?;
+    for folder in folders_to_read(&fleet_text) {
+        walker.walk_named(&canonical, &folder)?;
     }
     Ok(walker.snapshot)
 }
