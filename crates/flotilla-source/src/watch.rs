@@ -231,20 +231,12 @@ pub fn read_by_loader(relative: &Path, is_dir: bool, folders: &[String]) -> bool
         return false;
     };
     let path = path.replace('\\', "/");
-    if path == flotilla_core::load::FLEET_FILE || path == "fleet.yml" {
+    if super::paths::FLEET_FILES.contains(&path.as_str()) {
         return true;
     }
     let name = path.rsplit('/').next().unwrap_or_default();
     let kind = is_dir || flotilla_core::load::is_yaml_file(name) || !name.contains('.');
-    let place = folders.iter().any(|f| {
-        path == *f
-            || path
-                .strip_prefix(f.as_str())
-                .is_some_and(|r| r.starts_with('/'))
-            || f.strip_prefix(path.as_str())
-                .is_some_and(|r| r.starts_with('/'))
-    });
-    kind && place
+    kind && flotilla_core::load::on_read_path(&path, folders)
 }
 
 /// Whether any component of a relative path is hidden.

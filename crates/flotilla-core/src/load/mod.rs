@@ -57,6 +57,19 @@ pub fn folders_named(fleet_yaml: &str) -> Vec<String> {
     out
 }
 
+/// Whether `path` (repository-relative, `/`-separated) is one of `folders`
+/// (those [`folders_named`] gives), inside one, or a folder on the way to
+/// one: where the loader reads.
+pub fn on_read_path(path: &str, folders: &[String]) -> bool {
+    folders.iter().any(|f| {
+        f == path
+            || f.strip_prefix(path).is_some_and(|r| r.starts_with('/'))
+            || path
+                .strip_prefix(f.as_str())
+                .is_some_and(|r| r.starts_with('/'))
+    })
+}
+
 /// Whether the loader reads a file of this name: `.yaml` and `.yml` files.
 pub fn is_yaml_file(name: &str) -> bool {
     name.ends_with(".yaml") || name.ends_with(".yml")
@@ -90,15 +103,7 @@ pub fn load_partial(snapshot: &Snapshot) -> (Option<Fleet>, Diagnostics) {
         .get(FLEET_FILE)
         .map(|b| folders_named(&String::from_utf8_lossy(b)))
         .unwrap_or_else(|| vec![CLUSTERS_DIR.to_string()]);
-    let read_here = |p: &str| {
-        p == FLEET_FILE
-            || folders.iter().any(|f| {
-                f == p
-                    || f.strip_prefix(p).is_some_and(|r| r.starts_with('/'))
-                    || p.strip_prefix(f.as_str())
-                        .is_some_and(|r| r.starts_with('/'))
-            })
-    };
+    let read_here = |p: &str| p == FLEET_FILE || on_read_path(p, &folders);
     let links: Vec<Diagnostic> = snapshot
         .symlinks()
         .filter(|p| read_here(p))
