@@ -52,22 +52,6 @@ fn deployment_writes(clusters: &Clusters, cluster: &str) -> Vec<String> {
         .collect()
 }
 
-/// A merge patch of `spec.replicas`, as `kubectl scale` sends it.
-async fn hand_edit_replicas(clusters: &Clusters, cluster: &str, replicas: i64) {
-    let server = clusters.server(cluster);
-    let body = serde_json::json!({"spec": {"replicas": replicas}}).to_string();
-    let r = request(
-        &server.addr().to_string(),
-        "PATCH",
-        &format!("/apis/apps/v1/namespaces/{APP_NS}/deployments/web?fieldManager=kubectl-edit"),
-        &[("Content-Type", "application/merge-patch+json")],
-        body.as_bytes(),
-    )
-    .await
-    .expect("PATCH the Deployment");
-    assert_eq!(r.status, 200, "hand edit: {}", r.text());
-}
-
 /// Waits (at most `limit`) until `done` holds.
 async fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
     let started = Instant::now();
