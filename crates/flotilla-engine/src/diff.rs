@@ -90,10 +90,7 @@ async fn detect_in<D: Destination>(
         .collect();
     let objects: Vec<&flotilla_core::render::DesiredObject> =
         desired.objects.iter().filter(|o| chosen(&o.key)).collect();
-    let mut addresses: Vec<(&str, &ObjectKey)> = objects
-        .iter()
-        .map(|o| (o.object["apiVersion"].as_str().unwrap_or(""), &o.key))
-        .collect();
+    let mut addresses: Vec<(&str, &ObjectKey)> = objects.iter().map(|o| o.address()).collect();
     addresses.extend(leftovers.iter().map(|(v, k)| (v.as_str(), k)));
     let live = destination.live(&addresses).await?;
 

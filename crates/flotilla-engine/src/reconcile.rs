@@ -157,7 +157,7 @@ pub async fn reconcile_round<D: Destination>(
     let (owned, new): (Addresses<'_>, Addresses<'_>) = desired
         .objects
         .iter()
-        .map(|o| (o.object["apiVersion"].as_str().unwrap_or(""), &o.key))
+        .map(|o| o.address())
         .partition(|(_, key)| options.dry_run || old.is_some_and(|i| i.contains(key)));
     let live = match destination.live_of_round(&owned, &new).await {
         Ok(l) => l,

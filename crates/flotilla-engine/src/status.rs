@@ -24,16 +24,9 @@ pub async fn object_health<D: Destination>(
     destination: &mut D,
     desired: &DesiredState,
 ) -> Result<(HealthStatus, Vec<ObjectHealth>), ClusterError> {
-    if !destination.runs_workloads() {
-        return Ok(all_healthy(desired));
-    }
-    let addresses: Vec<(&str, &ObjectKey)> = desired
-        .objects
-        .iter()
-        .map(|o| (o.object["apiVersion"].as_str().unwrap_or(""), &o.key))
-        .collect();
-    let live = destination.live(&addresses).await?;
-    Ok(object_health_in(destination, desired, &live).await)
+    let objects = object_health_of(destination, desired, |_| true).await?;
+    let overall = aggregate(objects.iter().map(|o| o.health));
+    Ok((overall, objects))
 }
 
 /// [`object_health`] of only the desired objects `chosen` picks (those a
@@ -47,10 +40,7 @@ pub async fn object_health_of<D: Destination>(
     if !destination.runs_workloads() {
         return Ok(objects.iter().map(|o| healthy(&o.key)).collect());
     }
-    let addresses: Vec<(&str, &ObjectKey)> = objects
-        .iter()
-        .map(|o| (o.object["apiVersion"].as_str().unwrap_or(""), &o.key))
-        .collect();
+    let addresses: Vec<(&str, &ObjectKey)> = objects.iter().map(|o| o.address()).collect();
     let live = destination.live(&addresses).await?;
     Ok(judged(destination, objects, &live).await)
 }

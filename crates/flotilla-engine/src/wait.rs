@@ -36,11 +36,7 @@ pub async fn current_health<D: Destination>(
     if !destination.runs_workloads() {
         return Ok(HealthStatus::Healthy);
     }
-    let addresses: Vec<(&str, &ObjectKey)> = desired
-        .objects
-        .iter()
-        .map(|o| (o.object["apiVersion"].as_str().unwrap_or(""), &o.key))
-        .collect();
+    let addresses: Vec<(&str, &ObjectKey)> = desired.objects.iter().map(|o| o.address()).collect();
     let live = destination.live(&addresses).await?;
     Ok(aggregate(desired.objects.iter().map(
         |o| match live.get(&o.key) {

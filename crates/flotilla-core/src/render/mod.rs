@@ -38,6 +38,14 @@ pub struct DesiredObject {
     pub tenant: Option<TenantRef>,
 }
 
+impl DesiredObject {
+    /// Where it is read and written: its `apiVersion` ("" when it has none)
+    /// and its key, as `Destination::live` takes them.
+    pub fn address(&self) -> (&str, &ObjectKey) {
+        (self.object["apiVersion"].as_str().unwrap_or(""), &self.key)
+    }
+}
+
 /// The desired state of one cluster, in apply order.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DesiredState {
