@@ -19,7 +19,9 @@ mod validate;
 
 /// mimalloc: the daemon's syncs and checks and `render` allocate and free
 /// many small JSON values; glibc's malloc spent a quarter to a half of
-/// their CPU (README, Benchmarks: "The allocator").
+/// their CPU (README, Benchmarks: "The allocator"). Without the default
+/// `mimalloc` feature the system allocator serves (heap profilers see it).
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -455,12 +455,14 @@ async fn reload_tokens_on_sighup(
 
 /// mimalloc's `mi_option_purge_delay` (its place in `mi_option_e`, the same
 /// in mimalloc 2 and 3; libmimalloc-sys names no constant for it).
+#[cfg(feature = "mimalloc")]
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 /// Makes the allocator give memory the daemon frees back to the system at
 /// once instead of after 10 ms (mimalloc's default delay keeps a rollout's
 /// freed pages resident): about a fifth less RSS for a little CPU.
 fn immediate_purge() {
+    #[cfg(feature = "mimalloc")]
     // SAFETY: mi_option_set only sets a tunable of the allocator, read
     // when it next purges; any thread may call it.
     unsafe {
