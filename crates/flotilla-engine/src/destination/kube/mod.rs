@@ -12,6 +12,7 @@ mod openapi;
 mod ops;
 mod prune_window;
 mod retry;
+mod watch;
 
 use std::path::Path;
 use std::time::Duration;
@@ -147,15 +148,6 @@ impl KubeDestination {
         config.write_timeout = Some(socket);
         // One retry layer, bounded and documented: ours (RetryPolicy).
         config.default_retry = false;
-        // A plain-HTTP API server (no proxy) never uses TLS: an empty root
-        // list spares each client loading the system's CA bundle (about
-        // 20 ms and its memory per client, per cluster).
-        if config.cluster_url.scheme() == Some(&http::uri::Scheme::HTTP)
-            && config.proxy_url.is_none()
-            && config.root_cert.is_none()
-        {
-            config.root_cert = Some(Vec::new());
-        }
         let server = without_userinfo(&config.cluster_url.to_string());
         let client = client_of(&config).map_err(|source| ConfigError::Client {
             server: server.clone(),
@@ -233,20 +225,25 @@ impl KubeDestination {
 /// again and again mid-sync), for 15 s.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(15);
 const POOL_MAX_IDLE_PER_HOST: usize = ops::APPLY_CONCURRENCY;
-/// The most a connection buffers of what it reads (hyper's default, about
-/// 400 KB, lets a burst of watch events grow each watch connection's
-/// buffer for good). A response head must fit (an API server's is under
-/// 2 KB); bodies stream through in pieces of at most this size.
-const READ_BUFFER_MAX: usize = 16 * 1024;
+/// What a connection reads into at a time, and the most it buffers of a
+/// response head (an API server's is under 2 KB). hyper's default grows
+/// each connection's buffer with the largest burst it reads (to 16 KB and
+/// more on a watch connection after a list), held for the connection's
+/// life, in every cluster of a daemon; bodies stream through in pieces of
+/// this size.
+const READ_BUFFER: usize = 8 * 1024;
 
 /// A kube client for `config`: kube's own stack (base URI, authentication,
-/// extra headers, connect/read/write timeouts, rustls) over a connection
-/// pool kept small ([`POOL_IDLE_TIMEOUT`], [`POOL_MAX_IDLE_PER_HOST`],
-/// [`READ_BUFFER_MAX`]), each request logged at debug under `kube_client`. With a proxy, kube's default client (its proxy
-/// connectors). Not set here: the expiry of a client certificate from an
-/// exec plugin (`Client::valid_until`, which nothing in Flotilla reads;
-/// the plugin's tokens are refreshed by the authentication layer as
-/// before).
+/// extra headers, connect/read/write timeouts) over a connection pool kept
+/// small ([`POOL_IDLE_TIMEOUT`], [`POOL_MAX_IDLE_PER_HOST`],
+/// [`READ_BUFFER`]), each request logged at debug under `kube_client`.
+/// An `https://` server is reached through rustls; an `http://` one through
+/// a plain connector, with no TLS set-up at all (no CA bundle, no session
+/// cache: tens of KB and about 20 ms per client, per cluster). With a
+/// proxy, kube's default client (its proxy connectors). Not set here: the
+/// expiry of a client certificate from an exec plugin
+/// (`Client::valid_until`, which nothing in Flotilla reads; the plugin's
+/// tokens are refreshed by the authentication layer as before).
 fn client_of(config: &Config) -> Result<Client, kube::Error> {
     use kube::client::ConfigExt;
     if config.proxy_url.is_some() {
@@ -254,17 +251,35 @@ fn client_of(config: &Config) -> Result<Client, kube::Error> {
     }
     let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
     http.enforce_http(false);
+    if config.cluster_url.scheme() == Some(&http::uri::Scheme::HTTP) {
+        return pooled(config, hyper_timeout::TimeoutConnector::new(http));
+    }
     let https = config.rustls_https_connector_with_connector(http)?;
-    let mut connector = hyper_timeout::TimeoutConnector::new(https);
+    pooled(config, hyper_timeout::TimeoutConnector::new(https))
+}
+
+/// [`client_of`] over `connector`: the timeouts, the pool and kube's layers.
+fn pooled<C>(
+    config: &Config,
+    mut connector: hyper_timeout::TimeoutConnector<C>,
+) -> Result<Client, kube::Error>
+where
+    hyper_timeout::TimeoutConnector<C>:
+        hyper_util::client::legacy::connect::Connect + Clone + Send + Sync + 'static,
+{
+    use kube::client::ConfigExt;
     connector.set_connect_timeout(config.connect_timeout);
     connector.set_read_timeout(config.read_timeout);
     connector.set_write_timeout(config.write_timeout);
     connector.set_reset_reader_on_write(config.reset_reader_on_write);
     let pool: hyper_util::client::legacy::Client<_, kube::client::Body> =
         hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            // The timer is what closes idle connections: without one, hyper
+            // only drops an expired connection when the pool is next asked.
+            .pool_timer(hyper_util::rt::TokioTimer::new())
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .pool_max_idle_per_host(POOL_MAX_IDLE_PER_HOST)
-            .http1_max_buf_size(READ_BUFFER_MAX)
+            .http1_read_buf_exact_size(READ_BUFFER)
             .build(connector);
     let service = tower::ServiceBuilder::new()
         .layer(config.base_uri_layer())
