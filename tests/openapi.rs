@@ -104,4 +104,32 @@ async fn the_comparison_follows_the_documents_the_server_serves() {
         server.counters().by_path
     );
     assert!(field_diffs_with(&desired, &live, &[], &again).is_empty());
+
+    // Clusters whose servers serve the same documents hold one schema, also
+    // when they connect at once (a daemon starting with many clusters).
+    let mut tasks = Vec::new();
+    let mut servers = Vec::new();
+    for i in 0..3 {
+        let server = TestApiServer::start().await;
+        let kubeconfig = dir.path().join(format!("kubeconfig-{i}"));
+        std::fs::write(&kubeconfig, server.kubeconfig_yaml()).unwrap();
+        servers.push(server);
+        tasks.push(tokio::spawn(async move {
+            let mut d = KubeDestination::from_kubeconfig(&kubeconfig, None)
+                .await
+                .expect("a destination");
+            d.schema(&["v1", "apps/v1"]).await
+        }));
+    }
+    let mut schemas = Vec::new();
+    for t in tasks {
+        schemas.push(t.await.unwrap());
+    }
+    for s in &schemas[1..] {
+        assert!(
+            std::sync::Arc::ptr_eq(&schemas[0], s),
+            "one schema for clusters serving the same documents"
+        );
+    }
+    assert!(field_diffs_with(&desired, &live, &[], &schemas[0]).is_empty());
 }

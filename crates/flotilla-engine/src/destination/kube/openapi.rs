@@ -31,9 +31,6 @@ pub(crate) struct SchemaCache {
     made_of: u64,
     /// Group versions already asked for (fetched or not served).
     asked: HashSet<String>,
-    /// `/openapi/v3`'s `paths`: document path to its server-relative URL;
-    /// `None` until read, `Some(empty)` when the server has no index.
-    index: Option<serde_json::Map<String, Value>>,
 }
 
 impl Default for SchemaCache {
@@ -42,7 +39,6 @@ impl Default for SchemaCache {
             schema: crate::destination::builtin_schema(),
             made_of: 0,
             asked: HashSet::new(),
-            index: None,
         }
     }
 }
@@ -94,20 +90,22 @@ impl SchemaCache {
         if wanted.is_empty() {
             return self.schema.clone();
         }
-        if self.index.is_none() {
-            self.index = Some(match get_json(client, retry, "/openapi/v3").await {
-                Ok(v) => v
-                    .get("paths")
-                    .and_then(Value::as_object)
-                    .cloned()
-                    .unwrap_or_default(),
-                Err(e) => {
-                    tracing::debug!(error = %e, "no /openapi/v3 index; using the built-in schema table");
-                    serde_json::Map::new()
-                }
-            });
-        }
-        let index = self.index.clone().unwrap_or_default();
+        // `/openapi/v3`'s `paths` (document path to its server-relative
+        // URL), read only when a group version is new: not kept, since
+        // every cluster of a fleet would hold its own copy of it.
+        let index = match get_json(client, retry, "/openapi/v3").await {
+            Ok(v) => match v {
+                Value::Object(mut v) => match v.remove("paths") {
+                    Some(Value::Object(paths)) => paths,
+                    _ => serde_json::Map::new(),
+                },
+                _ => serde_json::Map::new(),
+            },
+            Err(e) => {
+                tracing::debug!(error = %e, "no /openapi/v3 index; using the built-in schema table");
+                serde_json::Map::new()
+            }
+        };
         for api_version in wanted {
             self.asked.insert(api_version.to_string());
             let path = document_path(api_version);
@@ -145,10 +143,18 @@ impl SchemaCache {
                 Ok(s) => {
                     let mut schema = (*self.schema).clone();
                     schema.merge(s);
-                    let schema = Arc::new(schema);
                     let mut all = shared().lock().unwrap_or_else(|e| e.into_inner());
                     all.retain(|_, w| w.strong_count() > 0);
-                    all.insert(made_of, Arc::downgrade(&schema));
+                    // Clusters connecting at once each build the schema:
+                    // the first one kept is the one they all use.
+                    let schema = match all.get(&made_of).and_then(std::sync::Weak::upgrade) {
+                        Some(kept) => kept,
+                        None => {
+                            let schema = Arc::new(schema);
+                            all.insert(made_of, Arc::downgrade(&schema));
+                            schema
+                        }
+                    };
                     drop(all);
                     self.schema = schema;
                     self.made_of = made_of;
@@ -161,11 +167,10 @@ impl SchemaCache {
         self.schema.clone()
     }
 
-    /// Forgets a group version (and the index), so the next request for it
-    /// asks the server again: called when discovery is refreshed.
+    /// Forgets a group version, so the next request for it asks the server
+    /// again: called when discovery is refreshed.
     pub(crate) fn forget(&mut self, api_version: &str) {
         self.asked.remove(api_version);
-        self.index = None;
     }
 }
 
