@@ -257,3 +257,102 @@ async fn a_round_answers_the_live_state_with_its_writes_as_stored() {
     );
     assert_eq!(live.len(), 3);
 }
+
+/// Waits (bounded) until a drift check shows the Deployment's replicas as
+/// `replicas` on the cluster.
+async fn wait_for_live_replicas(
+    destination: &mut KubeDestination,
+    desired: &flotilla_core::render::DesiredState,
+    replicas: i64,
+    what: &str,
+) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let d = detect(destination, "demo", desired, |_| Vec::new())
+            .await
+            .unwrap();
+        let live = d
+            .drifted
+            .first()
+            .and_then(|o| o.fields.iter().find(|f| f.path == "/spec/replicas"))
+            .map(|f| f.live.clone());
+        if live == Some(json!(replicas)) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what}: never showed ({live:?})");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The watches outlive the API server's restarts: a watch the server cuts
+/// is resumed from the last version it saw (no new LIST), and when that
+/// version is gone (history compacted while the watch was away: 410) the
+/// kind is listed again, so an edit made meanwhile still shows.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cut_watch_resumes_and_lists_again_when_its_version_is_gone() {
+    let server = TestApiServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig.yaml");
+    std::fs::write(&kubeconfig, server.kubeconfig_yaml()).unwrap();
+    let snapshot = Snapshot::from_files([("fleet.yaml", FLEET), ("bases/app/app.yaml", APP)]);
+    let fleet = flotilla_core::load::load(&snapshot).unwrap();
+    let desired = flotilla_core::render::render_cluster(&fleet, &fleet.clusters[0]).unwrap();
+    let mut destination = KubeDestination::from_kubeconfig(&kubeconfig, None)
+        .await
+        .unwrap()
+        .with_watch_cache();
+    let changes = reconcile_cluster(
+        &mut destination,
+        "demo",
+        None,
+        &desired,
+        SyncOptions::default(),
+        |_, _| {},
+    )
+    .await;
+    assert!(!changes.is_failure(), "{changes}");
+    let edit = |replicas: i64| {
+        let mut live = server
+            .get("apps", "v1", "deployments", Some("shop"), "web")
+            .unwrap();
+        live["spec"]["replicas"] = json!(replicas);
+        server.insert(live).unwrap();
+    };
+    edit(3);
+    wait_for_live_replicas(&mut destination, &desired, 3, "an edit through the watch").await;
+
+    // A restart cuts every watch; the edit after it arrives on the resumed
+    // watch, which needs no LIST.
+    server.set_down(true);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    server.set_down(false);
+    server.reset_counters();
+    edit(5);
+    wait_for_live_replicas(&mut destination, &desired, 5, "an edit after a restart").await;
+    let counters = server.counters();
+    assert_eq!(counters.by_verb.get("list"), None, "{counters:?}");
+    assert!(
+        counters.by_verb.get("watch").is_some_and(|n| *n >= 1),
+        "{counters:?}"
+    );
+
+    // Down again; an edit while no watch runs, then the history is gone:
+    // the resumed watch gets 410 and the kind is listed again.
+    server.set_down(true);
+    edit(9);
+    server.compact_watch_history();
+    server.reset_counters();
+    server.set_down(false);
+    wait_for_live_replicas(
+        &mut destination,
+        &desired,
+        9,
+        "an edit while the watch was away",
+    )
+    .await;
+    let counters = server.counters();
+    assert!(
+        counters.by_verb.get("list").is_some_and(|n| *n >= 1),
+        "{counters:?}"
+    );
+}

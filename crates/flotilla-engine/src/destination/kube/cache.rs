@@ -21,13 +21,12 @@ use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::StreamExt;
 use kube::Client;
 use kube::api::{Api, DynamicObject};
 use kube::discovery::ApiResource;
-use kube::runtime::WatchStreamExt;
-use kube::runtime::watcher::{self, Event};
 use serde_json::Value;
+
+use super::watch::Seen;
 
 use flotilla_core::model::{ObjectKey, group_of};
 
@@ -214,14 +213,9 @@ fn spawn_watch(
     tokio::task::JoinHandle<()>,
     tokio::sync::watch::Receiver<bool>,
 ) {
-    let mut config = watcher::Config::default();
-    if !selector.is_empty() {
-        config = config.labels(selector);
-    }
-    let stream = watcher::watcher(api, config).default_backoff();
     let (ready_tx, ready) = tokio::sync::watch::channel(false);
+    let selector = selector.to_string();
     let task = tokio::spawn(async move {
-        futures::pin_mut!(stream);
         let key_of = |id: &Id| {
             let (namespace, name) = id.parts();
             ObjectKey {
@@ -231,73 +225,65 @@ fn spawn_watch(
                 name: name.to_string(),
             }
         };
-        // A relist is collected apart and swapped in when complete.
-        let mut relist: Option<Objects> = None;
-        while let Some(event) = stream.next().await {
-            match event {
-                Ok(Event::Init) => relist = Some(Objects::new()),
-                Ok(Event::InitApply(o)) => {
-                    relist
-                        .get_or_insert_with(Objects::new)
-                        .insert(id(&o), Arc::new(Cached::of(&o, &resource)));
-                }
-                Ok(Event::InitDone) => {
-                    let fresh = relist.take().unwrap_or_default();
-                    let old = std::mem::replace(
-                        &mut *shared.lock().unwrap_or_else(|e| e.into_inner()),
-                        fresh,
-                    );
-                    if listed_once {
-                        // What changed while the watch was away.
-                        let now = shared.lock().unwrap_or_else(|e| e.into_inner());
-                        let mut status = false;
-                        for (id, c) in now.iter() {
-                            match old.get(id) {
-                                Some(o) if o.content == c.content => {
-                                    status |= o.status != c.status;
-                                }
-                                _ => tracker.changed(key_of(id)),
+        super::watch::run(api, &selector, |seen| match seen {
+            Seen::Listed(objects) => {
+                let fresh: Objects = objects
+                    .iter()
+                    .map(|o| (id(o), Arc::new(Cached::of(o, &resource))))
+                    .collect();
+                drop(objects);
+                let old = std::mem::replace(
+                    &mut *shared.lock().unwrap_or_else(|e| e.into_inner()),
+                    fresh,
+                );
+                if listed_once {
+                    // What changed while the watch was away.
+                    let now = shared.lock().unwrap_or_else(|e| e.into_inner());
+                    let mut status = false;
+                    for (id, c) in now.iter() {
+                        match old.get(id) {
+                            Some(o) if o.content == c.content => {
+                                status |= o.status != c.status;
                             }
+                            _ => tracker.changed(key_of(id)),
                         }
-                        for id in old.keys().filter(|id| !now.contains_key(*id)) {
-                            tracker.changed(key_of(id));
-                        }
-                        if status {
+                    }
+                    for id in old.keys().filter(|id| !now.contains_key(*id)) {
+                        tracker.changed(key_of(id));
+                    }
+                    if status {
+                        tracker.status_changed();
+                    }
+                }
+                listed_once = true;
+                let _ = ready_tx.send(true);
+            }
+            Seen::Applied(o) => {
+                let c = Arc::new(Cached::of(&o, &resource));
+                let (content, status) = (c.content, c.status);
+                let id = id(&o);
+                let before = shared
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(id.clone(), c);
+                match before {
+                    Some(b) if b.content == content => {
+                        if b.status != status {
                             tracker.status_changed();
                         }
                     }
-                    listed_once = true;
-                    let _ = ready_tx.send(true);
-                }
-                Ok(Event::Apply(o)) => {
-                    let c = Arc::new(Cached::of(&o, &resource));
-                    let (content, status) = (c.content, c.status);
-                    let id = id(&o);
-                    let before = shared
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .insert(id.clone(), c);
-                    match before {
-                        Some(b) if b.content == content => {
-                            if b.status != status {
-                                tracker.status_changed();
-                            }
-                        }
-                        _ => tracker.changed(key_of(&id)),
-                    }
-                }
-                Ok(Event::Delete(o)) => {
-                    let id = id(&o);
-                    let gone = shared.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
-                    if gone.is_some() {
-                        tracker.changed(key_of(&id));
-                    }
-                }
-                Err(e) => {
-                    tracing::debug!(kind = %resource.kind, error = %flotilla_redact::scrub_any(&e.to_string()), "watch error; retrying with backoff");
+                    _ => tracker.changed(key_of(&id)),
                 }
             }
-        }
+            Seen::Deleted(o) => {
+                let id = id(&o);
+                let gone = shared.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+                if gone.is_some() {
+                    tracker.changed(key_of(&id));
+                }
+            }
+        })
+        .await;
     });
     (task, ready)
 }
