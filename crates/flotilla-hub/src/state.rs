@@ -14,6 +14,9 @@ use flotilla_core::model::ObjectKey;
 use flotilla_core::model::tenancy::Tenant;
 use flotilla_core::snapshot::CommitInfo;
 
+mod objects;
+pub use objects::ObjectsHealth;
+
 /// Where a cluster stands in the rollout of the current commit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub enum SyncStatus {
@@ -80,7 +83,7 @@ pub struct ClusterState {
     /// Federated status: each desired object's health, with the reason and
     /// latest events of those not healthy (push and pull alike).
     #[serde(skip)]
-    pub objects: Vec<flotilla_core::agent::ObjectHealth>,
+    pub objects: ObjectsHealth,
 }
 
 /// What the daemon keeps of a cluster's last sync: the counts of its
@@ -151,7 +154,7 @@ impl ClusterState {
             owner: None,
             remote: None,
             agent: None,
-            objects: Vec::new(),
+            objects: ObjectsHealth::default(),
         }
     }
 

@@ -288,7 +288,7 @@ async fn run(name: String, mut requests: mpsc::Receiver<Request>, ctx: WorkerCon
                     destination = t;
                     if let Some(c) = ctx.state.write().expect("state lock").clusters.get_mut(&name) {
                         if let Some(o) = objects {
-                            c.objects = o;
+                            c.objects = o.into();
                         }
                         c.health = health;
                         if c.status == SyncStatus::Syncing {
@@ -325,7 +325,7 @@ async fn run(name: String, mut requests: mpsc::Receiver<Request>, ctx: WorkerCon
                         if let Some(o) = objects
                             && let Some(c) = ctx.state.write().expect("state lock").clusters.get_mut(&name)
                         {
-                            c.objects = o;
+                            c.objects = o.into();
                         }
                         last_check = Instant::now();
                         continue;
@@ -515,7 +515,7 @@ fn record(ctx: &WorkerContext, name: &str, revision: Option<String>, o: Outcome)
         }
         c.last_error = o.error;
         if !o.objects.is_empty() {
-            c.objects = o.objects;
+            c.objects = o.objects.into();
         }
         if o.status == SyncStatus::Synced {
             c.revision = revision;
@@ -730,16 +730,10 @@ enum Refresh {
 }
 
 impl Refresh {
-    fn update(self, objects: &mut Vec<flotilla_core::agent::ObjectHealth>) {
+    fn update(self, objects: &mut crate::state::ObjectsHealth) {
         match self {
-            Refresh::All(all) => *objects = all,
-            Refresh::Some(some) => {
-                for fresh in some {
-                    if let Some(o) = objects.iter_mut().find(|o| o.key == fresh.key) {
-                        *o = fresh;
-                    }
-                }
-            }
+            Refresh::All(all) => *objects = all.into(),
+            Refresh::Some(some) => objects.refresh(some),
         }
     }
 }
@@ -753,13 +747,9 @@ fn holds_all(
     desired: &flotilla_core::render::DesiredState,
 ) -> bool {
     let s = ctx.state.read().expect("state lock");
-    s.clusters.get(name).is_some_and(|c| {
-        c.objects.len() == desired.objects.len()
-            && c.objects
-                .iter()
-                .zip(&desired.objects)
-                .all(|(o, d)| o.key == d.key)
-    })
+    s.clusters
+        .get(name)
+        .is_some_and(|c| c.objects.is_of(desired.objects.iter().map(|d| &d.key)))
 }
 
 /// [`objects_for`] of the desired objects among `keys` only.
@@ -841,22 +831,19 @@ mod tests {
 
     #[test]
     fn a_refresh_of_changed_objects_replaces_only_their_status() {
-        let mut objects = vec![
+        let mut objects = crate::state::ObjectsHealth::from(vec![
             health("api", HealthStatus::Healthy),
             health("web", HealthStatus::Healthy),
             health("db", HealthStatus::Degraded),
-        ];
+        ]);
         Refresh::Some(vec![health("web", HealthStatus::Progressing)]).update(&mut objects);
-        let got: Vec<_> = objects
-            .iter()
-            .map(|o| (o.key.name.as_str(), o.health))
-            .collect();
+        let got: Vec<_> = objects.iter().map(|o| (o.key.name, o.health)).collect();
         assert_eq!(
             got,
             [
-                ("api", HealthStatus::Healthy),
-                ("web", HealthStatus::Progressing),
-                ("db", HealthStatus::Degraded),
+                ("api".to_string(), HealthStatus::Healthy),
+                ("web".to_string(), HealthStatus::Progressing),
+                ("db".to_string(), HealthStatus::Degraded),
             ]
         );
         Refresh::All(vec![health("web", HealthStatus::Healthy)]).update(&mut objects);

@@ -269,7 +269,7 @@ impl AgentWorker {
             contact.recent.drain(..extra);
         }
         c.health = r.health;
-        c.objects = r.objects;
+        c.objects = r.objects.into();
         if let Some(d) = r.drift {
             match d.status {
                 ClusterStatus::InSync => c.drift_since = None,

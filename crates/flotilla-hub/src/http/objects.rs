@@ -30,7 +30,7 @@ struct ObjectsView<'a> {
     /// For an agent cluster: seconds since the epoch of its last contact.
     #[serde(skip_serializing_if = "Option::is_none")]
     last_contact: Option<u64>,
-    objects: Vec<&'a ObjectHealth>,
+    objects: Vec<ObjectHealth>,
 }
 
 /// `GET /api/v1/clusters/{name}/objects`: 404 for an unknown cluster.
@@ -44,7 +44,7 @@ pub(super) async fn cluster_objects(
     let Some(c) = s.clusters.get(&name).filter(|c| view.sees_cluster(c)) else {
         return error(StatusCode::NOT_FOUND, format!("unknown cluster {name:?}"));
     };
-    let objects: Vec<&ObjectHealth> = c
+    let objects: Vec<ObjectHealth> = c
         .objects
         .iter()
         .filter(|o| view.sees_object(&o.key))
@@ -107,10 +107,10 @@ pub(super) fn section(s: &FleetState, now: SystemTime, view: &View<'_>) -> Strin
         .values()
         .filter(|c| view.sees_cluster(c))
         .map(|c| {
-            let bad: Vec<&ObjectHealth> = c
+            let bad: Vec<ObjectHealth> = c
                 .objects
-                .iter()
-                .filter(|o| o.health != HealthStatus::Healthy && view.sees_object(&o.key))
+                .unhealthy()
+                .filter(|o| view.sees_object(&o.key))
                 .collect();
             (c.name.as_str(), bad)
         })
@@ -175,7 +175,7 @@ pub(super) fn with_section(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::ClusterState;
+    use crate::state::{ClusterState, ObjectsHealth};
     use flotilla_core::agent::ObjectEvent;
     use flotilla_core::model::ObjectKey;
 
@@ -184,7 +184,7 @@ mod tests {
         let mut s = FleetState::default();
         let mut c = ClusterState::new("eu-1", "canary");
         c.agent = Some(AgentContact::default());
-        c.objects = vec![
+        c.objects = ObjectsHealth::from(vec![
             ObjectHealth {
                 key: ObjectKey {
                     group: "apps".into(),
@@ -213,7 +213,7 @@ mod tests {
                 reason: String::new(),
                 events: vec![],
             },
-        ];
+        ]);
         s.clusters.insert("eu-1".into(), c);
         let html = section(&s, SystemTime::now(), &View::Platform);
         assert!(html.contains("Agent clusters"), "{html}");
