@@ -4,10 +4,11 @@
 //! reading live state costs no request at all; the watch keeps it current.
 //!
 //! Each cached object is kept once, in a compact form: its JSON text (made
-//! when its watch event arrives; the decoded object is dropped) and two
-//! fingerprints, decoded only when a caller reads it (and then only the
-//! objects it asks for). A `serde_json::Value` costs several times its JSON
-//! size; the text costs its size.
+//! when its watch event arrives; the decoded object is dropped), LZ4-packed
+//! against a dictionary per kind ([`Objects`]), and two fingerprints,
+//! decoded only when a caller reads it (and then only the objects it asks
+//! for). A `serde_json::Value` costs several times its JSON size; the
+//! packed text a fraction of it.
 //!
 //! Changes are tracked for event-driven drift ([`Tracker`]): a watch event
 //! that changes an object's content (anything but `status`, the
@@ -30,10 +31,11 @@ use super::watch::Seen;
 
 use flotilla_core::model::{ObjectKey, group_of};
 
-/// One cached object: its JSON text and fingerprints.
+/// One cached object: its JSON text, packed, and fingerprints.
 pub(crate) struct Cached {
-    /// The object as compact JSON (with apiVersion and kind).
-    json: Box<str>,
+    /// The object as compact JSON (with apiVersion and kind), LZ4-compressed
+    /// against its kind's dictionary ([`Objects::dict`]), its length first.
+    packed: Box<[u8]>,
     /// Hash of everything but `status`, `metadata.resourceVersion` and
     /// the timestamps of `metadata.managedFields`.
     content: u64,
@@ -41,12 +43,14 @@ pub(crate) struct Cached {
     status: u64,
 }
 
+/// The most of one object's JSON a kind's dictionary holds.
+const DICT_MAX: usize = 4 * 1024;
+
 impl Cached {
-    fn of(object: &DynamicObject, resource: &ApiResource) -> Cached {
+    /// The object's compact JSON and fingerprints (not packed yet).
+    fn of(object: &DynamicObject, resource: &ApiResource) -> (String, u64, u64) {
         let value = super::ops::to_value(object, resource);
-        let json = serde_json::to_string(&value)
-            .unwrap_or_default()
-            .into_boxed_str();
+        let json = serde_json::to_string(&value).unwrap_or_default();
         let status = hash_of(value.get("status").unwrap_or(&Value::Null));
         let mut rest = value;
         if let Some(o) = rest.as_object_mut() {
@@ -60,16 +64,15 @@ impl Cached {
                 }
             }
         }
-        Cached {
-            json,
-            content: hash_of(&rest),
-            status,
-        }
+        (json, hash_of(&rest), status)
     }
 
-    /// The object, decoded.
-    fn decode(&self) -> Value {
-        serde_json::from_str(&self.json).unwrap_or(Value::Null)
+    /// The object, decoded (`dict`: its kind's dictionary).
+    fn decode(&self, dict: &[u8]) -> Value {
+        lz4_flex::block::decompress_size_prepended_with_dict(&self.packed, dict)
+            .ok()
+            .and_then(|json| serde_json::from_slice(&json).ok())
+            .unwrap_or(Value::Null)
     }
 }
 
@@ -100,8 +103,35 @@ impl Id {
     }
 }
 
-/// Cached objects by where they are.
-type Objects = HashMap<Id, Arc<Cached>>;
+/// The cached objects of one kind, by where they are.
+///
+/// Each is kept LZ4-compressed against a dictionary: the JSON of the first
+/// object the kind's watch saw (at most [`DICT_MAX`] bytes), kept for the
+/// cache's life. Objects of one kind share most of their text (field
+/// names, labels, `managedFields`), so each costs a fraction of its JSON;
+/// packing and unpacking cost microseconds.
+#[derive(Default)]
+struct Objects {
+    dict: Arc<[u8]>,
+    map: HashMap<Id, Arc<Cached>>,
+}
+
+impl Objects {
+    /// Packs an object's JSON (the first one seen makes the dictionary).
+    fn pack(&mut self, (json, content, status): (String, u64, u64)) -> Cached {
+        if self.dict.is_empty() {
+            let end = json.len().min(DICT_MAX);
+            self.dict = Arc::from(&json.as_bytes()[..end]);
+        }
+        let packed = lz4_flex::block::compress_prepend_size_with_dict(json.as_bytes(), &self.dict)
+            .into_boxed_slice();
+        Cached {
+            packed,
+            content,
+            status,
+        }
+    }
+}
 
 /// What changed since the last [`Tracker::take`].
 #[derive(Default)]
@@ -227,20 +257,18 @@ fn spawn_watch(
         };
         super::watch::run(api, &selector, |seen| match seen {
             Seen::Listed(objects) => {
-                let fresh: Objects = objects
-                    .iter()
-                    .map(|o| (id(o), Arc::new(Cached::of(o, &resource))))
-                    .collect();
+                let mut now = shared.lock().unwrap_or_else(|e| e.into_inner());
+                let mut fresh = HashMap::with_capacity(objects.len());
+                for o in &objects {
+                    let c = now.pack(Cached::of(o, &resource));
+                    fresh.insert(id(o), Arc::new(c));
+                }
                 drop(objects);
-                let old = std::mem::replace(
-                    &mut *shared.lock().unwrap_or_else(|e| e.into_inner()),
-                    fresh,
-                );
+                let old = std::mem::replace(&mut now.map, fresh);
                 if listed_once {
                     // What changed while the watch was away.
-                    let now = shared.lock().unwrap_or_else(|e| e.into_inner());
                     let mut status = false;
-                    for (id, c) in now.iter() {
+                    for (id, c) in now.map.iter() {
                         match old.get(id) {
                             Some(o) if o.content == c.content => {
                                 status |= o.status != c.status;
@@ -248,7 +276,7 @@ fn spawn_watch(
                             _ => tracker.changed(key_of(id)),
                         }
                     }
-                    for id in old.keys().filter(|id| !now.contains_key(*id)) {
+                    for id in old.keys().filter(|id| !now.map.contains_key(*id)) {
                         tracker.changed(key_of(id));
                     }
                     if status {
@@ -259,13 +287,13 @@ fn spawn_watch(
                 let _ = ready_tx.send(true);
             }
             Seen::Applied(o) => {
-                let c = Arc::new(Cached::of(&o, &resource));
-                let (content, status) = (c.content, c.status);
+                let unpacked = Cached::of(&o, &resource);
                 let id = id(&o);
-                let before = shared
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(id.clone(), c);
+                let mut now = shared.lock().unwrap_or_else(|e| e.into_inner());
+                let c = now.pack(unpacked);
+                let (content, status) = (c.content, c.status);
+                let before = now.map.insert(id.clone(), Arc::new(c));
+                drop(now);
                 match before {
                     Some(b) if b.content == content => {
                         if b.status != status {
@@ -277,7 +305,11 @@ fn spawn_watch(
             }
             Seen::Deleted(o) => {
                 let id = id(&o);
-                let gone = shared.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+                let gone = shared
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .map
+                    .remove(&id);
                 if gone.is_some() {
                     tracker.changed(key_of(&id));
                 }
@@ -334,7 +366,7 @@ impl WatchCache {
         let tracker = Arc::clone(&self.tracker);
         let kind = self.kinds.entry(key).or_insert_with(|| {
             let api: Api<DynamicObject> = Api::all_with(client.clone(), resource);
-            let objects = Arc::new(Mutex::new(Objects::new()));
+            let objects = Arc::new(Mutex::new(Objects::default()));
             let (task, ready) = spawn_watch(
                 api.clone(),
                 resource.clone(),
@@ -360,18 +392,20 @@ impl WatchCache {
                 return None;
             }
         }
-        let kept: Vec<Arc<Cached>> = {
+        let (dict, kept): (Arc<[u8]>, Vec<Arc<Cached>>) = {
             let objects = kind.objects.lock().unwrap_or_else(|e| e.into_inner());
-            objects
+            let kept = objects
+                .map
                 .iter()
                 .filter(|(id, _)| {
                     let (ns, name) = id.parts();
                     keep(ns, name)
                 })
                 .map(|(_, c)| Arc::clone(c))
-                .collect()
+                .collect();
+            (Arc::clone(&objects.dict), kept)
         };
-        Some(kept.iter().map(|c| Arc::new(c.decode())).collect())
+        Some(kept.iter().map(|c| Arc::new(c.decode(&dict))).collect())
     }
 }
 
@@ -380,5 +414,58 @@ impl Drop for WatchCache {
         for kind in self.kinds.values() {
             kind.task.abort();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn config_map(name: &str, data: &str) -> DynamicObject {
+        serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {
+                "name": name, "namespace": "shop", "resourceVersion": "7",
+                "labels": {"app.kubernetes.io/managed-by": "flotilla", "tier": "web"},
+                "managedFields": [{"manager": "flotilla", "operation": "Apply",
+                    "apiVersion": "v1", "time": "2026-11-30T10:00:00Z",
+                    "fieldsType": "FieldsV1",
+                    "fieldsV1": {"f:data": {"f:mode": {}}, "f:metadata": {"f:labels": {
+                        "f:app.kubernetes.io/managed-by": {}, "f:tier": {}}}}}]
+            },
+            "data": {"mode": data}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn objects_read_back_whole_and_cost_less_than_their_json() {
+        let resource = ApiResource::erase::<k8s_openapi::api::core::v1::ConfigMap>(&());
+        let mut objects = Objects::default();
+        let mut json_bytes = 0;
+        let mut packed_bytes = 0;
+        for i in 0..50 {
+            let o = config_map(&format!("settings-{i}"), &"x".repeat(i));
+            let unpacked = Cached::of(&o, &resource);
+            json_bytes += unpacked.0.len();
+            let c = objects.pack(unpacked);
+            packed_bytes += c.packed.len();
+            let back = c.decode(&objects.dict);
+            assert_eq!(back, super::super::ops::to_value(&o, &resource));
+            objects.map.insert(id(&o), Arc::new(c));
+        }
+        // Similar objects share most of their text with the dictionary.
+        assert!(
+            packed_bytes * 3 < json_bytes,
+            "{packed_bytes} packed of {json_bytes} bytes"
+        );
+        // The object the dictionary came from may go; the others still read.
+        objects.map.remove(&Id::new("shop", "settings-0"));
+        let c = &objects.map[&Id::new("shop", "settings-49")];
+        assert_eq!(
+            c.decode(&objects.dict)["data"]["mode"],
+            json!("x".repeat(49))
+        );
     }
 }
