@@ -61,7 +61,9 @@ pub(crate) async fn run(api: Api<DynamicObject>, selector: &str, mut seen: impl 
     loop {
         let from = match version.take() {
             Some(v) => v,
-            None => match list(&api, selector).await {
+            // Boxed, as the request below: the task of an idle watch (one
+            // per kind, five per cluster) then holds only the reading state.
+            None => match Box::pin(list(&api, selector)).await {
                 Ok((objects, v)) => {
                     seen(Seen::Listed(objects));
                     v
@@ -146,10 +148,8 @@ async fn watch(
     let request = kube::core::Request::new(api.resource_url())
         .watch(&params, from)
         .map_err(|e| WatchError::Request(kube::Error::BuildRequest(e)))?;
-    let response = api
-        .clone()
-        .into_client()
-        .send(request.map(kube::client::Body::from))
+    let client = api.clone().into_client();
+    let response = Box::pin(client.send(request.map(kube::client::Body::from)))
         .await
         .map_err(WatchError::Request)?;
     let status = response.status();
