@@ -44,8 +44,14 @@ spec:
       containers: [{name: web, image: 'web:1'}]
 ";
 
-#[tokio::test(flavor = "multi_thread")]
-async fn an_unchanged_cluster_costs_no_list_and_changes_still_show() {
+/// A test API server with `APP` synced into it through a destination with
+/// the watch cache (the temporary folder holds its kubeconfig).
+async fn synced_cluster() -> (
+    TestApiServer,
+    tempfile::TempDir,
+    flotilla_core::render::DesiredState,
+    KubeDestination,
+) {
     let server = TestApiServer::start().await;
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig.yaml");
@@ -57,7 +63,6 @@ async fn an_unchanged_cluster_costs_no_list_and_changes_still_show() {
         .await
         .unwrap()
         .with_watch_cache();
-
     let changes = reconcile_cluster(
         &mut destination,
         "demo",
@@ -68,6 +73,12 @@ async fn an_unchanged_cluster_costs_no_list_and_changes_still_show() {
     )
     .await;
     assert!(!changes.is_failure(), "{changes}");
+    (server, dir, desired, destination)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unchanged_cluster_costs_no_list_and_changes_still_show() {
+    let (server, _dir, desired, mut destination) = synced_cluster().await;
 
     // The watches catch up with the sync's own writes (bounded wait).
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -120,27 +131,7 @@ async fn an_unchanged_cluster_costs_no_list_and_changes_still_show() {
 /// unchanged cluster still costs no LIST.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_live_only_hpa_is_seen_through_the_watch() {
-    let server = TestApiServer::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig.yaml");
-    std::fs::write(&kubeconfig, server.kubeconfig_yaml()).unwrap();
-    let snapshot = Snapshot::from_files([("fleet.yaml", FLEET), ("bases/app/app.yaml", APP)]);
-    let fleet = flotilla_core::load::load(&snapshot).unwrap();
-    let desired = flotilla_core::render::render_cluster(&fleet, &fleet.clusters[0]).unwrap();
-    let mut destination = KubeDestination::from_kubeconfig(&kubeconfig, None)
-        .await
-        .unwrap()
-        .with_watch_cache();
-    let changes = reconcile_cluster(
-        &mut destination,
-        "demo",
-        None,
-        &desired,
-        SyncOptions::default(),
-        |_, _| {},
-    )
-    .await;
-    assert!(!changes.is_failure(), "{changes}");
+    let (server, _dir, desired, mut destination) = synced_cluster().await;
 
     // Replicas changed by hand, no HPA yet: drift (once the watch has it).
     let mut live = server
@@ -290,27 +281,7 @@ async fn wait_for_live_replicas(
 /// kind is listed again, so an edit made meanwhile still shows.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cut_watch_resumes_and_lists_again_when_its_version_is_gone() {
-    let server = TestApiServer::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig.yaml");
-    std::fs::write(&kubeconfig, server.kubeconfig_yaml()).unwrap();
-    let snapshot = Snapshot::from_files([("fleet.yaml", FLEET), ("bases/app/app.yaml", APP)]);
-    let fleet = flotilla_core::load::load(&snapshot).unwrap();
-    let desired = flotilla_core::render::render_cluster(&fleet, &fleet.clusters[0]).unwrap();
-    let mut destination = KubeDestination::from_kubeconfig(&kubeconfig, None)
-        .await
-        .unwrap()
-        .with_watch_cache();
-    let changes = reconcile_cluster(
-        &mut destination,
-        "demo",
-        None,
-        &desired,
-        SyncOptions::default(),
-        |_, _| {},
-    )
-    .await;
-    assert!(!changes.is_failure(), "{changes}");
+    let (server, _dir, desired, mut destination) = synced_cluster().await;
     let edit = |replicas: i64| {
         let mut live = server
             .get("apps", "v1", "deployments", Some("shop"), "web")
