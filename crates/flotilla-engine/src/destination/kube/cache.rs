@@ -67,6 +67,17 @@ impl Cached {
         (json, hash_of(&rest), status)
     }
 
+    /// Packs an object's JSON against its kind's dictionary.
+    fn pack((json, content, status): (String, u64, u64), dict: &[u8]) -> Cached {
+        let packed = lz4_flex::block::compress_prepend_size_with_dict(json.as_bytes(), dict)
+            .into_boxed_slice();
+        Cached {
+            packed,
+            content,
+            status,
+        }
+    }
+
     /// The object, decoded (`dict`: its kind's dictionary).
     fn decode(&self, dict: &[u8]) -> Value {
         lz4_flex::block::decompress_size_prepended_with_dict(&self.packed, dict)
@@ -117,19 +128,14 @@ struct Objects {
 }
 
 impl Objects {
-    /// Packs an object's JSON (the first one seen makes the dictionary).
-    fn pack(&mut self, (json, content, status): (String, u64, u64)) -> Cached {
+    /// The kind's dictionary, made from `json` (the first object seen)
+    /// when there is none yet.
+    fn dict_for(&mut self, json: &str) -> Arc<[u8]> {
         if self.dict.is_empty() {
             let end = json.len().min(DICT_MAX);
             self.dict = Arc::from(&json.as_bytes()[..end]);
         }
-        let packed = lz4_flex::block::compress_prepend_size_with_dict(json.as_bytes(), &self.dict)
-            .into_boxed_slice();
-        Cached {
-            packed,
-            content,
-            status,
-        }
+        Arc::clone(&self.dict)
     }
 }
 
@@ -257,13 +263,25 @@ fn spawn_watch(
         };
         super::watch::run(api, &selector, |seen| match seen {
             Seen::Listed(objects) => {
-                let mut now = shared.lock().unwrap_or_else(|e| e.into_inner());
-                let mut fresh = HashMap::with_capacity(objects.len());
-                for o in &objects {
-                    let c = now.pack(Cached::of(o, &resource));
-                    fresh.insert(id(o), Arc::new(c));
-                }
+                // Encoded and packed outside the lock: reads wait only for
+                // the swap.
+                let unpacked: Vec<_> = objects
+                    .iter()
+                    .map(|o| (id(o), Cached::of(o, &resource)))
+                    .collect();
                 drop(objects);
+                let dict = {
+                    let mut now = shared.lock().unwrap_or_else(|e| e.into_inner());
+                    match unpacked.first() {
+                        Some((_, (json, ..))) => now.dict_for(json),
+                        None => Arc::clone(&now.dict),
+                    }
+                };
+                let fresh: HashMap<Id, Arc<Cached>> = unpacked
+                    .into_iter()
+                    .map(|(id, u)| (id, Arc::new(Cached::pack(u, &dict))))
+                    .collect();
+                let mut now = shared.lock().unwrap_or_else(|e| e.into_inner());
                 let old = std::mem::replace(&mut now.map, fresh);
                 if listed_once {
                     // What changed while the watch was away.
@@ -289,11 +307,17 @@ fn spawn_watch(
             Seen::Applied(o) => {
                 let unpacked = Cached::of(&o, &resource);
                 let id = id(&o);
-                let mut now = shared.lock().unwrap_or_else(|e| e.into_inner());
-                let c = now.pack(unpacked);
+                let dict = shared
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .dict_for(&unpacked.0);
+                let c = Cached::pack(unpacked, &dict);
                 let (content, status) = (c.content, c.status);
-                let before = now.map.insert(id.clone(), Arc::new(c));
-                drop(now);
+                let before = shared
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .map
+                    .insert(id.clone(), Arc::new(c));
                 match before {
                     Some(b) if b.content == content => {
                         if b.status != status {
@@ -449,7 +473,8 @@ mod tests {
             let o = config_map(&format!("settings-{i}"), &"x".repeat(i));
             let unpacked = Cached::of(&o, &resource);
             json_bytes += unpacked.0.len();
-            let c = objects.pack(unpacked);
+            let dict = objects.dict_for(&unpacked.0);
+            let c = Cached::pack(unpacked, &dict);
             packed_bytes += c.packed.len();
             let back = c.decode(&objects.dict);
             assert_eq!(back, super::super::ops::to_value(&o, &resource));
