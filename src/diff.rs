@@ -54,8 +54,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             None => "work tree".to_string(),
         },
     };
-    let old_fleet = flotilla_core::load::load(&old);
-    let new_fleet = flotilla_core::load::load(&new);
+    let threads = flotilla_source::Threads::available();
+    let old_fleet = flotilla_core::load::load_with(&old, &threads);
+    let new_fleet = flotilla_core::load::load_with(&new, &threads);
     let report = flotilla_core::diff::diff_fleets(
         &label(from, &old),
         old_fleet.as_ref(),

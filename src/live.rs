@@ -91,7 +91,8 @@ pub fn print_report(
     diffs: bool,
 ) -> anyhow::Result<std::process::ExitCode> {
     let snapshot = repo.snapshot(None)?;
-    let fleet = match flotilla_core::load::load(&snapshot) {
+    let threads = flotilla_source::Threads::available();
+    let fleet = match flotilla_core::load::load_with(&snapshot, &threads) {
         Ok(f) => f,
         Err(e) => {
             eprintln!("{e}\nthe fleet does not load: no cluster compared, no drift report");

@@ -29,7 +29,8 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let snapshot = args.repo.snapshot(None)?;
-    let fleet = match flotilla_core::load::load(&snapshot) {
+    let threads = flotilla_source::Threads::available();
+    let fleet = match flotilla_core::load::load_with(&snapshot, &threads) {
         Ok(f) => f,
         Err(e) => {
             eprintln!("{e}");

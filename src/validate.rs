@@ -57,7 +57,8 @@ fn validate_once(args: &Args) -> anyhow::Result<ExitCode> {
     let snapshot = args.repo.snapshot(None)?;
     // Render even after load errors, to report render errors too; the
     // partial fleet is used for nothing else.
-    let (fleet, mut errors) = flotilla_core::load::load_partial(&snapshot);
+    let (fleet, mut errors) =
+        flotilla_core::load::load_partial_with(&snapshot, &flotilla_source::Threads::available());
     let mut clusters = Vec::new();
     // Notes (not errors): fields controllers own, with the clusters they occur in.
     let mut notes = std::collections::BTreeMap::<String, Vec<String>>::new();

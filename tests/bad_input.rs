@@ -389,3 +389,87 @@ fn missing_fleet_yaml_is_a_clear_error() {
         "fleet.yaml: not found: a fleet repository needs fleet.yaml at its root"
     );
 }
+
+/// `count` ConfigMaps as one multi-document file, with the documents at the
+/// 1-based positions in `bad` replaced by `bad`'s text.
+fn config_maps(count: usize, bad: &[(usize, &str)]) -> String {
+    (1..=count)
+        .map(|i| match bad.iter().find(|(at, _)| *at == i) {
+            Some((_, text)) => text.to_string(),
+            None => format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: cm-{i}, namespace: shop}}\ndata: {{index: \"{i}\"}}\n"
+            ),
+        })
+        .collect::<Vec<_>>()
+        .join("---\n")
+}
+
+#[test]
+fn a_big_folder_parsed_on_threads_reports_every_error_in_order_as_one_thread_does() {
+    // Enough documents that the shell's threads share them out.
+    let first = config_maps(
+        600,
+        &[
+            (
+                5,
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: broken\n",
+            ),
+            (
+                300,
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {namespace: shop}\n",
+            ),
+            (600, "apiVersion: v1\nkind: List\nitems: []\n"),
+        ],
+    );
+    let last = config_maps(300, &[(150, "- a list\n- not an object\n")]);
+    let mut snap = Snapshot::from_files([
+        ("fleet.yaml", FLEET),
+        ("bases/web/a.yaml", first.as_str()),
+        ("bases/web/c.yaml", last.as_str()),
+        ("overlays/eu/README.yaml", EMPTY_OVERLAY),
+    ]);
+    snap.insert("bases/web/b.yaml", &[0xff, 0xfe, b'\n']);
+    let threads = flotilla_source::Threads::at_most(4);
+    let (_, on_threads) = flotilla_core::load::load_partial_with(&snap, &threads);
+    let (_, in_turn) = flotilla_core::load::load_partial(&snap);
+    let text = on_threads.to_string();
+    assert_eq!(text, in_turn.to_string());
+    // Each error names its file and document, in the files' and the
+    // documents' order.
+    let at = |fragment: &str| {
+        text.find(fragment)
+            .unwrap_or_else(|| panic!("missing {fragment:?} in:\n{text}"))
+    };
+    let order = [
+        at("bases/web/a.yaml:23:11: document 5: unclosed bracket"),
+        at("bases/web/a.yaml:1495: document 300: metadata.name: is required"),
+        at("bases/web/a.yaml:2994: document 600: kind: a List cannot be placed"),
+        at("bases/web/b.yaml: the file is not valid UTF-8"),
+        at("bases/web/c.yaml:746: document 150: a document must be a mapping"),
+    ];
+    assert!(order.is_sorted(), "out of order: {order:?} in:\n{text}");
+    assert_eq!(on_threads.len(), 5, "{text}");
+}
+
+#[test]
+fn a_big_folder_parsed_on_threads_renders_as_one_thread_does() {
+    let big = config_maps(1000, &[]);
+    let snap = Snapshot::from_files([
+        ("fleet.yaml", FLEET),
+        ("bases/web/web.yaml", WEB),
+        ("bases/web/many.yaml", big.as_str()),
+        ("overlays/eu/README.yaml", EMPTY_OVERLAY),
+    ]);
+    let threads = flotilla_source::Threads::at_most(4);
+    let on_threads = flotilla_core::load::load_with(&snap, &threads).expect("loads");
+    let in_turn = flotilla_core::load::load(&snap).expect("loads");
+    fn rendered(fleet: &flotilla_core::model::Fleet) -> Vec<flotilla_core::render::DesiredState> {
+        flotilla_core::render::render_fleet(fleet)
+            .into_iter()
+            .map(|(_, state)| state.expect("renders"))
+            .collect()
+    }
+    let (a, b) = (rendered(&on_threads), rendered(&in_turn));
+    assert_eq!(a, b);
+    assert_eq!(a[0].objects.len(), 1002);
+}

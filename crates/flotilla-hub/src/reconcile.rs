@@ -145,7 +145,8 @@ impl Reconciler {
         if history_rewritten {
             tracing::warn!(revision = %revision.as_deref().unwrap_or("work tree"), "history rewritten (force push)");
         }
-        let fleet = match flotilla_core::load::load(&snapshot) {
+        let threads = flotilla_source::Threads::available();
+        let fleet = match flotilla_core::load::load_with(&snapshot, &threads) {
             Err(diags) => {
                 tracing::warn!(
                     revision = %revision.as_deref().unwrap_or("work tree"),

@@ -47,6 +47,7 @@ mod paths;
 mod poll;
 mod remote;
 mod resolve;
+mod threads;
 mod tree;
 mod verify;
 pub mod watch;
@@ -66,6 +67,7 @@ pub use credentials::{
 pub use error::SourceError;
 pub use network::{NetworkTimeouts, network_timeouts, set_network_timeouts};
 pub use poll::PollOutcome;
+pub use threads::Threads;
 pub use verify::Verification;
 pub use watch::{Edits, FolderWatcher};
 

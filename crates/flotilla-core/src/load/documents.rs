@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::fleet_file::API_VERSION;
 use super::kubefed;
+use super::workers::Workers;
 use crate::diagnostic::Diagnostic;
 use crate::model::{Document, DocumentBody, Origin, Patch, PatchSpec, Template, build_patch};
 use crate::snapshot::Snapshot;
@@ -34,33 +35,54 @@ pub(crate) fn yaml_files<'a>(
     })
 }
 
-/// Reads and classifies every document below `folder`.
+/// Reads and classifies every document below `folder`, each by one job of
+/// `workers`; the result, diagnostics included, is in the files' and the
+/// documents' order.
 pub(crate) fn read_folder(
     snapshot: &Snapshot,
     folder: &str,
+    workers: &dyn Workers,
     diags: &mut Vec<Diagnostic>,
 ) -> Vec<Classified> {
-    let mut out = Vec::new();
+    /// One file that is not UTF-8, or one document of a file.
+    enum Item<'t> {
+        NotUtf8(&'t str),
+        Document(Arc<str>, RawDocument<'t>),
+    }
+    let mut items = Vec::new();
     for (path, bytes) in yaml_files(snapshot, folder) {
         let Ok(text) = std::str::from_utf8(bytes) else {
-            diags.push(Diagnostic::new(path, "the file is not valid UTF-8"));
+            items.push(Item::NotUtf8(path));
             continue;
         };
         let file: Arc<str> = Arc::from(path);
-        for raw in yaml::split_documents(text) {
-            match classify(&file, &raw, snapshot.sops_keys()) {
-                Ok(Some(Classified::Object(doc))) => {
-                    let invalid = invalid_object(&doc);
-                    if invalid.is_empty() {
-                        out.push(Classified::Object(doc));
-                    } else {
-                        diags.extend(invalid);
-                    }
+        items.extend(
+            yaml::split_documents(text)
+                .into_iter()
+                .map(|raw| Item::Document(file.clone(), raw)),
+        );
+    }
+    let classified = super::workers::map(workers, &items, |item| match item {
+        Item::NotUtf8(path) => Err(vec![Diagnostic::new(*path, "the file is not valid UTF-8")]),
+        Item::Document(file, raw) => match classify(file, raw, snapshot.sops_keys()) {
+            Ok(Some(Classified::Object(doc))) => {
+                let invalid = invalid_object(&doc);
+                if invalid.is_empty() {
+                    Ok(Some(Classified::Object(doc)))
+                } else {
+                    Err(invalid)
                 }
-                Ok(Some(c)) => out.push(c),
-                Ok(None) => {}
-                Err(d) => diags.push(d),
             }
+            Ok(c) => Ok(c),
+            Err(d) => Err(vec![d]),
+        },
+    });
+    let mut out = Vec::new();
+    for c in classified {
+        match c {
+            Ok(Some(c)) => out.push(c),
+            Ok(None) => {}
+            Err(d) => diags.extend(d),
         }
     }
     out

@@ -7,10 +7,12 @@ mod connection_checks;
 mod documents;
 mod fleet_file;
 mod kubefed;
+mod workers;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 pub use fleet_file::{API_VERSION, FLEET_FILE, check_label, is_dns1123_label};
+pub use workers::{InTurn, Workers};
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::model::{Base, Fleet, Layer, Overlay, Placement};
@@ -79,7 +81,13 @@ pub fn is_yaml_file(name: &str) -> bool {
 /// found. A fleet with any problem is never returned, so nothing downstream
 /// can act on half a repository.
 pub fn load(snapshot: &Snapshot) -> Result<Fleet, Diagnostics> {
-    match load_partial(snapshot) {
+    load_with(snapshot, &InTurn)
+}
+
+/// [`load`], the documents parsed by `workers` (the shell's threads): the
+/// same result, sooner for a repository of many documents.
+pub fn load_with(snapshot: &Snapshot, workers: &dyn Workers) -> Result<Fleet, Diagnostics> {
+    match load_partial_with(snapshot, workers) {
         (Some(fleet), diags) if diags.is_empty() => Ok(fleet),
         (_, diags) => Err(diags),
     }
@@ -90,7 +98,15 @@ pub fn load(snapshot: &Snapshot) -> Result<Fleet, Diagnostics> {
 /// render the clusters and report render errors too. The partial fleet must
 /// only ever be used to find more errors, never to apply anything.
 pub fn load_partial(snapshot: &Snapshot) -> (Option<Fleet>, Diagnostics) {
-    let (fleet, mut diags) = match load_inner(snapshot) {
+    load_partial_with(snapshot, &InTurn)
+}
+
+/// [`load_partial`], the documents parsed by `workers`.
+pub fn load_partial_with(
+    snapshot: &Snapshot,
+    workers: &dyn Workers,
+) -> (Option<Fleet>, Diagnostics) {
+    let (fleet, mut diags) = match load_inner(snapshot, workers) {
         Ok((fleet, diags)) => (Some(fleet), diags),
         Err(diags) => (None, diags),
     };
@@ -116,7 +132,10 @@ pub fn load_partial(snapshot: &Snapshot) -> (Option<Fleet>, Diagnostics) {
     (fleet, diags)
 }
 
-fn load_inner(snapshot: &Snapshot) -> Result<(Fleet, Diagnostics), Diagnostics> {
+fn load_inner(
+    snapshot: &Snapshot,
+    workers: &dyn Workers,
+) -> Result<(Fleet, Diagnostics), Diagnostics> {
     let Some(bytes) = snapshot.get(FLEET_FILE) else {
         let hint = if snapshot.get("fleet.yml").is_some() {
             "not found (found fleet.yml: rename it to fleet.yaml)"
@@ -189,7 +208,7 @@ fn load_inner(snapshot: &Snapshot) -> Result<(Fleet, Diagnostics), Diagnostics> 
             }
         };
         let mut documents = Vec::new();
-        for c in documents::read_folder(snapshot, &path, &mut ck.diags) {
+        for c in documents::read_folder(snapshot, &path, workers, &mut ck.diags) {
             match c {
                 Classified::Object(d) => documents.push(d),
                 Classified::Patch(p) => ck.diags.push(
@@ -249,7 +268,7 @@ fn load_inner(snapshot: &Snapshot) -> Result<(Fleet, Diagnostics), Diagnostics> 
                 continue;
             }
         };
-        let layer = read_layer(snapshot, &path, &mut ck.diags);
+        let layer = read_layer(snapshot, &path, workers, &mut ck.diags);
         overlays.push(Overlay {
             name: o.name.clone(),
             path,
@@ -258,7 +277,7 @@ fn load_inner(snapshot: &Snapshot) -> Result<(Fleet, Diagnostics), Diagnostics> 
         });
     }
 
-    let cluster_layers = read_cluster_layers(snapshot, &known, &mut ck.diags);
+    let cluster_layers = read_cluster_layers(snapshot, &known, workers, &mut ck.diags);
     let rollout = check_rollout(spec.rollout.as_ref(), &clusters, &known, &mut ck);
     let ignore_differences = check_ignores(&spec.ignore_differences, &mut ck);
     let tenants = check_tenants(snapshot, &spec.tenants, &mut ck);
@@ -285,9 +304,14 @@ fn load_inner(snapshot: &Snapshot) -> Result<(Fleet, Diagnostics), Diagnostics> 
     Ok((fleet, Diagnostics(ck.diags).coalesce()))
 }
 
-fn read_layer(snapshot: &Snapshot, path: &str, diags: &mut Vec<Diagnostic>) -> Layer {
+fn read_layer(
+    snapshot: &Snapshot,
+    path: &str,
+    workers: &dyn Workers,
+    diags: &mut Vec<Diagnostic>,
+) -> Layer {
     let mut layer = Layer::default();
-    for c in documents::read_folder(snapshot, path, diags) {
+    for c in documents::read_folder(snapshot, path, workers, diags) {
         match c {
             Classified::Object(d) => layer.manifests.push(d),
             Classified::Patch(p) => layer.patches.push(p),
@@ -301,6 +325,7 @@ fn read_layer(snapshot: &Snapshot, path: &str, diags: &mut Vec<Diagnostic>) -> L
 fn read_cluster_layers(
     snapshot: &Snapshot,
     known: &BTreeSet<&str>,
+    workers: &dyn Workers,
     diags: &mut Vec<Diagnostic>,
 ) -> BTreeMap<String, Layer> {
     let mut folders = BTreeSet::new();
@@ -328,7 +353,7 @@ fn read_cluster_layers(
             ));
             continue;
         }
-        layers.insert(name, read_layer(snapshot, &folder, diags));
+        layers.insert(name, read_layer(snapshot, &folder, workers, diags));
     }
     layers
 }
