@@ -249,6 +249,58 @@ async fn a_round_answers_the_live_state_with_its_writes_as_stored() {
     assert_eq!(live.len(), 3);
 }
 
+/// `reconcile_cluster` answers no live state, so the answers to its writes
+/// are read for what its verdicts need and not kept (a CLI sync of 1,000
+/// objects builds no object from them); its verdicts are those of a round
+/// that keeps them.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cluster_sync_keeps_no_answers_and_tells_created_from_configured() {
+    use flotilla_engine::destination::Destination;
+    let server = TestApiServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig.yaml");
+    std::fs::write(&kubeconfig, server.kubeconfig_yaml()).unwrap();
+    let desired_of = |app: &str| {
+        let snapshot = Snapshot::from_files([("fleet.yaml", FLEET), ("bases/app/app.yaml", app)]);
+        let fleet = flotilla_core::load::load(&snapshot).unwrap();
+        flotilla_core::render::render_cluster(&fleet, &fleet.clusters[0]).unwrap()
+    };
+    let mut destination = KubeDestination::from_kubeconfig(&kubeconfig, None)
+        .await
+        .unwrap();
+    let first = reconcile_cluster(
+        &mut destination,
+        "demo",
+        None,
+        &desired_of(APP),
+        SyncOptions::default(),
+        |_, _| {},
+    )
+    .await;
+    assert!(!first.is_failure(), "{first}");
+    assert_eq!(first.counts().created, 3, "{first}");
+    assert!(destination.take_written().is_empty(), "no answer is kept");
+
+    let changed = APP.replace("replicas: 2", "replicas: 3");
+    let second = reconcile_cluster(
+        &mut destination,
+        "demo",
+        None,
+        &desired_of(&changed),
+        SyncOptions::default(),
+        |_, _| {},
+    )
+    .await;
+    assert!(!second.is_failure(), "{second}");
+    let counts = second.counts();
+    assert_eq!((counts.configured, counts.unchanged), (1, 2), "{second}");
+    assert!(destination.take_written().is_empty(), "no answer is kept");
+    let stored = server
+        .get("apps", "v1", "deployments", Some("shop"), "web")
+        .unwrap();
+    assert_eq!(stored["spec"]["replicas"], json!(3));
+}
+
 /// Waits (bounded) until a drift check shows the Deployment's replicas as
 /// `replicas` on the cluster.
 async fn wait_for_live_replicas(

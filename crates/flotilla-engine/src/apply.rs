@@ -140,6 +140,7 @@ pub async fn apply_staged<D: Destination>(
     live: &HashMap<ObjectKey, Arc<Value>>,
     old: Option<&Inventory>,
     options: &SyncOptions,
+    keep_written: bool,
     judged_by: Judge<'_>,
     changes: &mut ChangeSet,
     mut progress: impl FnMut(usize),
@@ -147,6 +148,7 @@ pub async fn apply_staged<D: Destination>(
     let apply_options = ApplyOptions {
         dry_run: options.dry_run,
         force_conflicts: options.force_conflicts,
+        keep_written,
     };
     let mut entries: Vec<InventoryEntry> = Vec::with_capacity(steps.len());
     let mut pending_crds = Vec::new();

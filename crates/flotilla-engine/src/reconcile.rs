@@ -66,9 +66,18 @@ pub async fn reconcile_cluster<D: Destination>(
     options: SyncOptions,
     progress: impl FnMut(usize, usize),
 ) -> ChangeSet {
-    reconcile_round(destination, fleet, revision, desired, options, progress)
-        .await
-        .changes
+    // No live state is answered, so the writes' answers are not kept.
+    round(
+        destination,
+        fleet,
+        revision,
+        desired,
+        options,
+        false,
+        progress,
+    )
+    .await
+    .changes
 }
 
 /// What a sync round did, and what it saw.
@@ -94,6 +103,29 @@ pub async fn reconcile_round<D: Destination>(
     revision: Option<&str>,
     desired: &DesiredState,
     options: SyncOptions,
+    progress: impl FnMut(usize, usize),
+) -> Round {
+    round(
+        destination,
+        fleet,
+        revision,
+        desired,
+        options,
+        true,
+        progress,
+    )
+    .await
+}
+
+/// A round; with `keep_written` its [`Round::live`] holds the answers to
+/// its writes, without it only what it read (and the caller drops it).
+async fn round<D: Destination>(
+    destination: &mut D,
+    fleet: &str,
+    revision: Option<&str>,
+    desired: &DesiredState,
+    options: SyncOptions,
+    keep_written: bool,
     mut progress: impl FnMut(usize, usize),
 ) -> Round {
     let mut changes = ChangeSet::new(&desired.cluster, options.dry_run);
@@ -228,6 +260,7 @@ pub async fn reconcile_round<D: Destination>(
         &live,
         old,
         &options,
+        keep_written,
         judge,
         &mut changes,
         |i| progress(i, total),

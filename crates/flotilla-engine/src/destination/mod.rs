@@ -38,6 +38,11 @@ pub struct ApplyOptions {
     pub dry_run: bool,
     /// Take ownership of fields another field manager owns.
     pub force_conflicts: bool,
+    /// Keep the server's answer to each write for
+    /// [`Destination::take_written`]. Without it only what the result needs
+    /// is read from the answer (no object is built or held: a sync whose
+    /// caller wants no live state after it costs less).
+    pub keep_written: bool,
 }
 
 /// What an apply did.
@@ -236,7 +241,7 @@ pub trait Destination {
     /// write (a server-side apply answers the object as stored), by the key
     /// of the object sent: a sync judges health on them without reading
     /// live state again ([`crate::reconcile::reconcile_round`]). Dry runs
-    /// leave none. A destination that does not keep answers has none, the
+    /// and writes without [`ApplyOptions::keep_written`] leave none. A destination that does not keep answers has none, the
     /// default.
     fn take_written(&mut self) -> HashMap<ObjectKey, Arc<Value>> {
         HashMap::new()

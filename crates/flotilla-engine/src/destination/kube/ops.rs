@@ -86,9 +86,13 @@ impl KubeDestination {
             params = params.dry_run();
         }
         let patch = Patch::Apply(object);
-        let (after, created) = self
+        // The whole answer is built when it is kept, or compared with the
+        // live copy in a dry run; otherwise its resourceVersion is all that
+        // is read of it.
+        let whole = options.keep_written || (options.dry_run && live.is_some());
+        let (answer, created) = self
             .retry
-            .run(|| server_side_apply(self.writer(), &api, name, &params, &patch))
+            .run(|| server_side_apply(self.writer(), &api, name, &params, &patch, whole))
             .await
             .map_err(|e| {
                 self.error(
@@ -97,31 +101,37 @@ impl KubeDestination {
                     e,
                 )
             })?;
-        let mut after = after;
-        after["apiVersion"] = Value::String(resource.api_version.clone());
-        after["kind"] = Value::String(resource.kind.clone());
+        let answer = match answer {
+            Answer::Object(mut after) => {
+                after["apiVersion"] = Value::String(resource.api_version.clone());
+                after["kind"] = Value::String(resource.kind.clone());
+                Answer::Object(after)
+            }
+            version => version,
+        };
         // `live` comes from `Destination::live`, which also finds unlabelled
         // objects; without it, the answer's status tells.
-        let applied = match live {
+        let applied = match (live, &answer) {
             _ if created => Applied::Created,
-            None if options.dry_run => Applied::Created,
-            None => Applied::Configured,
-            Some(b) if options.dry_run => {
-                if comparable(b) == comparable(&after) {
+            (None, _) if options.dry_run => Applied::Created,
+            (None, _) => Applied::Configured,
+            (Some(b), Answer::Object(after)) if options.dry_run => {
+                if comparable(b) == comparable(after) {
                     Applied::Unchanged
                 } else {
                     Applied::Configured
                 }
             }
-            Some(b)
-                if str_at(b, "/metadata/resourceVersion")
-                    == str_at(&after, "/metadata/resourceVersion") =>
+            (Some(b), answer)
+                if str_at(b, "/metadata/resourceVersion") == answer.resource_version() =>
             {
                 Applied::Unchanged
             }
-            Some(_) => Applied::Configured,
+            (Some(_), _) => Applied::Configured,
         };
-        if !options.dry_run
+        if options.keep_written
+            && !options.dry_run
+            && let Answer::Object(after) = answer
             && let Some(key) = ObjectKey::of(object)
         {
             self.written
@@ -154,15 +164,44 @@ impl KubeDestination {
     }
 }
 
-/// A server-side apply PATCH sent as is, answering the object and whether
-/// the server created it (201), which the kube client's `patch` hides.
+/// The server's answer to a write: the object as stored, or only its
+/// resourceVersion when nothing else of it is wanted.
+enum Answer {
+    Object(Value),
+    Version(String),
+}
+
+impl Answer {
+    fn resource_version(&self) -> &str {
+        match self {
+            Answer::Object(v) => str_at(v, "/metadata/resourceVersion"),
+            Answer::Version(v) => v,
+        }
+    }
+}
+
+/// A server-side apply PATCH sent as is, answering the object (`whole`) or
+/// its resourceVersion, and whether the server created it (201), which the
+/// kube client's `patch` hides.
 async fn server_side_apply(
     client: &kube::Client,
     api: &Api<DynamicObject>,
     name: &str,
     params: &PatchParams,
     patch: &Patch<&Value>,
-) -> Result<(Value, bool), kube::Error> {
+    whole: bool,
+) -> Result<(Answer, bool), kube::Error> {
+    /// Only the resourceVersion of an answer: the rest is skipped, not built.
+    #[derive(serde::Deserialize)]
+    struct Stored {
+        #[serde(default)]
+        metadata: StoredMeta,
+    }
+    #[derive(Default, serde::Deserialize)]
+    struct StoredMeta {
+        #[serde(default, rename = "resourceVersion")]
+        resource_version: String,
+    }
     let request = kube::core::Request::new(api.resource_url())
         .patch(name, params, patch)
         .map_err(kube::Error::BuildRequest)?;
@@ -177,8 +216,13 @@ async fn server_side_apply(
         });
         return Err(kube::Error::Api(parsed.boxed()));
     }
-    let value: Value = serde_json::from_slice(&bytes).map_err(kube::Error::SerdeError)?;
-    Ok((value, status == http::StatusCode::CREATED))
+    let answer = if whole {
+        Answer::Object(serde_json::from_slice(&bytes).map_err(kube::Error::SerdeError)?)
+    } else {
+        let stored: Stored = serde_json::from_slice(&bytes).map_err(kube::Error::SerdeError)?;
+        Answer::Version(stored.metadata.resource_version)
+    };
+    Ok((answer, status == http::StatusCode::CREATED))
 }
 
 pub(super) fn to_value(object: &DynamicObject, resource: &ApiResource) -> Value {
