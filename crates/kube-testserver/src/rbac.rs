@@ -23,6 +23,10 @@ pub struct RbacRule {
     pub api_groups: Vec<String>,
     /// Resources (plural names) or `*`.
     pub resources: Vec<String>,
+    /// Object names (`resourceNames`); empty: any. As on a real server, a
+    /// rule with names matches only requests naming one of them, so never a
+    /// create or a list (their requests name no object).
+    pub resource_names: Vec<String>,
     /// Namespaces the rule holds in; empty: everywhere, cluster scope too.
     pub namespaces: Vec<String>,
 }
@@ -35,8 +39,15 @@ impl RbacRule {
             verbs: own(verbs),
             api_groups: vec!["*".into()],
             resources: own(resources),
+            resource_names: Vec::new(),
             namespaces: own(namespaces),
         }
+    }
+
+    /// This rule limited to the objects named `names`.
+    pub fn named(mut self, names: &[&str]) -> Self {
+        self.resource_names = names.iter().map(|x| x.to_string()).collect();
+        self
     }
 
     fn matches(&self, verb: &str, rp: &ResourcePath) -> bool {
@@ -48,6 +59,11 @@ impl RbacRule {
         any(&self.verbs, verb)
             && any(&self.api_groups, &rp.group)
             && any(&self.resources, &resource)
+            && (self.resource_names.is_empty()
+                || rp
+                    .name
+                    .as_deref()
+                    .is_some_and(|n| self.resource_names.iter().any(|x| x == n)))
             && (self.namespaces.is_empty()
                 || rp
                     .namespace
@@ -113,5 +129,50 @@ impl Rbac {
                 ..Default::default()
             }),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config_map(name: Option<&str>) -> ResourcePath {
+        ResourcePath {
+            group: String::new(),
+            version: "v1".into(),
+            plural: "configmaps".into(),
+            namespace: Some("ns".into()),
+            name: name.map(str::to_string),
+            subresource: None,
+        }
+    }
+
+    #[test]
+    fn a_rule_with_names_allows_only_requests_naming_one_of_them() {
+        let mut rbac = Rbac::default();
+        rbac.set(
+            "u",
+            vec![
+                RbacRule::allow(
+                    &["get", "patch", "create", "list"],
+                    &["configmaps"],
+                    &["ns"],
+                )
+                .named(&["a"]),
+            ],
+        );
+        assert!(rbac.authorize("u", "patch", &config_map(Some("a"))).is_ok());
+        let denied = rbac
+            .authorize("u", "patch", &config_map(Some("b")))
+            .unwrap_err();
+        assert_eq!(denied.code, 403);
+        assert!(
+            denied.message.contains("configmaps \"b\" is forbidden"),
+            "{}",
+            denied.message
+        );
+        // A create or a list names no object: a rule with names never allows it.
+        assert!(rbac.authorize("u", "create", &config_map(None)).is_err());
+        assert!(rbac.authorize("u", "list", &config_map(None)).is_err());
     }
 }
