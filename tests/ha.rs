@@ -21,8 +21,10 @@ use daemon_support::*;
 use kube_testserver::TestApiServer;
 use serde_json::json;
 
-/// The namespace of the Leases on the hub.
-const LEASE_NS: &str = "flotilla";
+/// The namespace of the Leases on the hub: deploy/kubernetes's.
+const LEASE_NS: &str = "flotilla-system";
+/// The user deploy/kubernetes runs the daemon as (its service account).
+const DEPLOY_USER: &str = "system:serviceaccount:flotilla-system:flotilla";
 /// A bound for every convergence wait (a safety net, not a timing claim).
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -338,6 +340,95 @@ async fn every_cluster_has_one_owner_and_a_killed_replicas_clusters_are_taken_ov
     let alone = [&replicas[last]];
     let owners = wait_owned_and_converged(&alone, &[last], &hub, &names, &second).await;
     assert!(owners.values().all(|o| o == last), "{owners:?}");
+    drop(controller);
+}
+
+/// The rules of the Role `flotilla-ha` in deploy/kubernetes/rbac.yaml, as
+/// the test API server enforces them in the Role's namespace.
+fn deploy_role_rules() -> Vec<kube_testserver::RbacRule> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/kubernetes/rbac.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let strings = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.as_str().map(str::to_string))
+            .collect()
+    };
+    let role = flotilla_core::yaml::split_documents(&text)
+        .iter()
+        .map(|d| flotilla_core::yaml::parse::<serde_json::Value>("rbac.yaml", d).unwrap())
+        .find(|d| d["kind"] == "Role" && d["metadata"]["name"] == "flotilla-ha")
+        .expect("deploy/kubernetes/rbac.yaml holds the Role flotilla-ha");
+    assert_eq!(role["metadata"]["namespace"], LEASE_NS);
+    role["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| kube_testserver::RbacRule {
+            verbs: strings(&r["verbs"]),
+            api_groups: strings(&r["apiGroups"]),
+            resources: strings(&r["resources"]),
+            resource_names: strings(&r["resourceNames"]),
+            namespaces: vec![LEASE_NS.to_string()],
+        })
+        .collect()
+}
+
+/// Two replicas whose every request to the hub is held to the deploy Role's
+/// rules (as the deployment's service account): they share the clusters,
+/// converge, and pause and resume together, and the hub refused none of
+/// their requests. A rule the daemon needs and the Role lacks fails here
+/// rather than in a cluster.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_replicas_need_no_more_than_the_deploy_roles_rules() {
+    let layout = layout();
+    let names = layout.all();
+    let clusters = Clusters::start(&names).await;
+    let controller = RolloutController::start(&clusters.servers, HashMap::new(), LIMIT * 3);
+    let hub = hub().await;
+    hub.set_rbac(DEPLOY_USER, deploy_role_rules());
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("hub-as-deploy.kubeconfig");
+    let yaml = hub
+        .kubeconfig_yaml()
+        .replace("  user: {}", &format!("  user:\n    as: {DEPLOY_USER}"));
+    std::fs::write(&kubeconfig, yaml).unwrap();
+    let repo = FleetRepo::new();
+    write_fleet(&repo, &layout, &app("v1"));
+    let first = repo.commit_and_push("first");
+
+    let ids = ["rb-a", "rb-b"];
+    let a = start_replica(&repo, &clusters, dir.path(), "rb-a", &kubeconfig).await;
+    let b = start_replica(&repo, &clusters, dir.path(), "rb-b", &kubeconfig).await;
+    wait_owned_and_converged(&[&a, &b], &ids, &hub, &names, &first).await;
+    let r = a.post("/api/v1/rollout/pause").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    for r in [&a, &b] {
+        r.wait_fleet("paused", LIMIT, |v| v.0["paused"] == true)
+            .await;
+    }
+    let r = b.post("/api/v1/rollout/resume").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    for r in [&a, &b] {
+        r.wait_fleet("resumed", LIMIT, |v| v.0["paused"] == false)
+            .await;
+    }
+
+    let log = hub.request_log();
+    assert!(!log.is_empty());
+    let other: Vec<_> = log
+        .iter()
+        .filter(|r| r.impersonate_user.as_deref() != Some(DEPLOY_USER))
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert!(other.is_empty(), "requests not held to the Role: {other:?}");
+    let refused: Vec<_> = log
+        .iter()
+        .filter(|r| r.status == 403)
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert!(refused.is_empty(), "the deploy Role refused {refused:?}");
     drop(controller);
 }
 
