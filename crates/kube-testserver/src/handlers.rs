@@ -147,8 +147,28 @@ pub(crate) async fn handle(
         shared.recorder().finish(seq, e.code, None);
         return Ok(error_response(&e));
     }
+    // A PATCH that turns out to create its object (server-side apply) also
+    // needs `create` on it, checked when the write creates (see
+    // `WriteOpts::create_denied`).
+    let create_denied = match (&impersonate_user, &route) {
+        (Some(user), Route::Resource(rp))
+            if method == Method::PATCH && rp.name.is_some() && rp.subresource.is_none() =>
+        {
+            shared.rbac().authorize_create_on_update(user, rp).err()
+        }
+        _ => None,
+    };
 
-    let resp = dispatch(&shared, &method, &parts.headers, route, &query, &body).await;
+    let resp = dispatch(
+        &shared,
+        &method,
+        &parts.headers,
+        route,
+        &query,
+        &body,
+        create_denied,
+    )
+    .await;
     tracing::debug!(%method, %path, verb, status = resp.status().as_u16(), "kube-testserver request");
     shared.recorder().finish(seq, resp.status().as_u16(), None);
     Ok(resp)
@@ -161,6 +181,7 @@ async fn dispatch(
     route: Route,
     q: &Query,
     body: &[u8],
+    create_denied: Option<ApiError>,
 ) -> Response<Body> {
     let accept = headers
         .get(header::ACCEPT)
@@ -224,10 +245,12 @@ async fn dispatch(
             discovery_get(&|s| discovery::resource_list(&s.registry, &g, &v).map(|x| (x, false)))
         }
         Route::Unknown => error_response(&ApiError::resource_not_found()),
-        Route::Resource(rp) => match resource(shared, method, headers, &accept, rp, q, body) {
-            Ok(r) => r,
-            Err(e) => error_response(&e),
-        },
+        Route::Resource(rp) => {
+            match resource(shared, method, headers, &accept, rp, q, body, create_denied) {
+                Ok(r) => r,
+                Err(e) => error_response(&e),
+            }
+        }
     }
 }
 
@@ -299,6 +322,7 @@ fn resource(
     rp: ResourcePath,
     q: &Query,
     body: &[u8],
+    create_denied: Option<ApiError>,
 ) -> Result<Response<Body>, ApiError> {
     let mut state = shared.state();
     let kind = state
@@ -325,6 +349,7 @@ fn resource(
             dry_run: q.get("dryRun") == Some("All"),
             manager: field_manager(q, headers),
             force: false,
+            create_denied: None,
         };
         let result = match method.clone() {
             Method::GET => state.get_scale(&target, &n),
@@ -399,6 +424,7 @@ fn resource(
         dry_run: dry_run_value == Some("All"),
         manager,
         force: q.flag("force"),
+        create_denied,
     };
 
     let field_validation = q.get("fieldValidation").unwrap_or("Warn").to_string();

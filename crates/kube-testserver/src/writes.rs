@@ -59,6 +59,12 @@ pub(crate) struct WriteOpts {
     /// The resolved field manager.
     pub manager: String,
     pub force: bool,
+    /// Set when the requester may not `create` the object: a write that
+    /// would create it (server-side apply of a new object) is refused with
+    /// this 403 after validation, as a real server's create-on-update
+    /// authorization does (`withAuthorization` in the apiserver's update and
+    /// patch handlers); writes to an existing object are unaffected.
+    pub create_denied: Option<ApiError>,
 }
 
 /// Options of a DELETE.
@@ -387,6 +393,11 @@ impl State {
         self.node_ports_must_be_free(kind, name, &new)?;
 
         crate::validation::validate(kind, &new, old.as_ref())?;
+        if old.is_none()
+            && let Some(denied) = &o.create_denied
+        {
+            return Err(denied.clone());
+        }
 
         // Generation: spec changes (everything outside metadata and, with a
         // status subresource, status); for Deployments also annotations
