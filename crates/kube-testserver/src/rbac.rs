@@ -25,7 +25,8 @@ pub struct RbacRule {
     pub resources: Vec<String>,
     /// Object names (`resourceNames`); empty: any. As on a real server, a
     /// rule with names matches only requests naming one of them, so never a
-    /// create or a list (their requests name no object).
+    /// POST create or a list (their requests name no object); a server-side
+    /// apply that creates asks `create` with the object's name, which can.
     pub resource_names: Vec<String>,
     /// Namespaces the rule holds in; empty: everywhere, cluster scope too.
     pub namespaces: Vec<String>,
