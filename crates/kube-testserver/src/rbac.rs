@@ -88,6 +88,14 @@ impl Rbac {
         self.users.clear();
     }
 
+    /// Whether `user` may do `verb` on `rp`: a user without a rule set may
+    /// do anything.
+    fn allows(&self, user: &str, verb: &str, rp: &ResourcePath) -> bool {
+        self.users
+            .get(user)
+            .is_none_or(|rules| rules.iter().any(|r| r.matches(verb, rp)))
+    }
+
     /// Whether `user` may do `verb` on `rp`; the real 403 otherwise.
     pub(crate) fn authorize(
         &self,
@@ -95,10 +103,7 @@ impl Rbac {
         verb: &str,
         rp: &ResourcePath,
     ) -> Result<(), ApiError> {
-        let Some(rules) = self.users.get(user) else {
-            return Ok(());
-        };
-        if rules.iter().any(|r| r.matches(verb, rp)) {
+        if self.allows(user, verb, rp) {
             return Ok(());
         }
         let resource = match &rp.subresource {
@@ -131,9 +136,7 @@ impl Rbac {
             }),
         )
     }
-}
 
-impl Rbac {
     /// Whether `user` may create the object `rp` names, asked when a PATCH
     /// would create it. As on a real server the question carries the name
     /// (a rule with `resourceNames` can allow it), and the refusal is the
@@ -144,10 +147,7 @@ impl Rbac {
         user: &str,
         rp: &ResourcePath,
     ) -> Result<(), ApiError> {
-        let Some(rules) = self.users.get(user) else {
-            return Ok(());
-        };
-        if rules.iter().any(|r| r.matches("create", rp)) {
+        if self.allows(user, "create", rp) {
             return Ok(());
         }
         Err(ApiError::forbidden(

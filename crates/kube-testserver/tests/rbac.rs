@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use kube::api::{Patch, PatchParams};
+use kube::api::{DynamicObject, Patch, PatchParams};
 use kube::{Api, Client, Config};
 use kube_testserver::{RbacRule, TestApiServer};
 use serde_json::{Value, json};
@@ -20,6 +20,11 @@ fn impersonating(server: &TestApiServer, user: &str) -> Client {
     Client::try_from(cfg).unwrap()
 }
 
+/// ConfigMaps in `default`, through `client`.
+fn config_maps(client: &Client) -> Api<DynamicObject> {
+    dynamic(client, "default", "", "v1", "ConfigMap", "configmaps")
+}
+
 fn config_map(name: &str, label: &str) -> Value {
     json!({
         "apiVersion": "v1",
@@ -30,11 +35,11 @@ fn config_map(name: &str, label: &str) -> Value {
 }
 
 async fn apply_as(
-    api: &Api<kube::api::DynamicObject>,
+    api: &Api<DynamicObject>,
     name: &str,
     body: Value,
     dry_run: bool,
-) -> Result<kube::api::DynamicObject, kube::Error> {
+) -> Result<DynamicObject, kube::Error> {
     let mut pp = PatchParams::apply("flotilla").force();
     pp.dry_run = dry_run;
     api.patch(name, &pp, &Patch::Apply(&body)).await
@@ -51,22 +56,8 @@ async fn an_apply_that_creates_needs_create_and_one_that_changes_does_not() {
             &["default"],
         )],
     );
-    let admin = dynamic(
-        &client(&server),
-        "default",
-        "",
-        "v1",
-        "ConfigMap",
-        "configmaps",
-    );
-    let user = dynamic(
-        &impersonating(&server, USER),
-        "default",
-        "",
-        "v1",
-        "ConfigMap",
-        "configmaps",
-    );
+    let admin = config_maps(&client(&server));
+    let user = config_maps(&impersonating(&server, USER));
 
     // New object: patch alone is not enough, dry run or not; nothing stored.
     for dry_run in [true, false] {
@@ -118,14 +109,7 @@ async fn create_limited_by_name_allows_creating_that_object_by_apply() {
             RbacRule::allow(&["create"], &["configmaps"], &["default"]).named(&["mine"]),
         ],
     );
-    let user = dynamic(
-        &impersonating(&server, USER),
-        "default",
-        "",
-        "v1",
-        "ConfigMap",
-        "configmaps",
-    );
+    let user = config_maps(&impersonating(&server, USER));
     apply_as(&user, "mine", config_map("mine", "a"), false)
         .await
         .unwrap();
