@@ -241,8 +241,8 @@ pub trait Destination {
     /// write (a server-side apply answers the object as stored), by the key
     /// of the object sent: a sync judges health on them without reading
     /// live state again ([`crate::reconcile::reconcile_round`]). Dry runs
-    /// and writes without [`ApplyOptions::keep_written`] leave none. A destination that does not keep answers has none, the
-    /// default.
+    /// and writes without [`ApplyOptions::keep_written`] leave none. A
+    /// destination that does not keep answers has none, the default.
     fn take_written(&mut self) -> HashMap<ObjectKey, Arc<Value>> {
         HashMap::new()
     }
